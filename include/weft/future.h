@@ -1,0 +1,81 @@
+/* weft/future.h — futures: the common currency of every executor.
+ *
+ * Part of <weft.h>; include that instead of this file.
+ *
+ * A future is reference-counted: every function that hands one out gives the caller a
+ * reference, released with weft_future_release. A future is pending until it is completed
+ * once — with a result, an error, or -ECANCELED — and then never changes.
+ * A coroutine's future is its task handle (weft_spawn); weft_future_create makes a future
+ * that the caller completes itself.
+ */
+#ifndef WEFT_FUTURE_H
+#define WEFT_FUTURE_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_future weft_future;
+
+/* Waits until f is done, then returns 0 and stores the result (if result is non-NULL), or
+ * returns the task's own error code, or -ECANCELED if it was cancelled. (A task that returns
+ * a positive value, which weft_fn does not expect, has it returned and its result stored.)
+ * Blocks (see weft/core.h) until f is done or timeout passes; 0 does not wait.
+ * Errors besides the task's own: -EINVAL (f NULL, negative timeout other than WEFT_FOREVER),
+ * -ETIMEDOUT, -ECANCELED (also when the calling coroutine is cancelled while it waits: check
+ * weft_cancelled() to tell the two apart), -EDEADLK (a coroutine waiting on its own task). */
+WEFT_API int weft_future_result(weft_future *f, int64_t timeout, void **result);
+
+/* Cancels f. A pending future that has not started (a user future, a task not yet run) is
+ * completed with -ECANCELED at once and 0 is returned. A running coroutine is asked to stop:
+ * its current or next blocking call returns -ECANCELED (see weft/task.h), its future stays
+ * pending until it returns, and 0 is returned. Cancelling again is harmless (0 while still
+ * pending). -EBUSY: already done. -EINVAL: f NULL. Any context; never blocks. */
+WEFT_API int weft_future_cancel(weft_future *f);
+
+/* True once f is done (result, error or cancelled). Any context; never blocks. */
+WEFT_API bool weft_future_done(weft_future *f);
+
+/* True if f was completed with -ECANCELED. Any context; never blocks. */
+WEFT_API bool weft_future_cancelled(weft_future *f);
+
+/* Takes another reference. Any context. */
+WEFT_API void weft_future_retain(weft_future *f);
+
+/* Drops a reference; the last one frees f (a running task keeps its own reference, so
+ * releasing a task handle does not stop the coroutine). NULL is ignored. Any context.
+ * Debug builds assert on use after the last release. */
+WEFT_API void weft_future_release(weft_future *f);
+
+/* Creates a pending future to be completed by weft_future_set_result / _set_error.
+ * Errors: -EINVAL (f NULL), -ENOMEM. Any context. */
+WEFT_API int weft_future_create(weft_future **f);
+
+/* Completes f with a result (error code 0), waking every waiter and running the
+ * done-callbacks on the calling context. -EBUSY if f was already done (for example
+ * cancelled), -EINVAL if f is NULL or is a task (a task completes when its coroutine returns).
+ * Any context; does not block (callbacks are not expected to block). */
+WEFT_API int weft_future_set_result(weft_future *f, void *result);
+
+/* Completes f with a negative error code (err must be < 0; -EINVAL otherwise); as above. */
+WEFT_API int weft_future_set_error(weft_future *f, int err);
+
+/* A done-callback: runs once, when f completes (on the context that completes it), or at
+ * once on the calling context if f is already done. It must not block and must not
+ * release the caller's last reference to f. */
+typedef void (*weft_future_cb)(weft_future *f, void *arg);
+
+/* Adds a done-callback; callbacks run in the order they were added. Errors: -EINVAL,
+ * -ENOMEM. Any context; never blocks (except to run cb itself when f is done). */
+WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_cb cb, void *arg);
+
+/* Removes every not-yet-run callback equal to (cb, arg); returns how many were removed
+ * (0 if f is done or none matched), or -EINVAL. Any context; never blocks. */
+WEFT_API int weft_future_remove_done_callback(weft_future *f, weft_future_cb cb, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_FUTURE_H */

@@ -1,0 +1,90 @@
+/* weft/task.h — coroutines as tasks on a per-thread event loop.
+ *
+ * Part of <weft.h>; include that instead of this file.
+ *
+ * Every thread has at most one loop, created by weft_run or by the thread's first
+ * weft_spawn (as gevent gives each thread a hub). A loop's coroutines run only on its
+ * thread, one at a time, and switch only at weft's blocking calls and weft_yield.
+ * While the thread itself is blocked in a weft call (a lock, an event, a future, a sleep,
+ * a join...), its loop runs the coroutines meanwhile; outside such calls they wait.
+ *
+ * Cancellation (weft_future_cancel on a task) is sticky: from then on every weft call of
+ * that coroutine that would have to wait returns -ECANCELED at once, and weft_yield and
+ * weft_sleep return -ECANCELED; calls that can complete without waiting still complete.
+ * The coroutine is expected to clean up and return (its return value becomes its future's
+ * result). A task cancelled before it first ran never runs; its future gets -ECANCELED.
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* asyncio.run: runs main(arg, result) as a coroutine on the calling thread's loop (created
+ * if needed) and blocks until it returns; then the other coroutines still alive on that loop
+ * are cancelled and run until they have returned. Returns main's return value and stores its
+ * result (if result is non-NULL).
+ * Call it from a thread, not from a coroutine: -EBUSY there (the loop is already running).
+ * Errors besides main's own: -EINVAL (main NULL), -ENOMEM, -ESHUTDOWN (the loop is being
+ * shut down). */
+WEFT_API int weft_run(weft_fn main, void *arg, void **result);
+
+/* create_task / gevent.spawn: a new coroutine running fn(arg, result) on the calling
+ * thread's loop (a thread without one gets one). It starts when the caller next blocks or
+ * yields (from a thread: its next blocking weft call). *task receives its future, which is
+ * completed with fn's return value and result; task may be NULL to detach it.
+ * Any context; never blocks. Errors: -EINVAL (fn NULL), -ENOMEM, -ESHUTDOWN (the loop is
+ * shutting down: weft_run's final phase, thread exit, weft_shutdown).
+ * A failure to get a stack when the coroutine first runs completes its future with -ENOMEM. */
+WEFT_API int weft_spawn(weft_future **task, weft_fn fn, void *arg);
+
+/* Options for weft_spawn_ex. Initialise with WEFT_SPAWN_OPTS_INIT; more fields may be added
+ * at the end. */
+typedef struct weft_spawn_opts {
+    const char *name;    /* not copied: must outlive the coroutine (a string literal, say);
+                            names it in stack-overflow reports and weft_task_name */
+    size_t stack_size;   /* usable bytes; 0: the default (WEFT_STACK_DEFAULT). Rounded up to
+                            whole pages; each stack also has one guard page below it */
+} weft_spawn_opts;
+#define WEFT_SPAWN_OPTS_INIT { NULL, 0 }
+#define WEFT_STACK_DEFAULT (128u * 1024u)
+#define WEFT_STACK_MIN     (16u * 1024u)
+
+/* weft_spawn with options; opts may be NULL. -EINVAL also for a stack_size below
+ * WEFT_STACK_MIN or above 1 GiB. */
+WEFT_API int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts,
+                           weft_fn fn, void *arg);
+
+/* Suspends the calling coroutine for ns nanoseconds (its loop runs the others), or blocks
+ * the calling thread (running its loop's coroutines meanwhile, if it has any).
+ * ns == 0 is weft_yield(); WEFT_FOREVER sleeps until cancelled.
+ * Returns 0 when the time has passed; -ECANCELED if the coroutine is (or gets) cancelled;
+ * -EINVAL for a negative ns other than WEFT_FOREVER. */
+WEFT_API int weft_sleep(int64_t ns);
+
+/* Lets the other runnable coroutines of this loop run, then returns 0. From a thread, runs
+ * the coroutines of its loop that are runnable now (or calls sched_yield if it has none).
+ * -ECANCELED if the calling coroutine has been cancelled. */
+WEFT_API int weft_yield(void);
+
+/* True if the calling coroutine has been cancelled (for long computations that never
+ * block). False on a thread. Any context; never blocks. */
+WEFT_API bool weft_cancelled(void);
+
+/* True when called from a coroutine. Any context. */
+WEFT_API bool weft_in_coroutine(void);
+
+/* The calling coroutine's task (borrowed: valid while the coroutine runs; retain it to keep
+ * it longer), or NULL on a thread. */
+WEFT_API weft_future *weft_current_task(void);
+
+/* The name given in weft_spawn_opts, or NULL (also for futures that are not tasks). */
+WEFT_API const char *weft_task_name(weft_future *task);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_TASK_H */

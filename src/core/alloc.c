@@ -1,0 +1,50 @@
+/* core/alloc.c — the single allocation hook, and weft__fatal.
+ *
+ * Every heap allocation in weft goes through weft__malloc / weft__calloc so that tests can
+ * make the N-th one fail (weft__alloc_fail_countdown) and check each error path.
+ */
+#include "core/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+_Atomic long weft__alloc_fail_countdown = 0;
+
+static bool should_fail(void)
+{
+    if (weft__likely(atomic_load_explicit(&weft__alloc_fail_countdown, memory_order_relaxed) <= 0))
+        return false;
+    return atomic_fetch_sub(&weft__alloc_fail_countdown, 1) == 1;
+}
+
+void *weft__malloc(size_t n)
+{
+    return should_fail() ? NULL : malloc(n);
+}
+
+void *weft__calloc(size_t n, size_t size)
+{
+    return should_fail() ? NULL : calloc(n, size);
+}
+
+void weft__free(void *p)
+{
+    free(p);
+}
+
+void weft__fatal(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t r = write(STDERR_FILENO, "weft: ", 6);
+    r = write(STDERR_FILENO, buf, (size_t)n);
+    (void)r;
+    abort();
+}

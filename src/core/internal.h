@@ -1,0 +1,193 @@
+/* core/internal.h — what every layer of weft shares: allocation, fatal errors, deadlines,
+ * the futex, the internal mutex, intrusive lists and the per-thread state.
+ *
+ * Layer rule: src/core depends on libc and pthreads only, and on nothing else in weft.
+ * Internal non-static symbols are named weft__*; the library is built with
+ * -fvisibility=hidden, so only WEFT_API functions are exported.
+ */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include <weft.h>
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define weft__likely(x)   __builtin_expect(!!(x), 1)
+#define weft__unlikely(x) __builtin_expect(!!(x), 0)
+#define weft__container_of(p, type, member) \
+    ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* Debug builds (NDEBUG not defined, the default for `make` and `make test`) keep asserts,
+ * poison freed objects and report misuse such as a coroutine ending with a lock held. */
+#ifdef NDEBUG
+#define WEFT_DEBUG 0
+#else
+#define WEFT_DEBUG 1
+#endif
+
+/* Prints "weft: <message>" to stderr and aborts. For misuse that cannot be reported by a
+ * return value and would otherwise corrupt memory. Async-signal-safe formatting is not
+ * promised. */
+noreturn void weft__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An assert that stays on in debug builds and prints the failed condition. */
+#if WEFT_DEBUG
+#define weft__assert(cond, what) \
+    do { if (weft__unlikely(!(cond))) \
+        weft__fatal("%s:%d: %s (%s)", __FILE__, __LINE__, what, #cond); } while (0)
+#else
+#define weft__assert(cond, what) ((void)0)
+#endif
+
+/* ---- allocation: the one hook every weft allocation goes through --------------------- */
+
+void *weft__malloc(size_t n);
+void *weft__calloc(size_t n, size_t size);
+void  weft__free(void *p);
+/* Test hook: when > 0, counts allocations down and fails the one that reaches 0. */
+extern _Atomic long weft__alloc_fail_countdown;
+
+/* ---- deadlines ------------------------------------------------------------------------ */
+
+#define WEFT__NO_DEADLINE INT64_MAX
+
+/* Turns a timeout (ns from now, WEFT_FOREVER, 0) into an absolute deadline on weft_now's
+ * clock (WEFT__NO_DEADLINE for none). -EINVAL for a negative timeout other than FOREVER. */
+static inline int weft__deadline(int64_t timeout, int64_t *deadline)
+{
+    if (timeout == WEFT_FOREVER) { *deadline = WEFT__NO_DEADLINE; return 0; }
+    if (timeout < 0) return -EINVAL;
+    int64_t now = weft_now();
+    *deadline = timeout > WEFT__NO_DEADLINE - now ? WEFT__NO_DEADLINE : now + timeout;
+    return 0;
+}
+
+static inline struct timespec weft__timespec(int64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / WEFT_SEC), (long)(ns % WEFT_SEC) };
+    return ts;
+}
+
+/* ---- the futex ------------------------------------------------------------------------ */
+
+/* Sleeps while *word == expected, until woken or the absolute CLOCK_MONOTONIC deadline
+ * (WEFT__NO_DEADLINE: none). Spurious returns happen; callers re-check. Returns 0, or
+ * -ETIMEDOUT once the deadline has passed. */
+int weft__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline);
+
+/* Wakes up to n threads sleeping on word. Harmless if the word's memory has been reused:
+ * at worst a spurious wake-up, which every futex user tolerates. */
+static inline void weft__futex_wake(_Atomic uint32_t *word, int n)
+{
+    syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* ---- the internal mutex --------------------------------------------------------------- */
+
+/* A small futex mutex (0 free, 1 locked, 2 locked with sleepers) for weft's own short
+ * critical sections: wait-lists and bookkeeping, never user code. Taking it blocks the
+ * whole thread (never suspends a coroutine), so nothing may wait or switch while holding
+ * one. Spins briefly before sleeping. Lock order between two of them: see each user. */
+typedef struct { _Atomic uint32_t word; } weft__mutex;
+#define WEFT__MUTEX_INIT { 0 }
+
+void weft__mutex_lock_slow(weft__mutex *m);
+
+static inline void weft__mutex_lock(weft__mutex *m)
+{
+    uint32_t expected = 0;
+    if (weft__likely(atomic_compare_exchange_strong_explicit(
+            &m->word, &expected, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    weft__mutex_lock_slow(m);
+}
+
+static inline void weft__mutex_unlock(weft__mutex *m)
+{
+    if (weft__unlikely(atomic_exchange_explicit(&m->word, 0, memory_order_release) == 2))
+        weft__futex_wake(&m->word, 1);
+}
+
+/* ---- intrusive doubly-linked lists (circular, with a head sentinel) ------------------- */
+
+typedef struct weft__list { struct weft__list *prev, *next; } weft__list;
+
+static inline void weft__list_init(weft__list *h) { h->prev = h->next = h; }
+static inline bool weft__list_empty(const weft__list *h) { return h->next == h; }
+/* A node that is not on any list has next == NULL (after weft__list_unlink or memset). */
+static inline bool weft__list_linked(const weft__list *n) { return n->next != NULL; }
+
+static inline void weft__list_push_back(weft__list *h, weft__list *n)
+{
+    n->prev = h->prev; n->next = h;
+    h->prev->next = n; h->prev = n;
+}
+
+static inline void weft__list_push_front(weft__list *h, weft__list *n)
+{
+    n->next = h->next; n->prev = h;
+    h->next->prev = n; h->next = n;
+}
+
+static inline void weft__list_unlink(weft__list *n)
+{
+    n->prev->next = n->next; n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+
+static inline weft__list *weft__list_pop_front(weft__list *h)
+{
+    if (weft__list_empty(h)) return NULL;
+    weft__list *n = h->next;
+    weft__list_unlink(n);
+    return n;
+}
+
+/* ---- per-thread state ----------------------------------------------------------------- */
+
+struct weft__loop;
+struct weft__local_slots;
+struct weft__stack;
+
+/* Everything weft keeps per thread. Only its own thread touches it, except where a field
+ * says otherwise. initial-exec TLS: one instruction to reach, also from a signal handler. */
+typedef struct weft__tls {
+    struct weft__loop *loop;            /* this thread's loop, or NULL (loop/ owns it) */
+    struct weft_thread *thread;         /* the weft_thread running here, or NULL */
+    struct weft__local_slots *locals;   /* weft_local values (core/local.c) */
+    struct weft__stack *stack_cache;    /* hot free stacks of the default size (fiber/) */
+    unsigned stack_cache_n;
+    bool exit_hook;                     /* the thread-exit destructor is armed */
+    bool thread_wait;                   /* waits block the thread even inside a coroutine
+                                           (the atexit path; loop/waiter.c) */
+} weft__tls;
+
+extern _Thread_local weft__tls weft__tls_self __attribute__((tls_model("initial-exec")));
+
+/* Makes sure weft__thread_exit_hooks run when this thread exits (pthread key). */
+void weft__tls_arm_exit_hook(void);
+
+/* Called at thread exit, in this order: the loop's shutdown (set by loop/ when it creates
+ * a loop), the locals, the stack cache (set by fiber/). */
+extern void (*weft__exit_loop_hook)(void);
+extern void (*weft__exit_stack_hook)(void);
+void weft__locals_thread_exit(void);
+
+#endif /* WEFT_CORE_INTERNAL_H */

@@ -1,0 +1,117 @@
+/* fiber/context.c — building new contexts, and the sanitizer bookkeeping of fibers.
+ *
+ * weft__ctx_make writes, at the top of a fresh stack, the frame that weft__ctx_switch pops
+ * (see switch_<arch>.S): callee-saved registers zero except the two that carry the entry
+ * function and its argument to weft__ctx_entry, plus the floating-point control state of
+ * the creating thread (as a new thread inherits it).
+ */
+#include "fiber/internal.h"
+
+#include <string.h>
+
+void weft__ctx_entry(void);
+
+#if defined(__x86_64__)
+
+void *weft__ctx_make(void *top, void (*entry)(void *), void *arg)
+{
+    /* After the final `ret` of the switch the stack pointer must be 16-byte aligned (the
+     * entry stub then calls, as the ABI expects); so the return address sits at 8 mod 16.
+     * 16 spare bytes above it keep the stub's frame inside the stack. */
+    uintptr_t t = (uintptr_t)top & ~(uintptr_t)15;
+    uint64_t *ret_slot = (uint64_t *)(t - 24);
+    uint64_t *sp = ret_slot - 7;
+    memset(sp, 0, 8 * 8 + 16);
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ __volatile__("fnstcw %0" : "=m"(fpucw));
+    memcpy((char *)sp, &mxcsr, 4);
+    memcpy((char *)sp + 4, &fpucw, 2);
+    sp[3] = (uint64_t)(uintptr_t)arg;     /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)entry;   /* r12 */
+    ret_slot[0] = (uint64_t)(uintptr_t)weft__ctx_entry;
+    return sp;
+}
+
+#elif defined(__aarch64__)
+
+void *weft__ctx_make(void *top, void (*entry)(void *), void *arg)
+{
+    uintptr_t t = ((uintptr_t)top & ~(uintptr_t)15) - 16;
+    uint64_t *sp = (uint64_t *)(t - 176);
+    memset(sp, 0, 176 + 16);
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    sp[0] = (uint64_t)(uintptr_t)entry;   /* x19 */
+    sp[1] = (uint64_t)(uintptr_t)arg;     /* x20 */
+    sp[11] = (uint64_t)(uintptr_t)weft__ctx_entry;  /* x30 */
+    sp[20] = fpcr;
+    return sp;
+}
+
+#else
+#error "weft: no context switch for this architecture (x86_64 and aarch64 are supported)"
+#endif
+
+#if WEFT_ASAN
+_Thread_local weft__fiber *weft__fiber_from;
+#endif
+
+void weft__fiber_init_thread(weft__fiber *f)
+{
+    memset(f, 0, sizeof *f);
+#if WEFT_TSAN
+    f->tsan = __tsan_get_current_fiber();
+#endif
+}
+
+typedef struct {
+    void (*entry)(void *);
+    void *arg;
+} first_call;
+
+/* The first thing a fiber runs: tells ASan the switch has finished (learning the bounds of
+ * the stack it came from), then calls the real entry. The trampoline's arguments live in
+ * the fiber's own frame above, copied here before anything else can reuse them. */
+static void fiber_start(void *p)
+{
+    first_call fc = *(first_call *)p;
+#if WEFT_ASAN
+    const void *bottom; size_t size;
+    __sanitizer_finish_switch_fiber(NULL, &bottom, &size);
+    weft__fiber_from->asan_bottom = bottom;
+    weft__fiber_from->asan_size = size;
+#endif
+    fc.entry(fc.arg);
+    weft__fatal("a fiber's entry function returned");
+}
+
+void weft__fiber_init(weft__fiber *f, weft__stack *s, void (*entry)(void *), void *arg)
+{
+    memset(f, 0, sizeof *f);
+    /* The entry and argument travel in a small record at the very top of the stack. */
+    uintptr_t top = (uintptr_t)weft__stack_top(s) - sizeof(first_call);
+    top &= ~(uintptr_t)15;
+    first_call *fc = (first_call *)top;
+    fc->entry = entry;
+    fc->arg = arg;
+    f->sp = weft__ctx_make((void *)top, fiber_start, fc);
+#if WEFT_ASAN
+    f->asan_bottom = s->lo;
+    f->asan_size = (size_t)((char *)top - s->lo);
+#endif
+#if WEFT_TSAN
+    f->tsan = __tsan_create_fiber(0);
+#endif
+}
+
+void weft__fiber_destroy(weft__fiber *f)
+{
+#if WEFT_TSAN
+    if (f->tsan) __tsan_destroy_fiber(f->tsan);
+    f->tsan = NULL;
+#else
+    (void)f;
+#endif
+}

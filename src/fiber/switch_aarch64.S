@@ -1,0 +1,71 @@
+/* fiber/switch_aarch64.S — the aarch64 (AAPCS64) context switch.
+ *
+ * void weft__ctx_switch(void **save_sp, void *load_sp)
+ *   Saves the callee-saved registers x19-x28, the frame pointer x29, the link register x30,
+ *   the low halves d8-d15 of v8-v15 and FPCR on the current stack, stores sp in *save_sp,
+ *   loads load_sp and restores the same frame from there, returning through x30.
+ *
+ * Frame (176 bytes, 16-byte aligned), from the saved sp upwards:
+ *   +0 x19 x20  +16 x21 x22  +32 x23 x24  +48 x25 x26  +64 x27 x28  +80 x29 x30
+ *   +96 d8 d9  +112 d10 d11  +128 d12 d13  +144 d14 d15  +160 FPCR  +168 (pad)
+ * fiber/context.c builds the same frame for a new context, with x19 = entry function,
+ * x20 = its argument and x30 = weft__ctx_entry.
+ */
+    .text
+    .globl  weft__ctx_switch
+    .hidden weft__ctx_switch
+    .type   weft__ctx_switch, %function
+    .p2align 4
+weft__ctx_switch:
+    .cfi_startproc
+    sub     sp, sp, #176
+    stp     x19, x20, [sp, #0]
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    stp     d8,  d9,  [sp, #96]
+    stp     d10, d11, [sp, #112]
+    stp     d12, d13, [sp, #128]
+    stp     d14, d15, [sp, #144]
+    mrs     x9, fpcr
+    str     x9, [sp, #160]
+    mov     x9, sp
+    str     x9, [x0]
+    mov     sp, x1
+    ldr     x9, [sp, #160]
+    msr     fpcr, x9
+    ldp     x19, x20, [sp, #0]
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     d8,  d9,  [sp, #96]
+    ldp     d10, d11, [sp, #112]
+    ldp     d12, d13, [sp, #128]
+    ldp     d14, d15, [sp, #144]
+    add     sp, sp, #176
+    ret
+    .cfi_endproc
+    .size   weft__ctx_switch, .-weft__ctx_switch
+
+/* The first code a new context runs: entry(arg) with entry in x19 and arg in x20; entry
+ * never returns. x30 is cleared so that backtraces end here. */
+    .globl  weft__ctx_entry
+    .hidden weft__ctx_entry
+    .type   weft__ctx_entry, %function
+    .p2align 4
+weft__ctx_entry:
+    .cfi_startproc
+    .cfi_undefined x30
+    mov     x29, #0
+    mov     x30, #0
+    mov     x0, x20
+    blr     x19
+    brk     #0
+    .cfi_endproc
+    .size   weft__ctx_entry, .-weft__ctx_entry
+
+    .section .note.GNU-stack,"",@progbits

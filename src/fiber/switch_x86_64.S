@@ -1,0 +1,62 @@
+/* fiber/switch_x86_64.S — the x86_64 (System V) context switch.
+ *
+ * void weft__ctx_switch(void **save_sp, void *load_sp)
+ *   Pushes the callee-saved registers (rbp rbx r12-r15), MXCSR and the x87 control word
+ *   onto the current stack, stores the stack pointer in *save_sp, loads load_sp and pops
+ *   the same frame from there. Everything else is caller-saved, so the C compiler has
+ *   already saved what it needs. 56 bytes of frame + the return address.
+ *
+ * Frame, from the saved stack pointer upwards:
+ *   +0 MXCSR (4 bytes)  +4 x87 control word (2)  +8 r15  +16 r14  +24 r13  +32 r12
+ *   +40 rbx  +48 rbp  +56 return address
+ * fiber/context.c builds the same frame for a new context, with r12 = entry function,
+ * r13 = its argument and the return address pointing at weft__ctx_entry.
+ */
+    .text
+    .globl  weft__ctx_switch
+    .hidden weft__ctx_switch
+    .type   weft__ctx_switch, @function
+    .p2align 4
+weft__ctx_switch:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    ret
+    .cfi_endproc
+    .size   weft__ctx_switch, .-weft__ctx_switch
+
+/* The first code a new context runs: calls entry(arg) with entry in r12 and arg in r13.
+ * entry never returns. The stack is 16-byte aligned here, so the call leaves it as the ABI
+ * wants at entry's first instruction. rip is marked undefined so unwinders stop here. */
+    .globl  weft__ctx_entry
+    .hidden weft__ctx_entry
+    .type   weft__ctx_entry, @function
+    .p2align 4
+weft__ctx_entry:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq    %r13, %rdi
+    callq   *%r12
+    ud2
+    .cfi_endproc
+    .size   weft__ctx_entry, .-weft__ctx_entry
+
+    .section .note.GNU-stack,"",@progbits

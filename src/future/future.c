@@ -1,0 +1,255 @@
+/* future/future.c — futures: waiting, completion, callbacks, cancellation, references.
+ *
+ * Waiting follows the waiter protocol of loop/internal.h: a waiter links a node into
+ * f->waiters under f->lock and parks; completion sets done, claims every waiter under the
+ * lock and delivers the wake-ups after it. A waiter that times out or is cancelled unlinks
+ * itself under the lock if completion has not already done so.
+ * Debug builds poison a freed future and keep the last QUARANTINE of them from reuse, so a
+ * use after the last release trips an assert instead of reading someone else's object.
+ */
+#include "future/internal.h"
+
+#include <stdlib.h>
+
+#define FUTURE_MAGIC 0x77667574u   /* "wfut" */
+#define FUTURE_DEAD  0xdeadf00du
+
+void weft__future_check(const weft_future *f)
+{
+    weft__assert(f->magic == FUTURE_MAGIC,
+                 "a future used after its last weft_future_release (or not a future)");
+    (void)f;
+}
+
+void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t refs)
+{
+    f->magic = FUTURE_MAGIC;
+    atomic_init(&f->refs, refs);
+    atomic_init(&f->done, 0);
+    atomic_init(&f->cancel_requested, 0);
+    f->lock = (weft__mutex)WEFT__MUTEX_INIT;
+    f->err = 0;
+    f->result = NULL;
+    weft__list_init(&f->waiters);
+    f->cbs = NULL;
+    f->cbs_tail = &f->cbs;
+    f->ops = ops;
+}
+
+int weft_future_create(weft_future **out)
+{
+    if (!out) return -EINVAL;
+    weft_future *f = weft__malloc(sizeof *f);
+    if (!f) return -ENOMEM;
+    weft__future_init(f, NULL, 1);
+    *out = f;
+    return 0;
+}
+
+static inline bool is_done(const weft_future *f)
+{
+    return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
+}
+
+int weft__future_complete(weft_future *f, int err, void *result)
+{
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    weft__mutex_lock(&f->lock);
+    if (is_done(f)) {
+        weft__mutex_unlock(&f->lock);
+        return -EBUSY;
+    }
+    f->err = err;
+    f->result = result;
+    atomic_store_explicit(&f->done, 1, memory_order_release);
+    weft__list *n;
+    while ((n = weft__list_pop_front(&f->waiters)) != NULL)
+        weft__wakeq_claim(&q, weft__container_of(n, weft__wait_node, link)->waiter,
+                          WEFT__W_WOKEN);
+    weft__cb *cb = f->cbs;
+    f->cbs = NULL;
+    f->cbs_tail = &f->cbs;
+    weft__mutex_unlock(&f->lock);
+    weft__wakeq_flush(&q);
+    while (cb) {
+        weft__cb *next = cb->next;
+        cb->fn(f, cb->arg);
+        weft__free(cb);
+        cb = next;
+    }
+    return 0;
+}
+
+int weft_future_set_result(weft_future *f, void *result)
+{
+    if (!f || f->ops) return -EINVAL;
+    weft__future_check(f);
+    return weft__future_complete(f, 0, result);
+}
+
+int weft_future_set_error(weft_future *f, int err)
+{
+    if (!f || f->ops || err >= 0) return -EINVAL;
+    weft__future_check(f);
+    return weft__future_complete(f, err, NULL);
+}
+
+static int outcome(const weft_future *f, void **result)
+{
+    if (result && f->err >= 0) *result = f->result;
+    return f->err;
+}
+
+int weft_future_result(weft_future *f, int64_t timeout, void **result)
+{
+    if (!f) return -EINVAL;
+    weft__future_check(f);
+    if (is_done(f)) return outcome(f, result);
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    if (timeout == 0) return -ETIMEDOUT;
+    weft__coro *self = weft__coro_current();
+    if (self && self->task == f) return -EDEADLK;
+    weft__waiter w;
+    weft__waiter_init(&w);
+    weft__wait_node node = { .waiter = &w };
+    weft__mutex_lock(&f->lock);
+    if (is_done(f)) {
+        weft__mutex_unlock(&f->lock);
+        return outcome(f, result);
+    }
+    weft__list_push_back(&f->waiters, &node.link);
+    weft__mutex_unlock(&f->lock);
+    rc = weft__waiter_park(&w, deadline);
+    if (rc) {
+        weft__mutex_lock(&f->lock);
+        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
+        weft__mutex_unlock(&f->lock);
+        return rc;
+    }
+    return outcome(f, result);
+}
+
+int weft_future_cancel(weft_future *f)
+{
+    if (!f) return -EINVAL;
+    weft__future_check(f);
+    if (is_done(f)) return -EBUSY;
+    if (f->ops && f->ops->cancel) return f->ops->cancel(f);
+    atomic_store_explicit(&f->cancel_requested, 1, memory_order_relaxed);
+    return weft__future_complete(f, -ECANCELED, NULL) == 0 ? 0 : -EBUSY;
+}
+
+bool weft_future_done(weft_future *f)
+{
+    if (!f) return false;
+    weft__future_check(f);
+    return is_done(f);
+}
+
+bool weft_future_cancelled(weft_future *f)
+{
+    if (!f) return false;
+    weft__future_check(f);
+    return is_done(f) && f->err == -ECANCELED;
+}
+
+void weft_future_retain(weft_future *f)
+{
+    if (!f) return;
+    weft__future_check(f);
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+#if WEFT_DEBUG
+/* Freed futures wait here, poisoned, before their memory is really given back. */
+#define QUARANTINE 256
+static weft__mutex quarantine_lock = WEFT__MUTEX_INIT;
+static weft_future *quarantine[QUARANTINE];
+static unsigned quarantine_next;
+#endif
+
+static void destroy(weft_future *f)
+{
+    weft__assert(weft__list_empty(&f->waiters), "a future freed while someone waits on it");
+    weft__cb *cb = f->cbs;
+    while (cb) {
+        weft__cb *next = cb->next;
+        weft__free(cb);
+        cb = next;
+    }
+    f->magic = FUTURE_DEAD;
+#if WEFT_DEBUG
+    weft__mutex_lock(&quarantine_lock);
+    weft_future *old = quarantine[quarantine_next];
+    quarantine[quarantine_next] = f;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE;
+    weft__mutex_unlock(&quarantine_lock);
+    f = old;
+    if (!f) return;
+#endif
+    if (f->ops) f->ops->free(f);
+    else weft__free(f);
+}
+
+void weft_future_release(weft_future *f)
+{
+    if (!f) return;
+    weft__future_check(f);
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) destroy(f);
+}
+
+int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
+{
+    if (!f || !fn) return -EINVAL;
+    weft__future_check(f);
+    if (!is_done(f)) {
+        weft__cb *cb = weft__malloc(sizeof *cb);
+        if (!cb) return -ENOMEM;
+        cb->next = NULL;
+        cb->fn = fn;
+        cb->arg = arg;
+        weft__mutex_lock(&f->lock);
+        if (!is_done(f)) {
+            *f->cbs_tail = cb;
+            f->cbs_tail = &cb->next;
+            weft__mutex_unlock(&f->lock);
+            return 0;
+        }
+        weft__mutex_unlock(&f->lock);
+        weft__free(cb);
+    }
+    fn(f, arg);
+    return 0;
+}
+
+int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *arg)
+{
+    if (!f || !fn) return -EINVAL;
+    weft__future_check(f);
+    int removed = 0;
+    weft__cb *gone = NULL;
+    weft__mutex_lock(&f->lock);
+    weft__cb **pp = &f->cbs;
+    while (*pp) {
+        weft__cb *cb = *pp;
+        if (cb->fn == fn && cb->arg == arg) {
+            *pp = cb->next;
+            cb->next = gone;
+            gone = cb;
+            removed++;
+        } else {
+            pp = &cb->next;
+        }
+    }
+    f->cbs_tail = pp;
+    weft__mutex_unlock(&f->lock);
+    while (gone) {
+        weft__cb *next = gone->next;
+        weft__free(gone);
+        gone = next;
+    }
+    return removed;
+}

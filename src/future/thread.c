@@ -1,0 +1,193 @@
+/* future/thread.c — weft_thread (Python's threading.Thread) and weft_shutdown.
+ *
+ * A thread's completion is a future: joining is waiting on it, so a join works from a
+ * coroutine as from a thread (principle 1), with a timeout. That is why threads live in
+ * the future layer rather than in core. The pthread is detached; the future completes only
+ * after the thread's weft state is gone (its loop drained, its locals destroyed), so a join
+ * that returns means the thread's work, cleanup included, is over.
+ *
+ * Program exit follows Python: weft_shutdown (registered with atexit at the first start)
+ * waits for every non-daemon thread; daemon threads are simply abandoned to exit().
+ *
+ * Locking: registry_lock guards the registry (non-daemon threads that have not finished)
+ * and shutting_down. A thread leaves the registry before its future completes.
+ */
+#include "future/internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct weft_thread {
+    _Atomic uint32_t refs;              /* the caller's handle + the running thread */
+    weft_future *done;                  /* completed with fn's return value and result */
+    weft_fn fn;
+    void *arg;
+    bool daemon;
+    weft__list link;                    /* registry_lock: in the registry if non-daemon */
+    char name[64];
+};
+
+static weft__mutex registry_lock = WEFT__MUTEX_INIT;
+static weft__list registry = { &registry, &registry };
+static bool shutting_down;
+static unsigned long thread_count;
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+static void thread_unref(weft_thread *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
+    weft_future_release(t->done);
+    weft__free(t);
+}
+
+static void *thread_main(void *p)
+{
+    weft_thread *t = p;
+    weft__tls_self.thread = t;
+    char os_name[16];
+    memcpy(os_name, t->name, sizeof os_name - 1);   /* the kernel keeps 15 bytes */
+    os_name[sizeof os_name - 1] = 0;
+    pthread_setname_np(pthread_self(), os_name);
+    void *result = NULL;
+    int rc = t->fn(t->arg, &result);
+    /* End the thread's weft state now, so that a join sees it finished. */
+    if (weft__tls_self.loop && weft__exit_loop_hook) weft__exit_loop_hook();
+    weft__locals_thread_exit();
+    if (!t->daemon) {
+        weft__mutex_lock(&registry_lock);
+        weft__list_unlink(&t->link);
+        weft__mutex_unlock(&registry_lock);
+    }
+    weft__tls_self.thread = NULL;
+    weft__future_complete(t->done, rc, result);
+    thread_unref(t);
+    return NULL;
+}
+
+static void shut_down(void);
+
+static void at_exit(void)
+{
+    shut_down();
+}
+
+static void register_at_exit(void)
+{
+    atexit(at_exit);
+}
+
+int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg)
+{
+    if (!out || !fn) return -EINVAL;
+    weft_thread *t = weft__calloc(1, sizeof *t);
+    if (!t) return -ENOMEM;
+    if (weft_future_create(&t->done) != 0) {
+        weft__free(t);
+        return -ENOMEM;
+    }
+    atomic_init(&t->refs, 2);
+    t->fn = fn;
+    t->arg = arg;
+    t->daemon = opts && opts->daemon;
+    pthread_once(&atexit_once, register_at_exit);
+
+    weft__mutex_lock(&registry_lock);
+    unsigned long n = ++thread_count;
+    if (shutting_down && !t->daemon) {
+        weft__mutex_unlock(&registry_lock);
+        weft_future_release(t->done);
+        weft__free(t);
+        return -ESHUTDOWN;
+    }
+    if (!t->daemon) weft__list_push_back(&registry, &t->link);
+    weft__mutex_unlock(&registry_lock);
+    if (opts && opts->name) snprintf(t->name, sizeof t->name, "%s", opts->name);
+    else snprintf(t->name, sizeof t->name, "weft-%lu", n);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = 0;
+    if (opts && opts->stack_size) rc = pthread_attr_setstacksize(&attr, opts->stack_size);
+    pthread_t pt;
+    if (rc == 0) rc = pthread_create(&pt, &attr, thread_main, t);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        if (!t->daemon) {
+            weft__mutex_lock(&registry_lock);
+            weft__list_unlink(&t->link);
+            weft__mutex_unlock(&registry_lock);
+        }
+        weft_future_release(t->done);
+        weft__free(t);
+        return -rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_thread_join(weft_thread *t, int64_t timeout, void **result)
+{
+    if (!t) return -EINVAL;
+    if (weft__tls_self.thread == t) return -EDEADLK;
+    return weft_future_result(t->done, timeout, result);
+}
+
+bool weft_thread_is_alive(weft_thread *t)
+{
+    return t && !weft_future_done(t->done);
+}
+
+const char *weft_thread_name(weft_thread *t)
+{
+    return t ? t->name : NULL;
+}
+
+void weft_thread_release(weft_thread *t)
+{
+    if (t) thread_unref(t);
+}
+
+/* The first registered thread other than the caller, retained; NULL if none is left. */
+static weft_thread *next_to_join(void)
+{
+    weft_thread *found = NULL;
+    weft__mutex_lock(&registry_lock);
+    for (weft__list *n = registry.next; n != &registry; n = n->next) {
+        weft_thread *t = weft__container_of(n, weft_thread, link);
+        if (t == weft__tls_self.thread) continue;
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        found = t;
+        break;
+    }
+    weft__mutex_unlock(&registry_lock);
+    return found;
+}
+
+/* Drains the calling thread's loop (unless called inside one of its coroutines, as exit()
+ * may be: then the joins block the thread itself), then joins the non-daemon threads. */
+static void shut_down(void)
+{
+    weft__tls *tls = &weft__tls_self;
+    bool in_coroutine = weft__coro_current() != NULL;
+    weft__mutex_lock(&registry_lock);
+    shutting_down = true;
+    weft__mutex_unlock(&registry_lock);
+    if (in_coroutine) tls->thread_wait = true;
+    else if (tls->loop) weft__loop_drain(tls->loop, true);
+    weft_thread *t;
+    while ((t = next_to_join()) != NULL) {
+        weft_future_result(t->done, WEFT_FOREVER, NULL);
+        thread_unref(t);
+    }
+    tls->thread_wait = false;
+}
+
+int weft_shutdown(void)
+{
+    if (weft__coro_current()) return -EDEADLK;
+    shut_down();
+    return 0;
+}

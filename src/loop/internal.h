@@ -1,0 +1,255 @@
+/* loop/internal.h — the per-thread loop, its coroutines, and the waiter.
+ *
+ * A loop belongs to one thread and is touched only by it, except for three things other
+ * threads may do to it: push a node on its remote queue (a coroutine to make runnable, a
+ * request to cancel one), wake it if it sleeps, and hold a reference to it meanwhile.
+ *
+ * The waiter is the one park/unpark mechanism every blocking call is built on:
+ *   - a coroutine waiter parks by switching away; it is unparked by putting the coroutine
+ *     back on its loop's run queue (through the remote queue from another thread);
+ *   - a thread waiter parks on a futex — or, if the thread's loop has live coroutines,
+ *     runs that loop until it is unparked (the thread's own context is the loop's "main"
+ *     pseudo-coroutine, unparked like any other);
+ *   - whoever moves the waiter's state from WAITING (a waker, the deadline timer, a cancel)
+ *     "claims" it, and exactly one claim succeeds; the claimer alone delivers the wake-up.
+ *
+ * How a primitive uses it (event, lock, future...): under the primitive's own mutex, link
+ * a node pointing at the waiter into its wait list; unlock; park. A waker, under the same
+ * mutex, unlinks waiters and claims them (weft__waiter_claim), then delivers the wake-ups
+ * after unlocking (weft__wake_deliver). A waiter whose park returned a timeout or a cancel
+ * takes the mutex and unlinks itself if it is still linked: from then on no waker can see
+ * it. A waker must not touch a waiter after claiming it (it may be gone): claim copies out
+ * what delivery needs.
+ */
+#ifndef WEFT_LOOP_INTERNAL_H
+#define WEFT_LOOP_INTERNAL_H
+
+#include "fiber/internal.h"
+
+#include <pthread.h>
+
+typedef struct weft__loop weft__loop;
+typedef struct weft__coro weft__coro;
+typedef struct weft__waiter weft__waiter;
+
+/* ---- the remote queue: Vyukov's intrusive MPSC queue ----------------------------------- */
+
+typedef struct weft__mpsc_node {
+    _Atomic(struct weft__mpsc_node *) next;
+    /* What the loop does with the node once it has taken it off the queue. */
+    void (*run)(weft__loop *loop, struct weft__mpsc_node *node);
+} weft__mpsc_node;
+
+typedef struct weft__mpsc {
+    _Atomic(weft__mpsc_node *) head;  /* producers: exchange, then link */
+    weft__mpsc_node *tail;            /* the consumer (the loop's thread) only */
+    weft__mpsc_node stub;
+} weft__mpsc;
+
+/* ---- timers: a binary min-heap per loop, loop thread only ------------------------------ */
+
+typedef struct weft__timer {
+    int64_t deadline;                 /* weft_now() clock */
+    size_t index;                     /* position in the heap; WEFT__TIMER_IDLE if not armed */
+    void (*fire)(weft__loop *loop, struct weft__timer *t);
+} weft__timer;
+#define WEFT__TIMER_IDLE SIZE_MAX
+
+void weft__timer_add(weft__loop *loop, weft__timer *t);
+void weft__timer_del(weft__loop *loop, weft__timer *t);   /* no-op if not armed */
+/* Fires (and disarms) every timer whose deadline is <= now. */
+void weft__timers_run(weft__loop *loop, int64_t now);
+/* The earliest deadline, or WEFT__NO_DEADLINE. */
+int64_t weft__timers_next(const weft__loop *loop);
+
+/* ---- coroutines ------------------------------------------------------------------------ */
+
+struct weft__coro {
+    weft__fiber fiber;
+    weft__stack *stack;               /* NULL until it first runs; NULL for main */
+    weft__coro *runq_next;            /* run-queue link */
+    weft__mpsc_node remote;           /* made runnable from another thread */
+    weft__loop *loop;
+    weft__waiter *waiter;             /* its waiter while parked, else NULL */
+    weft__list live_link;             /* in loop->live */
+    void (*body)(weft__coro *c);      /* what it runs; returning ends the coroutine */
+    void (*reap)(weft__coro *c);      /* after it has ended (or could not start): owner's
+                                         cleanup, on another context of the loop */
+    void (*no_stack)(weft__coro *c);  /* called instead of body when no stack can be had */
+    weft_future *task;                /* the task (future) this coroutine completes */
+    const char *name;                 /* for reports; may be NULL */
+    const void *entry;                /* the user's function, for reports */
+    uint64_t id;
+    size_t stack_size;                /* 0: default */
+    bool cancelled;                   /* cancellation requested: sticky */
+    bool is_main;                     /* the thread's own context */
+    bool queued;                      /* main only: on the run queue */
+    _Atomic int locks_held;           /* debug builds: weft_locks it holds (any thread may
+                                         release one, so atomic) */
+};
+
+/* Sets up a coroutine on loop (the calling thread's) and counts it live; it starts when it
+ * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */
+int weft__coro_init(weft__coro *c, weft__loop *loop, size_t stack_size);
+
+/* Makes c runnable: appends it to the run queue. Loop thread only. */
+void weft__loop_ready(weft__loop *loop, weft__coro *c);
+
+/* Asks c to stop (sticky): if it is parked, its park returns -ECANCELED. Loop thread only. */
+void weft__coro_cancel(weft__coro *c);
+
+/* The running coroutine, or NULL on a thread (also in a thread whose loop exists). */
+static inline weft__coro *weft__coro_current(void);
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+enum { WEFT__AWAKE = 0, WEFT__SLEEP_FUTEX = 1, WEFT__SLEEP_EPOLL = 2 };
+
+struct weft__loop {
+    weft__coro main;                  /* the thread's own context */
+    weft__coro *current;              /* running: &main while the thread's own code runs */
+    weft__coro *runq_head, *runq_tail;
+    weft__mpsc remote;                /* any thread pushes; the loop pops */
+    _Atomic uint32_t sleeping;        /* WEFT__AWAKE or how the loop sleeps: the futex word */
+    _Atomic uint32_t main_posted;     /* main's remote node is on the remote queue */
+    _Atomic uint32_t refs;            /* the owning thread's + remote wakers' in flight */
+    weft__timer **heap;               /* timers */
+    size_t nheap, heap_cap;
+    weft__list live;                  /* every coroutine that has not ended */
+    size_t nlive;
+    weft__waiter *empty_waiter;       /* claimed when nlive drops to 0 (shutdown) */
+    weft__coro *zombie;               /* ended; its stack is released by the next context */
+    unsigned ticks;                   /* scheduling decisions, for periodic polling */
+    bool shutting_down;               /* spawning fails with -ESHUTDOWN */
+    bool in_run;                      /* weft_run is active on this loop */
+    int epfd, evfd;                   /* -1 until the first fd wait (poll.c) */
+    size_t nfds;                      /* fd waits in progress: while > 0 the loop sleeps in
+                                         epoll_wait instead of on its futex */
+    struct weft__fd_watch *fds;       /* indexed by fd (poll.c) */
+    size_t fds_cap;
+    void *altstack;                   /* signal stack for overflow reports, or NULL */
+};
+
+/* The calling thread's loop, created if needed (NULL: out of memory). */
+weft__loop *weft__loop_get(void);
+
+static inline weft__coro *weft__coro_current(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    return l && l->current != &l->main ? l->current : NULL;
+}
+
+void weft__loop_ref(weft__loop *loop);
+void weft__loop_unref(weft__loop *loop);
+
+/* From any thread: queue node for loop and wake it. The caller holds a reference to the
+ * loop (taken while it knew the loop alive), which this call consumes. */
+void weft__loop_post(weft__loop *loop, weft__mpsc_node *node);
+
+/* Wakes the loop if it sleeps. Any thread; the caller holds a reference. */
+void weft__loop_poke(weft__loop *loop);
+
+/* Cancels every live coroutine of the calling thread's loop and runs the loop until they
+ * have all ended. Spawning fails with -ESHUTDOWN meanwhile; if `forever`, also afterwards.
+ * Call from the thread's own context (not a coroutine). */
+void weft__loop_drain(weft__loop *loop, bool forever);
+
+/* The scheduler's half of a park: gives the CPU to the next runnable coroutine (or, in the
+ * thread's own context, runs the loop) until w is claimed. */
+void weft__sched_park(weft__loop *loop, weft__waiter *w);
+
+/* weft_yield's work: for a coroutine, requeue it and run the others; for the thread's own
+ * context, run what is runnable now. */
+void weft__sched_yield(weft__loop *loop);
+
+/* poll.c: waits for fd readiness (epoll) until the absolute deadline (0: do not wait),
+ * waking the waiters of ready fds. Called by the scheduler when l->nfds > 0. */
+void weft__loop_poll(weft__loop *l, int64_t deadline);
+
+/* Stack-overflow reports: installs the SIGSEGV handler (once) and this thread's signal
+ * stack. overflow.c. */
+void weft__overflow_setup(weft__loop *loop);
+void weft__overflow_teardown(weft__loop *loop);
+/* Called at a switch away from c in canary mode. */
+void weft__overflow_check_canary(weft__coro *c);
+
+/* ---- the waiter ------------------------------------------------------------------------ */
+
+enum {
+    WEFT__W_WAITING   = 0,
+    WEFT__W_WOKEN     = 1,
+    WEFT__W_TIMEDOUT  = 2,
+    WEFT__W_CANCELLED = 3,
+    WEFT__W_STATUS    = 3,            /* mask of the above */
+    WEFT__W_SLEEPING  = 4,            /* flag: a thread sleeps on the futex (thread waiters) */
+};
+
+struct weft__waiter {
+    _Atomic uint32_t state;           /* WEFT__W_*: the futex word of a thread waiter */
+    weft__coro *coro;                 /* NULL: a thread parked on the futex */
+    weft__loop *loop;                 /* coro's loop */
+    weft__timer timer;                /* the deadline, for coroutine waits */
+    void *data;                       /* for the primitive (hand-off slots and the like) */
+};
+
+/* What a claimer needs to deliver a wake-up, copied out of the waiter at claim time. */
+typedef struct weft__wake {
+    weft__coro *coro;                 /* make this runnable on loop... */
+    weft__loop *loop;                 /* (referenced if it belongs to another thread) */
+    _Atomic uint32_t *futex;          /* ...or wake a thread sleeping on this word */
+} weft__wake;
+
+/* Binds w to the calling context: the running coroutine; else the thread's own context if
+ * its loop has live coroutines; else the thread itself (futex). */
+void weft__waiter_init(weft__waiter *w);
+
+/* Parks until w is claimed or the absolute deadline passes. Returns 0 (woken by a waker),
+ * -ETIMEDOUT or -ECANCELED (the coroutine was cancelled; at once if it already was). */
+int weft__waiter_park(weft__waiter *w, int64_t deadline);
+
+/* Tries to move w from WAITING to `why` (WEFT__W_WOKEN, ...). On success fills wk and
+ * returns true: the caller must then call weft__wake_deliver(wk) exactly once. */
+bool weft__waiter_claim(weft__waiter *w, uint32_t why, weft__wake *wk);
+
+/* Delivers a claimed wake-up. Any thread; may be called with a primitive's mutex held. */
+void weft__wake_deliver(const weft__wake *wk);
+
+/* Claim + deliver in one step, for wakers that need no batching. */
+static inline bool weft__waiter_wake(weft__waiter *w, uint32_t why)
+{
+    weft__wake wk;
+    if (!weft__waiter_claim(w, why, &wk)) return false;
+    weft__wake_deliver(&wk);
+    return true;
+}
+
+/* A small batch of claimed wake-ups, delivered after the primitive's mutex is released.
+ * When full, weft__wakeq_claim delivers the batch at once (under the mutex). */
+typedef struct weft__wakeq {
+    int n;
+    weft__wake w[16];
+} weft__wakeq;
+
+static inline void weft__wakeq_init(weft__wakeq *q) { q->n = 0; }
+
+static inline void weft__wakeq_flush(weft__wakeq *q)
+{
+    for (int i = 0; i < q->n; i++) weft__wake_deliver(&q->w[i]);
+    q->n = 0;
+}
+
+static inline bool weft__wakeq_claim(weft__wakeq *q, weft__waiter *w, uint32_t why)
+{
+    if (q->n == (int)(sizeof q->w / sizeof q->w[0])) weft__wakeq_flush(q);
+    if (!weft__waiter_claim(w, why, &q->w[q->n])) return false;
+    q->n++;
+    return true;
+}
+
+/* A waiter's entry in a primitive's wait list. */
+typedef struct weft__wait_node {
+    weft__list link;
+    weft__waiter *waiter;
+} weft__wait_node;
+
+#endif /* WEFT_LOOP_INTERNAL_H */

@@ -1,0 +1,163 @@
+/* loop/loop.c — the per-thread loop: creation, references, the run queue, remote posting,
+ * waking a sleeping loop, and shutdown.
+ *
+ * Threads: everything here runs on the loop's own thread except weft__loop_ref/_unref,
+ * weft__loop_post and weft__loop_poke, which any thread may call while it holds (or, for
+ * post, the caller guarantees) a reference.
+ *
+ * Sleep/wake protocol (no lost wake-ups): the loop stores `sleeping` (seq_cst), then checks
+ * the remote queue (seq_cst) and only then sleeps; a poster pushes (seq_cst exchange), then
+ * reads `sleeping` (seq_cst). Either the loop sees the node, or the poster sees the loop
+ * asleep and wakes it: through the futex on `sleeping` itself when the loop has no file
+ * descriptors to watch, through its eventfd when it sleeps in epoll_wait.
+ */
+#include "loop/internal.h"
+#include "loop/mpsc.h"
+
+#include <stdlib.h>
+
+static _Atomic uint64_t next_coro_id = 1;
+
+static void coro_remote_run(weft__loop *l, weft__mpsc_node *n)
+{
+    weft__loop_ready(l, weft__container_of(n, weft__coro, remote));
+}
+
+static void main_remote_run(weft__loop *l, weft__mpsc_node *n)
+{
+    (void)n;
+    /* Cleared before main is queued: a claim that comes after may post main again. */
+    atomic_store_explicit(&l->main_posted, 0, memory_order_release);
+    weft__loop_ready(l, &l->main);
+}
+
+static void loop_thread_exit(void);
+
+weft__loop *weft__loop_get(void)
+{
+    weft__tls *t = &weft__tls_self;
+    if (weft__likely(t->loop != NULL)) return t->loop;
+    weft__loop *l = weft__calloc(1, sizeof *l);
+    if (!l) return NULL;
+    weft__fiber_init_thread(&l->main.fiber);
+    l->main.is_main = true;
+    l->main.loop = l;
+    l->main.name = "thread";
+    l->main.remote.run = main_remote_run;
+    l->current = &l->main;
+    weft__mpsc_init(&l->remote);
+    atomic_init(&l->refs, 1);
+    weft__list_init(&l->live);
+    l->epfd = l->evfd = -1;
+    weft__overflow_setup(l);
+    t->loop = l;
+    weft__exit_loop_hook = loop_thread_exit;
+    weft__tls_arm_exit_hook();
+    return l;
+}
+
+void weft__loop_ref(weft__loop *l)
+{
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+}
+
+void weft__loop_unref(weft__loop *l)
+{
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1) return;
+    if (l->epfd >= 0) close(l->epfd);
+    if (l->evfd >= 0) close(l->evfd);
+    free(l->heap);
+    free(l->fds);
+    weft__free(l);
+}
+
+void weft__loop_poke(weft__loop *l)
+{
+    if (atomic_load_explicit(&l->sleeping, memory_order_seq_cst) == WEFT__AWAKE) return;
+    uint32_t how = atomic_exchange_explicit(&l->sleeping, WEFT__AWAKE, memory_order_seq_cst);
+    if (how == WEFT__SLEEP_FUTEX) {
+        weft__futex_wake(&l->sleeping, 1);
+    } else if (how == WEFT__SLEEP_EPOLL) {
+        uint64_t one = 1;
+        ssize_t r = write(l->evfd, &one, sizeof one);
+        (void)r;   /* EAGAIN: the counter is already non-zero, the loop will wake */
+    }
+}
+
+void weft__loop_post(weft__loop *l, weft__mpsc_node *n)
+{
+    weft__mpsc_push(&l->remote, n);
+    weft__loop_poke(l);
+    weft__loop_unref(l);
+}
+
+void weft__loop_ready(weft__loop *l, weft__coro *c)
+{
+    if (c->is_main) {
+        if (c->queued) return;
+        c->queued = true;
+    }
+    c->runq_next = NULL;
+    if (l->runq_tail) l->runq_tail->runq_next = c;
+    else l->runq_head = c;
+    l->runq_tail = c;
+}
+
+int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
+{
+    if (l->shutting_down) return -ESHUTDOWN;
+    c->loop = l;
+    c->stack = NULL;
+    c->stack_size = stack_size;
+    c->waiter = NULL;
+    c->cancelled = false;
+    c->is_main = false;
+    c->queued = false;
+    atomic_init(&c->locks_held, 0);
+    c->remote.run = coro_remote_run;
+    c->id = atomic_fetch_add_explicit(&next_coro_id, 1, memory_order_relaxed);
+    weft__list_push_back(&l->live, &c->live_link);
+    l->nlive++;
+    return 0;
+}
+
+void weft__coro_cancel(weft__coro *c)
+{
+    c->cancelled = true;
+    if (c->waiter) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
+}
+
+void weft__loop_drain(weft__loop *l, bool forever)
+{
+    weft__assert(l->current == &l->main, "the loop is drained from its thread's own context");
+    bool was = l->shutting_down;
+    l->shutting_down = true;
+    while (l->nlive > 0) {
+        for (weft__list *n = l->live.next; n != &l->live; n = n->next) {
+            weft__coro *c = weft__container_of(n, weft__coro, live_link);
+            if (!c->cancelled) weft__coro_cancel(c);
+        }
+        weft__waiter w;
+        weft__waiter_init(&w);
+        l->empty_waiter = &w;
+        weft__waiter_park(&w, WEFT__NO_DEADLINE);
+        l->empty_waiter = NULL;
+    }
+    l->shutting_down = forever || was;
+}
+
+/* Thread exit (pthread key destructor, or weft's own thread trampoline): the loop's
+ * coroutines are cancelled and run to their end, then the loop goes. */
+static void loop_thread_exit(void)
+{
+    weft__tls *t = &weft__tls_self;
+    weft__loop *l = t->loop;
+    if (!l) return;
+    if (l->current != &l->main)
+        weft__fatal("a thread ended (pthread_exit?) inside coroutine #%llu",
+                    (unsigned long long)l->current->id);
+    weft__loop_drain(l, true);
+    t->loop = NULL;
+    weft__overflow_teardown(l);
+    weft__loop_unref(l);
+}

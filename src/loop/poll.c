@@ -1,0 +1,193 @@
+/* loop/poll.c — file-descriptor readiness: the loop's epoll poller and weft_io_wait.
+ *
+ * A loop creates its epoll instance and eventfd only when something first waits for an fd
+ * (principle 5: no descriptor behind the caller's back); until then it sleeps on a futex.
+ * Each waited-for fd is armed EPOLLONESHOT with the union of the directions its waiters
+ * want; the table l->fds (indexed by fd) holds at most one reader and one writer waiter per
+ * fd. Arming is MOD, falling back to ADD on ENOENT, so an fd number that was closed and
+ * reused meanwhile is simply registered afresh (no stale registration can swallow a wait).
+ * A wake-up for one direction disarms the fd; the other direction, if still awaited, is
+ * re-armed. Loop thread only.
+ *
+ * The sockets layer (a later issue) may add persistent edge-triggered registration for the
+ * fds it owns; the table and the dispatch here are shaped for that.
+ */
+#include "loop/internal.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <weft/io.h>
+
+#define EVENTFD_MARK UINT64_MAX
+
+struct weft__fd_watch {
+    weft__waiter *rd, *wr;
+};
+
+static int ensure_epoll(weft__loop *l)
+{
+    if (l->epfd >= 0) return 0;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -errno;
+    int ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ev < 0) { int e = -errno; close(ep); return e; }
+    struct epoll_event e = { .events = EPOLLIN, .data.u64 = EVENTFD_MARK };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
+        int err = -errno;
+        close(ep); close(ev);
+        return err;
+    }
+    l->epfd = ep;
+    l->evfd = ev;
+    return 0;
+}
+
+static int ensure_slot(weft__loop *l, int fd)
+{
+    if ((size_t)fd < l->fds_cap) return 0;
+    size_t cap = l->fds_cap ? l->fds_cap : 64;
+    while (cap <= (size_t)fd) cap *= 2;
+    struct weft__fd_watch *t = realloc(l->fds, cap * sizeof *t);
+    if (!t) return -ENOMEM;
+    memset(t + l->fds_cap, 0, (cap - l->fds_cap) * sizeof *t);
+    l->fds = t;
+    l->fds_cap = cap;
+    return 0;
+}
+
+/* (Re-)arms fd for the directions its waiters want; nothing if none. */
+static int arm(weft__loop *l, int fd)
+{
+    struct weft__fd_watch *s = &l->fds[fd];
+    uint32_t want = (s->rd ? EPOLLIN | EPOLLRDHUP : 0) | (s->wr ? EPOLLOUT : 0);
+    if (!want) return 0;
+    struct epoll_event e = { .events = want | EPOLLONESHOT, .data.u64 = (uint64_t)fd };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) == 0) return 0;
+    if (errno == ENOENT && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) == 0) return 0;
+    return -errno;
+}
+
+static unsigned to_weft(uint32_t ev)
+{
+    unsigned r = 0;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r |= WEFT_IO_READ;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r |= WEFT_IO_WRITE;
+    return r;
+}
+
+static void dispatch(weft__loop *l, int fd, uint32_t events)
+{
+    if ((size_t)fd >= l->fds_cap) return;
+    struct weft__fd_watch *s = &l->fds[fd];
+    unsigned ready = to_weft(events);
+    weft__waiter *rd = s->rd, *wr = s->wr;
+    if (rd && (ready & WEFT_IO_READ)) {
+        rd->data = (void *)(uintptr_t)ready;
+        s->rd = NULL;
+        if (wr == rd) s->wr = NULL;
+        weft__waiter_wake(rd, WEFT__W_WOKEN);
+    }
+    if (s->wr && (ready & WEFT_IO_WRITE)) {
+        s->wr->data = (void *)(uintptr_t)ready;
+        weft__waiter *w = s->wr;
+        s->wr = NULL;
+        weft__waiter_wake(w, WEFT__W_WOKEN);
+    }
+    if (s->rd || s->wr) arm(l, fd);   /* the one-shot fired for the other direction */
+}
+
+void weft__loop_poll(weft__loop *l, int64_t deadline)
+{
+    struct epoll_event ev[64];
+    struct timespec ts, *tsp = NULL;
+    if (deadline != WEFT__NO_DEADLINE) {
+        int64_t left = deadline == 0 ? 0 : deadline - weft_now();
+        ts = weft__timespec(left > 0 ? left : 0);
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(l->epfd, ev, 64, tsp, NULL);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == EVENTFD_MARK) {
+            uint64_t v;
+            ssize_t r = read(l->evfd, &v, sizeof v);
+            (void)r;
+            continue;
+        }
+        dispatch(l, (int)ev[i].data.u64, ev[i].events);
+    }
+}
+
+/* A thread without live coroutines: plain ppoll. */
+static int wait_thread(int fd, unsigned events, int64_t deadline)
+{
+    struct pollfd p = { .fd = fd, .events = (short)((events & WEFT_IO_READ ? POLLIN : 0) |
+                                                   (events & WEFT_IO_WRITE ? POLLOUT : 0)) };
+    for (;;) {
+        struct timespec ts, *tsp = NULL;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t left = deadline - weft_now();
+            if (left < 0) left = 0;
+            ts = weft__timespec(left);
+            tsp = &ts;
+        }
+        int n = ppoll(&p, 1, tsp, NULL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (n == 0) return -ETIMEDOUT;
+        if (p.revents & POLLNVAL) return -EBADF;
+        unsigned r = 0;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) r |= WEFT_IO_READ;
+        if (p.revents & (POLLOUT | POLLHUP | POLLERR)) r |= WEFT_IO_WRITE;
+        r &= events;
+        if (r) return (int)r;
+    }
+}
+
+/* Removes w from fd's slots after a timeout or cancel, re-arming for whoever remains. */
+static void forget(weft__loop *l, int fd, weft__waiter *w)
+{
+    struct weft__fd_watch *s = &l->fds[fd];
+    if (s->rd == w) s->rd = NULL;
+    if (s->wr == w) s->wr = NULL;
+    arm(l, fd);
+}
+
+int weft_io_wait(int fd, unsigned events, int64_t timeout)
+{
+    if (fd < 0 || events == 0 || (events & ~(unsigned)(WEFT_IO_READ | WEFT_IO_WRITE)))
+        return -EINVAL;
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    weft__waiter w;
+    weft__waiter_init(&w);
+    if (!w.coro) return wait_thread(fd, events, deadline);
+    weft__loop *l = w.loop;
+    if (w.coro->cancelled) return -ECANCELED;
+    if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
+    struct weft__fd_watch *s = &l->fds[fd];
+    if (((events & WEFT_IO_READ) && s->rd) || ((events & WEFT_IO_WRITE) && s->wr))
+        return -EBUSY;
+    if (events & WEFT_IO_READ) s->rd = &w;
+    if (events & WEFT_IO_WRITE) s->wr = &w;
+    rc = arm(l, fd);
+    if (rc) {
+        forget(l, fd, &w);
+        /* epoll refuses regular files and the like: they are always ready, as poll says. */
+        return rc == -EPERM ? (int)events : rc;
+    }
+    l->nfds++;
+    rc = weft__waiter_park(&w, deadline);
+    l->nfds--;
+    if (rc) {
+        forget(l, fd, &w);
+        return rc;
+    }
+    return (int)((uintptr_t)w.data & events) ? (int)((uintptr_t)w.data & events)
+                                               : (int)events;
+}

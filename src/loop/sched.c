@@ -1,0 +1,188 @@
+/* loop/sched.c — who runs next: the run queue, switching, idling, coroutine start and end.
+ *
+ * Loop thread only. The thread's own context ("main") is where the loop idles: a coroutine
+ * that parks or yields switches straight to the next runnable coroutine, and only when
+ * none is left does it switch to main, which then sleeps until a timer, a remote post or an
+ * fd wakes it. Main itself runs coroutines only while it is blocked in a weft call
+ * (main_run), so coroutines never run behind the back of the thread's own code.
+ *
+ * Every scheduling decision (pick) first takes what other threads posted; every 64th also
+ * fires due timers, so busy coroutines that only yield cannot starve sleepers.
+ * A coroutine that ends cannot free its own stack: it leaves itself as the loop's zombie
+ * and the context it switches to releases it (after_switch).
+ */
+#include "loop/internal.h"
+#include "loop/mpsc.h"
+
+#include <sched.h>
+
+/* How long an idle loop spins, watching its remote queue, before it sleeps. Another thread's
+ * wake-up that lands within the spin costs no system call on either side. */
+#define IDLE_SPINS 2000
+
+static weft__coro *runq_pop(weft__loop *l)
+{
+    weft__coro *c = l->runq_head;
+    if (!c) return NULL;
+    l->runq_head = c->runq_next;
+    if (!l->runq_head) l->runq_tail = NULL;
+    if (c->is_main) c->queued = false;
+    return c;
+}
+
+static void drain_remote(weft__loop *l)
+{
+    weft__mpsc_node *n;
+    while ((n = weft__mpsc_pop(&l->remote)) != NULL) n->run(l, n);
+}
+
+static weft__coro *pick(weft__loop *l)
+{
+    drain_remote(l);
+    if (weft__unlikely((++l->ticks & 63) == 0)) {
+        if (l->nheap) weft__timers_run(l, weft_now());
+        if (l->nfds) weft__loop_poll(l, 0);
+    }
+    return runq_pop(l);
+}
+
+static void reap_zombie(weft__loop *l)
+{
+    weft__coro *z = l->zombie;
+    l->zombie = NULL;
+    weft__stack_put(z->stack);
+    z->stack = NULL;
+    weft__fiber_destroy(&z->fiber);
+    z->reap(z);
+}
+
+static inline void after_switch(weft__loop *l)
+{
+    if (l->zombie) reap_zombie(l);
+}
+
+static void switch_to(weft__loop *l, weft__coro *from, weft__coro *to, bool exiting)
+{
+    if (from->stack && (from->stack->flags & WEFT__STACK_CANARY))
+        weft__overflow_check_canary(from);
+    l->current = to;
+    weft__fiber_switch(&from->fiber, &to->fiber, exiting);
+    after_switch(l);
+}
+
+static void coro_end(weft__loop *l, weft__coro *c)
+{
+    weft__list_unlink(&c->live_link);
+    if (--l->nlive == 0 && l->empty_waiter) weft__waiter_wake(l->empty_waiter, WEFT__W_WOKEN);
+}
+
+weft__coro *weft__sched_next(weft__loop *l);
+
+static void coro_entry(void *p)
+{
+    weft__coro *c = p;
+    weft__loop *l = c->loop;
+    after_switch(l);
+    c->body(c);
+    coro_end(l, c);
+    l->zombie = c;
+    switch_to(l, c, weft__sched_next(l), true);
+    weft__fatal("an ended coroutine was resumed");
+}
+
+/* Gives c a stack and a first frame if it has never run. False if that failed: then c has
+ * been ended (its no_stack hook told its owner) and must be skipped. */
+static bool prepare(weft__loop *l, weft__coro *c)
+{
+    if (c->stack || c->is_main) return true;
+    c->stack = weft__stack_get(c->stack_size);
+    if (!c->stack) {
+        c->no_stack(c);
+        coro_end(l, c);
+        c->reap(c);
+        return false;
+    }
+    weft__fiber_init(&c->fiber, c->stack, coro_entry, c);
+    return true;
+}
+
+/* For a coroutine giving up the CPU: the next runnable one, or main (the idler). */
+weft__coro *weft__sched_next(weft__loop *l)
+{
+    for (;;) {
+        weft__coro *c = pick(l);
+        if (!c) return &l->main;
+        if (prepare(l, c)) return c;
+    }
+}
+
+/* Main has nothing to run: sleep until a timer is due or another thread posts. */
+static void idle(weft__loop *l)
+{
+    int64_t next = weft__timers_next(l);
+    if (next != WEFT__NO_DEADLINE) {
+        int64_t now = weft_now();
+        if (next <= now) { weft__timers_run(l, now); return; }
+    }
+    for (int i = 0; i < IDLE_SPINS; i++) {
+        if (!weft__mpsc_empty(&l->remote)) return;
+        weft__cpu_relax();
+    }
+    uint32_t how = l->nfds ? WEFT__SLEEP_EPOLL : WEFT__SLEEP_FUTEX;
+    atomic_store_explicit(&l->sleeping, how, memory_order_seq_cst);
+    if (weft__mpsc_empty(&l->remote)) {
+        if (how == WEFT__SLEEP_EPOLL) weft__loop_poll(l, next);
+        else weft__futex_wait(&l->sleeping, how, next);
+    }
+    atomic_store_explicit(&l->sleeping, WEFT__AWAKE, memory_order_seq_cst);
+    if (next != WEFT__NO_DEADLINE) weft__timers_run(l, weft_now());
+}
+
+/* Main's scheduler: runs coroutines until w is claimed (w == NULL: until main's turn in the
+ * run queue comes, for weft_yield). */
+static void main_run(weft__loop *l, weft__waiter *w)
+{
+    weft__coro *self = &l->main;
+    for (;;) {
+        if (w && (atomic_load_explicit(&w->state, memory_order_acquire) & WEFT__W_STATUS))
+            return;
+        weft__coro *c = pick(l);
+        if (!c) {
+            if (!w) return;
+            idle(l);
+            continue;
+        }
+        if (c == self) {
+            if (!w) return;
+            continue;   /* a stale entry: main's state says whether it is really awake */
+        }
+        if (!prepare(l, c)) continue;
+        switch_to(l, self, c, false);
+        if (!w) return;   /* yield: main got the CPU back, so its turn has come */
+    }
+}
+
+void weft__sched_park(weft__loop *l, weft__waiter *w)
+{
+    weft__coro *self = l->current;
+    if (self == &l->main) {
+        main_run(l, w);
+        return;
+    }
+    weft__coro *next = weft__sched_next(l);
+    if (next != self) switch_to(l, self, next, false);
+}
+
+void weft__sched_yield(weft__loop *l)
+{
+    weft__coro *self = l->current;
+    if (self == &l->main) {
+        if (l->nlive == 0) { sched_yield(); return; }
+        weft__loop_ready(l, self);
+        main_run(l, NULL);
+        return;
+    }
+    weft__loop_ready(l, self);
+    weft__coro *next = weft__sched_next(l);
+    if (next != self) switch_to(l, self, next, false);
+}

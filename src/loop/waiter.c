@@ -1,0 +1,140 @@
+/* loop/waiter.c — park and unpark: the one mechanism under every blocking call.
+ *
+ * The state word moves exactly once from WAITING to WOKEN, TIMEDOUT or CANCELLED, by a
+ * compare-and-swap; whoever wins delivers the wake-up (see loop/internal.h for the protocol
+ * primitives follow). Three kinds of waiter, chosen by weft__waiter_init:
+ *   coroutine     park = switch away; a deadline is a timer on its loop; cancellation
+ *                 claims it from the loop thread; unpark = run queue (local) or remote post.
+ *   thread + loop the thread's own context while its loop has live coroutines: park runs
+ *                 the loop (sched.c main_run) until claimed; unpark as for a coroutine.
+ *   thread        spins briefly, then sleeps on the state word itself (FUTEX_WAIT) after
+ *                 setting the SLEEPING flag; a claimer calls FUTEX_WAKE only if that flag
+ *                 was set, so a wake-up that lands during the spin costs no system call.
+ */
+#include "loop/internal.h"
+#include "loop/mpsc.h"
+
+/* Spin iterations of a thread waiter before it sleeps. A futex wake-up of a sleeping vCPU
+ * costs tens of microseconds on this kind of machine; a spin that catches the wake-up costs
+ * well under one. */
+#define THREAD_SPINS 4000
+
+static int status_rc(uint32_t s)
+{
+    switch (s & WEFT__W_STATUS) {
+    case WEFT__W_WOKEN: return 0;
+    case WEFT__W_TIMEDOUT: return -ETIMEDOUT;
+    default: return -ECANCELED;
+    }
+}
+
+void weft__waiter_init(weft__waiter *w)
+{
+    atomic_init(&w->state, WEFT__W_WAITING);
+    w->timer.index = WEFT__TIMER_IDLE;
+    w->data = NULL;
+    weft__tls *t = &weft__tls_self;
+    weft__loop *l = t->loop;
+    if (l && !t->thread_wait && (l->current != &l->main || l->nlive > 0)) {
+        w->coro = l->current;
+        w->loop = l;
+    } else {
+        w->coro = NULL;
+        w->loop = NULL;
+    }
+}
+
+static void deadline_fire(weft__loop *l, weft__timer *t)
+{
+    (void)l;
+    weft__waiter_wake(weft__container_of(t, weft__waiter, timer), WEFT__W_TIMEDOUT);
+}
+
+static int park_thread(weft__waiter *w, int64_t deadline)
+{
+    uint32_t s;
+    for (int i = 0; i < THREAD_SPINS; i++) {
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s & WEFT__W_STATUS) return status_rc(s);
+        weft__cpu_relax();
+    }
+    s = WEFT__W_WAITING;
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &s,
+                                                 WEFT__W_WAITING | WEFT__W_SLEEPING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return status_rc(s);
+    for (;;) {
+        int r = weft__futex_wait(&w->state, WEFT__W_WAITING | WEFT__W_SLEEPING, deadline);
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s & WEFT__W_STATUS) return status_rc(s);
+        if (r == -ETIMEDOUT &&
+            atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return -ETIMEDOUT;
+    }
+}
+
+int weft__waiter_park(weft__waiter *w, int64_t deadline)
+{
+    weft__coro *c = w->coro;
+    if (!c) return park_thread(w, deadline);
+    weft__loop *l = w->loop;
+    if (c->cancelled) {
+        uint32_t s = WEFT__W_WAITING;
+        if (atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_CANCELLED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return -ECANCELED;
+        return status_rc(s);
+    }
+    if (deadline != WEFT__NO_DEADLINE) {
+        w->timer.deadline = deadline;
+        w->timer.fire = deadline_fire;
+        weft__timer_add(l, &w->timer);
+    }
+    c->waiter = w;
+    weft__sched_park(l, w);
+    c->waiter = NULL;
+    weft__timer_del(l, &w->timer);
+    return status_rc(atomic_load_explicit(&w->state, memory_order_acquire));
+}
+
+bool weft__waiter_claim(weft__waiter *w, uint32_t why, weft__wake *wk)
+{
+    /* Read before the CAS: once it succeeds a thread waiter may return and be gone. */
+    weft__coro *c = w->coro;
+    weft__loop *l = w->loop;
+    uint32_t old = atomic_load_explicit(&w->state, memory_order_relaxed);
+    do {
+        if (old & WEFT__W_STATUS) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&w->state, &old, why, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    wk->coro = c;
+    wk->loop = l;
+    wk->futex = (!c && (old & WEFT__W_SLEEPING)) ? &w->state : NULL;
+    /* The coroutine cannot run (so its loop cannot end) until we make it runnable; the
+     * reference keeps the loop valid for the wake-up that follows the post. */
+    if (c && l != weft__tls_self.loop) weft__loop_ref(l);
+    return true;
+}
+
+void weft__wake_deliver(const weft__wake *wk)
+{
+    weft__coro *c = wk->coro;
+    if (!c) {
+        if (wk->futex) weft__futex_wake(wk->futex, 1);
+        return;
+    }
+    weft__loop *l = wk->loop;
+    if (l == weft__tls_self.loop) {
+        weft__loop_ready(l, c);
+        return;
+    }
+    /* Main's node may still be on the queue from an earlier wake-up that main noticed
+     * without waiting for it; pushing it twice would corrupt the queue. */
+    if (!c->is_main || !atomic_exchange_explicit(&l->main_posted, 1, memory_order_acq_rel))
+        weft__mpsc_push(&l->remote, &c->remote);
+    weft__loop_poke(l);
+    weft__loop_unref(l);
+}

@@ -1,0 +1,209 @@
+/* task/task.c — coroutines as tasks: spawn, run, sleep, yield, cancel.
+ *
+ * A task is one allocation: its future (the handle users hold) and its coroutine. The loop
+ * holds one reference from spawn until the coroutine has ended and its stack is released
+ * (reap); the spawner's handle is another. The stack is taken when the task first runs and
+ * returned when it ends, so a million spawned-and-finished tasks reuse one hot stack.
+ *
+ * Cancellation always goes through the task's loop, so only the loop's thread touches the
+ * coroutine: from that thread directly, from another by posting the future's node to the
+ * loop (holding a reference to the future and to the loop until the loop has taken it).
+ * The future's lock orders a cancel against completion: a task that is not done under the
+ * lock still has its coroutine, hence its loop.
+ */
+#include "future/internal.h"
+
+#include <stdio.h>
+
+typedef struct weft__task {
+    weft_future fut;
+    weft__coro coro;
+    weft_fn fn;
+    void *arg;
+} weft__task;
+
+static weft__task *task_of(weft_future *f) { return weft__container_of(f, weft__task, fut); }
+
+static void task_body(weft__coro *c)
+{
+    weft__task *t = weft__container_of(c, weft__task, coro);
+    void *result = NULL;
+    /* Cancelled before it first ran: it never runs. */
+    int err = c->cancelled ? -ECANCELED : t->fn(t->arg, &result);
+#if WEFT_DEBUG
+    if (c->locks_held > 0)
+        fprintf(stderr, "weft: coroutine %s%s%s#%llu ended holding %d weft lock(s)\n",
+                c->name ? "'" : "", c->name ? c->name : "", c->name ? "' " : "",
+                (unsigned long long)c->id, c->locks_held);
+#endif
+    weft__future_complete(&t->fut, err, result);
+}
+
+static void task_reap(weft__coro *c)
+{
+    weft__task *t = weft__container_of(c, weft__task, coro);
+#if WEFT_DEBUG
+    /* A lock this coroutine still holds points at it; keep it so a later release by
+     * another context stays safe (debug builds only; the ending was reported). */
+    if (c->locks_held > 0) return;
+#endif
+    weft_future_release(&t->fut);
+}
+
+static void task_no_stack(weft__coro *c)
+{
+    weft__future_complete(&weft__container_of(c, weft__task, coro)->fut, -ENOMEM, NULL);
+}
+
+static void cancel_run(weft__loop *l, weft__mpsc_node *n)
+{
+    (void)l;
+    weft_future *f = weft__container_of(n, weft_future, post);
+    if (!atomic_load_explicit(&f->done, memory_order_acquire))
+        weft__coro_cancel(&task_of(f)->coro);
+    weft_future_release(f);
+}
+
+static int task_cancel(weft_future *f)
+{
+    weft__task *t = task_of(f);
+    weft__loop *l = t->coro.loop;
+    weft__mutex_lock(&f->lock);
+    if (atomic_load_explicit(&f->done, memory_order_acquire)) {
+        weft__mutex_unlock(&f->lock);
+        return -EBUSY;
+    }
+    if (atomic_exchange_explicit(&f->cancel_requested, 1, memory_order_relaxed)) {
+        weft__mutex_unlock(&f->lock);
+        return 0;   /* asked before: it is on its way */
+    }
+    bool local = l == weft__tls_self.loop;
+    if (!local) {
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+        weft__loop_ref(l);
+    }
+    weft__mutex_unlock(&f->lock);
+    if (local) {
+        weft__coro_cancel(&t->coro);
+    } else {
+        f->post.run = cancel_run;
+        weft__loop_post(l, &f->post);
+    }
+    return 0;
+}
+
+static void task_free(weft_future *f)
+{
+    weft__free(task_of(f));
+}
+
+static const weft__future_ops task_ops = { task_cancel, task_free };
+
+int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, void *arg)
+{
+    if (!fn) return -EINVAL;
+    size_t stack = opts ? opts->stack_size : 0;
+    if (stack && (stack < WEFT_STACK_MIN || stack > (size_t)1 << 30)) return -EINVAL;
+    weft__loop *l = weft__loop_get();
+    if (!l) return -ENOMEM;
+    if (l->shutting_down) return -ESHUTDOWN;
+    weft__task *t = weft__malloc(sizeof *t);
+    if (!t) return -ENOMEM;
+    weft__future_init(&t->fut, &task_ops, task ? 2 : 1);
+    t->fn = fn;
+    t->arg = arg;
+    weft__coro *c = &t->coro;
+    weft__coro_init(c, l, stack);
+    c->body = task_body;
+    c->reap = task_reap;
+    c->no_stack = task_no_stack;
+    c->task = &t->fut;
+    c->name = opts ? opts->name : NULL;
+    c->entry = (const void *)fn;
+    weft__loop_ready(l, c);
+    if (task) *task = &t->fut;
+    return 0;
+}
+
+int weft_spawn(weft_future **task, weft_fn fn, void *arg)
+{
+    return weft_spawn_ex(task, NULL, fn, arg);
+}
+
+int weft_run(weft_fn main, void *arg, void **result)
+{
+    if (!main) return -EINVAL;
+    weft__loop *l = weft__loop_get();
+    if (!l) return -ENOMEM;
+    if (l->current != &l->main || l->in_run) return -EBUSY;
+    weft_future *f;
+    int rc = weft_spawn(&f, main, arg);
+    if (rc) return rc;
+    l->in_run = true;
+    rc = weft_future_result(f, WEFT_FOREVER, result);
+    weft__loop_drain(l, false);
+    l->in_run = false;
+    weft_future_release(f);
+    return rc;
+}
+
+int weft_yield(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    if (!l) {
+        sched_yield();
+        return 0;
+    }
+    if (l->current->cancelled) return -ECANCELED;
+    weft__sched_yield(l);
+    return 0;
+}
+
+/* A thread without live coroutines sleeps in the kernel; no spinning. */
+static int sleep_thread(int64_t deadline)
+{
+    if (deadline == WEFT__NO_DEADLINE) {
+        _Atomic uint32_t never = 0;
+        for (;;) weft__futex_wait(&never, 0, WEFT__NO_DEADLINE);
+    }
+    struct timespec ts = weft__timespec(deadline);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    return 0;
+}
+
+int weft_sleep(int64_t ns)
+{
+    if (ns == 0) return weft_yield();
+    int64_t deadline;
+    int rc = weft__deadline(ns, &deadline);
+    if (rc) return rc;
+    weft__waiter w;
+    weft__waiter_init(&w);
+    if (!w.coro) return sleep_thread(deadline);
+    rc = weft__waiter_park(&w, deadline);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+bool weft_cancelled(void)
+{
+    weft__coro *c = weft__coro_current();
+    return c && c->cancelled;
+}
+
+bool weft_in_coroutine(void)
+{
+    return weft__coro_current() != NULL;
+}
+
+weft_future *weft_current_task(void)
+{
+    weft__coro *c = weft__coro_current();
+    return c ? c->task : NULL;
+}
+
+const char *weft_task_name(weft_future *f)
+{
+    if (!f) return NULL;
+    weft__future_check(f);
+    return f->ops == &task_ops ? task_of(f)->coro.name : NULL;
+}

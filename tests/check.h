@@ -1,0 +1,92 @@
+/* tests/check.h — the tests' assertions and helpers.
+ *
+ * Each test file is one process with a timeout (meson test). CHECK_* print both operands
+ * and abort on failure. RUN(fn) runs one test function and prints its name and time.
+ * in_child() runs a function in a forked child and captures its stderr and exit status,
+ * for misuse that must end the process.
+ */
+#ifndef WEFT_TESTS_CHECK_H
+#define WEFT_TESTS_CHECK_H
+
+#include <weft.h>
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); abort(); } } while (0)
+
+#define CHECK_EQ(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+    if (a_ != b_) { fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
+        __FILE__, __LINE__, #a, #b, a_, b_); abort(); } } while (0)
+
+#define CHECK_PTR(a, b) do { const void *a_ = (a), *b_ = (b); \
+    if (a_ != b_) { fprintf(stderr, "%s:%d: CHECK_PTR(%s, %s) failed: %p != %p\n", \
+        __FILE__, __LINE__, #a, #b, a_, b_); abort(); } } while (0)
+
+/* A weft return code: prints names, e.g. "ETIMEDOUT != OK". */
+#define CHECK_RC(expr, want) do { int r_ = (expr), w_ = (want); \
+    if (r_ != w_) { fprintf(stderr, "%s:%d: %s returned %s (%d), expected %s (%d)\n", \
+        __FILE__, __LINE__, #expr, weft_errname(r_), r_, weft_errname(w_), w_); abort(); } } while (0)
+
+#define CHECK_OK(expr) CHECK_RC(expr, 0)
+
+/* Inclusive range, for timings: generous bounds, never the only check of correctness. */
+#define CHECK_BETWEEN(v, lo, hi) do { long long v_ = (long long)(v), l_ = (lo), h_ = (hi); \
+    if (v_ < l_ || v_ > h_) { fprintf(stderr, "%s:%d: CHECK_BETWEEN(%s) failed: %lld not in " \
+        "[%lld, %lld]\n", __FILE__, __LINE__, #v, v_, l_, h_); abort(); } } while (0)
+
+#define RUN(fn) do { int64_t t0_ = weft_now(); fn(); \
+    printf("ok %-40s %8.1f ms\n", #fn, (double)(weft_now() - t0_) / 1e6); fflush(stdout); } while (0)
+
+/* Running under a sanitizer or Valgrind: scale big workloads down. */
+static inline int slow_tools(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    return 1;
+#endif
+#endif
+    const char *p = getenv("LD_PRELOAD");
+    return (p && strstr(p, "valgrind")) || getenv("WEFT_TEST_SLOW") != NULL;
+}
+
+typedef struct {
+    int status;            /* as from waitpid */
+    char err[8192];        /* captured stderr */
+} child_result;
+
+/* Runs fn() in a forked child (which exits 0 if fn returns); captures stderr. */
+static inline child_result in_child(void (*fn)(void))
+{
+    child_result r;
+    memset(&r, 0, sizeof r);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t k;
+    while ((k = read(p[0], r.err + n, sizeof r.err - 1 - n)) > 0) n += (size_t)k;
+    close(p[0]);
+    CHECK(waitpid(pid, &r.status, 0) == pid);
+    return r;
+}
+
+#endif /* WEFT_TESTS_CHECK_H */
