@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #ifdef WEFT_HAVE_VALGRIND
@@ -145,6 +146,8 @@ static weft__stack *map_one(size_t size)
 }
 
 static void stack_cache_drain(void);
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+static void set_hook(void) { weft__exit_stack_hook = stack_cache_drain; }
 
 weft__stack *weft__stack_get(size_t size)
 {
@@ -181,7 +184,7 @@ void weft__stack_put(weft__stack *s)
     weft__tls *t = &weft__tls_self;
     if (t->stack_cache_n < CACHE_MAX) {
         if (!t->stack_cache) {
-            weft__exit_stack_hook = stack_cache_drain;
+            pthread_once(&hook_once, set_hook);
             weft__tls_arm_exit_hook();
         }
         s->next = t->stack_cache;

@@ -84,8 +84,8 @@ struct weft__coro {
     bool cancelled;                   /* cancellation requested: sticky */
     bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
-    _Atomic int locks_held;           /* debug builds: weft_locks it holds (any thread may
-                                         release one, so atomic) */
+    weft__list held_locks;            /* debug builds: weft_locks it took and still holds
+                                         (sync/lock.c, under its debug registry lock) */
 };
 
 /* Sets up a coroutine on loop (the calling thread's) and counts it live; it starts when it

@@ -32,6 +32,8 @@ static void main_remote_run(weft__loop *l, weft__mpsc_node *n)
 }
 
 static void loop_thread_exit(void);
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+static void set_hook(void) { weft__exit_loop_hook = loop_thread_exit; }
 
 weft__loop *weft__loop_get(void)
 {
@@ -51,7 +53,7 @@ weft__loop *weft__loop_get(void)
     l->epfd = l->evfd = -1;
     weft__overflow_setup(l);
     t->loop = l;
-    weft__exit_loop_hook = loop_thread_exit;
+    pthread_once(&hook_once, set_hook);
     weft__tls_arm_exit_hook();
     return l;
 }
@@ -113,7 +115,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
     c->cancelled = false;
     c->is_main = false;
     c->queued = false;
-    atomic_init(&c->locks_held, 0);
+    weft__list_init(&c->held_locks);
     c->remote.run = coro_remote_run;
     c->id = atomic_fetch_add_explicit(&next_coro_id, 1, memory_order_relaxed);
     weft__list_push_back(&l->live, &c->live_link);

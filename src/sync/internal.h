@@ -15,4 +15,8 @@ static inline void weft__wait_node_forget(weft__wait_node *n)
     if (weft__list_linked(&n->link)) weft__list_unlink(&n->link);
 }
 
+/* Debug builds: forgets every weft_lock coroutine c still holds (a later release by another
+ * context must not reach c once it is gone) and returns how many there were. */
+int weft__locks_forget_owner(weft__coro *c);
+
 #endif /* WEFT_SYNC_INTERNAL_H */

@@ -9,8 +9,10 @@
  *
  * Locking: m guards the wait list and every change of WAITERS; LOCKED alone may change
  * without it. Invariant: the list is non-empty => WAITERS is set (both change under m).
- * Debug builds record the owner (a coroutine, tagged, or a thread) to count the locks a
- * coroutine holds and report it if it ends holding one.
+ * Debug builds remember which coroutine took each lock, to report a coroutine that ends
+ * holding one (task.c). Any context may release a lock, so the records (lock->owner and the
+ * coroutine's held_locks list) are guarded by one process-wide debug mutex, taken only when
+ * a coroutine acquires or a coroutine-owned lock is released.
  */
 #include "sync/internal.h"
 
@@ -21,7 +23,8 @@ struct weft_lock {
     weft__mutex m;
     weft__list waiters;                 /* m */
 #if WEFT_DEBUG
-    _Atomic(uintptr_t) owner;           /* coroutine | 1, or &weft__tls_self of a thread */
+    _Atomic(weft__coro *) owner;        /* the coroutine that holds it; debug_lock */
+    weft__list owner_link;              /* in owner->held_locks; debug_lock */
 #endif
 };
 
@@ -34,19 +37,25 @@ int weft_lock_create(weft_lock **out)
     l->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&l->waiters);
 #if WEFT_DEBUG
-    atomic_init(&l->owner, 0);
+    atomic_init(&l->owner, NULL);
 #endif
     *out = l;
     return 0;
 }
 
+#if WEFT_DEBUG
+static weft__mutex debug_lock = WEFT__MUTEX_INIT;
+#endif
+
 static inline void note_acquired(weft_lock *l)
 {
 #if WEFT_DEBUG
     weft__coro *c = weft__coro_current();
-    if (c) atomic_fetch_add_explicit(&c->locks_held, 1, memory_order_relaxed);
-    atomic_store_explicit(&l->owner, c ? (uintptr_t)c | 1 : (uintptr_t)&weft__tls_self,
-                          memory_order_relaxed);
+    if (!c) return;
+    weft__mutex_lock(&debug_lock);
+    atomic_store_explicit(&l->owner, c, memory_order_relaxed);
+    weft__list_push_back(&c->held_locks, &l->owner_link);
+    weft__mutex_unlock(&debug_lock);
 #else
     (void)l;
 #endif
@@ -55,13 +64,34 @@ static inline void note_acquired(weft_lock *l)
 static inline void note_released(weft_lock *l)
 {
 #if WEFT_DEBUG
-    uintptr_t o = atomic_exchange_explicit(&l->owner, 0, memory_order_relaxed);
-    if (o & 1)
-        atomic_fetch_sub_explicit(&((weft__coro *)(o & ~(uintptr_t)1))->locks_held, 1,
-                                  memory_order_relaxed);
+    if (!atomic_load_explicit(&l->owner, memory_order_relaxed)) return;
+    weft__mutex_lock(&debug_lock);
+    if (atomic_load_explicit(&l->owner, memory_order_relaxed)) {
+        weft__list_unlink(&l->owner_link);
+        atomic_store_explicit(&l->owner, NULL, memory_order_relaxed);
+    }
+    weft__mutex_unlock(&debug_lock);
 #else
     (void)l;
 #endif
+}
+
+int weft__locks_forget_owner(weft__coro *c)
+{
+    int n = 0;
+#if WEFT_DEBUG
+    weft__mutex_lock(&debug_lock);
+    weft__list *p;
+    while ((p = weft__list_pop_front(&c->held_locks)) != NULL) {
+        atomic_store_explicit(&weft__container_of(p, weft_lock, owner_link)->owner, NULL,
+                              memory_order_relaxed);
+        n++;
+    }
+    weft__mutex_unlock(&debug_lock);
+#else
+    (void)c;
+#endif
+    return n;
 }
 
 static inline bool try_take(weft_lock *l)
@@ -179,5 +209,6 @@ void weft_lock_destroy(weft_lock *l)
     weft__mutex_lock(&l->m);
     if (!weft__list_empty(&l->waiters)) weft__destroy_busy("weft_lock_destroy", &l->waiters);
     weft__mutex_unlock(&l->m);
+    note_released(l);   /* destroying a held lock is fine; its debug record must go */
     weft__free(l);
 }

@@ -12,6 +12,7 @@
  * lock still has its coroutine, hence its loop.
  */
 #include "future/internal.h"
+#include "sync/internal.h"
 
 #include <stdio.h>
 
@@ -31,23 +32,18 @@ static void task_body(weft__coro *c)
     /* Cancelled before it first ran: it never runs. */
     int err = c->cancelled ? -ECANCELED : t->fn(t->arg, &result);
 #if WEFT_DEBUG
-    if (c->locks_held > 0)
+    int held = weft__locks_forget_owner(c);
+    if (held > 0)
         fprintf(stderr, "weft: coroutine %s%s%s#%llu ended holding %d weft lock(s)\n",
                 c->name ? "'" : "", c->name ? c->name : "", c->name ? "' " : "",
-                (unsigned long long)c->id, c->locks_held);
+                (unsigned long long)c->id, held);
 #endif
     weft__future_complete(&t->fut, err, result);
 }
 
 static void task_reap(weft__coro *c)
 {
-    weft__task *t = weft__container_of(c, weft__task, coro);
-#if WEFT_DEBUG
-    /* A lock this coroutine still holds points at it; keep it so a later release by
-     * another context stays safe (debug builds only; the ending was reported). */
-    if (c->locks_held > 0) return;
-#endif
-    weft_future_release(&t->fut);
+    weft_future_release(&weft__container_of(c, weft__task, coro)->fut);
 }
 
 static void task_no_stack(weft__coro *c)

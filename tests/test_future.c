@@ -1,0 +1,354 @@
+/* Futures: completion, waiting from every context, cancellation, callbacks, references. */
+#include "check.h"
+
+#include <stdatomic.h>
+
+static void test_plain_future(void)
+{
+    weft_future *f;
+    CHECK_OK(weft_future_create(&f));
+    CHECK(!weft_future_done(f));
+    void *r = (void *)1;
+    CHECK_RC(weft_future_result(f, 0, &r), -ETIMEDOUT);
+    CHECK_PTR(r, (void *)1);
+    CHECK_RC(weft_future_result(f, 10 * WEFT_MS, &r), -ETIMEDOUT);
+    CHECK_RC(weft_future_result(f, -3, &r), -EINVAL);
+    CHECK_OK(weft_future_set_result(f, (void *)0xbeef));
+    CHECK(weft_future_done(f));
+    CHECK(!weft_future_cancelled(f));
+    CHECK_OK(weft_future_result(f, 0, &r));
+    CHECK_PTR(r, (void *)0xbeef);
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    CHECK_RC(weft_future_set_result(f, NULL), -EBUSY);
+    CHECK_RC(weft_future_set_error(f, -EIO), -EBUSY);
+    CHECK_RC(weft_future_cancel(f), -EBUSY);
+    weft_future_release(f);
+
+    CHECK_OK(weft_future_create(&f));
+    CHECK_RC(weft_future_set_error(f, 5), -EINVAL);
+    CHECK_RC(weft_future_set_error(f, 0), -EINVAL);
+    CHECK_OK(weft_future_set_error(f, -EIO));
+    r = NULL;
+    CHECK_RC(weft_future_result(f, 0, &r), -EIO);
+    CHECK(r == NULL);
+    weft_future_release(f);
+
+    CHECK_OK(weft_future_create(&f));
+    CHECK_OK(weft_future_cancel(f));
+    CHECK(weft_future_cancelled(f));
+    CHECK_RC(weft_future_result(f, 0, NULL), -ECANCELED);
+    CHECK_RC(weft_future_set_result(f, NULL), -EBUSY);
+    weft_future_retain(f);
+    weft_future_release(f);
+    weft_future_release(f);
+
+    CHECK_RC(weft_future_create(NULL), -EINVAL);
+    CHECK_RC(weft_future_set_result(NULL, NULL), -EINVAL);
+    CHECK_RC(weft_future_set_error(NULL, -1), -EINVAL);
+    CHECK(!weft_future_done(NULL));
+    CHECK(!weft_future_cancelled(NULL));
+    weft_future_retain(NULL);
+    weft_future_release(NULL);
+}
+
+static int noop(void *arg, void **result) { (void)arg; (void)result; return 0; }
+
+static void test_task_is_not_user_completable(void)
+{
+    weft_future *t;
+    CHECK_OK(weft_spawn(&t, noop, NULL));
+    CHECK_RC(weft_future_set_result(t, NULL), -EINVAL);
+    CHECK_RC(weft_future_set_error(t, -EIO), -EINVAL);
+    CHECK_OK(weft_future_result(t, WEFT_FOREVER, NULL));
+    weft_future_release(t);
+}
+
+/* Callbacks: in order, exactly once, at once when already done, removable. */
+static char trace[64];
+static int ntrace;
+
+static void cb(weft_future *f, void *arg)
+{
+    CHECK(weft_future_done(f));
+    trace[ntrace++] = (char)(intptr_t)arg;
+}
+
+static void test_callbacks(void)
+{
+    weft_future *f;
+    ntrace = 0;
+    CHECK_OK(weft_future_create(&f));
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'a'));
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'b'));
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'x'));
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'c'));
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'x'));
+    CHECK_EQ(weft_future_remove_done_callback(f, cb, (void *)'x'), 2);
+    CHECK_EQ(weft_future_remove_done_callback(f, cb, (void *)'z'), 0);
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'d'));
+    CHECK_EQ(ntrace, 0);
+    CHECK_OK(weft_future_set_result(f, NULL));
+    CHECK_EQ(ntrace, 4);
+    CHECK(memcmp(trace, "abcd", 4) == 0);
+    CHECK_OK(weft_future_add_done_callback(f, cb, (void *)'e'));   /* runs at once */
+    CHECK_EQ(ntrace, 5);
+    CHECK_EQ(weft_future_remove_done_callback(f, cb, (void *)'e'), 0);
+    CHECK_RC(weft_future_add_done_callback(f, NULL, NULL), -EINVAL);
+    CHECK_RC(weft_future_add_done_callback(NULL, cb, NULL), -EINVAL);
+    CHECK_RC(weft_future_remove_done_callback(NULL, cb, NULL), -EINVAL);
+    weft_future_release(f);
+}
+
+/* One future, waited for by threads and by coroutines on two loops, completed by a thread. */
+typedef struct {
+    weft_future *f;
+    atomic_int waiting, got;
+} fan;
+
+static int wait_fan(void *arg, void **result)
+{
+    (void)result;
+    fan *x = arg;
+    atomic_fetch_add(&x->waiting, 1);
+    void *r = NULL;
+    CHECK_OK(weft_future_result(x->f, 10 * WEFT_SEC, &r));
+    CHECK_PTR(r, (void *)0xfeed);
+    atomic_fetch_add(&x->got, 1);
+    return 0;
+}
+
+static int fan_loop(void *arg, void **result)
+{
+    (void)result;
+    weft_future *t[4];
+    for (int i = 0; i < 4; i++) CHECK_OK(weft_spawn(&t[i], wait_fan, arg));
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(weft_future_result(t[i], WEFT_FOREVER, NULL));
+        weft_future_release(t[i]);
+    }
+    return 0;
+}
+
+static int run_fan_loop(void *arg, void **result)
+{
+    (void)result;
+    return weft_run(fan_loop, arg, NULL);
+}
+
+static void test_waiters_of_every_kind(void)
+{
+    fan x = { 0 };
+    CHECK_OK(weft_future_create(&x.f));
+    weft_thread *t[4];
+    CHECK_OK(weft_thread_start(&t[0], NULL, run_fan_loop, &x));
+    CHECK_OK(weft_thread_start(&t[1], NULL, run_fan_loop, &x));
+    CHECK_OK(weft_thread_start(&t[2], NULL, wait_fan, &x));
+    CHECK_OK(weft_thread_start(&t[3], NULL, wait_fan, &x));
+    while (atomic_load(&x.waiting) < 10) weft_sleep(WEFT_MS);
+    weft_sleep(5 * WEFT_MS);
+    CHECK_EQ(atomic_load(&x.got), 0);
+    CHECK_OK(weft_future_set_result(x.f, (void *)0xfeed));
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
+        weft_thread_release(t[i]);
+    }
+    CHECK_EQ(atomic_load(&x.got), 10);
+    weft_future_release(x.f);
+}
+
+/* A thread waits on a coroutine of another thread's loop, and cancels another one there. */
+typedef struct {
+    weft_future *slow, *forever;
+    weft_event *ready;
+} remote;
+
+static int slow_task(void *arg, void **result)
+{
+    (void)arg;
+    weft_sleep(20 * WEFT_MS);
+    *result = (void *)0x51;
+    return 0;
+}
+
+static int forever_task(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return weft_sleep(WEFT_FOREVER);
+}
+
+static int remote_main(void *arg, void **result)
+{
+    (void)result;
+    remote *r = arg;
+    CHECK_OK(weft_spawn(&r->slow, slow_task, NULL));
+    CHECK_OK(weft_spawn(&r->forever, forever_task, NULL));
+    CHECK_OK(weft_event_set(r->ready));
+    CHECK_OK(weft_future_result(r->slow, WEFT_FOREVER, NULL));
+    /* forever ends when the other thread cancels it */
+    CHECK_RC(weft_future_result(r->forever, 10 * WEFT_SEC, NULL), -ECANCELED);
+    return 0;
+}
+
+static int run_remote(void *arg, void **result)
+{
+    (void)result;
+    return weft_run(remote_main, arg, NULL);
+}
+
+static void test_cross_thread_wait_and_cancel(void)
+{
+    remote r = { 0 };
+    CHECK_OK(weft_event_create(&r.ready));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, run_remote, &r));
+    CHECK_OK(weft_event_wait(r.ready, 10 * WEFT_SEC));
+    void *res = NULL;
+    CHECK_OK(weft_future_result(r.slow, 10 * WEFT_SEC, &res));
+    CHECK_PTR(res, (void *)0x51);
+    CHECK_OK(weft_future_cancel(r.forever));           /* posted to the other loop */
+    CHECK_RC(weft_future_result(r.forever, 10 * WEFT_SEC, NULL), -ECANCELED);
+    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
+    weft_future_release(r.slow);
+    weft_future_release(r.forever);
+    weft_thread_release(t);
+    weft_event_destroy(r.ready);
+}
+
+/* Stress, bounded in time: futures completed by threads while coroutines and threads wait
+ * with random timeouts, and some get cancelled; every callback runs exactly once and every
+ * future ends in exactly one way. */
+#define NF 256
+
+typedef struct {
+    weft_future *f[NF];
+    atomic_int callbacks[NF];
+    atomic_int next_complete;
+    atomic_long waits_ok, waits_timeout;
+    atomic_int stop;
+} hub;
+
+static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
+
+static void count_cb(weft_future *f, void *arg)
+{
+    (void)f;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static int completer(void *arg, void **result)
+{
+    (void)result;
+    hub *h = arg;
+    unsigned seed = (unsigned)(uintptr_t)&seed;
+    int i;
+    while ((i = atomic_fetch_add(&h->next_complete, 1)) < NF) {
+        int rc = rnd(&seed) % 5 == 0 ? weft_future_cancel(h->f[i])
+                                     : weft_future_set_result(h->f[i], (void *)(intptr_t)i);
+        CHECK_OK(rc);
+        weft_sleep((int64_t)(rnd(&seed) % 50) * WEFT_US);
+    }
+    return 0;
+}
+
+static int hub_waiter(void *arg, void **result)
+{
+    (void)result;
+    hub *h = arg;
+    unsigned seed = (unsigned)(uintptr_t)&seed;
+    while (!atomic_load(&h->stop)) {
+        int i = (int)(rnd(&seed) % NF);
+        void *r = NULL;
+        int rc = weft_future_result(h->f[i], (int64_t)(rnd(&seed) % 200) * WEFT_US, &r);
+        if (rc == -ETIMEDOUT) { atomic_fetch_add(&h->waits_timeout, 1); continue; }
+        CHECK(rc == 0 || rc == -ECANCELED);
+        if (rc == 0) CHECK_EQ((intptr_t)r, i);
+        atomic_fetch_add(&h->waits_ok, 1);
+        if (rnd(&seed) % 3 == 0) weft_yield();
+    }
+    return 0;
+}
+
+static int hub_loop(void *arg, void **result)
+{
+    (void)result;
+    weft_future *w[8];
+    for (int i = 0; i < 8; i++) CHECK_OK(weft_spawn(&w[i], hub_waiter, arg));
+    for (int i = 0; i < 8; i++) {
+        CHECK_OK(weft_future_result(w[i], WEFT_FOREVER, NULL));
+        weft_future_release(w[i]);
+    }
+    return 0;
+}
+
+static int run_hub_loop(void *arg, void **result)
+{
+    (void)result;
+    return weft_run(hub_loop, arg, NULL);
+}
+
+static void test_stress(void)
+{
+    int rounds = slow_tools() ? 3 : 20;
+    long total_ok = 0, total_to = 0;
+    for (int round = 0; round < rounds; round++) {
+        hub *h = calloc(1, sizeof *h);
+        for (int i = 0; i < NF; i++) {
+            CHECK_OK(weft_future_create(&h->f[i]));
+            CHECK_OK(weft_future_add_done_callback(h->f[i], count_cb, &h->callbacks[i]));
+        }
+        weft_thread *t[5];
+        CHECK_OK(weft_thread_start(&t[0], NULL, run_hub_loop, h));
+        CHECK_OK(weft_thread_start(&t[1], NULL, run_hub_loop, h));
+        CHECK_OK(weft_thread_start(&t[2], NULL, hub_waiter, h));
+        CHECK_OK(weft_thread_start(&t[3], NULL, completer, h));
+        CHECK_OK(weft_thread_start(&t[4], NULL, completer, h));
+        CHECK_OK(weft_thread_join(t[3], WEFT_FOREVER, NULL));
+        CHECK_OK(weft_thread_join(t[4], WEFT_FOREVER, NULL));
+        atomic_store(&h->stop, 1);
+        for (int i = 0; i < 5; i++) {
+            CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
+            weft_thread_release(t[i]);
+        }
+        for (int i = 0; i < NF; i++) {
+            CHECK(weft_future_done(h->f[i]));
+            CHECK_EQ(atomic_load(&h->callbacks[i]), 1);
+            weft_future_release(h->f[i]);
+        }
+        total_ok += atomic_load(&h->waits_ok);
+        total_to += atomic_load(&h->waits_timeout);
+        free(h);
+    }
+    printf("   waits done %ld, timed out %ld\n", total_ok, total_to);
+}
+
+/* Debug builds: using a future after its last release trips an assert. */
+static void use_after_release(void)
+{
+    weft_future *f;
+    CHECK_OK(weft_future_create(&f));
+    weft_future_release(f);
+    weft_future_done(f);
+}
+
+static void test_use_after_release(void)
+{
+#if !defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+    child_result r = in_child(use_after_release);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT);
+    CHECK(strstr(r.err, "used after its last weft_future_release") != NULL);
+#else
+    (void)use_after_release;   /* release builds: no check; ASan reports it on its own */
+#endif
+}
+
+int main(void)
+{
+    RUN(test_plain_future);
+    RUN(test_task_is_not_user_completable);
+    RUN(test_callbacks);
+    RUN(test_waiters_of_every_kind);
+    RUN(test_cross_thread_wait_and_cancel);
+    RUN(test_stress);
+    RUN(test_use_after_release);
+    return 0;
+}
