@@ -174,6 +174,8 @@ typedef struct weft__tls {
     struct weft__local_slots *locals;   /* weft_local values (core/local.c) */
     struct weft__stack *stack_cache;    /* hot free stacks of the default size (fiber/) */
     unsigned stack_cache_n;
+    struct weft__stack *stack_batch;    /* freed stacks waiting to be released in a batch */
+    unsigned stack_batch_n;
     bool exit_hook;                     /* the thread-exit destructor is armed */
     bool thread_wait;                   /* waits block the thread even inside a coroutine
                                            (the atexit path; loop/waiter.c) */

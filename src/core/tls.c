@@ -23,7 +23,7 @@ static void thread_exit(void *unused)
     weft__tls *t = &weft__tls_self;
     if (t->loop && weft__exit_loop_hook) weft__exit_loop_hook();
     weft__locals_thread_exit();
-    if (t->stack_cache && weft__exit_stack_hook) weft__exit_stack_hook();
+    if ((t->stack_cache || t->stack_batch) && weft__exit_stack_hook) weft__exit_stack_hook();
     t->exit_hook = false;
 }
 

@@ -18,9 +18,15 @@
  * The debug switch WEFT_DEBUG_STACK_GUARD=mprotect|canary forces a mode (for tests).
  *
  * Pooling. Freed default stacks go to a per-thread cache (LIFO, hot, no locking, up to
- * CACHE_MAX), then to a process-wide pool under pool_lock; on the way into the pool every
- * page below the top one is handed back (MADV_DONTNEED; guard markers survive it).
- * Slabs are never unmapped: their address space is reused.
+ * CACHE_MAX), then into a per-thread batch; a full batch (BATCH stacks) has every page
+ * below each stack's top page handed back to the kernel (MADV_DONTNEED; guard markers
+ * survive it) and moves to the process-wide pool under pool_lock. Slabs are never
+ * unmapped: their address space is reused.
+ *
+ * System calls are batched: one process_madvise (with PIDFD_SELF, Linux 6.15+) installs the
+ * guards of a whole slab or releases a whole batch; older kernels get one madvise per page
+ * range. A million coroutines thus cost a few tens of thousands of system calls, not
+ * millions.
  */
 #include "fiber/internal.h"
 
@@ -29,6 +35,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
@@ -41,8 +48,12 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define SLAB_STACKS 16
+#define SLAB_STACKS 64
 #define CACHE_MAX   32
+#define BATCH       64
+#ifndef PIDFD_SELF
+#define PIDFD_SELF  (-10000)
+#endif
 #define CANARY      0x7765667473746b21ull   /* "weftstk!" */
 
 enum guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT, GUARD_CANARY };
@@ -79,6 +90,26 @@ static void warn_canary(void)
     fprintf(stderr, "weft: out of mappings for stack guard pages (kernel without "
                     "MADV_GUARD_INSTALL); further stacks use canaries, which detect an "
                     "overflow late instead of preventing it\n");
+}
+
+static _Atomic bool no_process_madvise;
+
+/* madvise over n ranges: one process_madvise where the kernel allows it on the calling
+ * process, else one madvise per range. Returns 0 if every range was advised. */
+static int madvise_vec(struct iovec *iov, int n, int advice)
+{
+    if (!atomic_load_explicit(&no_process_madvise, memory_order_relaxed)) {
+        size_t total = 0;
+        for (int i = 0; i < n; i++) total += iov[i].iov_len;
+        long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, (size_t)n, advice, 0u);
+        if (r == (long)total) return 0;
+        if (r < 0 && (errno == EBADF || errno == ENOSYS || errno == EINVAL || errno == EPERM))
+            atomic_store_explicit(&no_process_madvise, true, memory_order_relaxed);
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        if (madvise(iov[i].iov_base, iov[i].iov_len, advice) != 0) rc = -errno;
+    return rc;
 }
 
 /* Makes the page at p a guard page; returns the WEFT__STACK_* flag that results.
@@ -121,10 +152,18 @@ static weft__stack *new_slab(void)
     char *base = mmap(NULL, stride * SLAB_STACKS, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return NULL;
+    uint32_t guard = WEFT__STACK_GUARDED;
+    if (mode == GUARD_MADVISE) {
+        struct iovec iov[SLAB_STACKS];
+        for (int i = 0; i < SLAB_STACKS; i++)
+            iov[i] = (struct iovec){ base + (size_t)i * stride, page };
+        if (madvise_vec(iov, SLAB_STACKS, MADV_GUARD_INSTALL) != 0) mode = GUARD_MPROTECT;
+    }
     weft__stack *first = NULL;
     for (int i = SLAB_STACKS - 1; i >= 0; i--) {
         char *g = base + (size_t)i * stride;
-        weft__stack *s = describe(g + page, usable, WEFT__STACK_POOLED | install_guard(g));
+        if (mode != GUARD_MADVISE) guard = install_guard(g);
+        weft__stack *s = describe(g + page, usable, WEFT__STACK_POOLED | guard);
         if (i == 0) { first = s; break; }
         s->next = pool;
         pool = s;
@@ -146,6 +185,7 @@ static weft__stack *map_one(size_t size)
 }
 
 static void stack_cache_drain(void);
+static void release_batch(weft__tls *t);
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 static void set_hook(void) { weft__exit_stack_hook = stack_cache_drain; }
 
@@ -157,6 +197,11 @@ weft__stack *weft__stack_get(size_t size)
         if (s) {
             t->stack_cache = s->next;
             t->stack_cache_n--;
+            return s;
+        }
+        if ((s = t->stack_batch) != NULL) {      /* dirty, not yet released: fine */
+            t->stack_batch = s->next;
+            t->stack_batch_n--;
             return s;
         }
         weft__mutex_lock(&pool_lock);
@@ -192,13 +237,31 @@ void weft__stack_put(weft__stack *s)
         t->stack_cache_n++;
         return;
     }
-    /* Hand back every page below the one holding the descriptor. */
-    char *top_page = (char *)((uintptr_t)s & ~(uintptr_t)(page - 1));
-    if (top_page > s->lo) madvise(s->lo, (size_t)(top_page - s->lo), MADV_DONTNEED);
+    s->next = t->stack_batch;
+    t->stack_batch = s;
+    if (++t->stack_batch_n == BATCH) release_batch(t);
+}
+
+/* Hands the pages of a full batch (all but each top page, which holds the descriptor) back
+ * to the kernel in one system call, then moves the batch to the process-wide pool. */
+static void release_batch(weft__tls *t)
+{
+    struct iovec iov[BATCH];
+    int n = 0;
+    weft__stack *last = NULL;
+    for (weft__stack *s = t->stack_batch; s; s = s->next) {
+        char *top_page = (char *)((uintptr_t)s & ~(uintptr_t)(page - 1));
+        if (top_page > s->lo) iov[n++] = (struct iovec){ s->lo, (size_t)(top_page - s->lo) };
+        last = s;
+    }
+    if (!last) return;
+    madvise_vec(iov, n, MADV_DONTNEED);
     weft__mutex_lock(&pool_lock);
-    s->next = pool;
-    pool = s;
+    last->next = pool;
+    pool = t->stack_batch;
     weft__mutex_unlock(&pool_lock);
+    t->stack_batch = NULL;
+    t->stack_batch_n = 0;
 }
 
 /* Thread exit: the cached stacks go to the process-wide pool. */
@@ -208,10 +271,11 @@ static void stack_cache_drain(void)
     while (t->stack_cache) {
         weft__stack *s = t->stack_cache;
         t->stack_cache = s->next;
-        t->stack_cache_n = CACHE_MAX;     /* so that put() passes it on to the pool */
+        t->stack_cache_n = CACHE_MAX;     /* so that put() passes it on to the batch */
         weft__stack_put(s);
     }
     t->stack_cache_n = 0;
+    release_batch(t);
 }
 
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr)

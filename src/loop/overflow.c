@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 
 #define ALTSTACK_SIZE (64 * 1024)
 
@@ -70,12 +71,32 @@ static void report_and_abort(const weft__coro *c, const char *how)
     abort();
 }
 
+/* The stack pointer at the fault. */
+static uintptr_t fault_sp(void *uctx)
+{
+    ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
     weft__loop *l = weft__tls_self.loop;
-    if (l && l->current && !l->current->is_main && l->current->stack &&
-        weft__stack_guard_hit(l->current->stack, si->si_addr))
-        report_and_abort(l->current, "");
+    weft__coro *c = l ? l->current : NULL;
+    if (c && !c->is_main && c->stack) {
+        if (weft__stack_guard_hit(c->stack, si->si_addr)) report_and_abort(c, "");
+        /* Without a guard page (canary mode) the overflow ran on until it hit something
+         * unmapped: the stack pointer below the stack, or a smashed canary, tells. */
+        uintptr_t sp = fault_sp(uctx), lo = (uintptr_t)c->stack->lo;
+        if ((sp < lo && lo - sp < ((uintptr_t)1 << 30)) || !weft__stack_canary_ok(c->stack))
+            report_and_abort(c, " (found without a guard page)");
+    }
     /* Not ours: pass it on. */
     if (previous.sa_flags & SA_SIGINFO) {
         if (previous.sa_sigaction) { previous.sa_sigaction(sig, si, uctx); return; }
