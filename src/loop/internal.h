@@ -82,6 +82,8 @@ struct weft__coro {
     uint64_t id;
     size_t stack_size;                /* 0: default */
     bool cancelled;                   /* cancellation requested: sticky */
+    bool canary;                      /* its stack has a canary to check at switches */
+    bool started;                     /* has a stack and a frame (main: always) */
     bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
     weft__list held_locks;            /* debug builds: weft_locks it took and still holds
@@ -92,8 +94,8 @@ struct weft__coro {
  * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */
 int weft__coro_init(weft__coro *c, weft__loop *loop, size_t stack_size);
 
-/* Makes c runnable: appends it to the run queue. Loop thread only. */
-void weft__loop_ready(weft__loop *loop, weft__coro *c);
+/* Makes c runnable: appends it to the run queue. Loop thread only. (Inline, below.) */
+static inline void weft__loop_ready(weft__loop *loop, weft__coro *c);
 
 /* Asks c to stop (sticky): if it is parked, its park returns -ECANCELED. Loop thread only. */
 void weft__coro_cancel(weft__coro *c);
@@ -133,6 +135,24 @@ struct weft__loop {
 /* The calling thread's loop, created if needed (NULL: out of memory). */
 weft__loop *weft__loop_get(void);
 
+/* Appends c to the run queue; c is not main. */
+static inline void weft__runq_append(weft__loop *l, weft__coro *c)
+{
+    c->runq_next = NULL;
+    if (l->runq_tail) l->runq_tail->runq_next = c;
+    else l->runq_head = c;
+    l->runq_tail = c;
+}
+
+static inline void weft__loop_ready(weft__loop *l, weft__coro *c)
+{
+    if (weft__unlikely(c->is_main)) {
+        if (c->queued) return;
+        c->queued = true;
+    }
+    weft__runq_append(l, c);
+}
+
 static inline weft__coro *weft__coro_current(void)
 {
     weft__loop *l = weft__tls_self.loop;
@@ -157,10 +177,6 @@ void weft__loop_drain(weft__loop *loop, bool forever);
 /* The scheduler's half of a park: gives the CPU to the next runnable coroutine (or, in the
  * thread's own context, runs the loop) until w is claimed. */
 void weft__sched_park(weft__loop *loop, weft__waiter *w);
-
-/* weft_yield's work: for a coroutine, requeue it and run the others; for the thread's own
- * context, run what is runnable now. */
-void weft__sched_yield(weft__loop *loop);
 
 /* poll.c: waits for fd readiness (epoll) until the absolute deadline (0: do not wait),
  * waking the waiters of ready fds. Called by the scheduler when l->nfds > 0. */

@@ -43,6 +43,7 @@ weft__loop *weft__loop_get(void)
     if (!l) return NULL;
     weft__fiber_init_thread(&l->main.fiber);
     l->main.is_main = true;
+    l->main.started = true;
     l->main.loop = l;
     l->main.name = "thread";
     l->main.remote.run = main_remote_run;
@@ -93,18 +94,6 @@ void weft__loop_post(weft__loop *l, weft__mpsc_node *n)
     weft__loop_unref(l);
 }
 
-void weft__loop_ready(weft__loop *l, weft__coro *c)
-{
-    if (c->is_main) {
-        if (c->queued) return;
-        c->queued = true;
-    }
-    c->runq_next = NULL;
-    if (l->runq_tail) l->runq_tail->runq_next = c;
-    else l->runq_head = c;
-    l->runq_tail = c;
-}
-
 int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
 {
     if (l->shutting_down) return -ESHUTDOWN;
@@ -113,6 +102,8 @@ int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
     c->stack_size = stack_size;
     c->waiter = NULL;
     c->cancelled = false;
+    c->canary = false;
+    c->started = false;
     c->is_main = false;
     c->queued = false;
     weft__list_init(&c->held_locks);

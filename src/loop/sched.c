@@ -20,13 +20,13 @@
  * wake-up that lands within the spin costs no system call on either side. */
 #define IDLE_SPINS 2000
 
-static weft__coro *runq_pop(weft__loop *l)
+static inline weft__coro *runq_pop(weft__loop *l)
 {
     weft__coro *c = l->runq_head;
     if (!c) return NULL;
     l->runq_head = c->runq_next;
     if (!l->runq_head) l->runq_tail = NULL;
-    if (c->is_main) c->queued = false;
+    if (weft__unlikely(c->is_main)) c->queued = false;
     return c;
 }
 
@@ -36,13 +36,17 @@ static void drain_remote(weft__loop *l)
     while ((n = weft__mpsc_pop(&l->remote)) != NULL) n->run(l, n);
 }
 
-static weft__coro *pick(weft__loop *l)
+/* Every 64th decision: due timers, and fds if any are watched. */
+static __attribute__((noinline)) void periodic(weft__loop *l)
 {
-    drain_remote(l);
-    if (weft__unlikely((++l->ticks & 63) == 0)) {
-        if (l->nheap) weft__timers_run(l, weft_now());
-        if (l->nfds) weft__loop_poll(l, 0);
-    }
+    if (l->nheap) weft__timers_run(l, weft_now());
+    if (l->nfds) weft__loop_poll(l, 0);
+}
+
+static inline weft__coro *pick(weft__loop *l)
+{
+    if (weft__unlikely(!weft__mpsc_empty(&l->remote))) drain_remote(l);
+    if (weft__unlikely((++l->ticks & 63) == 0)) periodic(l);
     return runq_pop(l);
 }
 
@@ -61,10 +65,12 @@ static inline void after_switch(weft__loop *l)
     if (l->zombie) reap_zombie(l);
 }
 
-static void switch_to(weft__loop *l, weft__coro *from, weft__coro *to, bool exiting)
+/* Every switch of the scheduler goes through this one function, so that the context
+ * switch's `ret` always returns to the same place (see fiber/switch_x86_64.S). */
+static __attribute__((noinline)) void switch_to(weft__loop *l, weft__coro *from,
+                                                weft__coro *to, bool exiting)
 {
-    if (from->stack && (from->stack->flags & WEFT__STACK_CANARY))
-        weft__overflow_check_canary(from);
+    if (weft__unlikely(from->canary)) weft__overflow_check_canary(from);
     l->current = to;
     weft__fiber_switch(&from->fiber, &to->fiber, exiting);
     after_switch(l);
@@ -90,11 +96,10 @@ static void coro_entry(void *p)
     weft__fatal("an ended coroutine was resumed");
 }
 
-/* Gives c a stack and a first frame if it has never run. False if that failed: then c has
+/* Gives c a stack and a first frame: it has never run. False if that failed: then c has
  * been ended (its no_stack hook told its owner) and must be skipped. */
-static bool prepare(weft__loop *l, weft__coro *c)
+static __attribute__((noinline)) bool start(weft__loop *l, weft__coro *c)
 {
-    if (c->stack || c->is_main) return true;
     c->stack = weft__stack_get(c->stack_size);
     if (!c->stack) {
         c->no_stack(c);
@@ -102,8 +107,15 @@ static bool prepare(weft__loop *l, weft__coro *c)
         c->reap(c);
         return false;
     }
+    c->canary = (c->stack->flags & WEFT__STACK_CANARY) != 0;
+    c->started = true;
     weft__fiber_init(&c->fiber, c->stack, coro_entry, c);
     return true;
+}
+
+static inline bool prepare(weft__loop *l, weft__coro *c)
+{
+    return weft__likely(c->started) || start(l, c);
 }
 
 /* For a coroutine giving up the CPU: the next runnable one, or main (the idler). */
@@ -173,16 +185,32 @@ void weft__sched_park(weft__loop *l, weft__waiter *w)
     if (next != self) switch_to(l, self, next, false);
 }
 
-void weft__sched_yield(weft__loop *l)
+/* weft_yield lives here, not in task/: it is nothing but a scheduling decision, and its
+ * path is the hottest in weft (bench/weft_switch.c). */
+static __attribute__((noinline)) int yield_thread(weft__loop *l)
 {
-    weft__coro *self = l->current;
-    if (self == &l->main) {
-        if (l->nlive == 0) { sched_yield(); return; }
-        weft__loop_ready(l, self);
-        main_run(l, NULL);
-        return;
+    if (!l || l->nlive == 0) {
+        sched_yield();
+        return 0;
     }
-    weft__loop_ready(l, self);
-    weft__coro *next = weft__sched_next(l);
-    if (next != self) switch_to(l, self, next, false);
+    weft__loop_ready(l, &l->main);
+    main_run(l, NULL);
+    return 0;
+}
+
+int weft_yield(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    if (weft__unlikely(!l || l->current == &l->main)) return yield_thread(l);
+    weft__coro *self = l->current;
+    if (weft__unlikely(self->cancelled)) return -ECANCELED;
+    /* Take the next one first: if there is none, self just goes on. */
+    weft__coro *next;
+    do {
+        next = pick(l);
+        if (!next) return 0;
+    } while (weft__unlikely(!prepare(l, next)));
+    weft__runq_append(l, self);
+    switch_to(l, self, next, false);
+    return 0;
 }

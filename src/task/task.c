@@ -143,18 +143,6 @@ int weft_run(weft_fn main, void *arg, void **result)
     return rc;
 }
 
-int weft_yield(void)
-{
-    weft__loop *l = weft__tls_self.loop;
-    if (!l) {
-        sched_yield();
-        return 0;
-    }
-    if (l->current->cancelled) return -ECANCELED;
-    weft__sched_yield(l);
-    return 0;
-}
-
 /* A thread without live coroutines sleeps in the kernel; no spinning. */
 static int sleep_thread(int64_t deadline)
 {
