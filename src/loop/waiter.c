@@ -86,7 +86,8 @@ int weft__waiter_park(weft__waiter *w, int64_t deadline)
                                                     memory_order_acq_rel,
                                                     memory_order_acquire))
             return -ECANCELED;
-        return status_rc(s);
+        /* A waker claimed it first: its wake-up is on the way and must be consumed by
+         * parking, or it would later make this coroutine runnable while it runs. */
     }
     if (deadline != WEFT__NO_DEADLINE) {
         w->timer.deadline = deadline;
