@@ -56,8 +56,8 @@ typedef struct weft_thread weft_thread;
 /* Options for weft_thread_start. Initialise with WEFT_THREAD_OPTS_INIT; more fields may be
  * added at the end. */
 typedef struct weft_thread_opts {
-    const char *name;    /* copied; shown by weft_thread_name and, cut to 15 bytes, by the OS
-                            (ps, gdb, /proc). NULL: "weft-N". */
+    const char *name;    /* copied whole; shown by weft_thread_name and, cut to 15 bytes, by
+                            the OS (ps, gdb, /proc). NULL: "weft-N". */
     bool daemon;         /* false: weft_shutdown (and so normal program exit) waits for it;
                             true: abandoned at exit, as Python's daemon threads */
     size_t stack_size;   /* 0: the pthread default */
@@ -67,19 +67,23 @@ typedef struct weft_thread_opts {
 /* Starts fn(arg) on a new thread. *t receives a handle owned by the caller, which must
  * eventually be given back with weft_thread_release (the thread itself keeps running).
  * opts may be NULL (a non-daemon thread named "weft-N").
- * Any context; does not block. Errors: -EINVAL (t or fn NULL), -ENOMEM, -EAGAIN (the system
- * refused another thread), -ESHUTDOWN (weft_shutdown has begun: no new non-daemon thread). */
+ * Any context; does not block. Errors: -EINVAL (t or fn NULL, or a stack_size the system
+ * refuses), -ENOMEM, -EAGAIN (the system refused another thread), -ESHUTDOWN (weft_shutdown
+ * has begun: no new non-daemon thread). */
 WEFT_API int weft_thread_start(weft_thread **t, const weft_thread_opts *opts,
                                weft_fn fn, void *arg);
 
-/* Waits until the thread has ended, then stores its result (if result is non-NULL) and
- * returns fn's return value. Joining again returns the same values at once.
+/* Waits until the thread has ended, then returns fn's return value and, if that is not an
+ * error (>= 0), stores fn's result (if result is non-NULL). Joining again returns the same
+ * values at once. "Ended" includes the thread's own weft cleanup: its loop's coroutines have
+ * been cancelled and run to their end, and its weft_local values destroyed.
  * Blocks (a coroutine is suspended; a thread runs its loop meanwhile) until the thread ends
- * or timeout passes. Errors: -EINVAL (t NULL), -ETIMEDOUT, -EDEADLK (a thread joining
- * itself), -ECANCELED (the calling coroutine was cancelled while it waited). */
+ * or timeout passes. Errors: -EINVAL (t NULL, negative timeout other than WEFT_FOREVER),
+ * -ETIMEDOUT, -EDEADLK (a thread joining itself), -ECANCELED (the calling coroutine was
+ * cancelled while it waited). */
 WEFT_API int weft_thread_join(weft_thread *t, int64_t timeout, void **result);
 
-/* True until fn has returned. Any context; never blocks. */
+/* True until the thread has ended, in weft_thread_join's sense. Any context; never blocks. */
 WEFT_API bool weft_thread_is_alive(weft_thread *t);
 
 /* The thread's name (valid until weft_thread_release). Any context. */
@@ -105,7 +109,9 @@ WEFT_API int weft_shutdown(void);
 typedef struct weft_local weft_local;
 
 /* Creates a thread-local slot. dtor (may be NULL) is called with each non-NULL value when
- * its thread exits, when the value is replaced, and by weft_local_destroy.
+ * its thread exits, when the value is replaced, and by weft_local_destroy. As with pthread
+ * keys, the main thread's values are not destroyed at exit(). Coroutines share the value of
+ * the thread they run on.
  * Errors: -EINVAL (l NULL), -ENOMEM. Any context. */
 WEFT_API int weft_local_create(weft_local **l, void (*dtor)(void *value));
 

@@ -26,7 +26,7 @@ struct weft_thread {
     void *arg;
     bool daemon;
     weft__list link;                    /* registry_lock: in the registry if non-daemon */
-    char name[64];
+    char *name;                         /* owned copy */
 };
 
 static weft__mutex registry_lock = WEFT__MUTEX_INIT;
@@ -39,6 +39,7 @@ static void thread_unref(weft_thread *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
     weft_future_release(t->done);
+    weft__free(t->name);
     weft__free(t);
 }
 
@@ -46,9 +47,8 @@ static void *thread_main(void *p)
 {
     weft_thread *t = p;
     weft__tls_self.thread = t;
-    char os_name[16];
-    memcpy(os_name, t->name, sizeof os_name - 1);   /* the kernel keeps 15 bytes */
-    os_name[sizeof os_name - 1] = 0;
+    char os_name[16];                               /* the kernel keeps 15 bytes */
+    snprintf(os_name, sizeof os_name, "%.15s", t->name);
     pthread_setname_np(pthread_self(), os_name);
     void *result = NULL;
     int rc = t->fn(t->arg, &result);
@@ -78,12 +78,30 @@ static void register_at_exit(void)
     atexit(at_exit);
 }
 
+/* Copies the name, or makes "weft-N". */
+static char *make_name(const weft_thread_opts *opts, unsigned long n)
+{
+    char buf[32];
+    const char *src = opts && opts->name ? opts->name : buf;
+    if (src == buf) snprintf(buf, sizeof buf, "weft-%lu", n);
+    size_t len = strlen(src) + 1;
+    char *name = weft__malloc(len);
+    if (name) memcpy(name, src, len);
+    return name;
+}
+
 int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg)
 {
     if (!out || !fn) return -EINVAL;
     weft_thread *t = weft__calloc(1, sizeof *t);
     if (!t) return -ENOMEM;
-    if (weft_future_create(&t->done) != 0) {
+    unsigned long n;
+    weft__mutex_lock(&registry_lock);
+    n = ++thread_count;
+    weft__mutex_unlock(&registry_lock);
+    t->name = make_name(opts, n);
+    if (!t->name || weft_future_create(&t->done) != 0) {
+        weft__free(t->name);
         weft__free(t);
         return -ENOMEM;
     }
@@ -94,17 +112,15 @@ int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn f
     pthread_once(&atexit_once, register_at_exit);
 
     weft__mutex_lock(&registry_lock);
-    unsigned long n = ++thread_count;
     if (shutting_down && !t->daemon) {
         weft__mutex_unlock(&registry_lock);
         weft_future_release(t->done);
+        weft__free(t->name);
         weft__free(t);
         return -ESHUTDOWN;
     }
     if (!t->daemon) weft__list_push_back(&registry, &t->link);
     weft__mutex_unlock(&registry_lock);
-    if (opts && opts->name) snprintf(t->name, sizeof t->name, "%s", opts->name);
-    else snprintf(t->name, sizeof t->name, "weft-%lu", n);
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -115,13 +131,16 @@ int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn f
     if (rc == 0) rc = pthread_create(&pt, &attr, thread_main, t);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        /* A concurrent weft_shutdown may already hold a reference and wait on the future:
+         * end the thread as if it had run and failed, then drop both of our references. */
         if (!t->daemon) {
             weft__mutex_lock(&registry_lock);
             weft__list_unlink(&t->link);
             weft__mutex_unlock(&registry_lock);
         }
-        weft_future_release(t->done);
-        weft__free(t);
+        weft__future_complete(t->done, -rc, NULL);
+        thread_unref(t);
+        thread_unref(t);
         return -rc;
     }
     *out = t;
@@ -170,7 +189,7 @@ static weft_thread *next_to_join(void)
  * may be: then the joins block the thread itself), then joins the non-daemon threads. */
 static void shut_down(void)
 {
-    weft__tls *tls = &weft__tls_self;
+    weft__tls *tls = weft__tls_get();
     bool in_coroutine = weft__coro_current() != NULL;
     weft__mutex_lock(&registry_lock);
     shutting_down = true;
