@@ -44,6 +44,18 @@
 #define RUN(fn) do { int64_t t0_ = weft_now(); fn(); \
     printf("ok %-40s %8.1f ms\n", #fn, (double)(weft_now() - t0_) / 1e6); fflush(stdout); } while (0)
 
+/* TEST_TSAN: built with ThreadSanitizer (gcc or clang). */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifndef TEST_TSAN
+#define TEST_TSAN 0
+#endif
+
 /* Running under a sanitizer or Valgrind: scale big workloads down. */
 static inline int slow_tools(void)
 {

@@ -14,15 +14,15 @@ static void to_other(void) { weft__fiber_switch(&main_fiber, &other_fiber, false
 
 /* Integer and floating-point values live across switches in callee-saved registers (the
  * compiler keeps them there around the call); any one clobbered shows in the sums. */
-static long ints_seen;
+static unsigned long ints_seen;
 static double floats_seen;
 
 static void busy_entry(void *arg)
 {
     long n = (long)(intptr_t)arg;
-    long a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8;
+    unsigned long a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8;
     double x = 0.5, y = 1.5, z = 2.5, w = 3.5;
-    for (long i = 0; i < n; i++) {
+    for (unsigned long i = 0; i < (unsigned long)n; i++) {
         a += i; b ^= i; c += a; d -= b; e += c ^ d; f += e; g ^= f; h += g;
         x += 0.25; y *= 1.0000001; z -= 0.125; w += x;
         to_main();
@@ -33,11 +33,11 @@ static void busy_entry(void *arg)
     weft__fatal("resumed after the end");
 }
 
-static void reference(long n, long *ints, double *floats)
+static void reference(long n, unsigned long *ints, double *floats)
 {
-    volatile long a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8;
+    volatile unsigned long a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8;
     volatile double x = 0.5, y = 1.5, z = 2.5, w = 3.5;
-    for (long i = 0; i < n; i++) {
+    for (unsigned long i = 0; i < (unsigned long)n; i++) {
         a += i; b ^= i; c += a; d -= b; e += c ^ d; f += e; g ^= f; h += g;
         x += 0.25; y *= 1.0000001; z -= 0.125; w += x;
     }
@@ -53,19 +53,19 @@ static void test_registers_survive(void)
     CHECK(other_stack != NULL);
     weft__fiber_init(&other_fiber, other_stack, busy_entry, (void *)(intptr_t)n);
     /* The main side keeps its own live values too. */
-    long m1 = 11, m2 = 22, m3 = 33;
+    unsigned long m1 = 11, m2 = 22, m3 = 33;
     double md = 0.0;
-    for (long i = 0; i <= n; i++) {
+    for (unsigned long i = 0; i <= (unsigned long)n; i++) {
         to_other();
         m1 += m2; m2 ^= m3 + i; m3 += 7; md += 0.5;
     }
-    long ints;
+    unsigned long ints;
     double floats;
     reference(n, &ints, &floats);
     CHECK_EQ(ints_seen, ints);
     CHECK(floats_seen == floats);
-    long e1 = 11, e2 = 22, e3 = 33;
-    for (long i = 0; i <= n; i++) { e1 += e2; e2 ^= e3 + i; e3 += 7; }
+    unsigned long e1 = 11, e2 = 22, e3 = 33;
+    for (unsigned long i = 0; i <= (unsigned long)n; i++) { e1 += e2; e2 ^= e3 + i; e3 += 7; }
     CHECK_EQ(m1, e1);
     CHECK_EQ(m2, e2);
     CHECK(md == 0.5 * (double)(n + 1));

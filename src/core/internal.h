@@ -183,6 +183,17 @@ typedef struct weft__tls {
 
 extern _Thread_local weft__tls weft__tls_self __attribute__((tls_model("initial-exec")));
 
+/* A pointer to the calling thread's block. Use this rather than &weft__tls_self: gcc 12's
+ * UBSan null check of a thread-local's address is `add GOTTPOFF(%rip),%rax; je`, and the
+ * linker relaxes that add into an lea, which sets no flags, so the je reads stale ones.
+ * The empty asm hides where the pointer comes from. */
+static inline weft__tls *weft__tls_get(void)
+{
+    weft__tls *t = &weft__tls_self;
+    __asm__("" : "+r"(t));
+    return t;
+}
+
 /* Makes sure weft__thread_exit_hooks run when this thread exits (pthread key). */
 void weft__tls_arm_exit_hook(void);
 

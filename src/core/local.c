@@ -70,7 +70,7 @@ void *weft_local_get(weft_local *l)
 /* Grows the calling thread's slot array to hold id. */
 static int grow_slots(uint32_t id)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     uint32_t old_n = t->locals ? t->locals->n : 0;
     uint32_t n = old_n ? old_n : 8;
     while (n <= id) n *= 2;
@@ -145,7 +145,7 @@ void weft_local_destroy(weft_local *l)
  * that sets values again gets a few more rounds, as pthread keys do. */
 void weft__locals_thread_exit(void)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     for (int round = 0; round < 4 && t->locals; round++) {
         struct weft__local_slots *s = t->locals;
         t->locals = NULL;            /* a destructor's weft_local_set starts a fresh array */

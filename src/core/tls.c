@@ -20,7 +20,7 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static void thread_exit(void *unused)
 {
     (void)unused;
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     if (t->loop && weft__exit_loop_hook) weft__exit_loop_hook();
     weft__locals_thread_exit();
     if ((t->stack_cache || t->stack_batch) && weft__exit_stack_hook) weft__exit_stack_hook();
@@ -35,7 +35,7 @@ static void make_key(void)
 
 void weft__tls_arm_exit_hook(void)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     if (t->exit_hook) return;
     pthread_once(&exit_key_once, make_key);
     pthread_setspecific(exit_key, t);

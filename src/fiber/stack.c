@@ -40,6 +40,7 @@
 #ifdef WEFT_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
 #else
+#define RUNNING_ON_VALGRIND 0
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
@@ -64,6 +65,8 @@ static enum guard_mode mode;              /* pool_lock (read without it only for
 static long mprotect_budget;              /* pool_lock: guard pages mprotect may still add */
 static size_t page;                       /* set once, under pool_lock */
 
+static _Atomic bool no_process_madvise;   /* the kernel (or Valgrind) lacks it */
+
 static size_t round_pages(size_t n) { return (n + page - 1) & ~(page - 1); }
 
 static void choose_mode(void)
@@ -77,6 +80,10 @@ static void choose_mode(void)
     }
     mprotect_budget = max_maps / 4;       /* two mappings per guard: half the limit */
     mode = GUARD_MADVISE;
+#ifdef WEFT_HAVE_VALGRIND
+    /* Valgrind does not know process_madvise and warns about it: use madvise. */
+    if (RUNNING_ON_VALGRIND) atomic_store(&no_process_madvise, true);
+#endif
     const char *force = getenv("WEFT_DEBUG_STACK_GUARD");
     if (force && strcmp(force, "mprotect") == 0) mode = GUARD_MPROTECT;
     if (force && strcmp(force, "canary") == 0) mode = GUARD_CANARY;
@@ -91,8 +98,6 @@ static void warn_canary(void)
                     "MADV_GUARD_INSTALL); further stacks use canaries, which detect an "
                     "overflow late instead of preventing it\n");
 }
-
-static _Atomic bool no_process_madvise;
 
 /* madvise over n ranges: one process_madvise where the kernel allows it on the calling
  * process, else one madvise per range. Returns 0 if every range was advised. */
@@ -185,13 +190,13 @@ static weft__stack *map_one(size_t size)
 }
 
 static void stack_cache_drain(void);
-static void release_batch(weft__tls *t);
+static void release_batch(void);
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 static void set_hook(void) { weft__exit_stack_hook = stack_cache_drain; }
 
 weft__stack *weft__stack_get(size_t size)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     if (size == 0 || size == WEFT_STACK_DEFAULT) {
         weft__stack *s = t->stack_cache;
         if (s) {
@@ -226,7 +231,7 @@ void weft__stack_put(weft__stack *s)
         munmap(lo - page, size + page);
         return;
     }
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     if (t->stack_cache_n < CACHE_MAX) {
         if (!t->stack_cache) {
             pthread_once(&hook_once, set_hook);
@@ -239,13 +244,14 @@ void weft__stack_put(weft__stack *s)
     }
     s->next = t->stack_batch;
     t->stack_batch = s;
-    if (++t->stack_batch_n == BATCH) release_batch(t);
+    if (++t->stack_batch_n == BATCH) release_batch();
 }
 
 /* Hands the pages of a full batch (all but each top page, which holds the descriptor) back
  * to the kernel in one system call, then moves the batch to the process-wide pool. */
-static void release_batch(weft__tls *t)
+static void release_batch(void)
 {
+    weft__tls *t = weft__tls_get();
     struct iovec iov[BATCH];
     int n = 0;
     weft__stack *last = NULL;
@@ -267,7 +273,7 @@ static void release_batch(weft__tls *t)
 /* Thread exit: the cached stacks go to the process-wide pool. */
 static void stack_cache_drain(void)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     while (t->stack_cache) {
         weft__stack *s = t->stack_cache;
         t->stack_cache = s->next;
@@ -275,7 +281,7 @@ static void stack_cache_drain(void)
         weft__stack_put(s);
     }
     t->stack_cache_n = 0;
-    release_batch(t);
+    release_batch();
 }
 
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr)

@@ -37,7 +37,7 @@ static void set_hook(void) { weft__exit_loop_hook = loop_thread_exit; }
 
 weft__loop *weft__loop_get(void)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     if (weft__likely(t->loop != NULL)) return t->loop;
     weft__loop *l = weft__calloc(1, sizeof *l);
     if (!l) return NULL;
@@ -143,7 +143,7 @@ void weft__loop_drain(weft__loop *l, bool forever)
  * coroutines are cancelled and run to their end, then the loop goes. */
 static void loop_thread_exit(void)
 {
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     weft__loop *l = t->loop;
     if (!l) return;
     if (l->current != &l->main)

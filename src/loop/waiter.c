@@ -33,7 +33,7 @@ void weft__waiter_init(weft__waiter *w)
     atomic_init(&w->state, WEFT__W_WAITING);
     w->timer.index = WEFT__TIMER_IDLE;
     w->data = NULL;
-    weft__tls *t = &weft__tls_self;
+    weft__tls *t = weft__tls_get();
     weft__loop *l = t->loop;
     if (l && !t->thread_wait && (l->current != &l->main || l->nlive > 0)) {
         w->coro = l->current;
