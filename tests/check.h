@@ -70,6 +70,55 @@ static inline int slow_tools(void)
     return (p && strstr(p, "valgrind")) || getenv("WEFT_TEST_SLOW") != NULL;
 }
 
+/* Spawns n coroutines running fn(arg) on the calling thread's loop and waits for them
+ * all; each must return 0. A weft_fn itself (arg: a spawn_job), so a loop can run it. */
+typedef struct {
+    int n;
+    weft_fn fn;
+    void *arg;
+} spawn_job;
+
+static inline int spawn_all_and_wait(void *job_, void **result)
+{
+    (void)result;
+    spawn_job *job = job_;
+    weft_future **f = calloc((size_t)job->n, sizeof *f);
+    CHECK(f != NULL);
+    for (int i = 0; i < job->n; i++) CHECK_OK(weft_spawn(&f[i], job->fn, job->arg));
+    for (int i = 0; i < job->n; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    free(f);
+    return 0;
+}
+
+/* A new thread whose body is weft_run(fn, arg): a second (third...) loop. The job must
+ * outlive the thread. */
+typedef struct {
+    weft_fn fn;
+    void *arg;
+} loop_job;
+
+static inline int loop_thread_body(void *job_, void **result)
+{
+    loop_job *job = job_;
+    return weft_run(job->fn, job->arg, result);
+}
+
+static inline weft_thread *start_loop_thread(loop_job *job)
+{
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, loop_thread_body, job));
+    return t;
+}
+
+static inline void join_and_release(weft_thread *t)
+{
+    CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
+    weft_thread_release(t);
+}
+
 typedef struct {
     int status;            /* as from waitpid */
     char err[8192];        /* captured stderr */

@@ -46,41 +46,22 @@ static int wait_gate(void *arg, void **result)
     return 0;
 }
 
-static int loop_of_waiters(void *arg, void **result)
-{
-    (void)result;
-    weft_future *f[5];
-    for (int i = 0; i < 5; i++) CHECK_OK(weft_spawn(&f[i], wait_gate, arg));
-    for (int i = 0; i < 5; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
-    return 0;
-}
-
-static int run_waiters(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(loop_of_waiters, arg, NULL);
-}
-
 static void test_thread_wakes_coroutines_on_two_loops(void)
 {
     gate g = { 0 };
     CHECK_OK(weft_event_create(&g.go));
+    spawn_job five = { 5, wait_gate, &g };
+    loop_job loop = { spawn_all_and_wait, &five };
     weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, run_waiters, &g));
-    CHECK_OK(weft_thread_start(&t[1], NULL, run_waiters, &g));
+    t[0] = start_loop_thread(&loop);
+    t[1] = start_loop_thread(&loop);
     CHECK_OK(weft_thread_start(&t[2], NULL, wait_gate, &g));
     CHECK_OK(weft_thread_start(&t[3], NULL, wait_gate, &g));
     while (atomic_load(&g.waiting) < 12) weft_sleep(WEFT_MS);
     weft_sleep(10 * WEFT_MS);              /* let them all really block */
     CHECK_EQ(atomic_load(&g.woken), 0);
     CHECK_OK(weft_event_set(g.go));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_thread_join(t[i], 10 * WEFT_SEC, NULL));
-        weft_thread_release(t[i]);
-    }
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
     CHECK_EQ(atomic_load(&g.woken), 12);
     weft_event_destroy(g.go);
 }
@@ -93,21 +74,14 @@ static int set_later(void *arg, void **result)
     return weft_event_set(arg);
 }
 
-static int run_setter(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(set_later, arg, NULL);
-}
-
 static void test_coroutine_wakes_thread(void)
 {
     weft_event *e;
     CHECK_OK(weft_event_create(&e));
-    weft_thread *t;
-    CHECK_OK(weft_thread_start(&t, NULL, run_setter, e));
+    loop_job setter = { set_later, e };
+    weft_thread *t = start_loop_thread(&setter);
     CHECK_OK(weft_event_wait(e, 10 * WEFT_SEC));
-    CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
-    weft_thread_release(t);
+    join_and_release(t);
     weft_event_destroy(e);
 }
 
@@ -177,31 +151,15 @@ static int storm_waiter(void *arg, void **result)
     return 0;
 }
 
-static int storm_loop(void *arg, void **result)
-{
-    (void)result;
-    weft_future *f[10];
-    for (int i = 0; i < 10; i++) CHECK_OK(weft_spawn(&f[i], storm_waiter, arg));
-    for (int i = 0; i < 10; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
-    return 0;
-}
-
-static int run_storm_loop(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(storm_loop, arg, NULL);
-}
-
 static void test_stress_set_clear(void)
 {
     storm s = { 0 };
     CHECK_OK(weft_event_create(&s.e));
+    spawn_job ten = { 10, storm_waiter, &s };
+    loop_job loop = { spawn_all_and_wait, &ten };
     weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, run_storm_loop, &s));
-    CHECK_OK(weft_thread_start(&t[1], NULL, run_storm_loop, &s));
+    t[0] = start_loop_thread(&loop);
+    t[1] = start_loop_thread(&loop);
     CHECK_OK(weft_thread_start(&t[2], NULL, storm_waiter, &s));
     CHECK_OK(weft_thread_start(&t[3], NULL, storm_waiter, &s));
     int64_t until = weft_now() + (slow_tools() ? 1 : 2) * WEFT_SEC;
@@ -214,10 +172,7 @@ static void test_stress_set_clear(void)
     }
     atomic_store(&s.stop, 1);
     CHECK_OK(weft_event_set(s.e));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_thread_join(t[i], 10 * WEFT_SEC, NULL));
-        weft_thread_release(t[i]);
-    }
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
     CHECK(atomic_load(&s.ok) > 100);
     printf("   woken %ld, timed out %ld\n", atomic_load(&s.ok), atomic_load(&s.timeouts));
     weft_event_destroy(s.e);

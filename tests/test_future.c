@@ -117,41 +117,22 @@ static int wait_fan(void *arg, void **result)
     return 0;
 }
 
-static int fan_loop(void *arg, void **result)
-{
-    (void)result;
-    weft_future *t[4];
-    for (int i = 0; i < 4; i++) CHECK_OK(weft_spawn(&t[i], wait_fan, arg));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_future_result(t[i], WEFT_FOREVER, NULL));
-        weft_future_release(t[i]);
-    }
-    return 0;
-}
-
-static int run_fan_loop(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(fan_loop, arg, NULL);
-}
-
 static void test_waiters_of_every_kind(void)
 {
     fan x = { 0 };
     CHECK_OK(weft_future_create(&x.f));
+    spawn_job four = { 4, wait_fan, &x };
+    loop_job loop = { spawn_all_and_wait, &four };
     weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, run_fan_loop, &x));
-    CHECK_OK(weft_thread_start(&t[1], NULL, run_fan_loop, &x));
+    t[0] = start_loop_thread(&loop);
+    t[1] = start_loop_thread(&loop);
     CHECK_OK(weft_thread_start(&t[2], NULL, wait_fan, &x));
     CHECK_OK(weft_thread_start(&t[3], NULL, wait_fan, &x));
     while (atomic_load(&x.waiting) < 10) weft_sleep(WEFT_MS);
     weft_sleep(5 * WEFT_MS);
     CHECK_EQ(atomic_load(&x.got), 0);
     CHECK_OK(weft_future_set_result(x.f, (void *)0xfeed));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
-        weft_thread_release(t[i]);
-    }
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
     CHECK_EQ(atomic_load(&x.got), 10);
     weft_future_release(x.f);
 }
@@ -189,18 +170,12 @@ static int remote_main(void *arg, void **result)
     return 0;
 }
 
-static int run_remote(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(remote_main, arg, NULL);
-}
-
 static void test_cross_thread_wait_and_cancel(void)
 {
     remote r = { 0 };
     CHECK_OK(weft_event_create(&r.ready));
-    weft_thread *t;
-    CHECK_OK(weft_thread_start(&t, NULL, run_remote, &r));
+    loop_job job = { remote_main, &r };
+    weft_thread *t = start_loop_thread(&job);
     CHECK_OK(weft_event_wait(r.ready, 10 * WEFT_SEC));
     void *res = NULL;
     CHECK_OK(weft_future_result(r.slow, 10 * WEFT_SEC, &res));
@@ -268,24 +243,6 @@ static int hub_waiter(void *arg, void **result)
     return 0;
 }
 
-static int hub_loop(void *arg, void **result)
-{
-    (void)result;
-    weft_future *w[8];
-    for (int i = 0; i < 8; i++) CHECK_OK(weft_spawn(&w[i], hub_waiter, arg));
-    for (int i = 0; i < 8; i++) {
-        CHECK_OK(weft_future_result(w[i], WEFT_FOREVER, NULL));
-        weft_future_release(w[i]);
-    }
-    return 0;
-}
-
-static int run_hub_loop(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(hub_loop, arg, NULL);
-}
-
 static void test_stress(void)
 {
     int rounds = slow_tools() ? 3 : 20;
@@ -296,19 +253,18 @@ static void test_stress(void)
             CHECK_OK(weft_future_create(&h->f[i]));
             CHECK_OK(weft_future_add_done_callback(h->f[i], count_cb, &h->callbacks[i]));
         }
+        spawn_job eight = { 8, hub_waiter, h };
+        loop_job loop = { spawn_all_and_wait, &eight };
         weft_thread *t[5];
-        CHECK_OK(weft_thread_start(&t[0], NULL, run_hub_loop, h));
-        CHECK_OK(weft_thread_start(&t[1], NULL, run_hub_loop, h));
+        t[0] = start_loop_thread(&loop);
+        t[1] = start_loop_thread(&loop);
         CHECK_OK(weft_thread_start(&t[2], NULL, hub_waiter, h));
         CHECK_OK(weft_thread_start(&t[3], NULL, completer, h));
         CHECK_OK(weft_thread_start(&t[4], NULL, completer, h));
         CHECK_OK(weft_thread_join(t[3], WEFT_FOREVER, NULL));
         CHECK_OK(weft_thread_join(t[4], WEFT_FOREVER, NULL));
         atomic_store(&h->stop, 1);
-        for (int i = 0; i < 5; i++) {
-            CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
-            weft_thread_release(t[i]);
-        }
+        for (int i = 0; i < 5; i++) join_and_release(t[i]);
         for (int i = 0; i < NF; i++) {
             CHECK(weft_future_done(h->f[i]));
             CHECK_EQ(atomic_load(&h->callbacks[i]), 1);

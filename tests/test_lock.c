@@ -86,26 +86,19 @@ static int coro_waits_for_thread(void *arg, void **result)
     return 0;
 }
 
-static int run_in_loop(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(coro_waits_for_thread, arg, NULL);
-}
-
 static void test_coroutine_waits_for_thread(void)
 {
     shared s = { 0 };
     CHECK_OK(weft_lock_create(&s.lock));
     CHECK_OK(weft_lock_acquire(s.lock, 0));
-    weft_thread *t;
-    CHECK_OK(weft_thread_start(&t, NULL, run_in_loop, &s));
+    loop_job job = { coro_waits_for_thread, &s };
+    weft_thread *t = start_loop_thread(&job);
     /* Release only once the ticker has run a few times during the wait. */
     while (atomic_load(&s.ticks) < 3) weft_sleep(WEFT_MS);
     CHECK(!atomic_load(&s.got));
     CHECK_OK(weft_lock_release(s.lock));
-    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
+    join_and_release(t);
     CHECK(atomic_load(&s.got));
-    weft_thread_release(t);
     weft_lock_destroy(s.lock);
 }
 
@@ -122,24 +115,17 @@ static int coro_holds(void *arg, void **result)
     return 0;
 }
 
-static int run_holder(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(coro_holds, arg, NULL);
-}
-
 static void test_thread_waits_for_coroutine(void)
 {
     shared s = { 0 };
     CHECK_OK(weft_lock_create(&s.lock));
-    weft_thread *t;
-    CHECK_OK(weft_thread_start(&t, NULL, run_holder, &s));
+    loop_job job = { coro_holds, &s };
+    weft_thread *t = start_loop_thread(&job);
     while (!atomic_load(&s.got)) weft_sleep(WEFT_MS);
     CHECK_OK(weft_lock_acquire(s.lock, 5 * WEFT_SEC));
     CHECK_EQ(atomic_load(&s.got), 2);
     CHECK_OK(weft_lock_release(s.lock));
-    CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
-    weft_thread_release(t);
+    join_and_release(t);
     weft_lock_destroy(s.lock);
 }
 
@@ -165,37 +151,18 @@ static int bump(void *arg, void **result)
     return 0;
 }
 
-static int loop_of_bumpers(void *arg, void **result)
-{
-    (void)result;
-    weft_future *f[50];
-    for (int i = 0; i < 50; i++) CHECK_OK(weft_spawn(&f[i], bump, arg));
-    for (int i = 0; i < 50; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
-    return 0;
-}
-
-static int run_loop_of_bumpers(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(loop_of_bumpers, arg, NULL);
-}
-
 static void test_lost_update_counter(void)
 {
     counter_job j = { .rounds = slow_tools() ? 100 : 1000 };
     CHECK_OK(weft_lock_create(&j.lock));
+    spawn_job fifty = { 50, bump, &j };
+    loop_job loop = { spawn_all_and_wait, &fifty };
     weft_thread *t[4];
     CHECK_OK(weft_thread_start(&t[0], NULL, bump, &j));
     CHECK_OK(weft_thread_start(&t[1], NULL, bump, &j));
-    CHECK_OK(weft_thread_start(&t[2], NULL, run_loop_of_bumpers, &j));
-    CHECK_OK(weft_thread_start(&t[3], NULL, run_loop_of_bumpers, &j));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
-        weft_thread_release(t[i]);
-    }
+    t[2] = start_loop_thread(&loop);
+    t[3] = start_loop_thread(&loop);
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
     CHECK_EQ(j.counter, (2 + 2 * 50) * (long)j.rounds);
     weft_lock_destroy(j.lock);
 }
@@ -305,25 +272,17 @@ static int stress_loop(void *arg, void **result)
     return 0;
 }
 
-static int run_stress_loop(void *arg, void **result)
-{
-    (void)result;
-    return weft_run(stress_loop, arg, NULL);
-}
-
 static void test_stress_timeouts_and_cancels(void)
 {
     stress s = { .until = weft_now() + (slow_tools() ? 1 : 2) * WEFT_SEC };
     CHECK_OK(weft_lock_create(&s.lock));
+    loop_job loop = { stress_loop, &s };
     weft_thread *t[4];
     CHECK_OK(weft_thread_start(&t[0], NULL, stress_worker, &s));
     CHECK_OK(weft_thread_start(&t[1], NULL, stress_worker, &s));
-    CHECK_OK(weft_thread_start(&t[2], NULL, run_stress_loop, &s));
-    CHECK_OK(weft_thread_start(&t[3], NULL, run_stress_loop, &s));
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(weft_thread_join(t[i], WEFT_FOREVER, NULL));
-        weft_thread_release(t[i]);
-    }
+    t[2] = start_loop_thread(&loop);
+    t[3] = start_loop_thread(&loop);
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
     CHECK(atomic_load(&s.sections) > 100);
     CHECK_EQ(atomic_load(&s.inside), 0);
     CHECK_OK(weft_lock_acquire(s.lock, 0));         /* left unlocked */

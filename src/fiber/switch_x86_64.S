@@ -44,7 +44,7 @@ weft__ctx_switch:
     jne     1f
     cmpw    4(%rsp), %cx
     jne     1f
-    addq    $8, %rsp
+2:  addq    $8, %rsp
     popq    %r15
     popq    %r14
     popq    %r13
@@ -54,14 +54,7 @@ weft__ctx_switch:
     ret
 1:  ldmxcsr (%rsp)
     fldcw   4(%rsp)
-    addq    $8, %rsp
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    ret
+    jmp     2b
     .cfi_endproc
     .size   weft__ctx_switch, .-weft__ctx_switch
 

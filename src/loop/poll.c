@@ -99,16 +99,31 @@ static void dispatch(weft__loop *l, int fd, uint32_t events)
     if (s->rd || s->wr) arm(l, fd);   /* the one-shot fired for the other direction */
 }
 
+static _Atomic bool no_pwait2;   /* kernel < 5.11, or Valgrind: epoll_wait in ms instead */
+
+/* epoll_pwait2 (nanosecond timeout), or epoll_wait with the timeout rounded up to ms. */
+static int wait_events(int epfd, struct epoll_event *ev, int max, int64_t left)
+{
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts = weft__timespec(left);
+        int n = epoll_pwait2(epfd, ev, max, left < 0 ? NULL : &ts, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+    int ms = left < 0 ? -1 : left > (int64_t)INT_MAX * WEFT_MS ? INT_MAX
+                                 : (int)((left + WEFT_MS - 1) / WEFT_MS);
+    return epoll_wait(epfd, ev, max, ms);
+}
+
 void weft__loop_poll(weft__loop *l, int64_t deadline)
 {
     struct epoll_event ev[64];
-    struct timespec ts, *tsp = NULL;
+    int64_t left = -1;                            /* no deadline */
     if (deadline != WEFT__NO_DEADLINE) {
-        int64_t left = deadline == 0 ? 0 : deadline - weft_now();
-        ts = weft__timespec(left > 0 ? left : 0);
-        tsp = &ts;
+        left = deadline == 0 ? 0 : deadline - weft_now();
+        if (left < 0) left = 0;
     }
-    int n = epoll_pwait2(l->epfd, ev, 64, tsp, NULL);
+    int n = wait_events(l->epfd, ev, 64, left);
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 == EVENTFD_MARK) {
             uint64_t v;

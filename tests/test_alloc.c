@@ -1,0 +1,176 @@
+/* Out of memory: every allocation weft makes can fail (weft__alloc_fail_countdown makes the
+ * N-th one fail); each operation then returns -ENOMEM cleanly, leaks nothing (ASan and
+ * Valgrind runs check), and everything works again afterwards. Also: a coroutine whose stack
+ * cannot be mapped ends with -ENOMEM instead of crashing. */
+#include "check.h"
+#include "core/internal.h"
+
+#include <sys/resource.h>
+
+/* Runs op with the k-th allocation failing, for k = 1.. until op no longer allocates that
+ * many times (it succeeds). Each failure must be -ENOMEM. Returns how many k failed. */
+static int fail_each_allocation(int (*op)(void))
+{
+    int failures = 0;
+    for (long k = 1; k < 64; k++) {
+        atomic_store(&weft__alloc_fail_countdown, k);
+        int rc = op();
+        long left = atomic_exchange(&weft__alloc_fail_countdown, 0);
+        if (rc == 0) {
+            CHECK(left > 0);          /* no allocation failed: op is done with fewer than k */
+            return failures;
+        }
+        CHECK_RC(rc, -ENOMEM);
+        failures++;
+    }
+    CHECK(!"an operation kept failing");
+    return failures;
+}
+
+static void never_called(weft_future *f, void *arg)
+{
+    (void)f; (void)arg;
+    CHECK(!"a removed callback ran");
+}
+
+static int op_future(void)
+{
+    weft_future *f;
+    int rc = weft_future_create(&f);
+    if (rc) return rc;
+    rc = weft_future_add_done_callback(f, never_called, NULL);
+    if (rc == 0) CHECK_EQ(weft_future_remove_done_callback(f, never_called, NULL), 1);
+    weft_future_release(f);
+    return rc;
+}
+
+static int op_lock_event(void)
+{
+    weft_lock *l;
+    weft_event *e;
+    int rc = weft_lock_create(&l);
+    if (rc) return rc;
+    rc = weft_event_create(&e);
+    if (rc == 0) weft_event_destroy(e);
+    weft_lock_destroy(l);
+    return rc;
+}
+
+static int noop(void *arg, void **result) { (void)arg; (void)result; return 0; }
+
+static int op_spawn(void)
+{
+    weft_future *f;
+    int rc = weft_spawn(&f, noop, NULL);
+    if (rc) return rc;
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    weft_future_release(f);
+    return 0;
+}
+
+/* A fresh thread: its loop is created by the spawn, which may fail too. */
+static int spawn_on_new_thread(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return fail_each_allocation(op_spawn) > 0 ? 0 : -1;
+}
+
+static int op_thread(void)
+{
+    weft_thread *t;
+    int rc = weft_thread_start(&t, NULL, noop, NULL);
+    if (rc) return rc;
+    CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
+    weft_thread_release(t);
+    return 0;
+}
+
+static int op_local(void)
+{
+    weft_local *l;
+    int rc = weft_local_create(&l, free);
+    if (rc) return rc;
+    char *v = malloc(8);
+    rc = weft_local_set(l, v);
+    if (rc) free(v);
+    weft_local_destroy(l);
+    return rc;
+}
+
+static void test_every_allocation_can_fail(void)
+{
+    CHECK(fail_each_allocation(op_future) >= 2);
+    CHECK(fail_each_allocation(op_lock_event) >= 2);
+    CHECK(fail_each_allocation(op_thread) >= 2);
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, spawn_on_new_thread, NULL));
+    CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
+    weft_thread_release(t);
+    CHECK(fail_each_allocation(op_spawn) >= 1);
+    CHECK(fail_each_allocation(op_local) >= 2);
+    /* And all is well afterwards. */
+    CHECK_OK(op_future());
+    CHECK_OK(op_spawn());
+    CHECK_OK(op_thread());
+}
+
+/* No address space for another slab of stacks: the coroutines that cannot get a stack end
+ * with -ENOMEM; the others run. */
+static int hold(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg, WEFT_FOREVER);
+}
+
+static void no_stack_child(void)
+{
+    weft_event *e;
+    CHECK_OK(weft_event_create(&e));
+    weft_future *first;
+    CHECK_OK(weft_spawn(&first, hold, e));      /* maps the first slab */
+    CHECK_OK(weft_yield());
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0;
+    CHECK(fscanf(f, "%ld", &pages) == 1);
+    fclose(f);
+    rl.rlim_cur = (rlim_t)pages * 4096 + (4u << 20);   /* 4 MiB to spare: no second slab */
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+    enum { N = 200 };
+    weft_future *f2[N];
+    for (int i = 0; i < N; i++) CHECK_OK(weft_spawn(&f2[i], hold, e));
+    CHECK_OK(weft_yield());
+    CHECK_OK(weft_event_set(e));
+    int ok = 0, nomem = 0;
+    for (int i = 0; i < N; i++) {
+        int rc = weft_future_result(f2[i], WEFT_FOREVER, NULL);
+        if (rc == 0) ok++;
+        else if (rc == -ENOMEM) nomem++;
+        weft_future_release(f2[i]);
+    }
+    CHECK_OK(weft_future_result(first, WEFT_FOREVER, NULL));
+    weft_future_release(first);
+    CHECK(ok >= 1);
+    CHECK(nomem >= 1);
+    CHECK_EQ(ok + nomem, N);
+    fprintf(stderr, "ran %d, -ENOMEM %d\n", ok, nomem);
+}
+
+static void test_no_stack(void)
+{
+    if (slow_tools()) return;   /* sanitizers reserve huge address ranges: no RLIMIT_AS */
+    child_result r = in_child(no_stack_child);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+        fprintf(stderr, "child status %#x:\n%s\n", r.status, r.err);
+        CHECK(!"the child failed");
+    }
+    printf("   %s", r.err);
+}
+
+int main(void)
+{
+    RUN(test_every_allocation_can_fail);
+    RUN(test_no_stack);
+    return 0;
+}
