@@ -32,7 +32,6 @@ void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t ref
     f->result = NULL;
     weft__list_init(&f->waiters);
     f->cbs = NULL;
-    f->cbs_tail = &f->cbs;
     f->ops = ops;
 }
 
@@ -69,7 +68,6 @@ int weft__future_complete(weft_future *f, int err, void *result)
                           WEFT__W_WOKEN);
     weft__cb *cb = f->cbs;
     f->cbs = NULL;
-    f->cbs_tail = &f->cbs;
     weft__mutex_unlock(&f->lock);
     weft__wakeq_flush(&q);
     while (cb) {
@@ -111,7 +109,7 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (rc) return rc;
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
-    if (self && self->task == f) return -EDEADLK;
+    if (self && self->ops->task(self) == f) return -EDEADLK;
     weft__waiter w;
     weft__waiter_init(&w);
     weft__wait_node node = { .waiter = &w };
@@ -213,8 +211,9 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
         cb->arg = arg;
         weft__mutex_lock(&f->lock);
         if (!is_done(f)) {
-            *f->cbs_tail = cb;
-            f->cbs_tail = &cb->next;
+            weft__cb **tail = &f->cbs;      /* callbacks are few: walk to the end */
+            while (*tail) tail = &(*tail)->next;
+            *tail = cb;
             weft__mutex_unlock(&f->lock);
             return 0;
         }
@@ -244,7 +243,6 @@ int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *ar
             pp = &cb->next;
         }
     }
-    f->cbs_tail = pp;
     weft__mutex_unlock(&f->lock);
     while (gone) {
         weft__cb *next = gone->next;

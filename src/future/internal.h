@@ -33,7 +33,7 @@ struct weft_future {
     int err;                          /* final once done */
     void *result;
     weft__list waiters;               /* weft__wait_node; lock */
-    weft__cb *cbs, **cbs_tail;        /* lock */
+    weft__cb *cbs;                    /* lock; in the order added */
     const weft__future_ops *ops;      /* NULL: a plain future (weft_future_create) */
     weft__mpsc_node post;             /* for executors that post the future to a loop */
 };

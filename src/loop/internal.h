@@ -64,35 +64,46 @@ int64_t weft__timers_next(const weft__loop *loop);
 
 /* ---- coroutines ------------------------------------------------------------------------ */
 
-struct weft__coro {
-    weft__fiber fiber;
-    weft__stack *stack;               /* NULL until it first runs; NULL for main */
-    weft__coro *runq_next;            /* run-queue link */
-    weft__mpsc_node remote;           /* made runnable from another thread */
-    weft__loop *loop;
-    weft__waiter *waiter;             /* its waiter while parked, else NULL */
-    weft__list live_link;             /* in loop->live */
+/* What the owner of a coroutine (task/) plugs in. */
+typedef struct weft__coro_ops {
     void (*body)(weft__coro *c);      /* what it runs; returning ends the coroutine */
-    void (*reap)(weft__coro *c);      /* after it has ended (or could not start): owner's
-                                         cleanup, on another context of the loop */
+    void (*reap)(weft__coro *c);      /* after it has ended (or could not start): the
+                                         owner's cleanup, on another context of the loop */
     void (*no_stack)(weft__coro *c);  /* called instead of body when no stack can be had */
-    weft_future *task;                /* the task (future) this coroutine completes */
-    const char *name;                 /* for reports; may be NULL */
-    const void *entry;                /* the user's function, for reports */
-    uint64_t id;
-    size_t stack_size;                /* 0: default */
-    bool cancelled;                   /* cancellation requested: sticky */
-    bool canary;                      /* its stack has a canary to check at switches */
+    weft_future *(*task)(weft__coro *c);  /* the future this coroutine completes */
+} weft__coro_ops;
+
+struct weft__coro {
+    /* Hot: every switch touches these. */
+    weft__fiber fiber;
+    weft__coro *runq_next;            /* run-queue link */
     bool started;                     /* has a stack and a frame (main: always) */
+    bool canary;                      /* its stack has a canary to check at switches */
+    bool cancelled;                   /* cancellation requested: sticky */
     bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
-    weft__list held_locks;            /* debug builds: weft_locks it took and still holds
-                                         (sync/lock.c, under its debug registry lock) */
+    uint32_t stack_size;              /* usable bytes asked for; 0: default */
+    weft__waiter *waiter;             /* its waiter while parked, else NULL */
+    weft__loop *loop;
+    weft__stack *stack;               /* NULL until it first runs; NULL for main */
+    const weft__coro_ops *ops;
+    /* Colder. */
+    weft__mpsc_node remote;           /* made runnable from another thread */
+    weft__list live_link;             /* in loop->live */
+    const char *name;                 /* for reports; may be NULL */
+    const void *entry;                /* the user's function: run by the owner, named in
+                                         reports */
+    uint64_t id;
+#if WEFT_DEBUG
+    weft__list held_locks;            /* weft_locks it took and still holds (sync/lock.c,
+                                         under its debug registry lock) */
+#endif
 };
 
 /* Sets up a coroutine on loop (the calling thread's) and counts it live; it starts when it
  * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */
-int weft__coro_init(weft__coro *c, weft__loop *loop, size_t stack_size);
+int weft__coro_init(weft__coro *c, weft__loop *loop, const weft__coro_ops *ops,
+                    uint32_t stack_size);
 
 /* Makes c runnable: appends it to the run queue. Loop thread only. (Inline, below.) */
 static inline void weft__loop_ready(weft__loop *loop, weft__coro *c);
@@ -108,25 +119,28 @@ static inline weft__coro *weft__coro_current(void);
 enum { WEFT__AWAKE = 0, WEFT__SLEEP_FUTEX = 1, WEFT__SLEEP_EPOLL = 2 };
 
 struct weft__loop {
-    weft__coro main;                  /* the thread's own context */
+    /* Hot: the scheduler touches these at every switch. */
     weft__coro *current;              /* running: &main while the thread's own code runs */
     weft__coro *runq_head, *runq_tail;
+    weft__coro *zombie;               /* ended; its stack is released by the next context */
+    unsigned ticks;                   /* scheduling decisions, for periodic polling */
+    size_t nheap;                     /* armed timers */
+    size_t nfds;                      /* fd waits in progress: while > 0 the loop sleeps in
+                                         epoll_wait instead of on its futex */
     weft__mpsc remote;                /* any thread pushes; the loop pops */
     _Atomic uint32_t sleeping;        /* WEFT__AWAKE or how the loop sleeps: the futex word */
     _Atomic uint32_t main_posted;     /* main's remote node is on the remote queue */
     _Atomic uint32_t refs;            /* the owning thread's + remote wakers' in flight */
+    /* Colder. */
+    weft__coro main;                  /* the thread's own context */
     weft__timer **heap;               /* timers */
-    size_t nheap, heap_cap;
+    size_t heap_cap;
     weft__list live;                  /* every coroutine that has not ended */
     size_t nlive;
     weft__waiter *empty_waiter;       /* claimed when nlive drops to 0 (shutdown) */
-    weft__coro *zombie;               /* ended; its stack is released by the next context */
-    unsigned ticks;                   /* scheduling decisions, for periodic polling */
     bool shutting_down;               /* spawning fails with -ESHUTDOWN */
     bool in_run;                      /* weft_run is active on this loop */
     int epfd, evfd;                   /* -1 until the first fd wait (poll.c) */
-    size_t nfds;                      /* fd waits in progress: while > 0 the loop sleeps in
-                                         epoll_wait instead of on its futex */
     struct weft__fd_watch *fds;       /* indexed by fd (poll.c) */
     size_t fds_cap;
     void *altstack;                   /* signal stack for overflow reports, or NULL */

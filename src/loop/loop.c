@@ -94,9 +94,11 @@ void weft__loop_post(weft__loop *l, weft__mpsc_node *n)
     weft__loop_unref(l);
 }
 
-int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
+int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
+                    uint32_t stack_size)
 {
     if (l->shutting_down) return -ESHUTDOWN;
+    c->ops = ops;
     c->loop = l;
     c->stack = NULL;
     c->stack_size = stack_size;
@@ -106,7 +108,9 @@ int weft__coro_init(weft__coro *c, weft__loop *l, size_t stack_size)
     c->started = false;
     c->is_main = false;
     c->queued = false;
+#if WEFT_DEBUG
     weft__list_init(&c->held_locks);
+#endif
     c->remote.run = coro_remote_run;
     c->id = atomic_fetch_add_explicit(&next_coro_id, 1, memory_order_relaxed);
     weft__list_push_back(&l->live, &c->live_link);

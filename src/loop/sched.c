@@ -57,7 +57,7 @@ static void reap_zombie(weft__loop *l)
     weft__stack_put(z->stack);
     z->stack = NULL;
     weft__fiber_destroy(&z->fiber);
-    z->reap(z);
+    z->ops->reap(z);
 }
 
 static inline void after_switch(weft__loop *l)
@@ -89,7 +89,7 @@ static void coro_entry(void *p)
     weft__coro *c = p;
     weft__loop *l = c->loop;
     after_switch(l);
-    c->body(c);
+    c->ops->body(c);
     coro_end(l, c);
     l->zombie = c;
     switch_to(l, c, weft__sched_next(l), true);
@@ -102,9 +102,9 @@ static __attribute__((noinline)) bool start(weft__loop *l, weft__coro *c)
 {
     c->stack = weft__stack_get(c->stack_size);
     if (!c->stack) {
-        c->no_stack(c);
+        c->ops->no_stack(c);
         coro_end(l, c);
-        c->reap(c);
+        c->ops->reap(c);
         return false;
     }
     c->canary = (c->stack->flags & WEFT__STACK_CANARY) != 0;

@@ -18,8 +18,7 @@
 
 typedef struct weft__task {
     weft_future fut;
-    weft__coro coro;
-    weft_fn fn;
+    weft__coro coro;                  /* coro.entry is the weft_fn */
     void *arg;
 } weft__task;
 
@@ -30,7 +29,8 @@ static void task_body(weft__coro *c)
     weft__task *t = weft__container_of(c, weft__task, coro);
     void *result = NULL;
     /* Cancelled before it first ran: it never runs. */
-    int err = c->cancelled ? -ECANCELED : t->fn(t->arg, &result);
+    weft_fn fn = (weft_fn)(uintptr_t)c->entry;
+    int err = c->cancelled ? -ECANCELED : fn(t->arg, &result);
 #if WEFT_DEBUG
     int held = weft__locks_forget_owner(c);
     if (held > 0)
@@ -95,6 +95,13 @@ static void task_free(weft_future *f)
 
 static const weft__future_ops task_ops = { task_cancel, task_free };
 
+static weft_future *task_future(weft__coro *c)
+{
+    return &weft__container_of(c, weft__task, coro)->fut;
+}
+
+static const weft__coro_ops task_coro_ops = { task_body, task_reap, task_no_stack, task_future };
+
 int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, void *arg)
 {
     if (!fn) return -EINVAL;
@@ -106,16 +113,11 @@ int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, v
     weft__task *t = weft__malloc(sizeof *t);
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &task_ops, task ? 2 : 1);
-    t->fn = fn;
     t->arg = arg;
     weft__coro *c = &t->coro;
-    weft__coro_init(c, l, stack);
-    c->body = task_body;
-    c->reap = task_reap;
-    c->no_stack = task_no_stack;
-    c->task = &t->fut;
+    weft__coro_init(c, l, &task_coro_ops, (uint32_t)stack);
     c->name = opts ? opts->name : NULL;
-    c->entry = (const void *)fn;
+    c->entry = (const void *)(uintptr_t)fn;
     weft__loop_ready(l, c);
     if (task) *task = &t->fut;
     return 0;
@@ -182,7 +184,7 @@ bool weft_in_coroutine(void)
 weft_future *weft_current_task(void)
 {
     weft__coro *c = weft__coro_current();
-    return c ? c->task : NULL;
+    return c ? c->ops->task(c) : NULL;
 }
 
 const char *weft_task_name(weft_future *f)
