@@ -27,17 +27,18 @@ typedef struct weft_lock weft_lock;
 WEFT_API int weft_lock_create(weft_lock **l);
 
 /* Takes the lock, waiting up to timeout. 0 on success; -ETIMEDOUT; -ECANCELED; -EINVAL
- * (l NULL, bad timeout); -EDEADLK in debug builds when the calling coroutine or thread
- * already holds it and would wait forever. Fast path: one atomic compare-and-swap. */
+ * (l NULL, bad timeout). Like threading.Lock it is not reentrant: acquiring it again waits
+ * until someone (any context) releases it. Fast path: one atomic compare-and-swap.
+ * Debug builds report on stderr a coroutine that ends while holding a lock. */
 WEFT_API int weft_lock_acquire(weft_lock *l, int64_t timeout);
 
 /* Releases the lock; if someone waits, wakes one. -EPERM if it is not held; -EINVAL.
  * Any context; never blocks. Fast path: one atomic compare-and-swap. */
 WEFT_API int weft_lock_release(weft_lock *l);
 
-/* Destroys the lock. It must not be held by a waiter's view: destroying a lock that
- * somebody is waiting for is reported on stderr and aborts the process (it would leave the
- * waiters on freed memory). NULL is ignored. */
+/* Destroys the lock (held or not). Destroying a lock that somebody is waiting for is
+ * reported on stderr and aborts the process: it would leave the waiters on freed memory.
+ * NULL is ignored. */
 WEFT_API void weft_lock_destroy(weft_lock *l);
 
 /* threading.Event / gevent Event: a flag that waiters wait to be set. */
