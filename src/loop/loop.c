@@ -67,6 +67,12 @@ void weft__loop_ref(weft__loop *l)
 void weft__loop_unref(weft__loop *l)
 {
     if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1) return;
+    /* A request posted after the loop's last drain (a cancel of a task that finished
+     * meanwhile) still holds a reference to its future: let it drop it. No producer can
+     * be mid-push: each holds a loop reference. Main's own node needs nothing. */
+    weft__mpsc_node *n;
+    while ((n = weft__mpsc_pop(&l->remote)) != NULL)
+        if (n != &l->main.remote) n->run(l, n);
     if (l->epfd >= 0) close(l->epfd);
     if (l->evfd >= 0) close(l->evfd);
     free(l->heap);

@@ -16,10 +16,6 @@
 
 #include <sched.h>
 
-/* How long an idle loop spins, watching its remote queue, before it sleeps. Another thread's
- * wake-up that lands within the spin costs no system call on either side. */
-#define IDLE_SPINS 2000
-
 static inline weft__coro *runq_pop(weft__loop *l)
 {
     weft__coro *c = l->runq_head;
@@ -136,8 +132,13 @@ static void idle(weft__loop *l)
         int64_t now = weft_now();
         if (next <= now) { weft__timers_run(l, now); return; }
     }
-    for (int i = 0; i < IDLE_SPINS; i++) {
+    /* Spin a while (WEFT__SPIN_NS, not past the next timer) watching the remote queue: a
+     * wake-up from another thread that lands now costs no system call on either side. */
+    int64_t spin_end = weft_now() + WEFT__SPIN_NS;
+    if (spin_end > next) spin_end = next;
+    for (unsigned i = 0;; i++) {
         if (!weft__mpsc_empty(&l->remote)) return;
+        if ((i & 31) == 31 && weft_now() >= spin_end) break;
         weft__cpu_relax();
     }
     uint32_t how = l->nfds ? WEFT__SLEEP_EPOLL : WEFT__SLEEP_FUTEX;

@@ -14,11 +14,6 @@
 #include "loop/internal.h"
 #include "loop/mpsc.h"
 
-/* Spin iterations of a thread waiter before it sleeps. A futex wake-up of a sleeping vCPU
- * costs tens of microseconds on this kind of machine; a spin that catches the wake-up costs
- * well under one. */
-#define THREAD_SPINS 4000
-
 static int status_rc(uint32_t s)
 {
     switch (s & WEFT__W_STATUS) {
@@ -53,9 +48,15 @@ static void deadline_fire(weft__loop *l, weft__timer *t)
 static int park_thread(weft__waiter *w, int64_t deadline)
 {
     uint32_t s;
-    for (int i = 0; i < THREAD_SPINS; i++) {
+    int64_t spin_end = 0;
+    for (unsigned i = 0;; i++) {
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s & WEFT__W_STATUS) return status_rc(s);
+        if ((i & 31) == 0) {              /* read the clock now and then (WEFT__SPIN_NS) */
+            int64_t now = weft_now();
+            if (!spin_end) spin_end = now + WEFT__SPIN_NS;
+            else if (now >= spin_end || now >= deadline) break;
+        }
         weft__cpu_relax();
     }
     s = WEFT__W_WAITING;
