@@ -13,5 +13,6 @@
 #include "weft/task.h"
 #include "weft/sync.h"
 #include "weft/io.h"
+#include "weft/queue.h"
 
 #endif /* WEFT_H */

@@ -84,6 +84,36 @@ WEFT_API weft_future *weft_current_task(void);
 /* The name given in weft_spawn_opts, or NULL (also for futures that are not tasks). */
 WEFT_API const char *weft_task_name(weft_future *task);
 
+
+/* threading.Timer: runs fn(arg, result) once `delay` ns have passed, unless cancelled
+ * first. By default fn runs as a coroutine on the calling thread's loop (so it runs when
+ * that thread blocks in weft calls, or inside weft_run); with opts.thread it runs on a new
+ * non-daemon thread, as Python's Timer does (program exit waits for it). */
+typedef struct weft_timer weft_timer;
+
+typedef struct weft_timer_opts {
+    bool thread;          /* run on a new thread rather than as a coroutine */
+} weft_timer_opts;
+#define WEFT_TIMER_OPTS_INIT { false }
+
+/* Starts the timer; *t is the caller's handle (weft_timer_release). delay >= 0.
+ * Errors: -EINVAL, -ENOMEM, -EAGAIN (no thread), -ESHUTDOWN (loop or program shutting
+ * down). Any context; never blocks. */
+WEFT_API int weft_timer_start(weft_timer **t, int64_t delay, weft_fn fn, void *arg,
+                              const weft_timer_opts *opts);
+
+/* Cancels the timer if fn has not started: 0, and its future completes with -ECANCELED.
+ * -EBUSY if fn has started (or finished) or the timer was already cancelled; -EINVAL.
+ * Any context; never blocks. */
+WEFT_API int weft_timer_cancel(weft_timer *t);
+
+/* The timer's future (borrowed: valid until weft_timer_release; retain it to keep it):
+ * completed with fn's return value and result, or -ECANCELED. Wait on it to join. */
+WEFT_API weft_future *weft_timer_future(weft_timer *t);
+
+/* Gives back the caller's handle; the timer still fires unless cancelled. NULL ignored. */
+WEFT_API void weft_timer_release(weft_timer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -188,6 +188,8 @@ typedef struct weft__tls {
     bool exit_hook;                     /* the thread-exit destructor is armed */
     bool thread_wait;                   /* waits block the thread even inside a coroutine
                                            (the atexit path; loop/waiter.c) */
+    uint64_t id;                        /* this thread's context id, once asked for
+                                           (weft__context_id); 0 until then */
 } weft__tls;
 
 extern _Thread_local weft__tls weft__tls_self __attribute__((tls_model("initial-exec")));

@@ -173,6 +173,20 @@ static inline weft__coro *weft__coro_current(void)
     return l && l->current != &l->main ? l->current : NULL;
 }
 
+/* A fresh id, never 0, for coroutines and threads (one counter: ids never collide). */
+uint64_t weft__new_id(void);
+
+/* The calling context's identity: its coroutine's id, or its thread's. Owners of
+ * reentrant locks, runners of once-functions. */
+static inline uint64_t weft__context_id(void)
+{
+    weft__coro *c = weft__coro_current();
+    if (c) return c->id;
+    weft__tls *t = weft__tls_get();
+    if (!t->id) t->id = weft__new_id();
+    return t->id;
+}
+
 void weft__loop_ref(weft__loop *loop);
 void weft__loop_unref(weft__loop *loop);
 
@@ -216,6 +230,7 @@ enum {
 
 struct weft__waiter {
     _Atomic uint32_t state;           /* WEFT__W_*: the futex word of a thread waiter */
+    bool shielded;                    /* cancellation does not interrupt this wait */
     weft__coro *coro;                 /* NULL: a thread parked on the futex */
     weft__loop *loop;                 /* coro's loop */
     weft__timer timer;                /* the deadline, for coroutine waits */
@@ -230,7 +245,7 @@ typedef struct weft__wake {
 } weft__wake;
 
 /* Binds w to the calling context: the running coroutine; else the thread's own context if
- * its loop has live coroutines; else the thread itself (futex). */
+ * its loop has live coroutines; else the thread itself (futex). Not shielded. */
 void weft__waiter_init(weft__waiter *w);
 
 /* Parks until w is claimed or the absolute deadline passes. Returns 0 (woken by a waker),

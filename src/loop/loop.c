@@ -16,7 +16,12 @@
 
 #include <stdlib.h>
 
-static _Atomic uint64_t next_coro_id = 1;
+static _Atomic uint64_t next_id = 1;
+
+uint64_t weft__new_id(void)
+{
+    return atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+}
 
 static void coro_remote_run(weft__loop *l, weft__mpsc_node *n)
 {
@@ -118,7 +123,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     weft__list_init(&c->held_locks);
 #endif
     c->remote.run = coro_remote_run;
-    c->id = atomic_fetch_add_explicit(&next_coro_id, 1, memory_order_relaxed);
+    c->id = weft__new_id();
     weft__list_push_back(&l->live, &c->live_link);
     l->nlive++;
     return 0;
@@ -127,7 +132,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
 void weft__coro_cancel(weft__coro *c)
 {
     c->cancelled = true;
-    if (c->waiter) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
+    if (c->waiter && !c->waiter->shielded) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
 }
 
 void weft__loop_drain(weft__loop *l, bool forever)

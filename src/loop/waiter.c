@@ -26,6 +26,7 @@ static int status_rc(uint32_t s)
 void weft__waiter_init(weft__waiter *w)
 {
     atomic_init(&w->state, WEFT__W_WAITING);
+    w->shielded = false;
     w->timer.index = WEFT__TIMER_IDLE;
     w->data = NULL;
     weft__tls *t = weft__tls_get();
@@ -81,7 +82,7 @@ int weft__waiter_park(weft__waiter *w, int64_t deadline)
     weft__coro *c = w->coro;
     if (!c) return park_thread(w, deadline);
     weft__loop *l = w->loop;
-    if (c->cancelled) {
+    if (c->cancelled && !w->shielded) {
         uint32_t s = WEFT__W_WAITING;
         if (atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_CANCELLED,
                                                     memory_order_acq_rel,

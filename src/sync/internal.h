@@ -15,6 +15,42 @@ static inline void weft__wait_node_forget(weft__wait_node *n)
     if (weft__list_linked(&n->link)) weft__list_unlink(&n->link);
 }
 
+/* weft_lock's state (lock.c); here so that rlock.c and cond.c can build on it. */
+enum { WEFT__LOCK_LOCKED = 1u, WEFT__LOCK_WAITERS = 2u };
+
+struct weft_lock {
+    _Atomic uint32_t state;             /* LOCKED | WAITERS */
+    weft__mutex m;
+    weft__list waiters;                 /* m */
+#if WEFT_DEBUG
+    _Atomic(weft__coro *) owner;        /* the coroutine that holds it; debug_lock */
+    weft__list owner_link;              /* in owner->held_locks; debug_lock */
+#endif
+};
+
+/* Initialises an embedded lock. */
+void weft__lock_init(weft_lock *l);
+
+/* Takes l, waiting until the absolute deadline (WEFT__NO_DEADLINE: none; a deadline in
+ * the past: do not wait). shielded: a cancelled coroutine waits anyway (Condition's
+ * re-acquire). 0, -ETIMEDOUT, -ECANCELED. */
+int weft__lock_acquire(weft_lock *l, int64_t deadline, bool shielded);
+
+/* Forgets l's debug record (it is being destroyed, held or not). */
+void weft__lock_fini(weft_lock *l);
+
+/* rlock.c, for cond.c: take r with count levels (deadline and shielded as above); is the
+ * caller the owner; release every level and return how many there were. */
+int weft__rlock_acquire(weft_rlock *r, int64_t deadline, bool shielded, uint32_t count);
+bool weft__rlock_owned(weft_rlock *r);
+uint32_t weft__rlock_release_all(weft_rlock *r);
+
+/* True if l is held (by anyone). */
+static inline bool weft__lock_held(weft_lock *l)
+{
+    return atomic_load_explicit(&l->state, memory_order_relaxed) & WEFT__LOCK_LOCKED;
+}
+
 /* Debug builds: forgets every weft_lock coroutine c still holds (a later release by another
  * context must not reach c once it is gone) and returns how many there were. */
 int weft__locks_forget_owner(weft__coro *c);

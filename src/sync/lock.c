@@ -16,29 +16,24 @@
  */
 #include "sync/internal.h"
 
-enum { LOCKED = 1u, WAITERS = 2u };
+enum { LOCKED = WEFT__LOCK_LOCKED, WAITERS = WEFT__LOCK_WAITERS };
 
-struct weft_lock {
-    _Atomic uint32_t state;
-    weft__mutex m;
-    weft__list waiters;                 /* m */
-#if WEFT_DEBUG
-    _Atomic(weft__coro *) owner;        /* the coroutine that holds it; debug_lock */
-    weft__list owner_link;              /* in owner->held_locks; debug_lock */
-#endif
-};
-
-int weft_lock_create(weft_lock **out)
+void weft__lock_init(weft_lock *l)
 {
-    if (!out) return -EINVAL;
-    weft_lock *l = weft__malloc(sizeof *l);
-    if (!l) return -ENOMEM;
     atomic_init(&l->state, 0);
     l->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&l->waiters);
 #if WEFT_DEBUG
     atomic_init(&l->owner, NULL);
 #endif
+}
+
+int weft_lock_create(weft_lock **out)
+{
+    if (!out) return -EINVAL;
+    weft_lock *l = weft__malloc(sizeof *l);
+    if (!l) return -ENOMEM;
+    weft__lock_init(l);
     *out = l;
     return 0;
 }
@@ -118,11 +113,9 @@ static bool mark_waiters(weft_lock *l)
     }
 }
 
-static int acquire_slow(weft_lock *l, int64_t timeout)
+static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
 {
-    int64_t deadline;
-    int rc = weft__deadline(timeout, &deadline);
-    if (rc) return rc;
+    int rc;
     if (!weft__coro_current()) {
         /* A thread may wait for a holder running on another CPU: spin a little first. */
         for (int i = 0; i < 100; i++) {
@@ -130,9 +123,11 @@ static int acquire_slow(weft_lock *l, int64_t timeout)
             if (try_take(l)) return 0;
         }
     }
-    if (timeout == 0) return try_take(l) ? 0 : -ETIMEDOUT;
+    if (deadline != WEFT__NO_DEADLINE && deadline <= weft_now())
+        return try_take(l) ? 0 : -ETIMEDOUT;
     weft__waiter w;
     weft__waiter_init(&w);
+    w.shielded = shielded;
     weft__wait_node node = { .waiter = &w };
     bool requeue = false;
     for (;;) {
@@ -162,12 +157,23 @@ static int acquire_slow(weft_lock *l, int64_t timeout)
     return rc;
 }
 
+int weft__lock_acquire(weft_lock *l, int64_t deadline, bool shielded)
+{
+    int rc = weft__likely(try_take(l)) ? 0 : acquire_slow(l, deadline, shielded);
+    if (rc == 0) note_acquired(l);
+    return rc;
+}
+
 int weft_lock_acquire(weft_lock *l, int64_t timeout)
 {
     if (!l || timeout < WEFT_FOREVER) return -EINVAL;
-    int rc = weft__likely(try_take(l)) ? 0 : acquire_slow(l, timeout);
-    if (rc == 0) note_acquired(l);
-    return rc;
+    if (weft__likely(try_take(l))) {
+        note_acquired(l);
+        return 0;
+    }
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
+    return weft__lock_acquire(l, deadline, false);
 }
 
 static int release_slow(weft_lock *l)
@@ -203,12 +209,17 @@ int weft_lock_release(weft_lock *l)
     return release_slow(l);
 }
 
+void weft__lock_fini(weft_lock *l)
+{
+    note_released(l);   /* destroying a held lock is fine; its debug record must go */
+}
+
 void weft_lock_destroy(weft_lock *l)
 {
     if (!l) return;
     weft__mutex_lock(&l->m);
     if (!weft__list_empty(&l->waiters)) weft__destroy_busy("weft_lock_destroy", &l->waiters);
     weft__mutex_unlock(&l->m);
-    note_released(l);   /* destroying a held lock is fine; its debug record must go */
+    weft__lock_fini(l);
     weft__free(l);
 }

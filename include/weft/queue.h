@@ -1,0 +1,113 @@
+/* weft/queue.h — one queue for threads and coroutines alike, and select over queues.
+ *
+ * Part of <weft.h>; include that instead of this file.
+ *
+ * A weft_queue is Python's queue.Queue, asyncio.Queue and janus in one: a thread or a
+ * coroutine on any loop may put and get, and a wait suspends only the calling coroutine
+ * (or blocks the calling thread, running its loop meanwhile). Items are pointers (NULL is a
+ * valid item). Nothing is ever lost or half-done: a get that times out or is cancelled takes
+ * no item, a put that times out or is cancelled leaves none behind.
+ *
+ * A bounded FIFO queue (capacity up to 2^20) is a lock-free ring: a put or get that need
+ * not wait is one compare-and-swap (plus one load to see whether anybody waits), with no
+ * lock and no system call. Larger, unbounded, LIFO and priority queues keep their items
+ * under a short internal lock.
+ */
+#ifndef WEFT_QUEUE_H
+#define WEFT_QUEUE_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_queue weft_queue;
+
+/* A FIFO queue holding at most capacity items (0: unbounded). Errors: -EINVAL (q NULL,
+ * capacity above 2^40), -ENOMEM. Any context. */
+WEFT_API int weft_queue_create(weft_queue **q, size_t capacity);
+
+typedef enum weft_queue_kind {
+    WEFT_QUEUE_FIFO,                  /* queue.Queue */
+    WEFT_QUEUE_LIFO,                  /* queue.LifoQueue */
+    WEFT_QUEUE_PRIORITY,              /* queue.PriorityQueue: smallest first */
+} weft_queue_kind;
+
+/* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
+ * be added at the end. */
+typedef struct weft_queue_opts {
+    weft_queue_kind kind;
+    size_t capacity;                  /* 0: unbounded */
+    /* PRIORITY (required): < 0 when a must come out before b, > 0 after, 0 either way
+     * (equal items come out in no particular order). Called under the queue's lock: it
+     * must be quick and must not call weft. */
+    int (*compare)(const void *a, const void *b);
+} weft_queue_opts;
+#define WEFT_QUEUE_OPTS_INIT { WEFT_QUEUE_FIFO, 0, NULL }
+
+/* Errors: -EINVAL (bad kind, PRIORITY without compare, capacity above 2^40), -ENOMEM. */
+WEFT_API int weft_queue_create_ex(weft_queue **q, const weft_queue_opts *opts);
+
+/* Puts item, waiting up to timeout while the queue is full. 0; -ETIMEDOUT (0 waits not at
+ * all); -ECANCELED; -ESHUTDOWN (shut down, before or during the wait); -ENOMEM (an
+ * unbounded queue could not grow); -EINVAL. */
+WEFT_API int weft_queue_put(weft_queue *q, void *item, int64_t timeout);
+
+/* Takes the next item into *item, waiting up to timeout while the queue is empty. 0;
+ * -ETIMEDOUT; -ECANCELED; -ESHUTDOWN once the queue is shut down and empty (at once after
+ * an immediate shutdown); -EINVAL. */
+WEFT_API int weft_queue_get(weft_queue *q, void **item, int64_t timeout);
+
+/* put / get with timeout 0. */
+WEFT_API int weft_queue_try_put(weft_queue *q, void *item);
+WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
+
+/* Python 3.13's Queue.shutdown: from now on puts fail with -ESHUTDOWN; gets take what is
+ * left and then fail with -ESHUTDOWN; blocked putters (and, once it is empty, getters)
+ * wake with -ESHUTDOWN. immediate: the items left are discarded (each counts as task_done)
+ * and every blocked getter, putter and joiner wakes at once. Shutting down again is
+ * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks. */
+WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
+
+/* Items in the queue now (a snapshot), whether it is empty, whether it is full. */
+WEFT_API size_t weft_queue_qsize(weft_queue *q);
+WEFT_API bool weft_queue_empty(weft_queue *q);
+WEFT_API bool weft_queue_full(weft_queue *q);
+
+/* One item taken from the queue has been processed (Queue.task_done). 0, -EOVERFLOW (more
+ * calls than items ever put), -EINVAL. Never blocks. */
+WEFT_API int weft_queue_task_done(weft_queue *q);
+
+/* Waits until every item put has been marked done (Queue.join). 0, -ETIMEDOUT, -ECANCELED,
+ * -EINVAL. */
+WEFT_API int weft_queue_join(weft_queue *q, int64_t timeout);
+
+/* Destroys the queue. Items still in it are dropped (they are the caller's pointers).
+ * Destroying a queue that somebody waits on is reported on stderr and aborts (the waiters
+ * would be left on freed memory). NULL is ignored. */
+WEFT_API void weft_queue_destroy(weft_queue *q);
+
+/* ---------------------------------------------------------------- select ------------- */
+
+typedef enum weft_select_op { WEFT_SELECT_GET, WEFT_SELECT_PUT } weft_select_op;
+
+typedef struct weft_select_case {
+    weft_queue *queue;                /* NULL: this case is never ready (Go's nil channel) */
+    weft_select_op op;
+    void *item;                       /* PUT: the item to put; GET: receives the item */
+    int rc;                           /* out, for the case that fired: 0, or -ESHUTDOWN */
+} weft_select_case;
+
+/* Go's select / libdill's choose: waits until one of the n cases can complete, completes
+ * exactly that one, and returns its index; its rc says how (0, or -ESHUTDOWN: a shut-down
+ * queue is always "ready", as a closed channel is). Among cases ready at the same time the
+ * choice is random, so none starves. Errors: -ETIMEDOUT (0: only look), -ECANCELED,
+ * -EINVAL (cases NULL, n 0 or above 1024, a bad op). Works from threads and coroutines;
+ * the queues may be shared with any number of other getters, putters and selects. */
+WEFT_API int weft_select(weft_select_case *cases, size_t n, int64_t timeout);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_QUEUE_H */

@@ -1,0 +1,91 @@
+/* queue/internal.h — queues: storage backends and the blocking layer on top of them.
+ *
+ * A queue is storage (a "store": try_put / try_get that never wait) plus the waiting: lists
+ * of parked getters, putters and joiners under one mutex m, and counts of registered
+ * getters and putters that the fast paths read to decide whether to wake anyone.
+ *
+ * No lost wake-up: a getter registers (count++, seq_cst) and only then re-tries the store
+ * before parking; a putter changes the store (a seq_cst RMW: the ring's tail CAS, or the
+ * store's mutex) and only then reads the count (seq_cst). One of the two sees the other.
+ * Wake-ups are "retry": a woken getter tries the store again (another may have been
+ * faster; then it waits again). Each success that may unblock the other side wakes one
+ * waiter there, so no item or slot is left with a sleeper who could use it.
+ */
+#ifndef WEFT_QUEUE_INTERNAL_H
+#define WEFT_QUEUE_INTERNAL_H
+
+#include "sync/internal.h"
+
+#include <weft/queue.h>
+
+/* Store results besides 0 and -ESHUTDOWN. */
+#define WEFT__QUEUE_EMPTY (-EAGAIN)
+#define WEFT__QUEUE_FULL  (-EAGAIN)
+
+typedef struct weft__store_ops {
+    int (*try_put)(weft_queue *q, void *item);     /* 0, FULL, -ESHUTDOWN, -ENOMEM */
+    int (*try_get)(weft_queue *q, void **item);    /* 0, EMPTY, -ESHUTDOWN (shut and empty) */
+    void (*close)(weft_queue *q);                  /* puts fail from now on */
+    size_t (*size)(weft_queue *q);
+    uint64_t (*puts)(weft_queue *q);               /* items ever put (task_done/join) */
+    void (*fini)(weft_queue *q);
+} weft__store_ops;
+
+/* The lock-free ring (ring.c): Vyukov-style slots with stamps, positions that carry a lap,
+ * exact capacity, and a mark bit in the tail that closes it (after crossbeam's array
+ * channel). */
+typedef struct weft__ring_slot {
+    _Atomic uint64_t stamp;
+    void *item;
+} weft__ring_slot;
+
+typedef struct weft__ring {
+    _Alignas(64) _Atomic uint64_t head;
+    _Alignas(64) _Atomic uint64_t tail;
+    _Alignas(64) uint64_t cap, mark_bit, one_lap;
+    weft__ring_slot *slots;
+} weft__ring;
+
+/* The locked store (store.c): a growable array used as a FIFO ring, a stack or a heap. */
+typedef struct weft__locked {
+    weft__mutex m;
+    bool closed;                        /* m */
+    void **buf;                         /* m */
+    size_t first, n, size;              /* m: FIFO starts at first; stack/heap at 0 */
+    _Atomic uint64_t puts;              /* items ever put; written under m */
+    int (*compare)(const void *, const void *);
+} weft__locked;
+
+struct weft_queue {
+    const weft__store_ops *ops;
+    weft_queue_kind kind;
+    size_t capacity;                    /* 0: unbounded */
+    _Atomic uint32_t ngetters, nputters;/* registered waiters (seq_cst; changed under m) */
+    _Atomic uint64_t done;              /* task_done calls + items an immediate shutdown
+                                           discarded; unfinished = ops->puts(q) - done */
+    weft__mutex m;
+    weft__list getters, putters, joiners;  /* m: weft__wait_node */
+    union {
+        weft__ring ring;
+        weft__locked locked;
+    } store;
+};
+
+extern const weft__store_ops weft__ring_ops;
+extern const weft__store_ops weft__locked_ops;
+int weft__ring_init(weft__ring *r, size_t cap);
+int weft__locked_init(weft__locked *l, weft_queue_kind kind,
+                      int (*compare)(const void *, const void *));
+
+/* Rings serve bounded FIFO queues up to this capacity. */
+#define WEFT__RING_MAX ((size_t)1 << 20)
+
+/* The blocking layer's halves of an operation that did not wait (queue.c), for select:
+ * one attempt at the store plus the wake-up that a success owes the other side. */
+int weft__queue_try_put(weft_queue *q, void *item);
+int weft__queue_try_get(weft_queue *q, void **item);
+
+/* Wakes one waiter of list (counted by count), if any can be claimed. */
+void weft__queue_wake_one(weft_queue *q, weft__list *list, _Atomic uint32_t *count);
+
+#endif /* WEFT_QUEUE_INTERNAL_H */

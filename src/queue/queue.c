@@ -1,0 +1,272 @@
+/* queue/queue.c — the blocking layer: put, get, shutdown, task_done and join.
+ *
+ * See queue/internal.h for the no-lost-wake-up argument. Every wait follows the waiter
+ * protocol: register a node under m (and count it), re-try the store, park. The node is
+ * taken off by a waker (who also uncounts it and claims the waiter) or by the waiter
+ * itself after a timeout or cancel. A waiter that finds its node taken off without having
+ * parked was claimed meanwhile: it parks once to consume that wake-up (a coroutine must
+ * never be left with a wake-up on its way).
+ *
+ * Locking: m guards the three lists and the counts' changes; the store has its own
+ * synchronisation (lock-free ring, or its own mutex, never taken while m is held... except
+ * by shutdown, which closes the store under m: order m -> store mutex).
+ */
+#include "queue/internal.h"
+
+int weft_queue_create_ex(weft_queue **out, const weft_queue_opts *opts)
+{
+    weft_queue_opts o = WEFT_QUEUE_OPTS_INIT;
+    if (opts) o = *opts;
+    if (!out || o.kind > WEFT_QUEUE_PRIORITY || o.capacity > ((size_t)1 << 40) ||
+        (o.kind == WEFT_QUEUE_PRIORITY && !o.compare))
+        return -EINVAL;
+    weft_queue *q = weft__calloc(1, sizeof *q);
+    if (!q) return -ENOMEM;
+    q->kind = o.kind;
+    q->capacity = o.capacity;
+    q->m = (weft__mutex)WEFT__MUTEX_INIT;
+    weft__list_init(&q->getters);
+    weft__list_init(&q->putters);
+    weft__list_init(&q->joiners);
+    int rc;
+    if (o.kind == WEFT_QUEUE_FIFO && o.capacity > 0 && o.capacity <= WEFT__RING_MAX) {
+        q->ops = &weft__ring_ops;
+        rc = weft__ring_init(&q->store.ring, o.capacity);
+    } else {
+        q->ops = &weft__locked_ops;
+        rc = weft__locked_init(&q->store.locked, o.kind, o.compare);
+    }
+    if (rc) {
+        weft__free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+int weft_queue_create(weft_queue **q, size_t capacity)
+{
+    weft_queue_opts o = WEFT_QUEUE_OPTS_INIT;
+    o.capacity = capacity;
+    return weft_queue_create_ex(q, &o);
+}
+
+void weft__queue_wake_one(weft_queue *q, weft__list *list, _Atomic uint32_t *count)
+{
+    weft__wake wk;
+    bool woke = false;
+    weft__mutex_lock(&q->m);
+    weft__list *p;
+    while (!woke && (p = weft__list_pop_front(list)) != NULL) {
+        atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
+        woke = weft__waiter_claim(weft__container_of(p, weft__wait_node, link)->waiter,
+                                  WEFT__W_WOKEN, &wk);
+    }
+    weft__mutex_unlock(&q->m);
+    if (woke) weft__wake_deliver(&wk);
+}
+
+/* With m held: every waiter of list, claimed. */
+static void wake_all_locked(weft__list *list, _Atomic uint32_t *count, weft__wakeq *wq)
+{
+    weft__list *p;
+    while ((p = weft__list_pop_front(list)) != NULL) {
+        if (count) atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
+        weft__wakeq_claim(wq, weft__container_of(p, weft__wait_node, link)->waiter,
+                          WEFT__W_WOKEN);
+    }
+}
+
+int weft__queue_try_put(weft_queue *q, void *item)
+{
+    int rc = q->ops->try_put(q, item);
+    if (rc == 0 && atomic_load_explicit(&q->ngetters, memory_order_seq_cst))
+        weft__queue_wake_one(q, &q->getters, &q->ngetters);
+    return rc;
+}
+
+int weft__queue_try_get(weft_queue *q, void **item)
+{
+    int rc = q->ops->try_get(q, item);
+    if (rc == 0 && atomic_load_explicit(&q->nputters, memory_order_seq_cst))
+        weft__queue_wake_one(q, &q->putters, &q->nputters);
+    return rc;
+}
+
+typedef int (*attempt_fn)(weft_queue *q, void *arg);
+
+static int attempt_put(weft_queue *q, void *arg) { return weft__queue_try_put(q, arg); }
+static int attempt_get(weft_queue *q, void *arg) { return weft__queue_try_get(q, arg); }
+
+/* The slow path of put and get: register on list, retry, park; until the attempt stops
+ * saying "would block" (EAGAIN), or the deadline passes, or a cancel. */
+static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
+                    attempt_fn attempt, void *arg, int64_t deadline)
+{
+    for (;;) {
+        weft__waiter w;
+        weft__waiter_init(&w);
+        weft__wait_node node = { .waiter = &w };
+        weft__mutex_lock(&q->m);
+        weft__list_push_back(list, &node.link);
+        atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
+        weft__mutex_unlock(&q->m);
+
+        int rc = attempt(q, arg);
+        int park_rc = 0;
+        if (rc == -EAGAIN) park_rc = weft__waiter_park(&w, deadline);
+
+        weft__mutex_lock(&q->m);
+        if (weft__list_linked(&node.link)) {
+            weft__list_unlink(&node.link);
+            atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
+        }
+        weft__mutex_unlock(&q->m);
+        if (rc != -EAGAIN) {
+            /* Unlisted, the waiter's state is final: claimed while we re-tried, it must
+             * consume the wake-up on its way. */
+            if (atomic_load_explicit(&w.state, memory_order_acquire) & WEFT__W_STATUS)
+                weft__waiter_park(&w, WEFT__NO_DEADLINE);
+            return rc;
+        }
+        if (park_rc) return park_rc;       /* timed out or cancelled: nothing was done */
+    }
+}
+
+int weft_queue_put(weft_queue *q, void *item, int64_t timeout)
+{
+    if (!q || timeout < WEFT_FOREVER) return -EINVAL;
+    int rc = weft__queue_try_put(q, item);
+    if (weft__likely(rc != WEFT__QUEUE_FULL)) return rc;
+    if (timeout == 0) return -ETIMEDOUT;
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
+    return wait_for(q, &q->putters, &q->nputters, attempt_put, item, deadline);
+}
+
+int weft_queue_get(weft_queue *q, void **item, int64_t timeout)
+{
+    if (!q || !item || timeout < WEFT_FOREVER) return -EINVAL;
+    int rc = weft__queue_try_get(q, item);
+    if (weft__likely(rc != WEFT__QUEUE_EMPTY)) return rc;
+    if (timeout == 0) return -ETIMEDOUT;
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
+    return wait_for(q, &q->getters, &q->ngetters, attempt_get, item, deadline);
+}
+
+int weft_queue_try_put(weft_queue *q, void *item)
+{
+    return weft_queue_put(q, item, 0);
+}
+
+int weft_queue_try_get(weft_queue *q, void **item)
+{
+    return weft_queue_get(q, item, 0);
+}
+
+/* With m held: wakes the joiners if every item put is done. */
+static void wake_joiners_if_done(weft_queue *q, weft__wakeq *wq)
+{
+    if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q))
+        wake_all_locked(&q->joiners, NULL, wq);
+}
+
+int weft_queue_shutdown(weft_queue *q, bool immediate)
+{
+    if (!q) return -EINVAL;
+    weft__wakeq wq;
+    weft__wakeq_init(&wq);
+    weft__mutex_lock(&q->m);
+    q->ops->close(q);
+    if (immediate) {
+        void *item;
+        uint64_t dropped = 0;
+        while (q->ops->try_get(q, &item) == 0) dropped++;
+        atomic_fetch_add_explicit(&q->done, dropped, memory_order_seq_cst);
+        wake_joiners_if_done(q, &wq);
+    }
+    /* Putters fail from now on; getters drain, then fail: all of them re-try. */
+    wake_all_locked(&q->putters, &q->nputters, &wq);
+    wake_all_locked(&q->getters, &q->ngetters, &wq);
+    weft__mutex_unlock(&q->m);
+    weft__wakeq_flush(&wq);
+    return 0;
+}
+
+size_t weft_queue_qsize(weft_queue *q)
+{
+    return q ? q->ops->size(q) : 0;
+}
+
+bool weft_queue_empty(weft_queue *q)
+{
+    return weft_queue_qsize(q) == 0;
+}
+
+bool weft_queue_full(weft_queue *q)
+{
+    return q && q->capacity && weft_queue_qsize(q) >= q->capacity;
+}
+
+int weft_queue_task_done(weft_queue *q)
+{
+    if (!q) return -EINVAL;
+    uint64_t done = atomic_fetch_add_explicit(&q->done, 1, memory_order_seq_cst) + 1;
+    uint64_t puts = q->ops->puts(q);
+    if (done > puts) {
+        atomic_fetch_sub_explicit(&q->done, 1, memory_order_relaxed);
+        return -EOVERFLOW;
+    }
+    if (done == puts) {
+        weft__wakeq wq;
+        weft__wakeq_init(&wq);
+        weft__mutex_lock(&q->m);
+        wake_joiners_if_done(q, &wq);
+        weft__mutex_unlock(&q->m);
+        weft__wakeq_flush(&wq);
+    }
+    return 0;
+}
+
+int weft_queue_join(weft_queue *q, int64_t timeout)
+{
+    if (!q) return -EINVAL;
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    for (;;) {
+        if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q)) return 0;
+        if (timeout == 0) return -ETIMEDOUT;
+        weft__waiter w;
+        weft__waiter_init(&w);
+        weft__wait_node node = { .waiter = &w };
+        weft__mutex_lock(&q->m);
+        if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q)) {
+            weft__mutex_unlock(&q->m);
+            return 0;
+        }
+        weft__list_push_back(&q->joiners, &node.link);
+        weft__mutex_unlock(&q->m);
+        rc = weft__waiter_park(&w, deadline);
+        if (rc) {
+            weft__mutex_lock(&q->m);
+            weft__wait_node_forget(&node);
+            weft__mutex_unlock(&q->m);
+            return rc;
+        }
+    }
+}
+
+void weft_queue_destroy(weft_queue *q)
+{
+    if (!q) return;
+    weft__mutex_lock(&q->m);
+    const char *what = "weft_queue_destroy";
+    if (!weft__list_empty(&q->getters)) weft__destroy_busy(what, &q->getters);
+    if (!weft__list_empty(&q->putters)) weft__destroy_busy(what, &q->putters);
+    if (!weft__list_empty(&q->joiners)) weft__destroy_busy(what, &q->joiners);
+    weft__mutex_unlock(&q->m);
+    q->ops->fini(q);
+    weft__free(q);
+}

@@ -1,0 +1,198 @@
+/* sync/barrier.c — weft_barrier: threading.Barrier / asyncio.Barrier.
+ *
+ * Parties arrive under m and wait on the list; the last one runs the action (outside m,
+ * while a `releasing` flag makes parties of the next round wait until it is done), then
+ * claims every waiter, writing each one's outcome (its index, or -EPIPE) into its node
+ * first. A waiter whose park failed (timeout, cancel) looks at its node under m: if the
+ * last party already took it off the list, the round completed and the node holds its
+ * outcome; if it is still listed, its failure breaks the barrier for the others.
+ *
+ * Locking: m guards every field but parties and the action; user code (the action) never
+ * runs under it.
+ */
+#include "sync/internal.h"
+
+typedef struct barrier_node {
+    weft__wait_node wn;
+    int outcome;                        /* set by whoever takes it off the list */
+} barrier_node;
+
+struct weft_barrier {
+    unsigned parties;
+    int (*action)(void *);
+    void *arg;
+    weft__mutex m;
+    unsigned count;                     /* m: arrived in this round */
+    bool broken;                        /* m */
+    bool releasing;                     /* m: the last party is running the action */
+    weft__list waiters;                 /* m: barrier_node of this round */
+    weft__list early;                   /* m: next round's arrivals while releasing */
+};
+
+int weft_barrier_create(weft_barrier **out, unsigned parties, int (*action)(void *), void *arg)
+{
+    if (!out || parties == 0) return -EINVAL;
+    weft_barrier *b = weft__calloc(1, sizeof *b);
+    if (!b) return -ENOMEM;
+    b->parties = parties;
+    b->action = action;
+    b->arg = arg;
+    b->m = (weft__mutex)WEFT__MUTEX_INIT;
+    weft__list_init(&b->waiters);
+    weft__list_init(&b->early);
+    *out = b;
+    return 0;
+}
+
+/* With m held: takes every node off list, giving each `outcome`, and claims its waiter. */
+static void release_all(weft__list *list, int outcome, weft__wakeq *q)
+{
+    weft__list *p;
+    int index = 0;
+    while ((p = weft__list_pop_front(list)) != NULL) {
+        barrier_node *n = weft__container_of(p, barrier_node, wn.link);
+        n->outcome = outcome >= 0 ? index++ : outcome;
+        weft__wakeq_claim(q, n->wn.waiter, WEFT__W_WOKEN);
+    }
+}
+
+/* With m held: the barrier breaks; everyone waiting (this round and early) gets -EPIPE. */
+static void break_locked(weft_barrier *b, weft__wakeq *q)
+{
+    b->broken = true;
+    b->count = 0;
+    release_all(&b->waiters, -EPIPE, q);
+    release_all(&b->early, -EPIPE, q);
+}
+
+/* Parks on list until taken off it. 0 with the outcome in n, or the park's error with the
+ * node still listed (m is held again on return in both cases). */
+static int park_on(weft_barrier *b, weft__list *list, barrier_node *n, int64_t deadline)
+{
+    weft__waiter w;
+    weft__waiter_init(&w);
+    n->wn.waiter = &w;
+    weft__list_push_back(list, &n->wn.link);
+    weft__mutex_unlock(&b->m);
+    int rc = weft__waiter_park(&w, deadline);
+    weft__mutex_lock(&b->m);
+    if (rc && !weft__list_linked(&n->wn.link)) rc = 0;   /* taken off anyway: outcome set */
+    return rc;
+}
+
+/* The last arrival: run the action, then let everyone go. Called and returns with m held. */
+static int finish_round(weft_barrier *b, weft__wakeq *q)
+{
+    unsigned index = b->count - 1;
+    b->releasing = true;
+    int rc = 0;
+    if (b->action) {
+        weft__mutex_unlock(&b->m);
+        rc = b->action(b->arg);
+        weft__mutex_lock(&b->m);
+    }
+    b->releasing = false;
+    if (rc < 0 || b->broken) {
+        break_locked(b, q);
+        return -EPIPE;
+    }
+    /* Waiters were listed in arrival order: indices 0 .. parties-2. */
+    release_all(&b->waiters, 0, q);
+    b->count = 0;
+    release_all(&b->early, 0, q);          /* they retry in the new round */
+    return (int)index;
+}
+
+int weft_barrier_wait(weft_barrier *b, int64_t timeout)
+{
+    if (!b) return -EINVAL;
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    barrier_node n;
+    weft__mutex_lock(&b->m);
+    while (b->releasing && !b->broken) {   /* the previous round is still letting go */
+        rc = park_on(b, &b->early, &n, deadline);
+        if (rc) {
+            weft__wait_node_forget(&n.wn);
+            weft__mutex_unlock(&b->m);
+            return rc;
+        }
+    }
+    if (b->broken) {
+        rc = -EPIPE;
+    } else if (++b->count == b->parties) {
+        rc = finish_round(b, &q);
+    } else {
+        rc = park_on(b, &b->waiters, &n, deadline);
+        if (rc == 0) {
+            rc = n.outcome;
+        } else {
+            weft__wait_node_forget(&n.wn);
+            break_locked(b, &q);           /* our timeout or cancel breaks it for all */
+        }
+    }
+    weft__mutex_unlock(&b->m);
+    weft__wakeq_flush(&q);
+    return rc;
+}
+
+int weft_barrier_abort(weft_barrier *b)
+{
+    if (!b) return -EINVAL;
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    weft__mutex_lock(&b->m);
+    break_locked(b, &q);
+    weft__mutex_unlock(&b->m);
+    weft__wakeq_flush(&q);
+    return 0;
+}
+
+int weft_barrier_reset(weft_barrier *b)
+{
+    if (!b) return -EINVAL;
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    weft__mutex_lock(&b->m);
+    break_locked(b, &q);
+    b->broken = false;
+    weft__mutex_unlock(&b->m);
+    weft__wakeq_flush(&q);
+    return 0;
+}
+
+bool weft_barrier_broken(weft_barrier *b)
+{
+    if (!b) return false;
+    weft__mutex_lock(&b->m);
+    bool broken = b->broken;
+    weft__mutex_unlock(&b->m);
+    return broken;
+}
+
+unsigned weft_barrier_parties(weft_barrier *b)
+{
+    return b ? b->parties : 0;
+}
+
+unsigned weft_barrier_n_waiting(weft_barrier *b)
+{
+    if (!b) return 0;
+    weft__mutex_lock(&b->m);
+    unsigned n = b->count;
+    weft__mutex_unlock(&b->m);
+    return n;
+}
+
+void weft_barrier_destroy(weft_barrier *b)
+{
+    if (!b) return;
+    weft__mutex_lock(&b->m);
+    if (!weft__list_empty(&b->waiters)) weft__destroy_busy("weft_barrier_destroy", &b->waiters);
+    if (!weft__list_empty(&b->early)) weft__destroy_busy("weft_barrier_destroy", &b->early);
+    weft__mutex_unlock(&b->m);
+    weft__free(b);
+}

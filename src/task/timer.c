@@ -1,0 +1,110 @@
+/* task/timer.c — weft_timer: threading.Timer, on a coroutine or a thread.
+ *
+ * The runner (a detached coroutine, or a non-daemon thread) waits on an event for the
+ * delay; state moves once from WAITING to FIRED (the runner is about to call fn) or to
+ * CANCELLED (weft_timer_cancel, or the runner's own wait being cancelled): the CAS decides
+ * whether fn runs. A cancel completes the future itself and sets the event, so the runner
+ * wakes and leaves at once. References: the caller's handle and the runner's.
+ */
+#include "future/internal.h"
+
+enum { WAITING, FIRED, CANCELLED };
+
+struct weft_timer {
+    _Atomic uint32_t refs;
+    _Atomic uint32_t state;
+    weft_future *done;
+    weft_event *wake;
+    int64_t delay;
+    weft_fn fn;
+    void *arg;
+};
+
+static void timer_unref(weft_timer *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
+    weft_future_release(t->done);
+    weft_event_destroy(t->wake);
+    weft__free(t);
+}
+
+static bool move_from_waiting(weft_timer *t, uint32_t to)
+{
+    uint32_t s = WAITING;
+    return atomic_compare_exchange_strong_explicit(&t->state, &s, to, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
+static int runner(void *arg, void **result)
+{
+    (void)result;
+    weft_timer *t = arg;
+    int rc = weft_event_wait(t->wake, t->delay);
+    if (rc == -ETIMEDOUT && move_from_waiting(t, FIRED)) {
+        void *res = NULL;
+        rc = t->fn(t->arg, &res);
+        weft__future_complete(t->done, rc, res);
+    } else if (move_from_waiting(t, CANCELLED)) {
+        /* The runner itself was cancelled (its loop shut down): so is the timer. */
+        weft__future_complete(t->done, -ECANCELED, NULL);
+    }
+    timer_unref(t);
+    return 0;
+}
+
+int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
+                     const weft_timer_opts *opts)
+{
+    if (!out || !fn || delay < 0) return -EINVAL;
+    weft_timer *t = weft__calloc(1, sizeof *t);
+    if (!t) return -ENOMEM;
+    int rc = weft_future_create(&t->done);
+    if (rc == 0) {
+        rc = weft_event_create(&t->wake);
+        if (rc) weft_future_release(t->done);
+    }
+    if (rc) {
+        weft__free(t);
+        return rc;
+    }
+    atomic_init(&t->refs, 2);
+    atomic_init(&t->state, WAITING);
+    t->delay = delay;
+    t->fn = fn;
+    t->arg = arg;
+    if (opts && opts->thread) {
+        weft_thread *th;
+        weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
+        to.name = "weft-timer";
+        rc = weft_thread_start(&th, &to, runner, t);
+        if (rc == 0) weft_thread_release(th);
+    } else {
+        rc = weft_spawn(NULL, runner, t);
+    }
+    if (rc) {
+        atomic_store(&t->refs, 1);
+        timer_unref(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_timer_cancel(weft_timer *t)
+{
+    if (!t) return -EINVAL;
+    if (!move_from_waiting(t, CANCELLED)) return -EBUSY;
+    weft__future_complete(t->done, -ECANCELED, NULL);
+    weft_event_set(t->wake);
+    return 0;
+}
+
+weft_future *weft_timer_future(weft_timer *t)
+{
+    return t ? t->done : NULL;
+}
+
+void weft_timer_release(weft_timer *t)
+{
+    if (t) timer_unref(t);
+}
