@@ -20,11 +20,22 @@ and, for anything that could not be measured,
 
     SKIP <workload> <system> <reason>
 
+Each workload has a direction.  Most are costs (ns/switch, bytes/unit, ...):
+lower is better, printed as e.g. ``ns/switch(lower-is-better)``.  Rates such
+as the queue throughputs are higher-is-better, printed as e.g.
+``items/s(higher-is-better)``.  RATIO is ALWAYS weft's value divided by the
+peer's, whatever the direction: for a lower-is-better workload a ratio below
+1 means weft is ahead; for a higher-is-better one (items/s) a ratio ABOVE 1
+means weft is ahead.
+
 Raw per-round values go to stderr.  The exit status is 0 unless a weft
 program crashed (exited non-zero or died from a signal).
 
 Go peers (bench/peers/*.go) are built by this driver, once per run, into
 DIR/bench/peers/<name> with GOCACHE/GOPATH inside DIR and GO111MODULE=off.
+Script peers (e.g. bench/peers/*.py) are run from the source tree by their
+interpreter, found on PATH (``python3 bench/peers/<script> [args]``); one
+whose interpreter or script is missing is SKIPped.
 
 To add a benchmark: add its workloads to WORKLOADS and a Group to GROUPS.
 """
@@ -64,26 +75,48 @@ class Workload:
 class Program:
     """One system's implementation of a group's workloads.
 
-    Exactly one of ``binary`` (path relative to the build dir) or ``go``
-    (basename of bench/peers/<go>.go, built by the driver) is given.
+    Exactly one of ``binary`` (path relative to the build dir), ``go``
+    (basename of bench/peers/<go>.go, built by the driver) or ``script``
+    (file name in bench/peers, run as ``<interpreter> bench/peers/<script>``;
+    ``interpreter`` is looked up on PATH and defaults to python3) is given.
     ``args`` are extra command-line arguments (e.g. an iteration count).
     """
 
-    def __init__(self, system, binary=None, go=None, args=()):
-        assert (binary is None) != (go is None)
+    def __init__(self, system, binary=None, go=None, script=None,
+                 interpreter=None, args=()):
+        assert sum(x is not None for x in (binary, go, script)) == 1
+        assert interpreter is None or script is not None
         self.system = system
         self.binary = binary
         self.go = go
+        self.script = script
+        self.interpreter = interpreter or ("python3" if script else None)
         self.args = list(args)
 
     def path(self, builddir):
+        """The file that must exist: the binary, or the script."""
         if self.binary is not None:
             return builddir / self.binary
+        if self.script is not None:
+            return PEER_SRC / self.script
         return builddir / "bench" / "peers" / self.go
+
+    def command(self, builddir):
+        """argv to run (interpreter resolved on PATH; None if not found)."""
+        if self.script is not None:
+            interp = shutil.which(self.interpreter)
+            if interp is None:
+                return None
+            return [interp, str(self.path(builddir))] + self.args
+        return [str(self.path(builddir))] + self.args
 
     @property
     def label(self):
-        return self.binary if self.binary is not None else self.go + ".go"
+        if self.binary is not None:
+            return self.binary
+        if self.script is not None:
+            return self.script
+        return self.go + ".go"
 
 
 class Group:
@@ -112,6 +145,11 @@ WORKLOADS = {w.name: w for w in [
     Workload("wake-p50", "ns/roundtrip"),
     Workload("wake-p99", "ns/roundtrip"),
     Workload("lock", "ns/acquire+release"),
+    Workload("queue-spsc", "items/s", HIGHER),
+    Workload("queue-mpmc", "items/s", HIGHER),
+    Workload("chan-pingpong", "ns/roundtrip"),
+    Workload("lock-contended-threads", "ns/acquire+release"),
+    Workload("lock-contended-coros", "ns/acquire+release"),
 ]}
 
 GROUPS = [
@@ -135,6 +173,38 @@ GROUPS = [
     Group("lock", ["lock"], [
         Program(WEFT, binary="bench/weft_lock"),
         Program("pthread", binary="bench/peers/lock_pthread"),
+    ]),
+    # 1 producer + 1 consumer thread, capacity 1024, 10^7 items (Python:
+    # 10^6 by default, still items/s).  GLib's GAsyncQueue is unbounded.
+    Group("queue-spsc", ["queue-spsc"], [
+        Program(WEFT, binary="bench/weft_queue_spsc"),
+        Program("go", go="queue_spsc_go"),
+        Program("ck", binary="bench/peers/queue_spsc_ck"),
+        Program("glib", binary="bench/peers/queue_spsc_glib"),
+        Program("python", script="queue_spsc_py.py", interpreter="python3"),
+    ]),
+    # 2 producers + 2 consumers, capacity 1024, 10^7 items in total.
+    Group("queue-mpmc", ["queue-mpmc"], [
+        Program(WEFT, binary="bench/weft_queue_mpmc"),
+        Program("go", go="queue_mpmc_go"),
+    ]),
+    # Two contexts on one thread, one item bounced through two channels.
+    Group("chan-pingpong", ["chan-pingpong"], [
+        Program(WEFT, binary="bench/weft_chan_pingpong"),
+        Program("go", go="chan_pingpong_go"),
+    ]),
+    # weft_lock_contended prints both lock-contended-* workloads; it is run
+    # in each of the two groups so that every ratio comes from neighbouring
+    # runs.  Definitions: bench/peers/lock_contended_pthread.c and
+    # bench/peers/lock_contended_go_coros.go.
+    Group("lock-contended-threads", ["lock-contended-threads"], [
+        Program(WEFT, binary="bench/weft_lock_contended"),
+        Program("pthread", binary="bench/peers/lock_contended_pthread"),
+        Program("go", go="lock_contended_go"),
+    ]),
+    Group("lock-contended-coros", ["lock-contended-coros"], [
+        Program(WEFT, binary="bench/weft_lock_contended"),
+        Program("go", go="lock_contended_go_coros"),
     ]),
 ]
 
@@ -217,14 +287,32 @@ def build_go(programs, builddir, timeout):
     return status
 
 
-def run_program(path, args, timeout):
-    """Run one benchmark program.
+def describe_interpreters(programs):
+    """Log which interpreter each script peer will run under (stderr)."""
+    for name in sorted({p.interpreter for p in programs
+                        if p.script is not None}):
+        exe = shutil.which(name)
+        if exe is None:
+            log("interpreter %s: not found on PATH" % name)
+            continue
+        try:
+            r = subprocess.run([exe, "--version"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, timeout=30)
+            ver = r.stdout.decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired):
+            ver = "version unknown"
+        log("interpreter %s: %s (%s)" % (name, exe, ver))
+
+
+def run_program(cmd, name, timeout):
+    """Run one benchmark program: argv ``cmd``, ``name`` for messages.
 
     Returns (status, results, stdout/stderr text, seconds) where status is
     "ok", "timeout" or "rc=N" / "signal=NAME".
     """
     t0 = time.monotonic()
-    proc = subprocess.Popen([str(path)] + args, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -254,7 +342,7 @@ def run_program(path, args, timeout):
         if m:
             results[m.group(1)] = float(m.group(2))
         elif line.strip():
-            log("  [%s] unexpected stdout line: %r" % (path.name, line))
+            log("  [%s] unexpected stdout line: %r" % (name, line))
     return "ok", results, text_err, secs
 
 
@@ -282,7 +370,7 @@ def main():
         for g in GROUPS:
             for w in g.workloads:
                 wl = WORKLOADS[w]
-                print("%-14s %-28s %s" % (w, wl.unit_token, " ".join(
+                print("%-22s %-36s %s" % (w, wl.unit_token, " ".join(
                     "%s=%s" % (p.system, p.label) for p in g.programs)))
         return 0
     if not a.builddir:
@@ -329,10 +417,16 @@ def main():
 
     go_status = build_go([p for g, _ in groups for p in g.programs],
                          builddir, a.timeout)
+    describe_interpreters([p for g, _ in groups for p in g.programs])
     for g, wls in groups:
         for p in g.programs:
             if p.go is not None and go_status.get(p.go):
                 skip(g, wls, p.system, go_status[p.go])
+            elif p.script is not None and not p.path(builddir).is_file():
+                skip(g, wls, p.system, "source-missing")
+            elif p.script is not None and p.command(builddir) is None:
+                skip(g, wls, p.system,
+                     "interpreter-not-installed(%s)" % p.interpreter)
             elif not p.path(builddir).is_file():
                 skip(g, wls, p.system, "missing")
 
@@ -351,8 +445,8 @@ def main():
             for p in order:
                 if (g.name, p.system) in skipped:
                     continue
-                path = p.path(builddir)
-                status, res, err, secs = run_program(path, p.args, a.timeout)
+                cmd = p.command(builddir)
+                status, res, err, secs = run_program(cmd, p.label, a.timeout)
                 if a.verbose and err.strip():
                     log("  [%s stderr] %s" % (p.label, err.rstrip()))
                 if status != "ok":
@@ -376,7 +470,7 @@ def main():
                         continue
                     got[w] = res[w]
                     values.setdefault((w, p.system), []).append(res[w])
-                    log("round %d/%d %-12s %-14s %12s %s  (%.2fs)" % (
+                    log("round %d/%d %-22s %-14s %12s %s  (%.2fs)" % (
                         rnd, rounds, w, p.system, fmt3(res[w]),
                         WORKLOADS[w].unit, secs))
                 missing = [w for w in wls if w not in got]
@@ -385,7 +479,9 @@ def main():
                 if missing and not got:
                     # Reports nothing useful: do not run it again.
                     skipped[(g.name, p.system)] = "no-result"
-                extra = set(res) - set(g.workloads)
+                # Workloads of other groups (a program may serve several
+                # groups, e.g. weft_lock_contended) are dropped silently.
+                extra = set(res) - set(WORKLOADS)
                 if extra:
                     log("  [%s] ignoring unknown workloads: %s" % (
                         p.label, ", ".join(sorted(extra))))
@@ -397,7 +493,7 @@ def main():
                     if w in weft_vals and w in peer_vals and peer_vals[w] != 0:
                         r = weft_vals[w] / peer_vals[w]
                         ratios.setdefault((w, p.system), []).append(r)
-                        log("round %d/%d %-12s weft/%-9s %12s" % (
+                        log("round %d/%d %-22s weft/%-9s %12s" % (
                             rnd, rounds, w, p.system, fmt3(r)))
 
     for g, wls in groups:
