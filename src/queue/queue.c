@@ -98,12 +98,36 @@ typedef int (*attempt_fn)(weft_queue *q, void *arg);
 static int attempt_put(weft_queue *q, void *arg) { return weft__queue_try_put(q, arg); }
 static int attempt_get(weft_queue *q, void *arg) { return weft__queue_try_get(q, arg); }
 
-/* The slow path of put and get: register on list, retry, park; until the attempt stops
- * saying "would block" (EAGAIN), or the deadline passes, or a cancel. */
+/* A thread whose queue is momentarily empty (full) is usually racing another thread that
+ * is a few instructions from changing that: it re-tries the store for a short while before
+ * it registers. A coroutine does not: the other side may be waiting for its loop. */
+#define STORE_SPIN_NS (2 * WEFT_US)
+
+static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg)
+{
+    int rc = -EAGAIN;
+    if (weft__coro_current()) return rc;
+    int64_t end = 0;
+    for (unsigned i = 0; rc == -EAGAIN; i++) {
+        weft__cpu_relax();
+        if ((i & 15) == 15) {
+            int64_t now = weft_now();
+            if (!end) end = now + STORE_SPIN_NS;
+            else if (now >= end) break;
+        }
+        rc = attempt(q, arg);
+    }
+    return rc;
+}
+
+/* The slow path of put and get: until the attempt stops saying "would block" (EAGAIN), or
+ * the deadline passes, or a cancel: register on list, re-try, park. A waiter woken by a
+ * waker re-tries before it registers again (the waker took its node off the list). */
 static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
                     attempt_fn attempt, void *arg, int64_t deadline)
 {
-    for (;;) {
+    int rc = spin_attempt(q, attempt, arg);
+    while (rc == -EAGAIN) {
         weft__waiter w;
         weft__waiter_init(&w);
         weft__wait_node node = { .waiter = &w };
@@ -112,25 +136,25 @@ static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
         atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
         weft__mutex_unlock(&q->m);
 
-        int rc = attempt(q, arg);
-        int park_rc = 0;
-        if (rc == -EAGAIN) park_rc = weft__waiter_park(&w, deadline);
-
+        rc = attempt(q, arg);
+        int park_rc = rc == -EAGAIN ? weft__waiter_park(&w, deadline) : 0;
+        if (rc == -EAGAIN && park_rc == 0) {
+            rc = attempt(q, arg);          /* woken: the waker unlisted us */
+            continue;
+        }
         weft__mutex_lock(&q->m);
         if (weft__list_linked(&node.link)) {
             weft__list_unlink(&node.link);
             atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
         }
         weft__mutex_unlock(&q->m);
-        if (rc != -EAGAIN) {
-            /* Unlisted, the waiter's state is final: claimed while we re-tried, it must
-             * consume the wake-up on its way. */
-            if (atomic_load_explicit(&w.state, memory_order_acquire) & WEFT__W_STATUS)
-                weft__waiter_park(&w, WEFT__NO_DEADLINE);
-            return rc;
-        }
         if (park_rc) return park_rc;       /* timed out or cancelled: nothing was done */
+        /* The attempt succeeded while we were listed. Unlisted, the waiter's state is
+         * final: claimed meanwhile, it must consume the wake-up on its way. */
+        if (atomic_load_explicit(&w.state, memory_order_acquire) & WEFT__W_STATUS)
+            weft__waiter_park(&w, WEFT__NO_DEADLINE);
     }
+    return rc;
 }
 
 int weft_queue_put(weft_queue *q, void *item, int64_t timeout)

@@ -16,10 +16,10 @@ static inline void weft__wait_node_forget(weft__wait_node *n)
 }
 
 /* weft_lock's state (lock.c); here so that rlock.c and cond.c can build on it. */
-enum { WEFT__LOCK_LOCKED = 1u, WEFT__LOCK_WAITERS = 2u };
+enum { WEFT__LOCK_LOCKED = 1u, WEFT__LOCK_WAITERS = 2u, WEFT__LOCK_WOKEN = 4u };
 
 struct weft_lock {
-    _Atomic uint32_t state;             /* LOCKED | WAITERS */
+    _Atomic uint32_t state;             /* LOCKED | WAITERS | WOKEN */
     weft__mutex m;
     weft__list waiters;                 /* m */
 #if WEFT_DEBUG

@@ -1,13 +1,17 @@
 /* sync/lock.c — weft_lock: threading.Lock for threads and coroutines.
  *
- * state: LOCKED (bit 0) and WAITERS (bit 1: the wait list may be non-empty). The fast paths
- * are one compare-and-swap each: acquire 0 -> LOCKED (or WAITERS -> WAITERS|LOCKED, so a
- * running acquirer may take a lock that waiters wait for: no convoys), release LOCKED -> 0.
- * With WAITERS set, release takes the mutex, clears LOCKED and wakes the first waiter that
- * can still be claimed; the woken waiter tries again and, if a running acquirer got there
- * first, waits again at the head of the list.
+ * state: LOCKED, WAITERS (the wait list may be non-empty) and WOKEN (a waiter has been
+ * woken and has not yet tried again). The fast paths are one compare-and-swap each:
+ * acquire takes the lock whenever LOCKED is clear, waiters or not (a running acquirer may
+ * take a lock that waiters wait for: no convoys), release LOCKED -> 0. A release that
+ * finds waiters clears LOCKED and, unless a woken waiter is already on its way (WOKEN) or
+ * someone took the lock meanwhile, wakes the first waiter that can still be claimed and
+ * sets WOKEN. The woken waiter clears WOKEN, then tries again; if a running acquirer got
+ * there first it waits again at the head of the list. So a thread that releases and
+ * re-acquires in a loop while another waits pays for one wake-up, not one per release
+ * (Go's sync.Mutex does the same).
  *
- * Locking: m guards the wait list and every change of WAITERS; LOCKED alone may change
+ * Locking: m guards the wait list and every change of WAITERS; LOCKED and WOKEN may change
  * without it. Invariant: the list is non-empty => WAITERS is set (both change under m).
  * Debug builds remember which coroutine took each lock, to report a coroutine that ends
  * holding one (task.c). Any context may release a lock, so the records (lock->owner and the
@@ -16,7 +20,7 @@
  */
 #include "sync/internal.h"
 
-enum { LOCKED = WEFT__LOCK_LOCKED, WAITERS = WEFT__LOCK_WAITERS };
+enum { LOCKED = WEFT__LOCK_LOCKED, WAITERS = WEFT__LOCK_WAITERS, WOKEN = WEFT__LOCK_WOKEN };
 
 void weft__lock_init(weft_lock *l)
 {
@@ -146,6 +150,9 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
         weft__mutex_unlock(&l->m);
         rc = weft__waiter_park(&w, deadline);
         if (rc) break;
+        /* Woken: let the next release wake someone again, then try. */
+        atomic_fetch_and_explicit(&l->state, ~WOKEN, memory_order_relaxed);
+        if (try_take(l)) return 0;
         atomic_store_explicit(&w.state, WEFT__W_WAITING, memory_order_relaxed);
         requeue = true;
     }
@@ -178,20 +185,24 @@ int weft_lock_acquire(weft_lock *l, int64_t timeout)
 
 static int release_slow(weft_lock *l)
 {
+    uint32_t s = atomic_fetch_and_explicit(&l->state, ~LOCKED, memory_order_release);
+    if (!(s & LOCKED)) return -EPERM;
+    if ((s & WOKEN) || !(s & WAITERS)) return 0;
     weft__wake wk;
     bool wake = false;
     weft__mutex_lock(&l->m);
-    uint32_t s = atomic_fetch_and_explicit(&l->state, ~LOCKED, memory_order_release);
-    if (!(s & LOCKED)) {
-        weft__mutex_unlock(&l->m);
-        return -EPERM;
+    s = atomic_load_explicit(&l->state, memory_order_relaxed);
+    /* Someone took the lock meanwhile (its release wakes a waiter), or a woken waiter is
+     * on its way: nothing to do. */
+    if (!(s & (LOCKED | WOKEN))) {
+        weft__list *n;
+        while (!wake && (n = weft__list_pop_front(&l->waiters)) != NULL)
+            wake = weft__waiter_claim(weft__container_of(n, weft__wait_node, link)->waiter,
+                                      WEFT__W_WOKEN, &wk);
+        if (wake) atomic_fetch_or_explicit(&l->state, WOKEN, memory_order_relaxed);
+        if (weft__list_empty(&l->waiters))
+            atomic_fetch_and_explicit(&l->state, ~WAITERS, memory_order_relaxed);
     }
-    weft__list *n;
-    while (!wake && (n = weft__list_pop_front(&l->waiters)) != NULL)
-        wake = weft__waiter_claim(weft__container_of(n, weft__wait_node, link)->waiter,
-                                  WEFT__W_WOKEN, &wk);
-    if (weft__list_empty(&l->waiters))
-        atomic_fetch_and_explicit(&l->state, ~WAITERS, memory_order_relaxed);
     weft__mutex_unlock(&l->m);
     if (wake) weft__wake_deliver(&wk);
     return 0;
