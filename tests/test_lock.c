@@ -292,6 +292,45 @@ static void test_stress_timeouts_and_cancels(void)
     weft_lock_destroy(s.lock);                       /* no waiter left behind */
 }
 
+/* Contention with unbounded waits only: a lost wake-up leaves a waiter parked forever with
+ * the lock free, and the test hangs (its timeout fails it); with random timeouts, as
+ * above, a waiter would recover on its own and hide the bug. */
+typedef struct {
+    weft_lock *lock;
+    long counter, rounds;
+} tight;
+
+static int tight_worker(void *arg, void **result)
+{
+    (void)result;
+    tight *t = arg;
+    for (long i = 0; i < t->rounds; i++) {
+        CHECK_OK(weft_lock_acquire(t->lock, WEFT_FOREVER));
+        t->counter++;
+        if (i % 64 == 63) weft_yield();
+        CHECK_OK(weft_lock_release(t->lock));
+    }
+    return 0;
+}
+
+static void test_contended_unbounded_waits(void)
+{
+    for (int round = 0; round < 5; round++) {
+        tight t = { .rounds = slow_tools() ? 2000 : 200000 };
+        CHECK_OK(weft_lock_create(&t.lock));
+        spawn_job ten = { 10, tight_worker, &t };
+        loop_job loop = { spawn_all_and_wait, &ten };
+        weft_thread *th[4];
+        CHECK_OK(weft_thread_start(&th[0], NULL, tight_worker, &t));
+        CHECK_OK(weft_thread_start(&th[1], NULL, tight_worker, &t));
+        th[2] = start_loop_thread(&loop);
+        th[3] = start_loop_thread(&loop);
+        for (int i = 0; i < 4; i++) join_and_release(th[i]);
+        CHECK_EQ(t.counter, 22 * t.rounds);
+        weft_lock_destroy(t.lock);
+    }
+}
+
 /* Misuse that must end the process with a message, not corrupt memory. */
 static weft_lock *busy_lock;
 
@@ -360,6 +399,7 @@ int main(void)
     RUN(test_cancel_while_waiting);
     RUN(test_release_by_another_context);
     RUN(test_stress_timeouts_and_cancels);
+    RUN(test_contended_unbounded_waits);
     RUN(test_misuse);
     return 0;
 }

@@ -195,11 +195,14 @@ static int release_slow(weft_lock *l)
     /* Someone took the lock meanwhile (its release wakes a waiter), or a woken waiter is
      * on its way: nothing to do. */
     if (!(s & (LOCKED | WOKEN))) {
+        /* WOKEN goes up before the claim: the waiter may run (and clear it) the instant it
+         * is claimed, and a WOKEN set after that would stay up with nobody to clear it. */
+        atomic_fetch_or_explicit(&l->state, WOKEN, memory_order_relaxed);
         weft__list *n;
         while (!wake && (n = weft__list_pop_front(&l->waiters)) != NULL)
             wake = weft__waiter_claim(weft__container_of(n, weft__wait_node, link)->waiter,
                                       WEFT__W_WOKEN, &wk);
-        if (wake) atomic_fetch_or_explicit(&l->state, WOKEN, memory_order_relaxed);
+        if (!wake) atomic_fetch_and_explicit(&l->state, ~WOKEN, memory_order_relaxed);
         if (weft__list_empty(&l->waiters))
             atomic_fetch_and_explicit(&l->state, ~WAITERS, memory_order_relaxed);
     }
