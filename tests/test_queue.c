@@ -542,7 +542,7 @@ static int destroy_busy_main(void *arg, void **result)
     (void)arg; (void)result;
     CHECK_OK(weft_queue_create(&busy, 4));
     CHECK_OK(weft_spawn(NULL, busy_get, NULL));
-    weft_yield();
+    weft_sleep(WEFT_MS);                               /* the getter runs out of work and parks */
     weft_queue_destroy(busy);
     return 0;
 }

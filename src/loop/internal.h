@@ -206,6 +206,11 @@ void weft__loop_drain(weft__loop *loop, bool forever);
  * thread's own context, runs the loop) until w is claimed. */
 void weft__sched_park(weft__loop *loop, weft__waiter *w);
 
+/* If the calling coroutine's loop has another coroutine ready to run, lets it run once (as
+ * weft_yield, without the cancellation check) and returns true; else false at once (also
+ * on a thread). For waits that are about to register: the partner may be one yield away. */
+bool weft__yield_if_others(void);
+
 /* poll.c: waits for fd readiness (epoll) until the absolute deadline (0: do not wait),
  * waking the waiters of ready fds. Called by the scheduler when l->nfds > 0. */
 void weft__loop_poll(weft__loop *l, int64_t deadline);

@@ -199,6 +199,21 @@ static __attribute__((noinline)) int yield_thread(weft__loop *l)
     return 0;
 }
 
+bool weft__yield_if_others(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    if (!l || l->current == &l->main) return false;
+    weft__coro *self = l->current;
+    weft__coro *next;
+    do {
+        next = pick(l);
+        if (!next) return false;
+    } while (weft__unlikely(!prepare(l, next)));
+    weft__runq_append(l, self);
+    switch_to(l, self, next, false);
+    return true;
+}
+
 int weft_yield(void)
 {
     weft__loop *l = weft__tls_self.loop;

@@ -100,13 +100,18 @@ static int attempt_get(weft_queue *q, void *arg) { return weft__queue_try_get(q,
 
 /* A thread whose queue is momentarily empty (full) is usually racing another thread that
  * is a few instructions from changing that: it re-tries the store for a short while before
- * it registers. A coroutine does not: the other side may be waiting for its loop. */
+ * it registers. A coroutine does not spin (the other side may be waiting for its loop): it
+ * yields once if another coroutine is ready, then re-tries. */
 #define STORE_SPIN_NS (2 * WEFT_US)
 
 static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg)
 {
     int rc = -EAGAIN;
-    if (weft__coro_current()) return rc;
+    if (weft__coro_current()) {
+        /* A coroutine's partner is often on its own loop, one yield away (a ping-pong):
+         * letting it run first saves registering, a wake-up and a park on both sides. */
+        return weft__yield_if_others() ? attempt(q, arg) : rc;
+    }
     int64_t end = 0;
     for (unsigned i = 0; rc == -EAGAIN; i++) {
         weft__cpu_relax();
