@@ -4,7 +4,7 @@
 # Runs apt-get only if some package is missing; uses sudo when not root.
 set -eu
 
-pkgs_build="meson ninja-build gcc pkg-config python3 valgrind"
+pkgs_build="meson ninja-build gcc pkg-config python3 valgrind libsqlite3-dev"
 pkgs_bench="g++ golang-go libboost-context-dev libck-dev libglib2.0-dev"
 pkgs_ci="clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 
