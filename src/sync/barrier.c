@@ -25,6 +25,8 @@ struct weft_barrier {
     unsigned count;                     /* m: arrived in this round */
     bool broken;                        /* m */
     bool releasing;                     /* m: the last party is running the action */
+    bool break_next;                    /* m: a party of the next round left while this
+                                           one was being released: break once it is */
     weft__list waiters;                 /* m: barrier_node of this round */
     weft__list early;                   /* m: next round's arrivals while releasing */
 };
@@ -93,13 +95,19 @@ static int finish_round(weft_barrier *b, weft__wakeq *q)
     }
     b->releasing = false;
     if (rc < 0 || b->broken) {
+        b->break_next = false;
         break_locked(b, q);
         return -EPIPE;
     }
     /* Waiters were listed in arrival order: indices 0 .. parties-2. */
     release_all(&b->waiters, 0, q);
     b->count = 0;
-    release_all(&b->early, 0, q);          /* they retry in the new round */
+    if (b->break_next) {                   /* see weft_barrier_wait */
+        b->break_next = false;
+        break_locked(b, q);
+    } else {
+        release_all(&b->early, 0, q);      /* they retry in the new round */
+    }
     return (int)index;
 }
 
@@ -116,7 +124,10 @@ int weft_barrier_wait(weft_barrier *b, int64_t timeout)
     while (b->releasing && !b->broken) {   /* the previous round is still letting go */
         rc = park_on(b, &b->early, &n, deadline);
         if (rc) {
+            /* A party of the next round left: that round cannot fill. The one being
+             * released still completes; the barrier breaks right after it. */
             weft__wait_node_forget(&n.wn);
+            b->break_next = true;
             weft__mutex_unlock(&b->m);
             return rc;
         }
@@ -159,6 +170,7 @@ int weft_barrier_reset(weft_barrier *b)
     weft__mutex_lock(&b->m);
     break_locked(b, &q);
     b->broken = false;
+    b->break_next = false;
     weft__mutex_unlock(&b->m);
     weft__wakeq_flush(&q);
     return 0;

@@ -98,6 +98,13 @@ static int release_slow(weft_sem *s)
     weft__wake wk;
     bool handed = false;
     weft__mutex_lock(&s->m);
+    /* The bound holds whether or not someone waits (as BoundedSemaphore checks before it
+     * wakes anyone): with waiters the count is 0, so this refuses only a bound of 0. */
+    uint32_t now = atomic_load_explicit(&s->state, memory_order_relaxed) & COUNT;
+    if (s->bounded && now >= s->initial) {
+        weft__mutex_unlock(&s->m);
+        return -EOVERFLOW;
+    }
     weft__list *p;
     while (!handed && (p = weft__list_pop_front(&s->waiters)) != NULL)
         handed = weft__waiter_claim(weft__container_of(p, weft__wait_node, link)->waiter,
@@ -107,8 +114,7 @@ static int release_slow(weft_sem *s)
         atomic_fetch_and_explicit(&s->state, ~WAITERS, memory_order_relaxed);
     if (!handed) {
         /* Every waiter had timed out or been cancelled: the permit goes to the count. */
-        uint32_t v = atomic_load_explicit(&s->state, memory_order_relaxed) & COUNT;
-        if ((s->bounded && v >= s->initial) || v >= COUNT) rc = -EOVERFLOW;
+        if (now >= COUNT) rc = -EOVERFLOW;
         else atomic_fetch_add_explicit(&s->state, 1, memory_order_release);
     }
     weft__mutex_unlock(&s->m);

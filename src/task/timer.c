@@ -4,7 +4,9 @@
  * delay; state moves once from WAITING to FIRED (the runner is about to call fn) or to
  * CANCELLED (weft_timer_cancel, or the runner's own wait being cancelled): the CAS decides
  * whether fn runs. A cancel completes the future itself and sets the event, so the runner
- * wakes and leaves at once. References: the caller's handle and the runner's.
+ * wakes and leaves at once. A runner coroutine cancelled before it first ran (its loop shut
+ * down) never runs: a done-callback on its task then cancels the timer. References: the
+ * caller's handle and the runner's (dropped by the thread runner, or by that callback).
  */
 #include "future/internal.h"
 
@@ -15,7 +17,7 @@ struct weft_timer {
     _Atomic uint32_t state;
     weft_future *done;
     weft_event *wake;
-    int64_t delay;
+    int64_t deadline;                   /* when fn is due: counted from weft_timer_start */
     weft_fn fn;
     void *arg;
 };
@@ -35,21 +37,41 @@ static bool move_from_waiting(weft_timer *t, uint32_t to)
                                                    memory_order_relaxed);
 }
 
+/* The runner itself ended without firing (cancelled: its loop shut down): so does the
+ * timer, unless it was cancelled or fired already. */
+static void cancel_unless_done(weft_timer *t)
+{
+    if (move_from_waiting(t, CANCELLED)) weft__future_complete(t->done, -ECANCELED, NULL);
+}
+
 static int runner(void *arg, void **result)
 {
     (void)result;
     weft_timer *t = arg;
-    int rc = weft_event_wait(t->wake, t->delay);
+    int64_t left = t->deadline - weft_now();
+    int rc = weft_event_wait(t->wake, left > 0 ? left : 0);
     if (rc == -ETIMEDOUT && move_from_waiting(t, FIRED)) {
         void *res = NULL;
         rc = t->fn(t->arg, &res);
         weft__future_complete(t->done, rc, res);
-    } else if (move_from_waiting(t, CANCELLED)) {
-        /* The runner itself was cancelled (its loop shut down): so is the timer. */
-        weft__future_complete(t->done, -ECANCELED, NULL);
     }
-    timer_unref(t);
+    cancel_unless_done(t);
     return 0;
+}
+
+static int thread_runner(void *arg, void **result)
+{
+    runner(arg, result);
+    timer_unref(arg);
+    return 0;
+}
+
+/* The runner coroutine's task is done: it ran, or it was cancelled before it could. */
+static void coroutine_runner_done(weft_future *task, void *arg)
+{
+    cancel_unless_done(arg);
+    timer_unref(arg);
+    weft_future_release(task);
 }
 
 int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
@@ -69,17 +91,22 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
     }
     atomic_init(&t->refs, 2);
     atomic_init(&t->state, WAITING);
-    t->delay = delay;
+    weft__deadline(delay, &t->deadline);
     t->fn = fn;
     t->arg = arg;
     if (opts && opts->thread) {
         weft_thread *th;
         weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
         to.name = "weft-timer";
-        rc = weft_thread_start(&th, &to, runner, t);
+        rc = weft_thread_start(&th, &to, thread_runner, t);
         if (rc == 0) weft_thread_release(th);
     } else {
-        rc = weft_spawn(NULL, runner, t);
+        weft_future *task;
+        rc = weft_spawn(&task, runner, t);
+        if (rc == 0 && (rc = weft_future_add_done_callback(task, coroutine_runner_done, t))) {
+            weft_future_cancel(task);          /* out of memory: it never runs */
+            weft_future_release(task);
+        }
     }
     if (rc) {
         atomic_store(&t->refs, 1);
