@@ -166,7 +166,9 @@ WEFT_API int weft_barrier_wait(weft_barrier *b, int64_t timeout);
 /* Breaks the barrier: current and future waits return -EPIPE until weft_barrier_reset. */
 WEFT_API int weft_barrier_abort(weft_barrier *b);
 
-/* Back to the fresh state; parties waiting now get -EPIPE. */
+/* Back to the fresh state: parties waiting in the current round get -EPIPE. If the last
+ * party is running the action meanwhile, it still gets its index, and parties that arrived
+ * during the action take part in the next round. */
 WEFT_API int weft_barrier_reset(weft_barrier *b);
 
 WEFT_API bool weft_barrier_broken(weft_barrier *b);

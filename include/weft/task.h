@@ -108,7 +108,8 @@ WEFT_API int weft_timer_start(weft_timer **t, int64_t delay, weft_fn fn, void *a
 WEFT_API int weft_timer_cancel(weft_timer *t);
 
 /* The timer's future (borrowed: valid until weft_timer_release; retain it to keep it):
- * completed with fn's return value and result, or -ECANCELED. Wait on it to join. */
+ * completed with fn's return value and result, or -ECANCELED. Wait on it to join.
+ * weft_future_cancel on it is weft_timer_cancel (-EBUSY once fn has started). */
 WEFT_API weft_future *weft_timer_future(weft_timer *t);
 
 /* Gives back the caller's handle; the timer still fires unless cancelled. NULL ignored. */

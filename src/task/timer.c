@@ -7,15 +7,16 @@
  * wakes and leaves at once. A runner coroutine cancelled before it first ran (its loop shut
  * down) never runs: a done-callback on its task then cancels the timer. References: the
  * caller's handle and the runner's (dropped by the thread runner, or by that callback).
+ * The timer is its future: its reference count is the timer's, and weft_future_cancel on
+ * it is weft_timer_cancel.
  */
 #include "future/internal.h"
 
 enum { WAITING, FIRED, CANCELLED };
 
 struct weft_timer {
-    _Atomic uint32_t refs;
+    weft_future fut;                    /* completed with fn's outcome, or -ECANCELED */
     _Atomic uint32_t state;
-    weft_future *done;
     weft_event *wake;
     int64_t deadline;                   /* when fn is due: counted from weft_timer_start */
     weft_fn fn;
@@ -24,11 +25,18 @@ struct weft_timer {
 
 static void timer_unref(weft_timer *t)
 {
-    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
-    weft_future_release(t->done);
+    weft_future_release(&t->fut);
+}
+
+static void timer_free(weft_future *f)
+{
+    weft_timer *t = weft__container_of(f, weft_timer, fut);
     weft_event_destroy(t->wake);
     weft__free(t);
 }
+
+static int timer_cancel(weft_future *f);
+static const weft__future_ops timer_ops = { timer_cancel, timer_free };
 
 static bool move_from_waiting(weft_timer *t, uint32_t to)
 {
@@ -41,7 +49,7 @@ static bool move_from_waiting(weft_timer *t, uint32_t to)
  * timer, unless it was cancelled or fired already. */
 static void cancel_unless_done(weft_timer *t)
 {
-    if (move_from_waiting(t, CANCELLED)) weft__future_complete(t->done, -ECANCELED, NULL);
+    if (move_from_waiting(t, CANCELLED)) weft__future_complete(&t->fut, -ECANCELED, NULL);
 }
 
 static int runner(void *arg, void **result)
@@ -53,7 +61,7 @@ static int runner(void *arg, void **result)
     if (rc == -ETIMEDOUT && move_from_waiting(t, FIRED)) {
         void *res = NULL;
         rc = t->fn(t->arg, &res);
-        weft__future_complete(t->done, rc, res);
+        weft__future_complete(&t->fut, rc, res);
     }
     cancel_unless_done(t);
     return 0;
@@ -80,16 +88,12 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
     if (!out || !fn || delay < 0) return -EINVAL;
     weft_timer *t = weft__calloc(1, sizeof *t);
     if (!t) return -ENOMEM;
-    int rc = weft_future_create(&t->done);
-    if (rc == 0) {
-        rc = weft_event_create(&t->wake);
-        if (rc) weft_future_release(t->done);
-    }
+    int rc = weft_event_create(&t->wake);
     if (rc) {
         weft__free(t);
         return rc;
     }
-    atomic_init(&t->refs, 2);
+    weft__future_init(&t->fut, &timer_ops, 2);     /* the caller's and the runner's */
     atomic_init(&t->state, WAITING);
     weft__deadline(delay, &t->deadline);
     t->fn = fn;
@@ -109,7 +113,7 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
         }
     }
     if (rc) {
-        atomic_store(&t->refs, 1);
+        weft_future_release(&t->fut);
         timer_unref(t);
         return rc;
     }
@@ -117,18 +121,23 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
     return 0;
 }
 
-int weft_timer_cancel(weft_timer *t)
+static int timer_cancel(weft_future *f)
 {
-    if (!t) return -EINVAL;
+    weft_timer *t = weft__container_of(f, weft_timer, fut);
     if (!move_from_waiting(t, CANCELLED)) return -EBUSY;
-    weft__future_complete(t->done, -ECANCELED, NULL);
+    weft__future_complete(&t->fut, -ECANCELED, NULL);
     weft_event_set(t->wake);
     return 0;
 }
 
+int weft_timer_cancel(weft_timer *t)
+{
+    return t ? timer_cancel(&t->fut) : -EINVAL;
+}
+
 weft_future *weft_timer_future(weft_timer *t)
 {
-    return t ? t->done : NULL;
+    return t ? &t->fut : NULL;
 }
 
 void weft_timer_release(weft_timer *t)
