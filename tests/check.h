@@ -150,4 +150,17 @@ static inline child_result in_child(void (*fn)(void))
     return r;
 }
 
+/* Runs child() in a child process and checks that it was aborted with `message` on stderr
+ * (misuse that must end the process with a report, such as destroying a primitive that
+ * somebody waits on). */
+static inline void expect_abort(void (*child)(void), const char *message)
+{
+    child_result r = in_child(child);
+    if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT) || !strstr(r.err, message)) {
+        fprintf(stderr, "expected an abort with \"%s\"; status %#x, stderr:\n%s\n", message,
+                r.status, r.err);
+        abort();
+    }
+}
+
 #endif /* WEFT_TESTS_CHECK_H */

@@ -2,30 +2,10 @@
  * N-th one fail); each operation then returns -ENOMEM cleanly, leaks nothing (ASan and
  * Valgrind runs check), and everything works again afterwards. Also: a coroutine whose stack
  * cannot be mapped ends with -ENOMEM instead of crashing. */
-#include "check.h"
-#include "core/internal.h"
+#include "fault.h"
 
 #include <sys/resource.h>
 
-/* Runs op with the k-th allocation failing, for k = 1.. until op no longer allocates that
- * many times (it succeeds). Each failure must be -ENOMEM. Returns how many k failed. */
-static int fail_each_allocation(int (*op)(void))
-{
-    int failures = 0;
-    for (long k = 1; k < 64; k++) {
-        atomic_store(&weft__alloc_fail_countdown, k);
-        int rc = op();
-        long left = atomic_exchange(&weft__alloc_fail_countdown, 0);
-        if (rc == 0) {
-            CHECK(left > 0);          /* no allocation failed: op is done with fewer than k */
-            return failures;
-        }
-        CHECK_RC(rc, -ENOMEM);
-        failures++;
-    }
-    CHECK(!"an operation kept failing");
-    return failures;
-}
 
 static void never_called(weft_future *f, void *arg)
 {

@@ -1,6 +1,6 @@
 /* weft_barrier: indices, reuse, the action, breaking (timeout, cancel, failing action,
  * abort, reset), parties mixing threads and coroutines on two loops, stress. */
-#include "check.h"
+#include "fault.h"
 #include "core/internal.h"   /* weft__alloc_fail_countdown */
 
 #include <pthread.h>
@@ -807,9 +807,7 @@ static void destroy_busy_child(void) { weft_run(destroy_with_waiter, NULL, NULL)
 
 static void test_destroy_with_waiter_aborts(void)
 {
-    child_result r = in_child(destroy_busy_child);
-    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT);
-    CHECK(strstr(r.err, "weft_barrier_destroy: 1 waiter(s) still waiting") != NULL);
+    expect_abort(destroy_busy_child, "weft_barrier_destroy: 1 waiter(s) still waiting");
 }
 
 /* ---- a wait that times out or is cancelled while the previous round is being released -----
@@ -873,26 +871,6 @@ static void test_early_arrival_cancel_breaks(void)
 
 /* ---- out of memory ------------------------------------------------------------------- */
 
-/* The allocation fault injector (core/internal.h): runs op with the k-th allocation failing,
- * for k = 1.. until op succeeds; each failure must be a clean -ENOMEM (ASan and Valgrind
- * runs check that nothing leaks). Returns how many k failed. */
-static int fail_each_allocation(int (*op)(void))
-{
-    int failures = 0;
-    for (long k = 1; k < 64; k++) {
-        atomic_store(&weft__alloc_fail_countdown, k);
-        int rc = op();
-        long left = atomic_exchange(&weft__alloc_fail_countdown, 0);
-        if (rc == 0) {
-            CHECK(left > 0);
-            return failures;
-        }
-        CHECK_RC(rc, -ENOMEM);
-        failures++;
-    }
-    CHECK(!"an operation kept failing");
-    return failures;
-}
 
 static int op_barrier(void)
 {

@@ -1,6 +1,6 @@
 /* weft_sem: Semaphore and BoundedSemaphore from threads and coroutines on several loops:
  * errors, bounds, FIFO hand-off, cancel and timeouts, and no permit ever lost or created. */
-#include "check.h"
+#include "fault.h"
 #include "core/internal.h"   /* weft__alloc_fail_countdown */
 
 #include <stdatomic.h>
@@ -620,33 +620,11 @@ static void destroy_busy_child(void) { weft_run(destroy_with_waiters, NULL, NULL
 
 static void test_destroy_with_waiters_aborts(void)
 {
-    child_result r = in_child(destroy_busy_child);
-    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT);
-    CHECK(strstr(r.err, "weft_sem_destroy: 2 waiter(s) still waiting") != NULL);
+    expect_abort(destroy_busy_child, "weft_sem_destroy: 2 waiter(s) still waiting");
 }
 
 /* ---- out of memory ------------------------------------------------------------------- */
 
-/* The allocation fault injector (core/internal.h): runs op with the k-th allocation failing,
- * for k = 1.. until op succeeds; each failure must be a clean -ENOMEM (ASan and Valgrind
- * runs check that nothing leaks). Returns how many k failed. */
-static int fail_each_allocation(int (*op)(void))
-{
-    int failures = 0;
-    for (long k = 1; k < 64; k++) {
-        atomic_store(&weft__alloc_fail_countdown, k);
-        int rc = op();
-        long left = atomic_exchange(&weft__alloc_fail_countdown, 0);
-        if (rc == 0) {
-            CHECK(left > 0);
-            return failures;
-        }
-        CHECK_RC(rc, -ENOMEM);
-        failures++;
-    }
-    CHECK(!"an operation kept failing");
-    return failures;
-}
 
 static int op_sem(void)
 {

@@ -1,7 +1,7 @@
 /* weft_timer: coroutine mode (inside weft_run, or on a plain thread's loop) and thread mode;
  * firing after the delay with fn's result, cancel before / after firing, loop shutdown,
  * ordering of many timers, program exit waiting for thread timers, stress. */
-#include "check.h"
+#include "fault.h"
 #include "core/internal.h"   /* weft__alloc_fail_countdown */
 
 #include <pthread.h>
@@ -673,26 +673,6 @@ static void test_cancel_through_future(void)
 
 /* ---- out of memory ------------------------------------------------------------------- */
 
-/* The allocation fault injector (core/internal.h): runs op with the k-th allocation failing,
- * for k = 1.. until op succeeds; each failure must be a clean -ENOMEM (ASan and Valgrind
- * runs check that nothing leaks). Returns how many k failed. */
-static int fail_each_allocation(int (*op)(void))
-{
-    int failures = 0;
-    for (long k = 1; k < 64; k++) {
-        atomic_store(&weft__alloc_fail_countdown, k);
-        int rc = op();
-        long left = atomic_exchange(&weft__alloc_fail_countdown, 0);
-        if (rc == 0) {
-            CHECK(left > 0);
-            return failures;
-        }
-        CHECK_RC(rc, -ENOMEM);
-        failures++;
-    }
-    CHECK(!"an operation kept failing");
-    return failures;
-}
 
 /* A coroutine-mode timer on this thread's loop (which exists by now): the timer, its future,
  * its event and its runner task are allocated; each can fail. */
