@@ -258,7 +258,10 @@ static void held_after_return(bool rlock, bool coroutine, int how)
     } else {
         CHECK_OK(weft_cond_create(&p.c, NULL));
     }
-    p.timeout = how == TIMEOUT ? 20 * WEFT_MS : how == TIMEOUT_WHILE_HELD ? 10 * WEFT_MS
+    /* TIMEOUT_WHILE_HELD: the main thread must take the lock before the waiter's timeout
+     * passes (else the waiter re-takes it and holds it until the main thread checks in:
+     * a deadlock of the test). 500 ms leaves room even under qemu. */
+    p.timeout = how == TIMEOUT ? 20 * WEFT_MS : how == TIMEOUT_WHILE_HELD ? 500 * WEFT_MS
               : how == TIMEOUT_ZERO ? 0 : 10 * WEFT_SEC;
     weft_thread *t;
     loop_job job = { probe_loop, &p };
@@ -282,7 +285,7 @@ static void held_after_return(bool rlock, bool coroutine, int how)
         break;
     case TIMEOUT_WHILE_HELD:
         CHECK_OK(weft_cond_acquire(p.c, 10 * WEFT_SEC));
-        weft_sleep(40 * WEFT_MS);               /* its timeout passes meanwhile */
+        weft_sleep(700 * WEFT_MS);              /* its timeout passes meanwhile */
         CHECK_EQ(atomic_load(&p.state), 1);
         CHECK_OK(weft_cond_release(p.c));
         CHECK_RC(probe_check(&p), -ETIMEDOUT);
