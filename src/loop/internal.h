@@ -236,6 +236,7 @@ enum {
 struct weft__waiter {
     _Atomic uint32_t state;           /* WEFT__W_*: the futex word of a thread waiter */
     bool shielded;                    /* cancellation does not interrupt this wait */
+    bool no_spin;                     /* a thread waiter sleeps at once (no spin first) */
     weft__coro *coro;                 /* NULL: a thread parked on the futex */
     weft__loop *loop;                 /* coro's loop */
     weft__timer timer;                /* the deadline, for coroutine waits */

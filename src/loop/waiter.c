@@ -27,6 +27,7 @@ void weft__waiter_init(weft__waiter *w)
 {
     atomic_init(&w->state, WEFT__W_WAITING);
     w->shielded = false;
+    w->no_spin = false;
     w->timer.index = WEFT__TIMER_IDLE;
     w->data = NULL;
     weft__tls *t = weft__tls_get();
@@ -50,7 +51,7 @@ static int park_thread(weft__waiter *w, int64_t deadline)
 {
     uint32_t s;
     int64_t spin_end = 0;
-    for (unsigned i = 0;; i++) {
+    for (unsigned i = 0; !w->no_spin; i++) {
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s & WEFT__W_STATUS) return status_rc(s);
         if ((i & 31) == 0) {              /* read the clock now and then (WEFT__SPIN_NS) */

@@ -121,9 +121,12 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
 {
     int rc;
     if (!weft__coro_current()) {
-        /* A thread may wait for a holder running on another CPU: spin a little first. */
-        for (int i = 0; i < 100; i++) {
-            weft__cpu_relax();
+        /* A thread may wait for a holder running on another CPU: spin a little first, but
+         * look at the lock only now and then. Looking at every pause would catch each brief
+         * gap between the holder's release and its next acquire and pull the lock's cache
+         * line across CPUs at every hand-over; a holder in a streak should keep it. */
+        for (int i = 0; i < 4; i++) {
+            for (int k = 0; k < 30; k++) weft__cpu_relax();
             if (try_take(l)) return 0;
         }
     }
@@ -155,6 +158,9 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
         if (try_take(l)) return 0;
         atomic_store_explicit(&w.state, WEFT__W_WAITING, memory_order_relaxed);
         requeue = true;
+        /* Lost to a running acquirer: it is in a streak. Sleep at once rather than spin,
+         * so that its releases find nobody to wake for a while (as Go's loser parks). */
+        w.no_spin = true;
     }
     weft__mutex_lock(&l->m);
     weft__wait_node_forget(&node);
