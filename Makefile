@@ -59,7 +59,7 @@ test-tsan: deps-ci
 
 test-valgrind: all
 	$(MESON) test -C $(BUILD) --print-errorlogs --timeout-multiplier 8 \
-	  --wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' \
+	  --wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tools/valgrind.supp' \
 	  --no-suite novalgrind $(TESTFLAGS)
 
 test-aarch64: deps-ci

@@ -7,26 +7,29 @@
  * With coroutines the loss is deterministic: a coroutine that yields (any blocking weft
  * call does) between its read and its write lets the others read the same old value. With
  * threads it depends on timing; this program shows it and does not insist on it.
+ * (The read and the write are separate relaxed atomic operations: a logic race that loses
+ * updates, not a C data race, which would be undefined behaviour.)
  *
  * Exits 0 if the locked totals are exact (and the unguarded coroutine total is short, as it
  * must be).
  */
 #include <weft.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #define WORKERS 10
 #define ROUNDS 10000
 
-static volatile long counter;
+static _Atomic long counter;
 static weft_lock *lock;
 
 /* counter += 1, the slow way: read, let others run, write back. */
 static void increment(void)
 {
-    long v = counter;
+    long v = atomic_load_explicit(&counter, memory_order_relaxed);
     weft_yield();                 /* a coroutine switch; on a thread: sched_yield */
-    counter = v + 1;
+    atomic_store_explicit(&counter, v + 1, memory_order_relaxed);
 }
 
 static int unguarded(void *arg, void **result)
@@ -63,22 +66,22 @@ static int spawn_workers(void *arg, void **result)
 
 static long run_coroutines(weft_fn fn)
 {
-    counter = 0;
+    atomic_store(&counter, 0);
     worker = fn;
     weft_run(spawn_workers, NULL, NULL);
-    return counter;
+    return atomic_load(&counter);
 }
 
 static long run_threads(weft_fn fn)
 {
-    counter = 0;
+    atomic_store(&counter, 0);
     weft_thread *t[WORKERS];
     for (int i = 0; i < WORKERS; i++) weft_thread_start(&t[i], NULL, fn, NULL);
     for (int i = 0; i < WORKERS; i++) {
         weft_thread_join(t[i], WEFT_FOREVER, NULL);
         weft_thread_release(t[i]);
     }
-    return counter;
+    return atomic_load(&counter);
 }
 
 int main(void)
