@@ -14,5 +14,6 @@
 #include "weft/sync.h"
 #include "weft/io.h"
 #include "weft/queue.h"
+#include "weft/group.h"
 
 #endif /* WEFT_H */

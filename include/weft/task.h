@@ -62,8 +62,13 @@ WEFT_API int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts,
  * the calling thread (running its loop's coroutines meanwhile, if it has any).
  * ns == 0 is weft_yield(); WEFT_FOREVER sleeps until cancelled.
  * Returns 0 when the time has passed; -ECANCELED if the coroutine is (or gets) cancelled;
- * -EINVAL for a negative ns other than WEFT_FOREVER. */
+ * -ETIMEDOUT if a deadline scope (weft/group.h) ended it early; -EINVAL for a negative ns
+ * other than WEFT_FOREVER. */
 WEFT_API int weft_sleep(int64_t ns);
+
+/* Coroutines alive on the calling thread's loop: spawned and not yet ended (the caller
+ * included, if it is one). 0 for a thread without a loop. For tests and leak checks. */
+WEFT_API size_t weft_live_coroutines(void);
 
 /* Lets the other runnable coroutines of this loop run, then returns 0. From a thread, runs
  * the coroutines of its loop that are runnable now (or calls sched_yield if it has none).

@@ -174,6 +174,7 @@ static inline weft__list *weft__list_pop_front(weft__list *h)
 struct weft__loop;
 struct weft__local_slots;
 struct weft__stack;
+struct weft__scope;
 
 /* Everything weft keeps per thread. Only its own thread touches it, except where a field
  * says otherwise. initial-exec TLS: one instruction to reach, also from a signal handler. */
@@ -190,6 +191,8 @@ typedef struct weft__tls {
                                            (the atexit path; loop/waiter.c) */
     uint64_t id;                        /* this thread's context id, once asked for
                                            (weft__context_id); 0 until then */
+    struct weft__scope *scope;          /* innermost deadline scope of the thread's own
+                                           context (loop/scope.c) */
 } weft__tls;
 
 extern _Thread_local weft__tls weft__tls_self __attribute__((tls_model("initial-exec")));

@@ -27,6 +27,7 @@ void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t ref
     atomic_init(&f->refs, refs);
     atomic_init(&f->done, 0);
     atomic_init(&f->cancel_requested, 0);
+    atomic_init(&f->retrieved, 0);
     f->lock = (weft__mutex)WEFT__MUTEX_INIT;
     f->err = 0;
     f->result = NULL;
@@ -71,9 +72,13 @@ int weft__future_complete(weft_future *f, int err, void *result)
     weft__mutex_unlock(&f->lock);
     weft__wakeq_flush(&q);
     while (cb) {
+        /* Read all of it first: an embedded node may be gone once its callback ran. */
         weft__cb *next = cb->next;
-        cb->fn(f, cb->arg);
-        weft__free(cb);
+        bool embedded = cb->embedded;
+        weft_future_cb fn = cb->fn;
+        void *arg = cb->arg;
+        if (!embedded) weft__free(cb);
+        fn(f, arg);
         cb = next;
     }
     return 0;
@@ -93,41 +98,49 @@ int weft_future_set_error(weft_future *f, int err)
     return weft__future_complete(f, err, NULL);
 }
 
-static int outcome(const weft_future *f, void **result)
+/* Waits until f is done: 0, or the park's -ETIMEDOUT / -ECANCELED. raw: no deadline
+ * scopes, and shielded from cancellation. */
+static int wait_done(weft_future *f, int64_t deadline, bool raw)
 {
-    if (result && f->err >= 0) *result = f->result;
-    return f->err;
+    weft__waiter w;
+    weft__waiter_init(&w);
+    w.shielded = raw;
+    weft__wait_node node = { .waiter = &w };
+    weft__mutex_lock(&f->lock);
+    if (is_done(f)) {
+        weft__mutex_unlock(&f->lock);
+        return 0;
+    }
+    weft__list_push_back(&f->waiters, &node.link);
+    weft__mutex_unlock(&f->lock);
+    int rc = raw ? weft__waiter_park_raw(&w, deadline) : weft__waiter_park(&w, deadline);
+    if (rc) {
+        weft__mutex_lock(&f->lock);
+        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
+        weft__mutex_unlock(&f->lock);
+    }
+    return rc;
+}
+
+int weft__future_wait(weft_future *f, int64_t deadline, bool shielded)
+{
+    if (is_done(f)) return 0;
+    return wait_done(f, deadline, shielded);
 }
 
 int weft_future_result(weft_future *f, int64_t timeout, void **result)
 {
     if (!f) return -EINVAL;
     weft__future_check(f);
-    if (is_done(f)) return outcome(f, result);
+    if (is_done(f)) return weft__future_take(f, result);
     int64_t deadline;
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
     if (self && self->ops->task(self) == f) return -EDEADLK;
-    weft__waiter w;
-    weft__waiter_init(&w);
-    weft__wait_node node = { .waiter = &w };
-    weft__mutex_lock(&f->lock);
-    if (is_done(f)) {
-        weft__mutex_unlock(&f->lock);
-        return outcome(f, result);
-    }
-    weft__list_push_back(&f->waiters, &node.link);
-    weft__mutex_unlock(&f->lock);
-    rc = weft__waiter_park(&w, deadline);
-    if (rc) {
-        weft__mutex_lock(&f->lock);
-        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
-        weft__mutex_unlock(&f->lock);
-        return rc;
-    }
-    return outcome(f, result);
+    rc = wait_done(f, deadline, false);
+    return rc ? rc : weft__future_take(f, result);
 }
 
 int weft_future_cancel(weft_future *f)
@@ -172,10 +185,11 @@ static unsigned quarantine_next;
 static void destroy(weft_future *f)
 {
     weft__assert(weft__list_empty(&f->waiters), "a future freed while someone waits on it");
+    weft__future_report_unretrieved(f);
     weft__cb *cb = f->cbs;
     while (cb) {
         weft__cb *next = cb->next;
-        weft__free(cb);
+        if (!cb->embedded) weft__free(cb);
         cb = next;
     }
     f->magic = FUTURE_DEAD;
@@ -209,6 +223,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
         cb->next = NULL;
         cb->fn = fn;
         cb->arg = arg;
+        cb->embedded = false;
         weft__mutex_lock(&f->lock);
         if (!is_done(f)) {
             weft__cb **tail = &f->cbs;      /* callbacks are few: walk to the end */
@@ -234,7 +249,7 @@ int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *ar
     weft__cb **pp = &f->cbs;
     while (*pp) {
         weft__cb *cb = *pp;
-        if (cb->fn == fn && cb->arg == arg) {
+        if (cb->fn == fn && cb->arg == arg && !cb->embedded) {
             *pp = cb->next;
             cb->next = gone;
             gone = cb;
@@ -249,5 +264,38 @@ int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *ar
         weft__free(gone);
         gone = next;
     }
+    return removed;
+}
+
+void weft__future_add_cb(weft_future *f, weft__cb *cb)
+{
+    cb->next = NULL;
+    cb->embedded = true;
+    if (!is_done(f)) {
+        weft__mutex_lock(&f->lock);
+        if (!is_done(f)) {
+            weft__cb **tail = &f->cbs;
+            while (*tail) tail = &(*tail)->next;
+            *tail = cb;
+            weft__mutex_unlock(&f->lock);
+            return;
+        }
+        weft__mutex_unlock(&f->lock);
+    }
+    cb->fn(f, cb->arg);
+}
+
+bool weft__future_remove_cb(weft_future *f, weft__cb *cb)
+{
+    bool removed = false;
+    weft__mutex_lock(&f->lock);
+    for (weft__cb **pp = &f->cbs; *pp; pp = &(*pp)->next) {
+        if (*pp == cb) {
+            *pp = cb->next;
+            removed = true;
+            break;
+        }
+    }
+    weft__mutex_unlock(&f->lock);
     return removed;
 }

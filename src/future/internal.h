@@ -16,12 +16,16 @@ typedef struct weft__future_ops {
     int (*cancel)(weft_future *f);
     /* Frees the object that contains f (after the last release). */
     void (*free)(weft_future *f);
+    /* Its name for reports (a task's or thread's), or NULL; may itself be NULL. */
+    const char *(*name)(weft_future *f);
 } weft__future_ops;
 
 typedef struct weft__cb {
     struct weft__cb *next;
     weft_future_cb fn;
     void *arg;
+    bool embedded;                    /* the caller's storage (weft__future_add_cb): never
+                                         freed by the future */
 } weft__cb;
 
 struct weft_future {
@@ -29,6 +33,7 @@ struct weft_future {
     _Atomic uint32_t refs;
     _Atomic uint32_t done;            /* 1 once err/result are final (release/acquire) */
     _Atomic uint32_t cancel_requested;/* weft_future_cancel was called (executors' use) */
+    _Atomic uint32_t retrieved;       /* somebody read the outcome (unretrieved.c) */
     weft__mutex lock;
     int err;                          /* final once done */
     void *result;
@@ -44,6 +49,32 @@ void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t ref
 /* Completes f: stores err and result, wakes every waiter, runs the callbacks on the calling
  * context. -EBUSY if it was already done. Any context; never blocks. */
 int weft__future_complete(weft_future *f, int err, void *result);
+
+/* Adds cb (caller-owned storage, cb->fn and cb->arg set) as a done callback: run at
+ * completion, or at once on the calling context if f is already done. The storage must
+ * stay valid until the callback has run or weft__future_remove_cb took it back. Any
+ * context; never blocks. */
+void weft__future_add_cb(weft_future *f, weft__cb *cb);
+
+/* Takes cb back if it has not run; true if it was removed (it will not run). */
+bool weft__future_remove_cb(weft_future *f, weft__cb *cb);
+
+/* Waits for f to be done until the absolute deadline, bypassing deadline scopes and, if
+ * shielded, cancellation: for waits that must not be cut short (wait_for's wait for the
+ * cancelled future, a group's wait for its cancelled children). 0 (done), -ETIMEDOUT,
+ * -ECANCELED (not shielded only). Blocks. */
+int weft__future_wait(weft_future *f, int64_t deadline, bool shielded);
+
+/* The outcome of a done future, marking it collected (no unretrieved report). */
+static inline int weft__future_take(weft_future *f, void **result)
+{
+    atomic_store_explicit(&f->retrieved, 1, memory_order_relaxed);
+    if (result && f->err >= 0) *result = f->result;
+    return f->err;
+}
+
+/* unretrieved.c: called when f is freed; reports a failure nobody collected. */
+void weft__future_report_unretrieved(weft_future *f);
 
 /* Debug check on every entry point: the future is alive. */
 void weft__future_check(const weft_future *f);

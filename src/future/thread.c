@@ -139,6 +139,7 @@ int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn f
             weft__mutex_unlock(&registry_lock);
         }
         weft__future_complete(t->done, -rc, NULL);
+        atomic_store_explicit(&t->done->retrieved, 1, memory_order_relaxed);  /* returned */
         thread_unref(t);
         thread_unref(t);
         return -rc;

@@ -93,6 +93,9 @@ struct weft__coro {
     const char *name;                 /* for reports; may be NULL */
     const void *entry;                /* the user's function: run by the owner, named in
                                          reports */
+    struct weft__scope *scope;        /* innermost deadline scope (loop/scope.c) */
+    weft__list cancel_hooks;          /* weft__cancel_hook: run when it is cancelled (the
+                                         task groups it owns); loop thread only */
     uint64_t id;
 #if WEFT_DEBUG
     weft__list held_locks;            /* weft_locks it took and still holds (sync/lock.c,
@@ -173,6 +176,64 @@ static inline weft__coro *weft__coro_current(void)
     return l && l->current != &l->main ? l->current : NULL;
 }
 
+/* Something a coroutine owns that must hear of its cancellation at once (a task group
+ * cancels its children). Linked into weft__coro.cancel_hooks and unlinked by the owner,
+ * on its loop's thread; fn runs on that thread, inside weft__coro_cancel, and must not
+ * unlink hooks or run coroutines. */
+typedef struct weft__cancel_hook {
+    weft__list link;
+    void (*fn)(struct weft__cancel_hook *h);
+} weft__cancel_hook;
+
+/* ---- deadline scopes (scope.c) --------------------------------------------------------- */
+
+/* The inside of a weft_scope (caller-owned storage). Scopes form a stack per context
+ * (coroutine, or thread's own context), touched only by that context. */
+typedef struct weft__scope {
+    int64_t deadline;                 /* WEFT__NO_DEADLINE: none */
+    uint32_t flags;                   /* WEFT_SCOPE_SHIELD */
+    bool hit;                         /* a wait inside was cut short by this deadline */
+    struct weft__scope *outer;
+    uint64_t owner;                   /* weft__context_id of the context that entered it */
+} weft__scope;
+
+/* The calling context's innermost scope slot. */
+weft__scope **weft__scope_slot(void);
+
+/* What the scopes of the calling context impose on a wait: the earliest deadline up to and
+ * including the innermost shielded scope (and which scope it is), and whether a shield
+ * keeps cancellation out. */
+typedef struct weft__limits {
+    int64_t deadline;
+    weft__scope *by;                  /* the scope whose deadline that is, or NULL */
+    bool shielded;
+} weft__limits;
+
+static inline void weft__scope_limits(weft__scope *s, weft__limits *out)
+{
+    out->deadline = WEFT__NO_DEADLINE;
+    out->by = NULL;
+    out->shielded = false;
+    for (; s; s = s->outer) {
+        if (s->deadline < out->deadline) {
+            out->deadline = s->deadline;
+            out->by = s;
+        }
+        if (s->flags & 1u) {          /* WEFT_SCOPE_SHIELD */
+            out->shielded = true;
+            break;
+        }
+    }
+}
+
+/* True if cancellation reaches the calling coroutine now (cancelled and not shielded). */
+bool weft__cancel_pending(void);
+
+/* For waits that do not go through the waiter (a thread's plain sleep or poll): the
+ * earlier of deadline and the calling context's scope deadline; *by is the scope whose
+ * deadline that is (mark it hit if the wait times out), or NULL. */
+int64_t weft__scope_clamp(int64_t deadline, weft__scope **by);
+
 /* A fresh id, never 0, for coroutines and threads (one counter: ids never collide). */
 uint64_t weft__new_id(void);
 
@@ -237,6 +298,8 @@ struct weft__waiter {
     _Atomic uint32_t state;           /* WEFT__W_*: the futex word of a thread waiter */
     bool shielded;                    /* cancellation does not interrupt this wait */
     bool no_spin;                     /* a thread waiter sleeps at once (no spin first) */
+    bool cut;                         /* set by park: a deadline scope, not the call's own
+                                         timeout, ended the wait (-ETIMEDOUT) */
     weft__coro *coro;                 /* NULL: a thread parked on the futex */
     weft__loop *loop;                 /* coro's loop */
     weft__timer timer;                /* the deadline, for coroutine waits */
@@ -257,6 +320,10 @@ void weft__waiter_init(weft__waiter *w);
 /* Parks until w is claimed or the absolute deadline passes. Returns 0 (woken by a waker),
  * -ETIMEDOUT or -ECANCELED (the coroutine was cancelled; at once if it already was). */
 int weft__waiter_park(weft__waiter *w, int64_t deadline);
+
+/* weft__waiter_park without the deadline scopes: for waits that must not be cut short
+ * (consuming a wake-up on its way, waiting for cancelled work to end). */
+int weft__waiter_park_raw(weft__waiter *w, int64_t deadline);
 
 /* Tries to move w from WAITING to `why` (WEFT__W_WOKEN, ...). On success fills wk and
  * returns true: the caller must then call weft__wake_deliver(wk) exactly once. */

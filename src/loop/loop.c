@@ -48,6 +48,7 @@ weft__loop *weft__loop_get(void)
     if (!l) return NULL;
     weft__fiber_init_thread(&l->main.fiber);
     l->main.is_main = true;
+    weft__list_init(&l->main.cancel_hooks);
     l->main.started = true;
     l->main.loop = l;
     l->main.name = "thread";
@@ -115,6 +116,8 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     c->stack_size = stack_size;
     c->waiter = NULL;
     c->cancelled = false;
+    c->scope = NULL;
+    weft__list_init(&c->cancel_hooks);
     c->canary = false;
     c->started = false;
     c->is_main = false;
@@ -133,6 +136,9 @@ void weft__coro_cancel(weft__coro *c)
 {
     c->cancelled = true;
     if (c->waiter && !c->waiter->shielded) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
+    for (weft__list *n = c->cancel_hooks.next; n != &c->cancel_hooks; n = n->next)
+        weft__container_of(n, weft__cancel_hook, link)->fn(
+            weft__container_of(n, weft__cancel_hook, link));
 }
 
 void weft__loop_drain(weft__loop *l, bool forever)
@@ -148,7 +154,7 @@ void weft__loop_drain(weft__loop *l, bool forever)
         weft__waiter w;
         weft__waiter_init(&w);
         l->empty_waiter = &w;
-        weft__waiter_park(&w, WEFT__NO_DEADLINE);
+        weft__waiter_park_raw(&w, WEFT__NO_DEADLINE);
         l->empty_waiter = NULL;
     }
     l->shutting_down = forever || was;

@@ -181,9 +181,14 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     if (rc) return rc;
     weft__waiter w;
     weft__waiter_init(&w);
-    if (!w.coro) return wait_thread(fd, events, deadline);
+    if (!w.coro) {
+        weft__scope *by;
+        rc = wait_thread(fd, events, weft__scope_clamp(deadline, &by));
+        if (rc == -ETIMEDOUT && by) by->hit = true;
+        return rc;
+    }
     weft__loop *l = w.loop;
-    if (w.coro->cancelled) return -ECANCELED;
+    if (weft__cancel_pending()) return -ECANCELED;
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
     if (((events & WEFT_IO_READ) && s->rd) || ((events & WEFT_IO_WRITE) && s->wr))

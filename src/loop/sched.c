@@ -229,7 +229,7 @@ int weft_yield(void)
     weft__loop *l = weft__tls_self.loop;
     if (weft__unlikely(!l || l->current == &l->main)) return yield_thread(l);
     weft__coro *self = l->current;
-    if (weft__unlikely(self->cancelled)) return -ECANCELED;
+    if (weft__unlikely(self->cancelled) && weft__cancel_pending()) return -ECANCELED;
     /* Take the next one first: if there is none, self just goes on. */
     weft__coro *next;
     do {

@@ -28,6 +28,7 @@ void weft__waiter_init(weft__waiter *w)
     atomic_init(&w->state, WEFT__W_WAITING);
     w->shielded = false;
     w->no_spin = false;
+    w->cut = false;
     w->timer.index = WEFT__TIMER_IDLE;
     w->data = NULL;
     weft__tls *t = weft__tls_get();
@@ -78,7 +79,32 @@ static int park_thread(weft__waiter *w, int64_t deadline)
     }
 }
 
+static int park(weft__waiter *w, int64_t deadline);
+
+/* Applies the calling context's deadline scopes (scope.c), then parks. */
 int weft__waiter_park(weft__waiter *w, int64_t deadline)
+{
+    weft__scope *sc = *weft__scope_slot();
+    if (weft__likely(!sc)) return park(w, deadline);
+    weft__limits lim;
+    weft__scope_limits(sc, &lim);
+    if (lim.shielded) w->shielded = true;
+    if (lim.deadline >= deadline) lim.by = NULL;  /* the call's own timeout wins ties */
+    else deadline = lim.deadline;
+    int rc = park(w, deadline);
+    if (rc == -ETIMEDOUT && lim.by) {
+        lim.by->hit = true;
+        w->cut = true;
+    }
+    return rc;
+}
+
+int weft__waiter_park_raw(weft__waiter *w, int64_t deadline)
+{
+    return park(w, deadline);
+}
+
+static int park(weft__waiter *w, int64_t deadline)
 {
     weft__coro *c = w->coro;
     if (!c) return park_thread(w, deadline);

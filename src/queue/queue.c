@@ -157,7 +157,7 @@ static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
         /* The attempt succeeded while we were listed. Unlisted, the waiter's state is
          * final: claimed meanwhile, it must consume the wake-up on its way. */
         if (atomic_load_explicit(&w.state, memory_order_acquire) & WEFT__W_STATUS)
-            weft__waiter_park(&w, WEFT__NO_DEADLINE);
+            weft__waiter_park_raw(&w, WEFT__NO_DEADLINE);
     }
     return rc;
 }

@@ -122,7 +122,7 @@ static int select_wait(weft_select_case *cases, size_t n, select_slot *slots, in
          * parked: consume the wake-up on its way. */
         if (fired >= 0 && (atomic_load_explicit(&w.state, memory_order_acquire) &
                            WEFT__W_STATUS))
-            weft__waiter_park(&w, WEFT__NO_DEADLINE);
+            weft__waiter_park_raw(&w, WEFT__NO_DEADLINE);
         if (fired < 0 && park_rc == 0) fired = try_all(cases, n, next_random() % n);
         pass_on(cases, n, slots, fired);
         if (fired >= 0) return fired;

@@ -151,7 +151,9 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
         if (requeue) weft__list_push_front(&l->waiters, &node.link);
         else weft__list_push_back(&l->waiters, &node.link);
         weft__mutex_unlock(&l->m);
-        rc = weft__waiter_park(&w, deadline);
+        /* Shielded (Condition's re-acquire): neither cancellation nor a deadline scope may
+         * return without the lock. */
+        rc = shielded ? weft__waiter_park_raw(&w, deadline) : weft__waiter_park(&w, deadline);
         if (rc) break;
         /* Woken: let the next release wake someone again, then try. */
         atomic_fetch_and_explicit(&l->state, ~WOKEN, memory_order_relaxed);

@@ -11,7 +11,7 @@
  * The future's lock orders a cancel against completion: a task that is not done under the
  * lock still has its coroutine, hence its loop.
  */
-#include "future/internal.h"
+#include "task/internal.h"
 #include "sync/internal.h"
 
 #include <stdio.h>
@@ -93,7 +93,12 @@ static void task_free(weft_future *f)
     weft__free(task_of(f));
 }
 
-static const weft__future_ops task_ops = { task_cancel, task_free };
+static const char *task_name(weft_future *f)
+{
+    return task_of(f)->coro.name;
+}
+
+static const weft__future_ops task_ops = { task_cancel, task_free, task_name };
 
 static weft_future *task_future(weft__coro *c)
 {
@@ -102,7 +107,8 @@ static weft_future *task_future(weft__coro *c)
 
 static const weft__coro_ops task_coro_ops = { task_body, task_reap, task_no_stack, task_future };
 
-int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, void *arg)
+int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, void *arg,
+                  uint32_t refs)
 {
     if (!fn) return -EINVAL;
     size_t stack = opts ? opts->stack_size : 0;
@@ -112,14 +118,34 @@ int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, v
     if (l->shutting_down) return -ESHUTDOWN;
     weft__task *t = weft__malloc(sizeof *t);
     if (!t) return -ENOMEM;
-    weft__future_init(&t->fut, &task_ops, task ? 2 : 1);
+    weft__future_init(&t->fut, &task_ops, refs);
     t->arg = arg;
     weft__coro *c = &t->coro;
     weft__coro_init(c, l, &task_coro_ops, (uint32_t)stack);
     c->name = opts ? opts->name : NULL;
     c->entry = (const void *)(uintptr_t)fn;
-    weft__loop_ready(l, c);
-    if (task) *task = &t->fut;
+    *task = &t->fut;
+    return 0;
+}
+
+weft__coro *weft__task_coro(weft_future *task)
+{
+    return &task_of(task)->coro;
+}
+
+void weft__task_start(weft_future *task)
+{
+    weft__coro *c = &task_of(task)->coro;
+    weft__loop_ready(c->loop, c);
+}
+
+int weft_spawn_ex(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, void *arg)
+{
+    weft_future *f;
+    int rc = weft__task_new(&f, opts, fn, arg, task ? 2 : 1);
+    if (rc) return rc;
+    weft__task_start(f);
+    if (task) *task = f;
     return 0;
 }
 
@@ -165,15 +191,27 @@ int weft_sleep(int64_t ns)
     if (rc) return rc;
     weft__waiter w;
     weft__waiter_init(&w);
-    if (!w.coro) return sleep_thread(deadline);
+    if (!w.coro) {
+        weft__scope *by;
+        sleep_thread(weft__scope_clamp(deadline, &by));
+        if (!by) return 0;
+        by->hit = true;
+        return -ETIMEDOUT;
+    }
     rc = weft__waiter_park(&w, deadline);
-    return rc == -ETIMEDOUT ? 0 : rc;
+    /* Its own time up is a sleep's success; a deadline scope cutting it short is not. */
+    return rc == -ETIMEDOUT && !w.cut ? 0 : rc;
 }
 
 bool weft_cancelled(void)
 {
-    weft__coro *c = weft__coro_current();
-    return c && c->cancelled;
+    return weft__cancel_pending();      /* not inside a shielded scope */
+}
+
+size_t weft_live_coroutines(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    return l ? l->nlive : 0;
 }
 
 bool weft_in_coroutine(void)

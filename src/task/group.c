@@ -1,0 +1,315 @@
+/* task/group.c — task groups (asyncio.TaskGroup, Trio's nursery).
+ *
+ * A group keeps one slot per child, in spawn order, in fixed chunks that never move: each
+ * slot holds the done callback (embedded, so a spawn allocates nothing but the task and, one
+ * spawn in CHUNK, a chunk) and, once the child ended, its outcome. The group's reference to
+ * a child's future is dropped as soon as the child ends, so a long-lived group keeps only
+ * the small slot per finished child.
+ *
+ * Locking: g->m guards every field but the immutable ones (owner, owner_coro). The child
+ * callback takes it, records the outcome, and claims the waiters once nothing is pending;
+ * it touches nothing of the group after unlocking, so the waiter may free the group as soon
+ * as it sees pending == 0. Children are cancelled under g->m: cancelling a task only marks
+ * its coroutine and makes it runnable (its callbacks run later, when it ends), and any nested
+ * group it owns is locked after ours — locks are taken parent before child, never the other
+ * way.
+ *
+ * Owner: the context (coroutine or thread) that created the group; only it waits for the
+ * group. A coroutine owner carries a cancel hook, so that cancelling it cancels the children
+ * at once (unless it is inside a shielded scope at that moment; then its weft_group_wait
+ * outside the shield does it).
+ */
+#include "task/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHUNK 32
+
+typedef struct child {
+    weft__cb cb;                      /* fn = child_done, arg = this slot */
+    weft_future *f;                   /* the group's reference; NULL once it ended */
+    weft_group *g;
+    int err;                          /* its outcome, once ended */
+    bool ended;
+} child;
+
+typedef struct chunk {
+    child c[CHUNK];
+} chunk;
+
+struct weft_group {
+    weft__mutex m;
+    chunk **chunks;                   /* directory; grows, the chunks never move */
+    size_t nchunks_cap;
+    size_t n;                         /* children spawned */
+    size_t pending;                   /* spawned and not yet ended */
+    size_t failures;
+    int first_err;                    /* the first failure, 0 while none */
+    bool closing;                     /* refuses new children */
+    bool cancelled;                   /* weft_group_cancel or the owner's cancellation */
+    bool waited;
+    bool hooked;                      /* hook is in owner_coro->cancel_hooks */
+    int result;                       /* once waited */
+    int cut;                          /* what ended the owner's wait early (-ECANCELED,
+                                         -ETIMEDOUT), 0 if nothing did */
+    weft__list waiters;               /* weft__wait_node */
+    uint64_t owner;                   /* weft__context_id of the creator */
+    weft__coro *owner_coro;           /* the creator if a coroutine, else NULL */
+    weft__cancel_hook hook;
+};
+
+static inline child *slot(weft_group *g, size_t i)
+{
+    return &g->chunks[i / CHUNK]->c[i % CHUNK];
+}
+
+static inline bool is_failure(int err)
+{
+    return err < 0 && err != -ECANCELED;
+}
+
+/* Asks every running child to stop. g->m held. */
+static void cancel_children_locked(weft_group *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        child *c = slot(g, i);
+        if (!c->ended) weft_future_cancel(c->f);
+    }
+}
+
+static void child_done(weft_future *f, void *arg)
+{
+    child *c = arg;
+    weft_group *g = c->g;
+    int err = weft__future_take(f, NULL);    /* the group collects every outcome */
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    weft__mutex_lock(&g->m);
+    c->err = err;
+    c->ended = true;
+    c->f = NULL;
+    if (is_failure(err)) {
+        g->failures++;
+        if (!g->first_err) {
+            g->first_err = err;
+            g->closing = true;
+            cancel_children_locked(g);       /* the first failure stops the siblings */
+        }
+    }
+    if (--g->pending == 0) {
+        weft__list *n;
+        while ((n = weft__list_pop_front(&g->waiters)) != NULL)
+            weft__wakeq_claim(&q, weft__container_of(n, weft__wait_node, link)->waiter,
+                              WEFT__W_WOKEN);
+    }
+    weft__mutex_unlock(&g->m);
+    /* The group may be gone from here on. */
+    weft__wakeq_flush(&q);
+    weft_future_release(f);
+}
+
+static void owner_cancelled(weft__cancel_hook *h)
+{
+    weft_group *g = weft__container_of(h, weft_group, hook);
+    weft__limits lim;
+    weft__scope_limits(g->owner_coro->scope, &lim);
+    if (lim.shielded) return;                /* its wait outside the shield will do it */
+    weft__mutex_lock(&g->m);
+    if (!g->waited) {
+        g->closing = true;
+        g->cancelled = true;
+        cancel_children_locked(g);
+    }
+    weft__mutex_unlock(&g->m);
+}
+
+int weft_group_create(weft_group **out)
+{
+    if (!out) return -EINVAL;
+    weft_group *g = weft__calloc(1, sizeof *g);
+    if (!g) return -ENOMEM;
+    g->m = (weft__mutex)WEFT__MUTEX_INIT;
+    weft__list_init(&g->waiters);
+    g->owner = weft__context_id();
+    g->owner_coro = weft__coro_current();
+    if (g->owner_coro) {
+        g->hook.fn = owner_cancelled;
+        weft__list_push_back(&g->owner_coro->cancel_hooks, &g->hook.link);
+        g->hooked = true;
+        /* Created by a coroutine already cancelled: it can only wind down. */
+        if (weft__cancel_pending()) g->closing = g->cancelled = true;
+    }
+    *out = g;
+    return 0;
+}
+
+/* Makes room for child n. g->m held. */
+static int grow(weft_group *g)
+{
+    size_t k = g->n / CHUNK;
+    if (g->n % CHUNK) return 0;
+    if (k == g->nchunks_cap) {
+        size_t cap = k ? 2 * k : 4;
+        chunk **d = weft__malloc(cap * sizeof *d);
+        if (!d) return -ENOMEM;
+        for (size_t i = 0; i < k; i++) d[i] = g->chunks[i];
+        weft__free(g->chunks);
+        g->chunks = d;
+        g->nchunks_cap = cap;
+    }
+    chunk *c = weft__malloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    g->chunks[k] = c;
+    return 0;
+}
+
+int weft_group_spawn(weft_group *g, weft_future **task, const weft_spawn_opts *opts,
+                     weft_fn fn, void *arg)
+{
+    if (!g || !fn) return -EINVAL;
+    weft__mutex_lock(&g->m);
+    if (g->closing) {
+        weft__mutex_unlock(&g->m);
+        return -ESHUTDOWN;
+    }
+    weft_future *f;
+    int rc = grow(g);
+    if (!rc) rc = weft__task_new(&f, opts, fn, arg, task ? 3 : 2);
+    if (rc) {
+        weft__mutex_unlock(&g->m);
+        return rc;
+    }
+    child *c = slot(g, g->n);
+    c->f = f;
+    c->g = g;
+    c->err = 0;
+    c->ended = false;
+    c->cb.fn = child_done;
+    c->cb.arg = c;
+    g->n++;
+    g->pending++;
+    weft__mutex_unlock(&g->m);
+    /* Not started, so not done: the callback is in place before the child can end. */
+    weft__future_add_cb(f, &c->cb);
+    weft__task_start(f);
+    if (task) *task = f;
+    return 0;
+}
+
+/* Waits until no child is pending; the first wait that is cut short (the caller cancelled,
+ * a deadline scope) cancels the children, and the rest is waited for shielded. Records the
+ * outcome. */
+static int leave(weft_group *g)
+{
+    weft__mutex_lock(&g->m);
+    while (!g->waited && g->pending > 0) {
+        weft__waiter w;
+        weft__waiter_init(&w);
+        weft__wait_node node = { .waiter = &w };
+        weft__list_push_back(&g->waiters, &node.link);
+        bool raw = g->cut != 0;
+        w.shielded = raw;
+        weft__mutex_unlock(&g->m);
+        int rc = raw ? weft__waiter_park_raw(&w, WEFT__NO_DEADLINE)
+                     : weft__waiter_park(&w, WEFT__NO_DEADLINE);
+        weft__mutex_lock(&g->m);
+        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
+        if (rc && !g->cut) {
+            g->cut = rc;
+            g->closing = true;
+            cancel_children_locked(g);
+        }
+    }
+    if (!g->waited) {
+        g->waited = true;
+        g->closing = true;
+        g->result = g->first_err ? g->first_err
+                  : g->cut       ? g->cut
+                  : g->cancelled ? -ECANCELED : 0;
+        if (g->hooked) {
+            weft__list_unlink(&g->hook.link);
+            g->hooked = false;
+        }
+    }
+    int rc = g->result;
+    weft__mutex_unlock(&g->m);
+    return rc;
+}
+
+int weft_group_wait(weft_group *g)
+{
+    if (!g) return -EINVAL;
+    if (weft__context_id() != g->owner) return -EPERM;
+    return leave(g);
+}
+
+int weft_group_result(weft_group *g)
+{
+    if (!g) return -EINVAL;
+    weft__mutex_lock(&g->m);
+    int rc = g->waited ? g->result : -EBUSY;
+    weft__mutex_unlock(&g->m);
+    return rc;
+}
+
+int weft_group_cancel(weft_group *g)
+{
+    if (!g) return -EINVAL;
+    weft__mutex_lock(&g->m);
+    if (!g->waited) {
+        g->closing = true;
+        g->cancelled = true;
+        cancel_children_locked(g);
+    }
+    weft__mutex_unlock(&g->m);
+    return 0;
+}
+
+size_t weft_group_size(weft_group *g)
+{
+    if (!g) return 0;
+    weft__mutex_lock(&g->m);
+    size_t n = g->n;
+    weft__mutex_unlock(&g->m);
+    return n;
+}
+
+int weft_group_child_result(weft_group *g, size_t i)
+{
+    if (!g) return -EINVAL;
+    weft__mutex_lock(&g->m);
+    int rc = i >= g->n ? -EINVAL : slot(g, i)->ended ? slot(g, i)->err : -EBUSY;
+    weft__mutex_unlock(&g->m);
+    return rc;
+}
+
+size_t weft_group_failures(weft_group *g)
+{
+    if (!g) return 0;
+    weft__mutex_lock(&g->m);
+    size_t n = g->failures;
+    weft__mutex_unlock(&g->m);
+    return n;
+}
+
+void weft_group_destroy(weft_group *g)
+{
+    if (!g) return;
+    weft__mutex_lock(&g->m);
+    bool waited = g->waited;
+    weft__mutex_unlock(&g->m);
+    if (!waited) {
+        /* Only the owner's thread may unhook it from the owner coroutine. */
+        if (g->owner_coro && g->owner_coro->loop != weft__tls_self.loop) {
+            fprintf(stderr, "weft: a task group destroyed, not waited for, by a thread other "
+                            "than its owner's\n");
+            abort();
+        }
+        weft_group_cancel(g);
+        leave(g);
+    }
+    for (size_t i = 0; i * CHUNK < g->n; i++) weft__free(g->chunks[i]);
+    weft__free(g->chunks);
+    weft__free(g);
+}
