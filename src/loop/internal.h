@@ -80,6 +80,9 @@ struct weft__coro {
     bool started;                     /* has a stack and a frame (main: always) */
     bool canary;                      /* its stack has a canary to check at switches */
     bool cancelled;                   /* cancellation requested: sticky */
+    _Atomic bool cancel_asked;        /* set by any thread when it posts a cancel to the
+                                         loop: weft_cancelled() sees it before the loop
+                                         runs the post (a computation that never yields) */
     bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
     uint32_t stack_size;              /* usable bytes asked for; 0: default */

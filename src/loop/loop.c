@@ -116,6 +116,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     c->stack_size = stack_size;
     c->waiter = NULL;
     c->cancelled = false;
+    atomic_init(&c->cancel_asked, false);
     c->scope = NULL;
     weft__list_init(&c->cancel_hooks);
     c->canary = false;

@@ -181,9 +181,14 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     if (rc) return rc;
     weft__waiter w;
     weft__waiter_init(&w);
-    if (!w.coro) {
-        weft__scope *by;
-        rc = wait_thread(fd, events, weft__scope_clamp(deadline, &by));
+    weft__scope *by;
+    int64_t until = weft__scope_clamp(deadline, &by);
+    /* A thread polls; so does a coroutine whose time is already up (a ready fd is still
+     * reported: only waiting is refused). */
+    bool now = until != WEFT__NO_DEADLINE && until <= weft_now();
+    if (!w.coro || now) {
+        if (w.coro && weft__cancel_pending()) return -ECANCELED;
+        rc = wait_thread(fd, events, until);
         if (rc == -ETIMEDOUT && by) by->hit = true;
         return rc;
     }

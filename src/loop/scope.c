@@ -23,7 +23,8 @@ weft__scope **weft__scope_slot(void)
 bool weft__cancel_pending(void)
 {
     weft__coro *c = weft__coro_current();
-    if (!c || !c->cancelled) return false;
+    if (!c || !(c->cancelled || atomic_load_explicit(&c->cancel_asked, memory_order_relaxed)))
+        return false;
     weft__limits lim;
     weft__scope_limits(c->scope, &lim);
     return !lim.shielded;

@@ -41,6 +41,7 @@ typedef struct chunk {
 struct weft_group {
     weft__mutex m;
     chunk **chunks;                   /* directory; grows, the chunks never move */
+    size_t nchunks;                   /* allocated */
     size_t nchunks_cap;
     size_t n;                         /* children spawned */
     size_t pending;                   /* spawned and not yet ended */
@@ -148,7 +149,7 @@ int weft_group_create(weft_group **out)
 static int grow(weft_group *g)
 {
     size_t k = g->n / CHUNK;
-    if (g->n % CHUNK) return 0;
+    if (k < g->nchunks) return 0;              /* (also after a spawn that failed later) */
     if (k == g->nchunks_cap) {
         size_t cap = k ? 2 * k : 4;
         chunk **d = weft__malloc(cap * sizeof *d);
@@ -161,6 +162,7 @@ static int grow(weft_group *g)
     chunk *c = weft__malloc(sizeof *c);
     if (!c) return -ENOMEM;
     g->chunks[k] = c;
+    g->nchunks++;
     return 0;
 }
 
@@ -309,7 +311,7 @@ void weft_group_destroy(weft_group *g)
         weft_group_cancel(g);
         leave(g);
     }
-    for (size_t i = 0; i * CHUNK < g->n; i++) weft__free(g->chunks[i]);
+    for (size_t i = 0; i < g->nchunks; i++) weft__free(g->chunks[i]);
     weft__free(g->chunks);
     weft__free(g);
 }

@@ -82,6 +82,7 @@ static int task_cancel(weft_future *f)
     if (local) {
         weft__coro_cancel(&t->coro);
     } else {
+        atomic_store_explicit(&t->coro.cancel_asked, true, memory_order_relaxed);
         f->post.run = cancel_run;
         weft__loop_post(l, &f->post);
     }
