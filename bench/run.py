@@ -28,16 +28,41 @@ peer's, whatever the direction: for a lower-is-better workload a ratio below
 1 means weft is ahead; for a higher-is-better one (items/s) a ratio ABOVE 1
 means weft is ahead.
 
+Weft-only workloads.  A program may report only some of its group's
+workloads (``Program(..., workloads=[...])``); a workload that only weft
+reports (e.g. group-spawn-plain, timeout-scope) gets its BENCH line and no
+RATIO line, and a program none of whose workloads is selected (``--only``)
+is neither built nor run.
+
+Derived ratios.  A group may also declare ratios between two workloads of
+the SAME system (``Group(..., derived=[Derived(...)])``).  For each round in
+which that system's run reported both workloads, the driver takes
+numerator/denominator from that one run; after all rounds it prints
+
+    RATIO <workload> <label> <median of the per-round ratios>
+
+e.g. ``RATIO group-spawn weft-group/weft-plain 1.12``: the median over
+rounds of weft's group-spawn divided by weft's group-spawn-plain (so the
+target "a group spawn costs at most 1.3x a plain spawn" reads as this value
+<= 1.3).  The label never has the form weft/<system>, so derived RATIO lines
+cannot be mistaken for weft-versus-peer ones.  A derived ratio is computed
+only when both of its workloads are selected.
+
 Raw per-round values go to stderr.  The exit status is 0 unless a weft
 program crashed (exited non-zero or died from a signal).
 
 Go peers (bench/peers/*.go) are built by this driver, once per run, into
-DIR/bench/peers/<name> with GOCACHE/GOPATH inside DIR and GO111MODULE=off.
+DIR/bench/peers/<name> with GOCACHE inside DIR, GO111MODULE=off and
+GOPATH=DIR/gopath:/usr/share/gocode, the second entry being where Debian's
+golang-*-dev packages put their sources (golang.org/x/sync for
+group_spawn_go.go: golang-golang-x-sync-dev); a peer whose build fails
+(e.g. an import that cannot be found) is SKIPped with build-failed.
 Script peers (e.g. bench/peers/*.py) are run from the source tree by their
 interpreter, found on PATH (``python3 bench/peers/<script> [args]``); one
 whose interpreter or script is missing is SKIPped.
 
-To add a benchmark: add its workloads to WORKLOADS and a Group to GROUPS.
+To add a benchmark: add its workloads to WORKLOADS and a Group to GROUPS
+(plus, if wanted, Derived ratios in the Group).
 """
 
 import argparse
@@ -80,10 +105,13 @@ class Program:
     (file name in bench/peers, run as ``<interpreter> bench/peers/<script>``;
     ``interpreter`` is looked up on PATH and defaults to python3) is given.
     ``args`` are extra command-line arguments (e.g. an iteration count).
+    ``workloads``, if given, are the only ones of the group's workloads this
+    program reports (default: all of them); the others are not expected
+    from it (no SKIP no-result, no RATIO).
     """
 
     def __init__(self, system, binary=None, go=None, script=None,
-                 interpreter=None, args=()):
+                 interpreter=None, args=(), workloads=None):
         assert sum(x is not None for x in (binary, go, script)) == 1
         assert interpreter is None or script is not None
         self.system = system
@@ -92,6 +120,10 @@ class Program:
         self.script = script
         self.interpreter = interpreter or ("python3" if script else None)
         self.args = list(args)
+        self.workloads = None if workloads is None else list(workloads)
+
+    def reports(self, workload):
+        return self.workloads is None or workload in self.workloads
 
     def path(self, builddir):
         """The file that must exist: the binary, or the script."""
@@ -119,18 +151,36 @@ class Program:
         return self.go + ".go"
 
 
+class Derived:
+    """A ratio between two workloads of one system of a group.
+
+    Per round, ``numerator`` / ``denominator`` as reported by ``system``'s
+    run of that round; printed as ``RATIO <workload> <label> <median>``.
+    """
+
+    def __init__(self, workload, label, numerator, denominator,
+                 system=WEFT):
+        self.workload = workload
+        self.label = label
+        self.numerator = numerator
+        self.denominator = denominator
+        self.system = system
+
+
 class Group:
     """Programs that are run next to each other and compared.
 
-    ``workloads`` are the workload names every program of the group is
-    expected to report; ``programs[0]`` must be weft's.
+    ``workloads`` are the group's workload names; each program is expected
+    to report all of them unless it names a subset (Program.workloads).
+    ``programs[0]`` must be weft's.  ``derived`` are Derived ratios.
     """
 
-    def __init__(self, name, workloads, programs):
+    def __init__(self, name, workloads, programs, derived=()):
         assert programs and programs[0].system == WEFT
         self.name = name
         self.workloads = list(workloads)
         self.programs = list(programs)
+        self.derived = list(derived)
 
 
 # --------------------------------------------------------------------------
@@ -150,6 +200,9 @@ WORKLOADS = {w.name: w for w in [
     Workload("chan-pingpong", "ns/roundtrip"),
     Workload("lock-contended-threads", "ns/acquire+release"),
     Workload("lock-contended-coros", "ns/acquire+release"),
+    Workload("group-spawn", "ns/child"),
+    Workload("group-spawn-plain", "ns/child"),
+    Workload("timeout-scope", "ns/scope"),
 ]}
 
 GROUPS = [
@@ -206,6 +259,20 @@ GROUPS = [
         Program(WEFT, binary="bench/weft_lock_contended"),
         Program("go", go="lock_contended_go_coros"),
     ]),
+    # Structured concurrency.  group-spawn: R times { open a group, spawn
+    # 1,000 empty children in it, wait for them }, ns per child (Go:
+    # errgroup.Group, g.Go, g.Wait at GOMAXPROCS=1; group_spawn_go.go).
+    # group-spawn-plain and timeout-scope are weft-only (ns per child
+    # spawned without a group; ns per timeout scope), reported by the same
+    # weft_group run; the derived ratio weft-group/weft-plain is how the
+    # target "group <= 1.3x plain spawn" is read.
+    Group("group", ["group-spawn", "group-spawn-plain", "timeout-scope"], [
+        Program(WEFT, binary="bench/weft_group"),
+        Program("go", go="group_spawn_go", workloads=["group-spawn"]),
+    ], derived=[
+        Derived("group-spawn", "weft-group/weft-plain",
+                "group-spawn", "group-spawn-plain"),
+    ]),
 ]
 
 # --------------------------------------------------------------------------
@@ -244,6 +311,32 @@ def check_group_table():
             if w not in WORKLOADS:
                 raise SystemExit("run.py: group %s: unknown workload %s"
                                  % (g.name, w))
+        for p in g.programs:
+            for w in p.workloads or ():
+                if w not in g.workloads:
+                    raise SystemExit("run.py: group %s: %s reports %s, "
+                                     "not a workload of the group"
+                                     % (g.name, p.system, w))
+        labels = set()
+        for d in g.derived:
+            for w in (d.workload, d.numerator, d.denominator):
+                if w not in g.workloads:
+                    raise SystemExit("run.py: group %s: derived ratio %s: "
+                                     "%s is not a workload of the group"
+                                     % (g.name, d.label, w))
+            owner = [p for p in g.programs if p.system == d.system]
+            if not owner or not (owner[0].reports(d.numerator)
+                                 and owner[0].reports(d.denominator)):
+                raise SystemExit("run.py: group %s: derived ratio %s: %s "
+                                 "does not report both %s and %s"
+                                 % (g.name, d.label, d.system,
+                                    d.numerator, d.denominator))
+            if (not re.match(r"^\S+$", d.label)
+                    or d.label.startswith(WEFT + "/")
+                    or (d.workload, d.label) in labels):
+                raise SystemExit("run.py: group %s: bad or duplicate derived "
+                                 "ratio label %r" % (g.name, d.label))
+            labels.add((d.workload, d.label))
 
 
 def build_go(programs, builddir, timeout):
@@ -258,7 +351,10 @@ def build_go(programs, builddir, timeout):
     env = dict(os.environ)
     env.update({
         "GOCACHE": str(builddir / "gocache"),
-        "GOPATH": str(builddir / "gopath"),
+        # Debian's golang-*-dev packages (e.g. golang.org/x/sync, for
+        # group_spawn_go.go) install their sources under /usr/share/gocode.
+        "GOPATH": os.pathsep.join([str(builddir / "gopath"),
+                                   "/usr/share/gocode"]),
         "GO111MODULE": "off",
         "GOFLAGS": "",
         "CGO_ENABLED": "0",
@@ -371,7 +467,13 @@ def main():
             for w in g.workloads:
                 wl = WORKLOADS[w]
                 print("%-22s %-36s %s" % (w, wl.unit_token, " ".join(
-                    "%s=%s" % (p.system, p.label) for p in g.programs)))
+                    "%s=%s" % (p.system, p.label) for p in g.programs
+                    if p.reports(w))))
+            for d in g.derived:
+                print("%-22s %-36s %s" % (d.workload, "ratio " + d.label,
+                                          "%s: %s / %s" % (
+                                              d.system, d.numerator,
+                                              d.denominator)))
         return 0
     if not a.builddir:
         ap.error("--builddir is required")
@@ -399,6 +501,16 @@ def main():
         if wls:
             groups.append((g, wls))
 
+    def selected(g, wls):
+        """(program, its selected workloads) for the programs of g that
+        report at least one selected workload, in table order."""
+        res = []
+        for p in g.programs:
+            pw = [w for w in wls if p.reports(w)]
+            if pw:
+                res.append((p, pw))
+        return res
+
     # skipped[(group, system)] = reason; programs in it are not run again.
     skipped = {}
     skip_printed = set()  # (workload, system)
@@ -415,34 +527,36 @@ def main():
         for w in wls:
             skip_line(w, system, reason)
 
-    go_status = build_go([p for g, _ in groups for p in g.programs],
-                         builddir, a.timeout)
-    describe_interpreters([p for g, _ in groups for p in g.programs])
+    to_run = [p for g, wls in groups for p, _ in selected(g, wls)]
+    go_status = build_go(to_run, builddir, a.timeout)
+    describe_interpreters(to_run)
     for g, wls in groups:
-        for p in g.programs:
+        for p, pw in selected(g, wls):
             if p.go is not None and go_status.get(p.go):
-                skip(g, wls, p.system, go_status[p.go])
+                skip(g, pw, p.system, go_status[p.go])
             elif p.script is not None and not p.path(builddir).is_file():
-                skip(g, wls, p.system, "source-missing")
+                skip(g, pw, p.system, "source-missing")
             elif p.script is not None and p.command(builddir) is None:
-                skip(g, wls, p.system,
+                skip(g, pw, p.system,
                      "interpreter-not-installed(%s)" % p.interpreter)
             elif not p.path(builddir).is_file():
-                skip(g, wls, p.system, "missing")
+                skip(g, pw, p.system, "missing")
 
     # values[(workload, system)] = [per-round values]
     # ratios[(workload, system)] = [per-round weft/system ratios]
+    # derived[(group name, index in g.derived)] = [per-round ratios]
     values = {}
     ratios = {}
+    derived = {}
     weft_crashed = False
 
     for rnd in range(1, rounds + 1):
         for g, wls in groups:
-            order = list(g.programs)
+            order = selected(g, wls)
             if rnd % 2 == 0:
                 order.reverse()
             this_round = {}  # system -> {workload: value}
-            for p in order:
+            for p, pw in order:
                 if (g.name, p.system) in skipped:
                     continue
                 cmd = p.command(builddir)
@@ -456,16 +570,19 @@ def main():
                         "crashed(%s)" % status
                     if p.system == WEFT and status != "timeout":
                         weft_crashed = True
-                    skip(g, wls, p.system, reason)
+                    skip(g, pw, p.system, reason)
                     # A program that failed once is not trusted at all.
-                    for w in wls:
+                    for w in pw:
                         values.pop((w, p.system), None)
                         for q in g.programs[1:]:
                             if p.system in (WEFT, q.system):
                                 ratios.pop((w, q.system), None)
+                    for i, d in enumerate(g.derived):
+                        if d.system == p.system:
+                            derived.pop((g.name, i), None)
                     continue
                 got = {}
-                for w in wls:
+                for w in pw:
                     if w not in res:
                         continue
                     got[w] = res[w]
@@ -473,7 +590,7 @@ def main():
                     log("round %d/%d %-22s %-14s %12s %s  (%.2fs)" % (
                         rnd, rounds, w, p.system, fmt3(res[w]),
                         WORKLOADS[w].unit, secs))
-                missing = [w for w in wls if w not in got]
+                missing = [w for w in pw if w not in got]
                 for w in missing:
                     skip_line(w, p.system, "no-result")
                 if missing and not got:
@@ -495,6 +612,14 @@ def main():
                         ratios.setdefault((w, p.system), []).append(r)
                         log("round %d/%d %-22s weft/%-9s %12s" % (
                             rnd, rounds, w, p.system, fmt3(r)))
+            for i, d in enumerate(g.derived):
+                vals = this_round.get(d.system, {})
+                if (d.numerator in vals and d.denominator in vals
+                        and vals[d.denominator] != 0):
+                    r = vals[d.numerator] / vals[d.denominator]
+                    derived.setdefault((g.name, i), []).append(r)
+                    log("round %d/%d %-22s %-14s %12s" % (
+                        rnd, rounds, d.workload, d.label, fmt3(r)))
 
     for g, wls in groups:
         for w in wls:
@@ -510,6 +635,11 @@ def main():
                 if rs:
                     out("RATIO %s weft/%s %s" % (
                         w, p.system, fmt3(statistics.median(rs))))
+        for i, d in enumerate(g.derived):
+            rs = derived.get((g.name, i))
+            if rs:
+                out("RATIO %s %s %s" % (d.workload, d.label,
+                                        fmt3(statistics.median(rs))))
 
     return 1 if weft_crashed else 0
 

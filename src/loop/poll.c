@@ -183,9 +183,9 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     weft__waiter_init(&w);
     weft__scope *by;
     int64_t until = weft__scope_clamp(deadline, &by);
-    /* A thread polls; so does a coroutine whose time is already up (a ready fd is still
-     * reported: only waiting is refused). */
-    bool now = until != WEFT__NO_DEADLINE && until <= weft_now();
+    /* A thread polls; so does a coroutine whose deadline scope has already expired (a ready
+     * fd is still reported: only waiting is refused). */
+    bool now = by && until <= weft_now();
     if (!w.coro || now) {
         if (w.coro && weft__cancel_pending()) return -ECANCELED;
         rc = wait_thread(fd, events, until);
