@@ -56,6 +56,15 @@ int weft__future_complete(weft_future *f, int err, void *result);
  * context; never blocks. */
 void weft__future_add_cb(weft_future *f, weft__cb *cb);
 
+/* weft__future_add_cb for a future nobody else can reach yet (a task not yet started):
+ * no locking. */
+static inline void weft__future_add_cb_unshared(weft_future *f, weft__cb *cb)
+{
+    cb->embedded = true;
+    cb->next = f->cbs;
+    f->cbs = cb;
+}
+
 /* Takes cb back if it has not run; true if it was removed (it will not run). */
 bool weft__future_remove_cb(weft_future *f, weft__cb *cb);
 

@@ -197,7 +197,6 @@ typedef struct weft__scope {
     uint32_t flags;                   /* WEFT_SCOPE_SHIELD */
     bool hit;                         /* a wait inside was cut short by this deadline */
     struct weft__scope *outer;
-    uint64_t owner;                   /* weft__context_id of the context that entered it */
 } weft__scope;
 
 /* The calling context's innermost scope slot. */

@@ -51,7 +51,6 @@ int weft_scope_enter(weft_scope *scope, int64_t timeout, unsigned flags)
     weft__scope **slot = weft__scope_slot();
     s->flags = flags;
     s->hit = false;
-    s->owner = weft__context_id();
     s->outer = *slot;
     *slot = s;
     return 0;

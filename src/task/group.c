@@ -1,8 +1,9 @@
 /* task/group.c — task groups (asyncio.TaskGroup, Trio's nursery).
  *
- * A group keeps one slot per child, in spawn order, in fixed chunks that never move: each
- * slot holds the done callback (embedded, so a spawn allocates nothing but the task and, one
- * spawn in CHUNK, a chunk) and, once the child ended, its outcome. The group's reference to
+ * A group keeps one slot per child, in spawn order, in chunks that never move and double in
+ * size (the first inside the group): each slot holds the done callback (embedded, so a spawn
+ * allocates nothing but the task, and now and then a chunk) and, once the child ended, its
+ * outcome. The group's reference to
  * a child's future is dropped as soon as the child ends, so a long-lived group keeps only
  * the small slot per finished child.
  *
@@ -21,28 +22,29 @@
  */
 #include "task/internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define CHUNK 32
+/* Chunk k holds FIRST << k slots: the first is inside the group, the others are allocated
+ * as needed (a group of 1,000 makes 6 allocations). */
+#define FIRST 8
+#define NCHUNKS 40
 
 typedef struct child {
     weft__cb cb;                      /* fn = child_done, arg = this slot */
-    weft_future *f;                   /* the group's reference; NULL once it ended */
+    weft_future *f;                   /* NULL once it ended. No reference of the group's:
+                                         until its callbacks have run, the loop holds one */
     weft_group *g;
     int err;                          /* its outcome, once ended */
     bool ended;
 } child;
 
-typedef struct chunk {
-    child c[CHUNK];
-} chunk;
-
 struct weft_group {
     weft__mutex m;
-    chunk **chunks;                   /* directory; grows, the chunks never move */
-    size_t nchunks;                   /* allocated */
-    size_t nchunks_cap;
+    child *chunks[NCHUNKS];           /* chunk k: FIRST << k slots; they never move */
+    size_t nchunks;                   /* chunks in place */
     size_t n;                         /* children spawned */
     size_t pending;                   /* spawned and not yet ended */
     size_t failures;
@@ -58,11 +60,15 @@ struct weft_group {
     uint64_t owner;                   /* weft__context_id of the creator */
     weft__coro *owner_coro;           /* the creator if a coroutine, else NULL */
     weft__cancel_hook hook;
+    child first[FIRST];               /* chunks[0] */
 };
 
+/* Slot i is in chunk k = log2(i / FIRST + 1), at i - FIRST * (2^k - 1). */
 static inline child *slot(weft_group *g, size_t i)
 {
-    return &g->chunks[i / CHUNK]->c[i % CHUNK];
+    size_t q = i / FIRST + 1;
+    unsigned k = (unsigned)(sizeof(unsigned long) * 8 - 1) - (unsigned)__builtin_clzl(q);
+    return &g->chunks[k][i - FIRST * ((1ul << k) - 1)];
 }
 
 static inline bool is_failure(int err)
@@ -107,7 +113,6 @@ static void child_done(weft_future *f, void *arg)
     weft__mutex_unlock(&g->m);
     /* The group may be gone from here on. */
     weft__wakeq_flush(&q);
-    weft_future_release(f);
 }
 
 static void owner_cancelled(weft__cancel_hook *h)
@@ -128,8 +133,11 @@ static void owner_cancelled(weft__cancel_hook *h)
 int weft_group_create(weft_group **out)
 {
     if (!out) return -EINVAL;
-    weft_group *g = weft__calloc(1, sizeof *g);
+    weft_group *g = weft__malloc(sizeof *g);
     if (!g) return -ENOMEM;
+    memset(g, 0, offsetof(weft_group, first));
+    g->chunks[0] = g->first;
+    g->nchunks = 1;
     g->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&g->waiters);
     g->owner = weft__context_id();
@@ -148,18 +156,10 @@ int weft_group_create(weft_group **out)
 /* Makes room for child n. g->m held. */
 static int grow(weft_group *g)
 {
-    size_t k = g->n / CHUNK;
-    if (k < g->nchunks) return 0;              /* (also after a spawn that failed later) */
-    if (k == g->nchunks_cap) {
-        size_t cap = k ? 2 * k : 4;
-        chunk **d = weft__malloc(cap * sizeof *d);
-        if (!d) return -ENOMEM;
-        for (size_t i = 0; i < k; i++) d[i] = g->chunks[i];
-        weft__free(g->chunks);
-        g->chunks = d;
-        g->nchunks_cap = cap;
-    }
-    chunk *c = weft__malloc(sizeof *c);
+    size_t k = g->nchunks;
+    if (g->n < FIRST * ((1ul << k) - 1)) return 0;   /* (also after a failed spawn) */
+    if (k == NCHUNKS) return -ENOMEM;
+    child *c = weft__malloc((FIRST << k) * sizeof *c);
     if (!c) return -ENOMEM;
     g->chunks[k] = c;
     g->nchunks++;
@@ -177,7 +177,7 @@ int weft_group_spawn(weft_group *g, weft_future **task, const weft_spawn_opts *o
     }
     weft_future *f;
     int rc = grow(g);
-    if (!rc) rc = weft__task_new(&f, opts, fn, arg, task ? 3 : 2);
+    if (!rc) rc = weft__task_new(&f, opts, fn, arg, task ? 2 : 1);
     if (rc) {
         weft__mutex_unlock(&g->m);
         return rc;
@@ -191,9 +191,10 @@ int weft_group_spawn(weft_group *g, weft_future **task, const weft_spawn_opts *o
     c->cb.arg = c;
     g->n++;
     g->pending++;
+    /* Not started, so not done and seen by nobody else: the callback is in place before
+     * the child can end. */
+    weft__future_add_cb_unshared(f, &c->cb);
     weft__mutex_unlock(&g->m);
-    /* Not started, so not done: the callback is in place before the child can end. */
-    weft__future_add_cb(f, &c->cb);
     weft__task_start(f);
     if (task) *task = f;
     return 0;
@@ -311,7 +312,6 @@ void weft_group_destroy(weft_group *g)
         weft_group_cancel(g);
         leave(g);
     }
-    for (size_t i = 0; i < g->nchunks; i++) weft__free(g->chunks[i]);
-    weft__free(g->chunks);
+    for (size_t k = 1; k < g->nchunks; k++) weft__free(g->chunks[k]);
     weft__free(g);
 }
