@@ -499,6 +499,43 @@ static void test_destroy_without_wait(void)
     CHECK_OK(weft_run(destroy_unwaited_main, NULL, NULL));
 }
 
+/* The owner returns without waiting: its group is wound up before its future completes. */
+static weft_group *left_behind;
+
+static int forgets_its_group(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    CHECK_OK(weft_group_create(&left_behind));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(weft_group_spawn(left_behind, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    CHECK_OK(weft_yield());
+    return 0;
+}
+
+static int forgotten_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_future *t;
+    CHECK_OK(weft_spawn(&t, forgets_its_group, NULL));
+    CHECK_OK(weft_future_result(t, WEFT_FOREVER, NULL));
+    CHECK_EQ(atomic_load(&finished), 3);           /* before its future completed */
+    CHECK_EQ(atomic_load(&saw_cancel), 3);
+    weft_future_release(t);
+    for (int i = 0; i < 300; i++) CHECK_OK(weft_spawn(NULL, empty, NULL));  /* reuse memory */
+    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_RC(weft_group_result(left_behind), -ECANCELED);
+    CHECK_RC(weft_group_wait(left_behind), -EPERM);  /* not ours */
+    weft_group_destroy(left_behind);
+    CHECK_EQ(weft_live_coroutines(), 1);
+    return 0;
+}
+
+static void test_owner_returning_without_wait(void)
+{
+    reset_counts();
+    CHECK_OK(weft_run(forgotten_main, NULL, NULL));
+}
+
 /* Group children on a group created by a thread but spawned from coroutines of another loop
  * are run by that other loop; the owner's wait sees them all. */
 static weft_group *cross_group;
@@ -591,6 +628,7 @@ int main(void)
     RUN(test_only_the_owner_waits);
     RUN(test_thread_owner);
     RUN(test_destroy_without_wait);
+    RUN(test_owner_returning_without_wait);
     RUN(test_children_on_other_loops);
     RUN(test_bad_arguments);
     RUN(test_allocation_failures);

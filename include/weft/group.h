@@ -20,16 +20,20 @@ extern "C" {
  * (returns an error other than -ECANCELED) cancels the others; the group reports that first
  * error and keeps every child's outcome for inspection. The group belongs to the coroutine
  * (or thread) that created it: cancelling that coroutine cancels the group's children at
- * once, and its weft_group_wait then waits for them and returns -ECANCELED. */
+ * once (if it is inside a shielded scope then, its next weft_group_wait does), and its
+ * weft_group_wait then waits for them and returns -ECANCELED. A coroutine that returns
+ * without waiting for its group has the group cancelled and waited for as it returns,
+ * before its own future completes: nothing outlives it. */
 typedef struct weft_group weft_group;
 
 /* Errors: -EINVAL (g NULL), -ENOMEM. Any context. */
 WEFT_API int weft_group_create(weft_group **g);
 
 /* Spawns fn(arg) into the group on the calling thread's loop (weft_spawn_ex's opts; may be
- * NULL). *task (may be NULL) receives the child's future. Errors: weft_spawn's, and
- * -ESHUTDOWN once the group is being cancelled (a child failed, weft_group_cancel, its
- * owner cancelled) or has been waited for. Any context; never blocks. */
+ * NULL). *task (may be NULL) receives the child's future (a reference of its own: release
+ * it). Errors: weft_spawn's, and -ESHUTDOWN once the group is being cancelled (a child
+ * failed, weft_group_cancel, its owner cancelled outside a shielded scope, a wait cut short)
+ * or has been waited for. Any context; never blocks. */
 WEFT_API int weft_group_spawn(weft_group *g, weft_future **task, const weft_spawn_opts *opts,
                               weft_fn fn, void *arg);
 

@@ -179,14 +179,20 @@ static inline weft__coro *weft__coro_current(void)
     return l && l->current != &l->main ? l->current : NULL;
 }
 
-/* Something a coroutine owns that must hear of its cancellation at once (a task group
- * cancels its children). Linked into weft__coro.cancel_hooks and unlinked by the owner,
- * on its loop's thread; fn runs on that thread, inside weft__coro_cancel, and must not
- * unlink hooks or run coroutines. */
+/* Something a coroutine owns that must hear of its cancellation at once, and of its end (a
+ * task group cancels its children; one its owner did not wait for is wound up as the owner
+ * returns). Linked into weft__coro.cancel_hooks and unlinked by the owner, on its loop's
+ * thread. cancelled runs on that thread inside weft__coro_cancel, and must not unlink hooks
+ * or run coroutines; ended runs in the owner coroutine after its function returned (it may
+ * block), and must unlink its hook. */
 typedef struct weft__cancel_hook {
     weft__list link;
-    void (*fn)(struct weft__cancel_hook *h);
+    void (*cancelled)(struct weft__cancel_hook *h);
+    void (*ended)(struct weft__cancel_hook *h);
 } weft__cancel_hook;
+
+/* Runs the ended hooks of the calling coroutine c (task.c, as its function returns). */
+void weft__coro_run_end_hooks(weft__coro *c);
 
 /* ---- deadline scopes (scope.c) --------------------------------------------------------- */
 

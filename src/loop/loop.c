@@ -137,9 +137,18 @@ void weft__coro_cancel(weft__coro *c)
 {
     c->cancelled = true;
     if (c->waiter && !c->waiter->shielded) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
-    for (weft__list *n = c->cancel_hooks.next; n != &c->cancel_hooks; n = n->next)
-        weft__container_of(n, weft__cancel_hook, link)->fn(
-            weft__container_of(n, weft__cancel_hook, link));
+    for (weft__list *n = c->cancel_hooks.next; n != &c->cancel_hooks; n = n->next) {
+        weft__cancel_hook *h = weft__container_of(n, weft__cancel_hook, link);
+        h->cancelled(h);
+    }
+}
+
+void weft__coro_run_end_hooks(weft__coro *c)
+{
+    while (!weft__list_empty(&c->cancel_hooks)) {
+        weft__cancel_hook *h = weft__container_of(c->cancel_hooks.next, weft__cancel_hook, link);
+        h->ended(h);              /* unlinks it */
+    }
 }
 
 void weft__loop_drain(weft__loop *l, bool forever)

@@ -7,7 +7,8 @@
  * a child's future is dropped as soon as the child ends, so a long-lived group keeps only
  * the small slot per finished child.
  *
- * Locking: g->m guards every field but the immutable ones (owner, owner_coro). The child
+ * Locking: g->m guards every field but the immutable owner (owner_coro is written by the
+ * owner's thread only, under g->m; it reads it without). The child
  * callback takes it, records the outcome, and claims the waiters once nothing is pending;
  * it touches nothing of the group after unlocking, so the waiter may free the group as soon
  * as it sees pending == 0. Children are cancelled under g->m: cancelling a task only marks
@@ -18,7 +19,8 @@
  * Owner: the context (coroutine or thread) that created the group; only it waits for the
  * group. A coroutine owner carries a cancel hook, so that cancelling it cancels the children
  * at once (unless it is inside a shielded scope at that moment; then its weft_group_wait
- * outside the shield does it).
+ * outside the shield does it), and an owner that returns without waiting has its groups
+ * cancelled and waited for before its own future completes.
  */
 #include "task/internal.h"
 
@@ -115,6 +117,17 @@ static void child_done(weft_future *f, void *arg)
     weft__wakeq_flush(&q);
 }
 
+static int leave(weft_group *g);
+
+/* The owner coroutine returned without waiting: cancel the children and wait for them
+ * (in the owner, before its own future completes), then forget the owner. */
+static void owner_ended(weft__cancel_hook *h)
+{
+    weft_group *g = weft__container_of(h, weft_group, hook);
+    weft_group_cancel(g);
+    leave(g);                                /* unlinks the hook, forgets the owner */
+}
+
 static void owner_cancelled(weft__cancel_hook *h)
 {
     weft_group *g = weft__container_of(h, weft_group, hook);
@@ -143,7 +156,8 @@ int weft_group_create(weft_group **out)
     g->owner = weft__context_id();
     g->owner_coro = weft__coro_current();
     if (g->owner_coro) {
-        g->hook.fn = owner_cancelled;
+        g->hook.cancelled = owner_cancelled;
+        g->hook.ended = owner_ended;
         weft__list_push_back(&g->owner_coro->cancel_hooks, &g->hook.link);
         g->hooked = true;
         /* Created by a coroutine already cancelled: it can only wind down. */
@@ -234,6 +248,7 @@ static int leave(weft_group *g)
             weft__list_unlink(&g->hook.link);
             g->hooked = false;
         }
+        g->owner_coro = NULL;
     }
     int rc = g->result;
     weft__mutex_unlock(&g->m);
@@ -301,10 +316,11 @@ void weft_group_destroy(weft_group *g)
     if (!g) return;
     weft__mutex_lock(&g->m);
     bool waited = g->waited;
+    weft__coro *owner = g->owner_coro;
     weft__mutex_unlock(&g->m);
     if (!waited) {
         /* Only the owner's thread may unhook it from the owner coroutine. */
-        if (g->owner_coro && g->owner_coro->loop != weft__tls_self.loop) {
+        if (owner && owner->loop != weft__tls_self.loop) {
             fprintf(stderr, "weft: a task group destroyed, not waited for, by a thread other "
                             "than its owner's\n");
             abort();

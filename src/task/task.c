@@ -31,6 +31,8 @@ static void task_body(weft__coro *c)
     /* Cancelled before it first ran: it never runs. */
     weft_fn fn = (weft_fn)(uintptr_t)c->entry;
     int err = c->cancelled ? -ECANCELED : fn(t->arg, &result);
+    /* Task groups it created and did not wait for: wound up now, nothing outlives it. */
+    if (weft__unlikely(!weft__list_empty(&c->cancel_hooks))) weft__coro_run_end_hooks(c);
 #if WEFT_DEBUG
     int held = weft__locks_forget_owner(c);
     if (held > 0)
