@@ -74,7 +74,13 @@ static child_result run_self(const char *arg, const char *guard_mode)
     close(p[1]);
     size_t got = 0;
     ssize_t k;
-    while ((k = read(p[0], r.err + got, sizeof r.err - 1 - got)) > 0) got += (size_t)k;
+    char rest[4096];
+    for (;;) {       /* read all of it (a sanitizer's report is long): no SIGPIPE for it */
+        size_t room = sizeof r.err - 1 - got;
+        k = room ? read(p[0], r.err + got, room) : read(p[0], rest, sizeof rest);
+        if (k <= 0) break;
+        if (room) got += (size_t)k;
+    }
     close(p[0]);
     CHECK(waitpid(pid, &r.status, 0) == pid);
     return r;
@@ -101,7 +107,16 @@ static void test_overflow_fallback_modes(void)
 {
     /* Older kernels: mprotect guards, then canaries. */
     expect_overflow_report("overflow", "mprotect", "stack overflow in coroutine 'deep'");
+#if defined(__SANITIZE_ADDRESS__)
+    /* Unguarded, the overflow runs into the neighbouring stack (the main coroutine's):
+     * ASan may see that first, in a redzone of one of its frames. Either report will do. */
+    child_result r = run_self("overflow", "canary");
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT);
+    CHECK(strstr(r.err, "stack overflow in coroutine 'deep'") ||
+          strstr(r.err, "AddressSanitizer: stack-buffer-underflow"));
+#else
     expect_overflow_report("overflow", "canary", "stack overflow in coroutine 'deep'");
+#endif
 }
 
 /* A coroutine may use nearly all of its stack. */

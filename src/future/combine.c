@@ -101,6 +101,7 @@ int weft_gather(weft_future **fs, size_t n, int64_t timeout, bool return_excepti
         fill_errs(fs, n, errs);
         return -ETIMEDOUT;
     }
+    if (n >= UINT32_MAX) return -ENOMEM;            /* refs count them in 32 bits */
     gather *st = weft__malloc(sizeof *st + n * sizeof st->cbs[0]);
     if (!st) return -ENOMEM;
     st->m = (weft__mutex)WEFT__MUTEX_INIT;
