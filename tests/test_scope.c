@@ -21,8 +21,8 @@ static void every_wait_is_bounded(void)
     CHECK(pipe(p) == 0);
 
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 2 * MS, 0));
     int64_t t0 = weft_now();
+    CHECK_OK(weft_scope_enter(&s, 2 * MS, 0));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);
     CHECK(weft_now() - t0 >= 2 * MS);
     CHECK(weft_scope_expired(&s));
@@ -100,10 +100,10 @@ static int nested_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_scope outer, mid, inner;
+    int64_t t0 = weft_now();
     CHECK_OK(weft_scope_enter(&outer, 3 * MS, 0));
     CHECK_OK(weft_scope_enter(&mid, 1000 * MS, 0));
     CHECK_OK(weft_scope_enter(&inner, WEFT_FOREVER, 0));
-    int64_t t0 = weft_now();
     CHECK_RC(weft_sleep(1000 * MS), -ETIMEDOUT);
     int64_t took = weft_now() - t0;
     CHECK_BETWEEN(took, 3 * MS, 900 * MS);

@@ -206,7 +206,11 @@ typedef struct weft__scope {
 } weft__scope;
 
 /* The calling context's innermost scope slot. */
-weft__scope **weft__scope_slot(void);
+static inline weft__scope **weft__scope_slot(void)
+{
+    weft__coro *c = weft__coro_current();
+    return c ? &c->scope : &weft__tls_get()->scope;
+}
 
 /* What the scopes of the calling context impose on a wait: the earliest deadline up to and
  * including the innermost shielded scope (and which scope it is), and whether a shield

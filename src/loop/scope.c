@@ -14,12 +14,6 @@
 static_assert(sizeof(weft__scope) <= sizeof(weft_scope), "weft_scope is too small");
 static_assert(WEFT_SCOPE_SHIELD == 1u, "weft__scope_limits tests the shield as bit 0");
 
-weft__scope **weft__scope_slot(void)
-{
-    weft__coro *c = weft__coro_current();
-    return c ? &c->scope : &weft__tls_get()->scope;
-}
-
 bool weft__cancel_pending(void)
 {
     weft__coro *c = weft__coro_current();
