@@ -561,6 +561,36 @@ static void test_children_on_other_loops(void)
     weft_group_destroy(cross_group);
 }
 
+/* Misuse: destroying, from another thread, a group whose owner coroutine still runs. */
+static int destroy_elsewhere(void *arg, void **result)
+{
+    (void)result;
+    weft_group_destroy(arg);
+    return 0;
+}
+
+static int wrong_thread_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_group *g;
+    CHECK_OK(weft_group_create(&g));
+    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, destroy_elsewhere, g));
+    weft_thread_join(t, WEFT_FOREVER, NULL);
+    return 0;
+}
+
+static void destroy_from_wrong_thread(void)
+{
+    weft_run(wrong_thread_main, NULL, NULL);
+}
+
+static void test_destroy_from_another_thread_aborts(void)
+{
+    expect_abort(destroy_from_wrong_thread, "not waited for, by a thread other than its owner");
+}
+
 static void test_bad_arguments(void)
 {
     CHECK_RC(weft_group_create(NULL), -EINVAL);
@@ -630,6 +660,7 @@ int main(void)
     RUN(test_destroy_without_wait);
     RUN(test_owner_returning_without_wait);
     RUN(test_children_on_other_loops);
+    RUN(test_destroy_from_another_thread_aborts);
     RUN(test_bad_arguments);
     RUN(test_allocation_failures);
     return 0;

@@ -37,20 +37,19 @@ WEFT_API int weft_group_create(weft_group **g);
 WEFT_API int weft_group_spawn(weft_group *g, weft_future **task, const weft_spawn_opts *opts,
                               weft_fn fn, void *arg);
 
-/* Leaves the group: waits until every child has ended, then returns 0 if none failed, else
- * the first failure's error code. No child spawns afterwards (-ESHUTDOWN). If the calling
- * coroutine is cancelled meanwhile (or was already), the children are cancelled, waited for
- * all the same (nothing outlives the group), and -ECANCELED is returned. A group that was
- * cancelled with weft_group_cancel returns -ECANCELED unless a child failed first.
- * A deadline scope that expires during the wait does the same, and -ETIMEDOUT is returned.
- * A child's failure wins over both: its error is returned (the coroutine stays cancelled,
- * so nothing is swallowed). Waiting again returns the same outcome at once. Blocks (see
- * weft/core.h). Errors besides those: -EINVAL, -EPERM (not called by the coroutine or
- * thread that created the group). */
+/* Leaves the group: waits until every child has ended; no child spawns afterwards
+ * (-ESHUTDOWN). If the wait is cut short — the calling coroutine is (or gets) cancelled, a
+ * deadline scope expires — the children are cancelled and waited for all the same (nothing
+ * outlives the group). Returns, in this order of precedence: the first failure's error if a
+ * child failed (never swallowed; a cancelled caller stays cancelled, so nothing is lost);
+ * -ETIMEDOUT if a deadline scope cut the wait; -ECANCELED if the group was cancelled (its
+ * owner, weft_group_cancel); else 0. Waiting again returns the same outcome at once.
+ * Blocks (see weft/core.h). Errors besides those: -EINVAL, -EPERM (not called by the
+ * coroutine or thread that created the group). */
 WEFT_API int weft_group_wait(weft_group *g);
 
-/* The outcome weft_group_wait returned (0, the first error, -ECANCELED), or -EBUSY while
- * it has not been waited for. */
+/* The outcome weft_group_wait returned, or -EBUSY while it has not been waited for. Any
+ * context. */
 WEFT_API int weft_group_result(weft_group *g);
 
 /* Cancels every child (and refuses new ones). 0, -EINVAL. Any context; never blocks. */
@@ -68,7 +67,9 @@ WEFT_API int weft_group_child_result(weft_group *g, size_t i);
 WEFT_API size_t weft_group_failures(weft_group *g);
 
 /* Destroys the group. A group not yet waited for is cancelled and waited for first, so that
- * no child outlives it (this blocks). NULL is ignored. */
+ * no child outlives it (this blocks); that must happen on its owner's thread if the owner
+ * is a coroutine still running (elsewhere: a report on stderr and abort). The futures the
+ * children gave out stay valid until released. NULL is ignored. */
 WEFT_API void weft_group_destroy(weft_group *g);
 
 /* ---------------------------------------------------------------- gather, wait_for ---- */

@@ -33,6 +33,51 @@ void weft__free(void *p)
     free(p);
 }
 
+#define BLOCKS_MAX 1024
+
+void *weft__block_get(size_t size)
+{
+#if !WEFT_ASAN
+    weft__tls *t = weft__tls_get();
+    void *p = t->blocks;
+    if (p && size == t->blocks_size) {
+        if (should_fail()) return NULL;
+        t->blocks = *(void **)p;
+        t->blocks_n--;
+        return p;
+    }
+#endif
+    return weft__malloc(size);
+}
+
+void weft__block_put(void *p, size_t size)
+{
+#if !WEFT_ASAN
+    weft__tls *t = weft__tls_get();
+    if (t->blocks_n < BLOCKS_MAX && (size == t->blocks_size || t->blocks_n == 0)) {
+        if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
+        t->blocks_size = size;
+        *(void **)p = t->blocks;
+        t->blocks = p;
+        t->blocks_n++;
+        return;
+    }
+#endif
+    (void)size;
+    free(p);
+}
+
+void weft__blocks_thread_exit(void)
+{
+    weft__tls *t = weft__tls_get();
+    while (t->blocks) {
+        void *p = t->blocks;
+        t->blocks = *(void **)p;
+        free(p);
+    }
+    t->blocks_n = 0;
+}
+
 void weft__fatal(const char *fmt, ...)
 {
     char buf[512];

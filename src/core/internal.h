@@ -49,9 +49,41 @@ noreturn void weft__fatal(const char *fmt, ...) __attribute__((format(printf, 1,
 
 /* ---- allocation: the one hook every weft allocation goes through --------------------- */
 
+/* Built with AddressSanitizer / ThreadSanitizer (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#ifndef WEFT_ASAN
+#define WEFT_ASAN 0
+#endif
+#ifndef WEFT_TSAN
+#define WEFT_TSAN 0
+#endif
+
 void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void  weft__free(void *p);
+
+/* A per-thread cache of freed blocks of one size (tasks, spawned and freed by the
+ * thousand: without it glibc trims its heap top after each batch and the next batch faults
+ * every page back in). weft__block_get returns a block of `size` bytes (NULL: -ENOMEM;
+ * the allocation hook counts it like a malloc); weft__block_put takes one back (any thread;
+ * blocks of another size, or beyond the cache's bound, are freed). Freed at thread exit.
+ * Off under ASan, so that it still sees a use after free. */
+void *weft__block_get(size_t size);
+void  weft__block_put(void *p, size_t size);
+void  weft__blocks_thread_exit(void);
 /* Test hook: when > 0, counts allocations down and fails the one that reaches 0. */
 extern _Atomic long weft__alloc_fail_countdown;
 
@@ -182,6 +214,10 @@ typedef struct weft__tls {
     struct weft__loop *loop;            /* this thread's loop, or NULL (loop/ owns it) */
     struct weft_thread *thread;         /* the weft_thread running here, or NULL */
     struct weft__local_slots *locals;   /* weft_local values (core/local.c) */
+    void *blocks;                       /* weft__block_put's cache: a list through the
+                                           blocks' first word (alloc.c) */
+    unsigned blocks_n;
+    size_t blocks_size;                 /* the size of the cached blocks */
     struct weft__stack *stack_cache;    /* hot free stacks of the default size (fiber/) */
     unsigned stack_cache_n;
     struct weft__stack *stack_batch;    /* freed stacks waiting to be released in a batch */

@@ -24,6 +24,7 @@ static void thread_exit(void *unused)
     if (t->loop && weft__exit_loop_hook) weft__exit_loop_hook();
     weft__locals_thread_exit();
     if ((t->stack_cache || t->stack_batch) && weft__exit_stack_hook) weft__exit_stack_hook();
+    weft__blocks_thread_exit();
     t->exit_hook = false;
 }
 

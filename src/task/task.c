@@ -93,7 +93,7 @@ static int task_cancel(weft_future *f)
 
 static void task_free(weft_future *f)
 {
-    weft__free(task_of(f));
+    weft__block_put(task_of(f), sizeof(weft__task));
 }
 
 static const char *task_name(weft_future *f)
@@ -119,7 +119,7 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     weft__loop *l = weft__loop_get();
     if (!l) return -ENOMEM;
     if (l->shutting_down) return -ESHUTDOWN;
-    weft__task *t = weft__malloc(sizeof *t);
+    weft__task *t = weft__block_get(sizeof *t);
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &task_ops, refs);
     t->arg = arg;
