@@ -75,6 +75,44 @@ WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_cb cb, vo
  * (0 if f is done or none matched), or -EINVAL. Any context; never blocks. */
 WEFT_API int weft_future_remove_done_callback(weft_future *f, weft_future_cb cb, void *arg);
 
+/* ---------------------------------------------------------------- waiting on many ----- */
+
+/* concurrent.futures.wait's return_when. */
+#define WEFT_FIRST_COMPLETED 1  /* any future done */
+#define WEFT_FIRST_EXCEPTION 2  /* any future failed (an error other than -ECANCELED), else
+                                   as WEFT_ALL_COMPLETED */
+#define WEFT_ALL_COMPLETED   3  /* every future done */
+
+/* concurrent.futures.wait over futures of any source (coroutines, threads, pools, user
+ * futures): waits until `when` holds or timeout passes, then returns how many of fs are
+ * done (a timeout is not an error: compare with n) and, if done is non-NULL, sets done[i]
+ * for each. O(1) work per completion (a callback on each future; nothing polls). Errors:
+ * -EINVAL (fs NULL with n > 0, a NULL future, bad when or timeout), -ENOMEM, -ECANCELED
+ * (the calling coroutine was cancelled; nothing is cancelled with it). Blocks (see
+ * weft/core.h). */
+WEFT_API int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bool *done);
+
+/* concurrent.futures.as_completed as an iterator: each weft_as_completed_next hands out
+ * the next future of fs to be done, in the order they completed (those done already
+ * first), each exactly once. The iterator does not take references: fs's futures must
+ * outlive it. O(1) work per completion. */
+typedef struct weft_as_completed weft_as_completed;
+
+/* timeout bounds the whole iteration, counted from this call (WEFT_FOREVER: none).
+ * Errors: -EINVAL, -ENOMEM. Any context. */
+WEFT_API int weft_as_completed_create(weft_as_completed **it, weft_future **fs, size_t n,
+                                      int64_t timeout);
+
+/* Waits for the next future to be done and stores it in *f (a future of fs; no new
+ * reference). Returns 0, -ENOENT once all n were handed out, -ETIMEDOUT once the
+ * iteration's timeout has passed (also on later calls), -ECANCELED (the calling coroutine
+ * was cancelled), -EINVAL. Blocks (see weft/core.h). One caller at a time. */
+WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f);
+
+/* Frees the iterator (its callbacks on futures not yet done are taken back). NULL is
+ * ignored. */
+WEFT_API void weft_as_completed_destroy(weft_as_completed *it);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,208 @@
+/* future/wait.c — concurrent.futures.wait and as_completed over futures of any source.
+ *
+ * Both attach one embedded callback per future to a "watch" block: a completion takes the
+ * block's mutex, counts itself (as_completed also appends its index to a ring of n slots),
+ * and wakes the caller only if what it waits for now holds: O(1) per completion. Callbacks
+ * may run after the caller has left, so the block is reference-counted: one reference for
+ * the caller and one per callback not yet run or taken back.
+ */
+#include "future/internal.h"
+
+#include <stdlib.h>
+
+typedef struct watch watch;
+
+typedef struct watch_cb {
+    weft__cb cb;                      /* arg = this */
+    watch *w;
+    size_t i;                         /* index of its future */
+} watch_cb;
+
+struct watch {
+    weft__mutex m;
+    _Atomic uint32_t refs;
+    size_t n;
+    size_t ndone;                     /* m */
+    size_t nfailed;                   /* m: done with an error other than -ECANCELED */
+    int when;                         /* weft_wait's condition; 0 for as_completed */
+    size_t *ring;                     /* as_completed: indexes in completion order; m */
+    size_t head;                      /* as_completed: next to hand out; caller only */
+    int64_t deadline;                 /* as_completed */
+    weft__waiter *waiter;             /* m: the caller's, while it waits */
+    weft_future **fs;
+    watch_cb cbs[];
+};
+
+static bool satisfied(const watch *w)
+{
+    switch (w->when) {
+    case WEFT_FIRST_COMPLETED: return w->ndone > 0;
+    case WEFT_FIRST_EXCEPTION: return w->nfailed > 0 || w->ndone == w->n;
+    case WEFT_ALL_COMPLETED: return w->ndone == w->n;
+    default: return w->ndone > w->head;       /* as_completed: one is ready */
+    }
+}
+
+static void unref(watch *w)
+{
+    if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1) weft__free(w);
+}
+
+static void watch_done(weft_future *f, void *arg)
+{
+    watch_cb *c = arg;
+    watch *w = c->w;
+    int err = f->err;
+    weft__wake wk;
+    bool wake = false;
+    weft__mutex_lock(&w->m);
+    if (w->ring) w->ring[w->ndone] = c->i;
+    w->ndone++;
+    if (err < 0 && err != -ECANCELED) w->nfailed++;
+    if (w->waiter && satisfied(w)) {
+        wake = weft__waiter_claim(w->waiter, WEFT__W_WOKEN, &wk);
+        w->waiter = NULL;
+    }
+    weft__mutex_unlock(&w->m);
+    if (wake) weft__wake_deliver(&wk);
+    unref(w);
+}
+
+static int check_futures(weft_future **fs, size_t n)
+{
+    if (!fs && n) return -EINVAL;
+    if (n >= UINT32_MAX) return -ENOMEM;       /* refs count them in 32 bits */
+    for (size_t i = 0; i < n; i++) {
+        if (!fs[i]) return -EINVAL;
+        weft__future_check(fs[i]);
+    }
+    return 0;
+}
+
+/* A block with its callbacks attached (those of futures already done have run). */
+static watch *watch_new(weft_future **fs, size_t n, int when, bool ring)
+{
+    size_t size = sizeof(watch) + n * sizeof(watch_cb);
+    watch *w = weft__malloc(size + (ring ? n * sizeof(size_t) : 0));
+    if (!w) return NULL;
+    w->m = (weft__mutex)WEFT__MUTEX_INIT;
+    atomic_init(&w->refs, (uint32_t)n + 1);
+    w->n = n;
+    w->ndone = 0;
+    w->nfailed = 0;
+    w->when = when;
+    w->ring = ring ? (size_t *)(void *)((char *)w + size) : NULL;
+    w->head = 0;
+    w->deadline = WEFT__NO_DEADLINE;
+    w->waiter = NULL;
+    w->fs = fs;
+    for (size_t i = 0; i < n; i++) {
+        w->cbs[i].cb.fn = watch_done;
+        w->cbs[i].cb.arg = &w->cbs[i];
+        w->cbs[i].w = w;
+        w->cbs[i].i = i;
+    }
+    for (size_t i = 0; i < n; i++) weft__future_add_cb(fs[i], &w->cbs[i].cb);
+    return w;
+}
+
+/* Takes back the callbacks that have not run, then drops the caller's reference. */
+static void watch_free(watch *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (weft__future_remove_cb(w->fs[i], &w->cbs[i].cb)) unref(w);
+    unref(w);
+}
+
+/* Parks until satisfied(w) or deadline. 0, -ETIMEDOUT, -ECANCELED. */
+static int watch_wait(watch *w, int64_t deadline)
+{
+    int rc = 0;
+    weft__waiter wt;
+    weft__waiter_init(&wt);
+    weft__mutex_lock(&w->m);
+    while (!satisfied(w)) {
+        w->waiter = &wt;
+        weft__mutex_unlock(&w->m);
+        rc = weft__waiter_park(&wt, deadline);
+        weft__mutex_lock(&w->m);
+        w->waiter = NULL;
+        if (rc) break;
+        atomic_store_explicit(&wt.state, WEFT__W_WAITING, memory_order_relaxed);
+    }
+    if (rc && satisfied(w)) rc = 0;            /* it happened as the wait gave up */
+    weft__mutex_unlock(&w->m);
+    return rc;
+}
+
+int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bool *done)
+{
+    int rc = check_futures(fs, n);
+    if (rc) return rc;
+    if (when < WEFT_FIRST_COMPLETED || when > WEFT_ALL_COMPLETED) return -EINVAL;
+    int64_t deadline;
+    if ((rc = weft__deadline(timeout, &deadline)) != 0) return rc;
+    if (n > 0) {
+        watch *w = watch_new(fs, n, when, false);
+        if (!w) return -ENOMEM;
+        rc = timeout == 0 ? 0 : watch_wait(w, deadline);
+        watch_free(w);
+        if (rc == -ECANCELED) return rc;
+    }
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool d = weft_future_done(fs[i]);
+        if (done) done[i] = d;
+        count += d;
+    }
+    return count;
+}
+
+struct weft_as_completed {
+    watch *w;
+    bool timed_out;
+};
+
+int weft_as_completed_create(weft_as_completed **out, weft_future **fs, size_t n,
+                             int64_t timeout)
+{
+    if (!out) return -EINVAL;
+    int rc = check_futures(fs, n);
+    if (rc) return rc;
+    int64_t deadline;
+    if ((rc = weft__deadline(timeout, &deadline)) != 0) return rc;
+    weft_as_completed *it = weft__malloc(sizeof *it);
+    if (!it) return -ENOMEM;
+    it->w = watch_new(fs, n, 0, true);
+    if (!it->w) {
+        weft__free(it);
+        return -ENOMEM;
+    }
+    it->w->deadline = deadline;
+    it->timed_out = false;
+    *out = it;
+    return 0;
+}
+
+int weft_as_completed_next(weft_as_completed *it, weft_future **f)
+{
+    if (!it || !f) return -EINVAL;
+    watch *w = it->w;
+    if (w->head == w->n) return -ENOENT;
+    if (it->timed_out) return -ETIMEDOUT;
+    int rc = watch_wait(w, w->deadline);
+    if (rc == -ETIMEDOUT) it->timed_out = true;
+    if (rc) return rc;
+    weft__mutex_lock(&w->m);
+    size_t i = w->ring[w->head++];
+    weft__mutex_unlock(&w->m);
+    *f = w->fs[i];
+    return 0;
+}
+
+void weft_as_completed_destroy(weft_as_completed *it)
+{
+    if (!it) return;
+    watch_free(it->w);
+    weft__free(it);
+}
