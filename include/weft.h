@@ -15,5 +15,6 @@
 #include "weft/io.h"
 #include "weft/queue.h"
 #include "weft/group.h"
+#include "weft/pool.h"
 
 #endif /* WEFT_H */

@@ -34,16 +34,31 @@ void weft__free(void *p)
 }
 
 #define BLOCKS_MAX 1024
+#define NCLASSES ((int)(sizeof(((weft__tls *)0)->blocks) / sizeof(((weft__tls *)0)->blocks[0])))
+
+/* The class for size, or (take_free) a free class; NULL if none. */
+static struct weft__block_class *block_class(weft__tls *t, size_t size, bool take_free)
+{
+    for (int i = 0; i < NCLASSES; i++)
+        if (t->blocks[i].size == size) return &t->blocks[i];
+    if (take_free)
+        for (int i = 0; i < NCLASSES; i++)
+            if (t->blocks[i].n == 0) {
+                t->blocks[i].size = size;
+                return &t->blocks[i];
+            }
+    return NULL;
+}
 
 void *weft__block_get(size_t size)
 {
 #if !WEFT_ASAN
-    weft__tls *t = weft__tls_get();
-    void *p = t->blocks;
-    if (p && size == t->blocks_size) {
+    struct weft__block_class *c = block_class(weft__tls_get(), size, false);
+    if (c && c->list) {
         if (should_fail()) return NULL;
-        t->blocks = *(void **)p;
-        t->blocks_n--;
+        void *p = c->list;
+        c->list = *(void **)p;
+        c->n--;
         return p;
     }
 #endif
@@ -54,12 +69,12 @@ void weft__block_put(void *p, size_t size)
 {
 #if !WEFT_ASAN
     weft__tls *t = weft__tls_get();
-    if (t->blocks_n < BLOCKS_MAX && (size == t->blocks_size || t->blocks_n == 0)) {
+    struct weft__block_class *c = block_class(t, size, true);
+    if (c && c->n < BLOCKS_MAX) {
         if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
-        t->blocks_size = size;
-        *(void **)p = t->blocks;
-        t->blocks = p;
-        t->blocks_n++;
+        *(void **)p = c->list;
+        c->list = p;
+        c->n++;
         return;
     }
 #endif
@@ -70,12 +85,14 @@ void weft__block_put(void *p, size_t size)
 void weft__blocks_thread_exit(void)
 {
     weft__tls *t = weft__tls_get();
-    while (t->blocks) {
-        void *p = t->blocks;
-        t->blocks = *(void **)p;
-        free(p);
+    for (int i = 0; i < NCLASSES; i++) {
+        while (t->blocks[i].list) {
+            void *p = t->blocks[i].list;
+            t->blocks[i].list = *(void **)p;
+            free(p);
+        }
+        t->blocks[i].n = 0;
     }
-    t->blocks_n = 0;
 }
 
 void weft__fatal(const char *fmt, ...)

@@ -75,7 +75,7 @@ void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void  weft__free(void *p);
 
-/* A per-thread cache of freed blocks of one size (tasks, spawned and freed by the
+/* A per-thread cache of freed blocks of a few sizes (tasks, pool jobs: spawned and freed by the
  * thousand: without it glibc trims its heap top after each batch and the next batch faults
  * every page back in). weft__block_get returns a block of `size` bytes (NULL: -ENOMEM;
  * the allocation hook counts it like a malloc); weft__block_put takes one back (any thread;
@@ -214,10 +214,12 @@ typedef struct weft__tls {
     struct weft__loop *loop;            /* this thread's loop, or NULL (loop/ owns it) */
     struct weft_thread *thread;         /* the weft_thread running here, or NULL */
     struct weft__local_slots *locals;   /* weft_local values (core/local.c) */
-    void *blocks;                       /* weft__block_put's cache: a list through the
-                                           blocks' first word (alloc.c) */
-    unsigned blocks_n;
-    size_t blocks_size;                 /* the size of the cached blocks */
+    struct weft__block_class {          /* weft__block_put's cache, per block size: a list
+                                           through the blocks' first word (alloc.c) */
+        void *list;
+        unsigned n;
+        size_t size;
+    } blocks[4];
     struct weft__stack *stack_cache;    /* hot free stacks of the default size (fiber/) */
     unsigned stack_cache_n;
     struct weft__stack *stack_batch;    /* freed stacks waiting to be released in a batch */
@@ -229,6 +231,12 @@ typedef struct weft__tls {
                                            (weft__context_id); 0 until then */
     struct weft__scope *scope;          /* innermost deadline scope of the thread's own
                                            context (loop/scope.c) */
+    const _Atomic bool *job_cancel;     /* set while a pool worker runs a job: its cancel
+                                           flag (pool/pool.c; read by weft_cancelled and by
+                                           thread waits) */
+    void *pool;                         /* the pool this thread works for (pool/pool.c) */
+    int pool_blocked;                   /* its waits on that pool's jobs now counted as
+                                           blocked (pool/pool.c) */
 } weft__tls;
 
 extern _Thread_local weft__tls weft__tls_self __attribute__((tls_model("initial-exec")));

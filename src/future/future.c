@@ -139,7 +139,10 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
     if (self && self->ops->task(self) == f) return -EDEADLK;
+    void (*blocking)(weft_future *, int) = !self && f->ops ? f->ops->blocking : NULL;
+    if (blocking) blocking(f, +1);
     rc = wait_done(f, deadline, false);
+    if (blocking) blocking(f, -1);
     return rc ? rc : weft__future_take(f, result);
 }
 

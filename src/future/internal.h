@@ -18,6 +18,10 @@ typedef struct weft__future_ops {
     void (*free)(weft_future *f);
     /* Its name for reports (a task's or thread's), or NULL; may itself be NULL. */
     const char *(*name)(weft_future *f);
+    /* A thread is about to wait on f (delta +1) / has stopped waiting (-1), in
+     * weft_future_result: a pool starts a compensating worker when one of its own workers
+     * waits on one of its jobs. May be NULL. */
+    void (*blocking)(weft_future *f, int delta);
 } weft__future_ops;
 
 typedef struct weft__cb {

@@ -17,10 +17,20 @@ static_assert(WEFT_SCOPE_SHIELD == 1u, "weft__scope_limits tests the shield as b
 bool weft__cancel_pending(void)
 {
     weft__coro *c = weft__coro_current();
-    if (!c || !(c->cancelled || atomic_load_explicit(&c->cancel_asked, memory_order_relaxed)))
-        return false;
+    weft__scope *sc;
+    if (c) {
+        if (!(c->cancelled || atomic_load_explicit(&c->cancel_asked, memory_order_relaxed)))
+            return false;
+        sc = c->scope;
+    } else {
+        /* A thread: cancellable only while it runs a pool job. */
+        weft__tls *t = weft__tls_get();
+        if (!t->job_cancel || !atomic_load_explicit(t->job_cancel, memory_order_relaxed))
+            return false;
+        sc = t->scope;
+    }
     weft__limits lim;
-    weft__scope_limits(c->scope, &lim);
+    weft__scope_limits(sc, &lim);
     return !lim.shielded;
 }
 

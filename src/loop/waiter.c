@@ -48,9 +48,31 @@ static void deadline_fire(weft__loop *l, weft__timer *t)
     weft__waiter_wake(weft__container_of(t, weft__waiter, timer), WEFT__W_TIMEDOUT);
 }
 
+/* A pool job's thread waits in slices of JOB_SLICE, to see its job's cancel flag. */
+#define JOB_SLICE (1000 * 1000)
+
+static bool job_cancelled(const weft__waiter *w)
+{
+    const _Atomic bool *flag = weft__tls_get()->job_cancel;
+    return flag && !w->shielded && atomic_load_explicit(flag, memory_order_relaxed);
+}
+
+/* Claims w for cancellation; false if a waker claimed it first. */
+static bool claim_cancelled(weft__waiter *w, uint32_t *s)
+{
+    return atomic_compare_exchange_strong_explicit(&w->state, s, WEFT__W_CANCELLED,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
 static int park_thread(weft__waiter *w, int64_t deadline)
 {
     uint32_t s;
+    bool in_job = weft__tls_get()->job_cancel != NULL && !w->shielded;
+    if (in_job && job_cancelled(w)) {
+        s = WEFT__W_WAITING;
+        if (claim_cancelled(w, &s)) return -ECANCELED;
+    }
     int64_t spin_end = 0;
     for (unsigned i = 0; !w->no_spin; i++) {
         s = atomic_load_explicit(&w->state, memory_order_acquire);
@@ -68,10 +90,16 @@ static int park_thread(weft__waiter *w, int64_t deadline)
                                                  memory_order_acq_rel, memory_order_acquire))
         return status_rc(s);
     for (;;) {
-        int r = weft__futex_wait(&w->state, WEFT__W_WAITING | WEFT__W_SLEEPING, deadline);
+        int64_t until = deadline;
+        if (in_job) {
+            int64_t slice = weft_now() + JOB_SLICE;
+            if (slice < until) until = slice;
+        }
+        int r = weft__futex_wait(&w->state, WEFT__W_WAITING | WEFT__W_SLEEPING, until);
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s & WEFT__W_STATUS) return status_rc(s);
-        if (r == -ETIMEDOUT &&
+        if (in_job && job_cancelled(w) && claim_cancelled(w, &s)) return -ECANCELED;
+        if (r == -ETIMEDOUT && until == deadline &&
             atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
                                                     memory_order_acq_rel,
                                                     memory_order_acquire))

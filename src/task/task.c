@@ -101,7 +101,7 @@ static const char *task_name(weft_future *f)
     return task_of(f)->coro.name;
 }
 
-static const weft__future_ops task_ops = { task_cancel, task_free, task_name };
+static const weft__future_ops task_ops = { task_cancel, task_free, task_name, NULL };
 
 static weft_future *task_future(weft__coro *c)
 {
@@ -194,13 +194,14 @@ int weft_sleep(int64_t ns)
     if (rc) return rc;
     weft__waiter w;
     weft__waiter_init(&w);
-    if (!w.coro) {
+    if (!w.coro && !weft__tls_get()->job_cancel) {
         weft__scope *by;
         sleep_thread(weft__scope_clamp(deadline, &by));
         if (!by) return 0;
         by->hit = true;
         return -ETIMEDOUT;
     }
+    /* A coroutine, or a pool job's thread (its park sees the job's cancellation). */
     rc = weft__waiter_park(&w, deadline);
     /* Its own time up is a sleep's success; a deadline scope cutting it short is not. */
     return rc == -ETIMEDOUT && !w.cut ? 0 : rc;

@@ -1,0 +1,94 @@
+/* weft/pool.h — the thread pool executor (concurrent.futures.ThreadPoolExecutor) and
+ * to_thread.
+ *
+ * Part of <weft.h>; include that instead of this file. Jobs are weft_fn functions run on
+ * the pool's worker threads; each submission gives a future, waitable from threads and
+ * coroutines alike (a coroutine waiting on it does not block its loop). Workers start
+ * lazily, up to max_workers, and end after idling.
+ *
+ * Cancellation follows docs/CANCELLATION.md: cancelling a job that has not started means it
+ * never runs (its future gets -ECANCELED); a running job sees weft_cancelled() become true,
+ * and its weft calls that would wait return -ECANCELED (one already waiting, within about a
+ * millisecond); what the job returns is its future's outcome.
+ */
+#ifndef WEFT_POOL_H
+#define WEFT_POOL_H
+
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_pool weft_pool;
+
+typedef struct {
+    int max_workers;     /* 0: a sensible default, min(32, CPUs + 4) as Python's */
+} weft_pool_opts;
+
+/* Creates a pool (no thread starts before the first submission). opts may be NULL.
+ * Errors: -EINVAL (pool NULL, max_workers < 0), -ENOMEM. Any context. */
+WEFT_API int weft_pool_create(weft_pool **pool, const weft_pool_opts *opts);
+
+/* More options; initialise with WEFT_POOL_OPTS_EX_INIT (more fields may be added at the
+ * end). */
+typedef struct {
+    int max_workers;                 /* as above */
+    const char *name_prefix;         /* worker names "<prefix>-<n>" (copied); NULL: "pool" */
+    int (*initializer)(void *arg);   /* run by each worker before its first job; an error
+                                        breaks the pool: queued and later jobs fail with it */
+    void *initializer_arg;
+    void (*finalizer)(void *arg);    /* run by each worker as it ends */
+    void *finalizer_arg;
+    int64_t idle_timeout;            /* a worker idle this long ends (0: 60 s; WEFT_FOREVER:
+                                        never) */
+    int max_extra_workers;           /* workers started while others wait on this pool's own
+                                        futures (0: 4 * max_workers, at least 16) */
+} weft_pool_opts_ex;
+#define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0 }
+
+/* weft_pool_create with the options above. Errors as weft_pool_create. */
+WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);
+
+/* Queues fn(arg) (FIFO). *f (may be NULL: nobody waits) receives its future. Any context,
+ * including the pool's own jobs; never blocks. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (after
+ * weft_pool_shutdown), the initializer's error (a broken pool), -EAGAIN (no worker thread
+ * could be started and none runs). */
+WEFT_API int weft_pool_submit(weft_pool *pool, weft_future **f, weft_fn fn, void *arg);
+
+/* Stops accepting jobs (later submissions: -ESHUTDOWN). cancel_futures: jobs not yet
+ * started are cancelled (their futures get -ECANCELED). wait: returns once every queued job
+ * has run and every worker has ended. Calling it again is harmless (and may wait).
+ * Errors: -EINVAL, -EDEADLK (wait from one of the pool's own jobs: it would wait for
+ * itself). Blocks if wait. */
+WEFT_API int weft_pool_shutdown(weft_pool *pool, bool wait, bool cancel_futures);
+
+/* Shuts down (wait=true) if still running, then frees the pool. From one of its own jobs,
+ * it does not wait: the pool goes once its last worker has ended. NULL is ignored. */
+WEFT_API void weft_pool_destroy(weft_pool *pool);
+
+/* Worker threads alive now (for tests and monitoring). */
+WEFT_API int weft_pool_workers(weft_pool *pool);
+
+/* Executor.map: fn over args[0..n) in chunks of chunksize items (0: 1) per job; waits for
+ * all and stores results[i] (may be NULL) and errs[i] (may be NULL) in order. Returns 0 or
+ * the first error in argument order. stop_at_error: once an error is seen, the jobs not yet
+ * started are cancelled (their items get -ECANCELED). Blocks. Errors besides fn's: -EINVAL,
+ * -ENOMEM, -ESHUTDOWN, -ECANCELED (the caller was cancelled: the rest is cancelled too). */
+WEFT_API int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n,
+                           size_t chunksize, bool stop_at_error, void **results, int *errs);
+
+/* asyncio.to_thread / run_in_executor: runs fn(arg) on the default pool (created on first
+ * use, max_workers default) and waits for it; from a coroutine, without blocking the loop.
+ * If the caller is cancelled, the job is cancelled (rules above) and waited for, and
+ * -ECANCELED is returned unless the job ended otherwise. Returns fn's outcome; stores its
+ * result if result is non-NULL. Errors besides: -ENOMEM, -EAGAIN. Blocks. */
+WEFT_API int weft_to_thread(weft_fn fn, void *arg, void **result);
+
+/* The default pool (created on first use); never destroyed. NULL: -ENOMEM. */
+WEFT_API weft_pool *weft_default_pool(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_POOL_H */

@@ -1,0 +1,466 @@
+/* pool/pool.c — the thread pool executor.
+ *
+ * Queue. Submitters push jobs onto an intrusive lock-free stack (`inbox`: one CAS, never a
+ * lock). Workers take jobs from a FIFO under `qm`; when the FIFO is empty, the worker holding
+ * qm takes the whole inbox with one exchange and reverses it onto the FIFO, so jobs run in
+ * submission order. Submitters and workers never wait for each other's lock.
+ *
+ * Sleep. An idle worker spins a little, then counts itself in `sleepers`, re-checks the
+ * queue and sleeps on the futex word `seq`. A submitter, after its push, wakes one sleeper
+ * only if it sees sleepers > 0 (the push and the count are sequentially consistent on both
+ * sides, so a job is never left with every worker asleep).
+ *
+ * Workers. Started lazily by submit while no worker is idle, up to max_workers "active"
+ * ones; a worker that waits (weft_future_result) on a job of its own pool does not count
+ * as active (future ops `blocking`), so a recursive fan-out starts compensating workers up
+ * to max_workers + max_extra instead of deadlocking; when the wait ends, surplus workers
+ * retire after their current job. Other waits (sleep, locks, I/O) start nobody.
+ *
+ * Jobs. A job is a future plus its function; its state (QUEUED → RUNNING, or QUEUED →
+ * CANCELLED) is one atomic, so a cancel and a worker's start are decided by one CAS. The
+ * queue holds one reference until a worker is done with the job.
+ *
+ * Lifetime. The pool is reference-counted: the creator's reference and one per worker
+ * thread; shutdown(wait) waits until the worker count is zero.
+ */
+#include "future/internal.h"
+#include "sync/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { QUEUED, RUNNING, CANCELLED };
+
+#define SPIN_NS (20 * 1000)              /* an idle worker spins this long before sleeping */
+#define DEFAULT_IDLE (60 * WEFT_SEC)
+
+typedef struct job {
+    weft_future fut;
+    struct job *next;                 /* inbox / FIFO link */
+    weft_pool *pool;
+    weft_fn fn;
+    void *arg;
+    _Atomic int state;
+    _Atomic bool cancel;              /* a running job was asked to stop */
+} job;
+
+struct weft_pool {
+    /* Submitters' side. */
+    _Atomic(job *) inbox;             /* newest first */
+    _Atomic uint32_t sleepers;        /* workers asleep (or about to be) on seq */
+    _Atomic uint32_t seq;             /* futex word: bumped to wake a sleeper */
+    _Atomic int idle;                 /* workers looking for work (spinning or asleep) */
+    /* Workers' side. */
+    weft__mutex qm;
+    job *fifo;                        /* qm: oldest first */
+    _Atomic(job *) fifo_peek;         /* fifo, readable without qm (for spinning) */
+    /* Bookkeeping, under m. */
+    weft__mutex m;
+    _Atomic uint32_t refs;
+    int max_workers;
+    int max_extra;
+    _Atomic int workers;              /* threads alive (changed under m) */
+    int blocked;                      /* of them, waiting on this pool's own jobs */
+    int started;                      /* ever (for names) */
+    _Atomic bool shutdown;
+    _Atomic int broken;               /* the initializer's error, 0 if none */
+    weft_event *exited;               /* set when shut down and workers == 0 */
+    char *prefix;
+    int (*initializer)(void *);
+    void *initializer_arg;
+    void (*finalizer)(void *);
+    void *finalizer_arg;
+    int64_t idle_timeout;
+};
+
+static job *job_of(weft_future *f) { return weft__container_of(f, job, fut); }
+
+static void drain(weft_pool *p, int err);
+
+static void pool_unref(weft_pool *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+    drain(p, -ECANCELED);                      /* jobs a racing submit left behind */
+    weft_event_destroy(p->exited);
+    weft__free(p->prefix);
+    weft__free(p);
+}
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+static int job_cancel(weft_future *f)
+{
+    job *j = job_of(f);
+    int s = QUEUED;
+    if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED)) {
+        atomic_store_explicit(&f->cancel_requested, 1, memory_order_relaxed);
+        weft__future_complete(f, -ECANCELED, NULL);
+        return 0;
+    }
+    if (s == RUNNING && !atomic_load_explicit(&f->done, memory_order_acquire)) {
+        atomic_store(&j->cancel, true);      /* weft_cancelled() in the job sees it */
+        return 0;
+    }
+    return -EBUSY;
+}
+
+static void job_free(weft_future *f)
+{
+    weft__block_put(job_of(f), sizeof(job));
+}
+
+static void start_worker_if_needed(weft_pool *p, bool compensating);
+
+/* Runs j on the calling thread if it has not started; true if it did. The queue keeps its
+ * reference (the worker that pops the job later skips it). */
+static bool run_here(job *j)
+{
+    int s = QUEUED;
+    if (!atomic_compare_exchange_strong(&j->state, &s, RUNNING)) return false;
+    weft__tls *t = weft__tls_get();
+    const _Atomic bool *outer = t->job_cancel;
+    t->job_cancel = &j->cancel;
+    void *result = NULL;
+    int err = j->fn(j->arg, &result);
+    t->job_cancel = outer;
+    weft__future_complete(&j->fut, err, result);
+    return true;
+}
+
+/* A thread waits on a job's future. A worker of that job's pool first runs the job itself
+ * if it has not started (Java's ForkJoin "helping": a recursive fan-out needs no extra
+ * thread); else it stops counting as active while it waits, and a worker may start in its
+ * place. */
+static void job_blocking(weft_future *f, int delta)
+{
+    job *j = job_of(f);
+    weft_pool *p = j->pool;
+    weft__tls *t = weft__tls_get();
+    if (t->pool != p) return;
+    if (delta > 0 && run_here(j)) return;   /* done: the wait that follows returns at once */
+    if (delta < 0 && !t->pool_blocked) return;
+    weft__mutex_lock(&p->m);
+    p->blocked += delta;
+    weft__mutex_unlock(&p->m);
+    t->pool_blocked += delta;
+    if (delta > 0) start_worker_if_needed(p, true);
+}
+
+static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocking };
+
+/* ---- the queue ------------------------------------------------------------------------- */
+
+static void push(weft_pool *p, job *j)
+{
+    job *old = atomic_load_explicit(&p->inbox, memory_order_relaxed);
+    do {
+        j->next = old;
+    } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &old, j, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+}
+
+/* The oldest queued job, or NULL. */
+static job *pop(weft_pool *p)
+{
+    weft__mutex_lock(&p->qm);
+    job *j = p->fifo;
+    if (!j) {
+        job *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_seq_cst);
+        while (list) {                         /* newest first → oldest first */
+            job *next = list->next;
+            list->next = j;
+            j = list;
+            list = next;
+        }
+    }
+    if (j) p->fifo = j->next;
+    atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_relaxed);
+    weft__mutex_unlock(&p->qm);
+    return j;
+}
+
+static bool queue_looks_empty(weft_pool *p)
+{
+    return !atomic_load_explicit(&p->inbox, memory_order_seq_cst) &&
+           !atomic_load_explicit(&p->fifo_peek, memory_order_relaxed);
+}
+
+static void wake_one(weft_pool *p)
+{
+    if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) == 0) return;
+    atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
+    weft__futex_wake(&p->seq, 1);
+}
+
+static void wake_all(weft_pool *p)
+{
+    atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
+    weft__futex_wake(&p->seq, INT32_MAX);
+}
+
+/* ---- workers --------------------------------------------------------------------------- */
+
+static void run_job(job *j)
+{
+    int s = QUEUED;
+    if (atomic_compare_exchange_strong(&j->state, &s, RUNNING)) {
+        weft__tls *t = weft__tls_get();
+        t->job_cancel = &j->cancel;
+        void *result = NULL;
+        int err = j->fn(j->arg, &result);
+        t->job_cancel = NULL;
+        weft__future_complete(&j->fut, err, result);
+    }
+    weft_future_release(&j->fut);              /* the queue's reference */
+}
+
+/* Fails every queued job with err (a broken pool) or -ECANCELED. */
+static void drain(weft_pool *p, int err)
+{
+    job *j;
+    while ((j = pop(p)) != NULL) {
+        int s = QUEUED;
+        if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED))
+            weft__future_complete(&j->fut, err, NULL);
+        weft_future_release(&j->fut);
+    }
+}
+
+/* Waits for work: spins, then sleeps on seq. Returns a job, or NULL when the worker should
+ * end (shut down and nothing queued, or idle too long). */
+static job *next_job(weft_pool *p, int64_t *idle_since)
+{
+    job *j = pop(p);
+    if (j) return j;
+    atomic_fetch_add(&p->idle, 1);
+    int64_t spin_end = weft_now() + SPIN_NS;
+    for (unsigned i = 0;; i++) {
+        if (!queue_looks_empty(p) && (j = pop(p)) != NULL) break;
+        if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
+        if ((i & 63) == 63 && weft_now() >= spin_end) {
+            atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+            uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
+            if (!queue_looks_empty(p) || atomic_load(&p->shutdown)) {
+                atomic_fetch_sub(&p->sleepers, 1);
+                continue;
+            }
+            int64_t deadline = p->idle_timeout == WEFT_FOREVER
+                             ? WEFT__NO_DEADLINE : *idle_since + p->idle_timeout;
+            int r = weft__futex_wait(&p->seq, s, deadline);
+            atomic_fetch_sub(&p->sleepers, 1);
+            if (r == -ETIMEDOUT && queue_looks_empty(p)) break;   /* idle too long */
+            spin_end = weft_now() + SPIN_NS;
+        }
+        weft__cpu_relax();
+    }
+    atomic_fetch_sub(&p->idle, 1);
+    return j;
+}
+
+static int worker_main(void *arg, void **result)
+{
+    (void)result;
+    weft_pool *p = arg;
+    weft__tls *t = weft__tls_get();
+    t->pool = p;
+    int rc = p->initializer ? p->initializer(p->initializer_arg) : 0;
+    if (rc) {
+        int err = rc < 0 ? rc : -EIO;
+        int none = 0;
+        atomic_compare_exchange_strong(&p->broken, &none, err);
+        drain(p, err);
+    }
+    bool counted_out = false;               /* retired as surplus: already uncounted */
+    int64_t idle_since = weft_now();
+    while (!rc) {
+        job *j = next_job(p, &idle_since);
+        if (!j) break;
+        run_job(j);
+        idle_since = weft_now();
+        /* Surplus once a wait on the pool's own jobs has ended: retire. */
+        weft__mutex_lock(&p->m);
+        if (p->workers - p->blocked > p->max_workers) {
+            atomic_fetch_sub(&p->workers, 1);
+            counted_out = true;
+        }
+        weft__mutex_unlock(&p->m);
+        if (counted_out) break;
+    }
+    if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
+    t->pool = NULL;
+    weft__mutex_lock(&p->m);
+    if (!counted_out) atomic_fetch_sub(&p->workers, 1);
+    bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    weft__mutex_unlock(&p->m);
+    if (last) {
+        drain(p, -ECANCELED);                /* a submit that raced with shutdown */
+        weft_event_set(p->exited);
+    } else if (!queue_looks_empty(p)) {
+        start_worker_if_needed(p, false);    /* a job arrived as this one retired */
+    }
+    pool_unref(p);
+    return 0;
+}
+
+/* Starts a worker if none is idle and the pool may grow. */
+static void start_worker_if_needed(weft_pool *p, bool compensating)
+{
+    if (atomic_load_explicit(&p->idle, memory_order_relaxed) > 0 && !compensating) return;
+    weft__mutex_lock(&p->m);
+    int active = p->workers - p->blocked;
+    bool go = (!atomic_load(&p->shutdown) || !queue_looks_empty(p)) && !p->broken &&
+              active < p->max_workers && p->workers < p->max_workers + p->max_extra &&
+              (compensating ? atomic_load(&p->idle) == 0 : true);
+    int n = 0;
+    if (go) {
+        atomic_fetch_add(&p->workers, 1);
+        n = ++p->started;
+        atomic_fetch_add(&p->refs, 1);
+    }
+    weft__mutex_unlock(&p->m);
+    if (!go) return;
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d", p->prefix, n);
+    weft_thread_opts o = WEFT_THREAD_OPTS_INIT;
+    o.name = name;
+    o.daemon = true;
+    weft_thread *t;
+    if (weft_thread_start(&t, &o, worker_main, p) == 0) {
+        weft_thread_release(t);
+        return;
+    }
+    weft__mutex_lock(&p->m);
+    atomic_fetch_sub(&p->workers, 1);
+    bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    weft__mutex_unlock(&p->m);
+    if (last) weft_event_set(p->exited);
+    pool_unref(p);
+}
+
+/* ---- the API --------------------------------------------------------------------------- */
+
+static int default_workers(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) cpus = 1;
+    return cpus + 4 < 32 ? (int)cpus + 4 : 32;
+}
+
+int weft_pool_create_ex(weft_pool **out, const weft_pool_opts_ex *o)
+{
+    if (!out) return -EINVAL;
+    weft_pool_opts_ex d = WEFT_POOL_OPTS_EX_INIT;
+    if (!o) o = &d;
+    if (o->max_workers < 0 || o->max_extra_workers < 0 ||
+        (o->idle_timeout < 0 && o->idle_timeout != WEFT_FOREVER))
+        return -EINVAL;
+    weft_pool *p = weft__calloc(1, sizeof *p);
+    if (!p) return -ENOMEM;
+    const char *prefix = o->name_prefix ? o->name_prefix : "pool";
+    p->prefix = weft__malloc(strlen(prefix) + 1);
+    int rc = p->prefix ? weft_event_create(&p->exited) : -ENOMEM;
+    if (rc) {
+        weft__free(p->prefix);
+        weft__free(p);
+        return rc;
+    }
+    strcpy(p->prefix, prefix);
+    p->qm = (weft__mutex)WEFT__MUTEX_INIT;
+    p->m = (weft__mutex)WEFT__MUTEX_INIT;
+    atomic_init(&p->refs, 1);
+    p->max_workers = o->max_workers ? o->max_workers : default_workers();
+    p->max_extra = o->max_extra_workers ? o->max_extra_workers
+                 : (4 * p->max_workers > 16 ? 4 * p->max_workers : 16);
+    p->initializer = o->initializer;
+    p->initializer_arg = o->initializer_arg;
+    p->finalizer = o->finalizer;
+    p->finalizer_arg = o->finalizer_arg;
+    p->idle_timeout = o->idle_timeout ? o->idle_timeout : DEFAULT_IDLE;
+    *out = p;
+    return 0;
+}
+
+int weft_pool_create(weft_pool **out, const weft_pool_opts *opts)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    if (opts) o.max_workers = opts->max_workers;
+    return weft_pool_create_ex(out, &o);
+}
+
+int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
+{
+    if (!p || !fn) return -EINVAL;
+    if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return -ESHUTDOWN;
+    int broken = atomic_load_explicit(&p->broken, memory_order_relaxed);
+    if (broken) return broken;
+    job *j = weft__block_get(sizeof *j);
+    if (!j) return -ENOMEM;
+    weft__future_init(&j->fut, &job_ops, f ? 2 : 1);
+    j->pool = p;
+    j->fn = fn;
+    j->arg = arg;
+    atomic_init(&j->state, QUEUED);
+    atomic_init(&j->cancel, false);
+    push(p, j);
+    wake_one(p);
+    if (atomic_load_explicit(&p->idle, memory_order_relaxed) == 0)
+        start_worker_if_needed(p, false);
+    /* Shut down meanwhile, or nobody to run it (no thread could start and none is alive):
+     * take it back rather than leave its future pending for ever. */
+    int rc = atomic_load(&p->shutdown) ? -ESHUTDOWN
+           : atomic_load(&p->workers) == 0 ? -EAGAIN : 0;
+    if (weft__unlikely(rc)) {
+        int s = QUEUED;
+        if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED)) {
+            atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
+            weft__future_complete(&j->fut, rc, NULL);
+            if (f) weft_future_release(&j->fut);   /* the queue's goes with the queue */
+            return rc;
+        }
+    }
+    if (f) *f = &j->fut;
+    return 0;
+}
+
+int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
+{
+    if (!p) return -EINVAL;
+    if (wait && weft__tls_get()->pool == p) return -EDEADLK;
+    atomic_store(&p->shutdown, true);
+    if (cancel_futures) drain(p, -ECANCELED);
+    wake_all(p);
+    if (atomic_load(&p->workers) == 0 && !queue_looks_empty(p))
+        start_worker_if_needed(p, false);    /* queued jobs still run */
+    weft__mutex_lock(&p->m);
+    bool none = p->workers == 0;
+    weft__mutex_unlock(&p->m);
+    if (none) {
+        drain(p, -ECANCELED);                /* nobody will run what is left */
+        weft_event_set(p->exited);
+    }
+    if (!wait) return 0;
+    /* Shielded: a cancelled caller still waits for the workers, so the pool can go. */
+    weft_scope s;
+    weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    int rc = weft_event_wait(p->exited, WEFT_FOREVER);
+    weft_scope_leave(&s);
+    return rc;
+}
+
+void weft_pool_destroy(weft_pool *p)
+{
+    if (!p) return;
+    weft_pool_shutdown(p, weft__tls_get()->pool != p, false);
+    pool_unref(p);
+}
+
+int weft_pool_workers(weft_pool *p)
+{
+    if (!p) return 0;
+    weft__mutex_lock(&p->m);
+    int n = p->workers;
+    weft__mutex_unlock(&p->m);
+    return n;
+}

@@ -1,0 +1,509 @@
+/* The thread pool: submit/result from threads and coroutines, lazy and retiring workers,
+ * initializer/finalizer/names, cancellation rules, shutdown, map, submitting from jobs,
+ * compensation for waits on the pool's own jobs, to_thread, misuse. */
+#include "check.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define MS 1000000LL
+
+static _Atomic int ran, running, max_running;
+
+static void reset(void)
+{
+    atomic_store(&ran, 0);
+    atomic_store(&running, 0);
+    atomic_store(&max_running, 0);
+}
+
+static int square(void *arg, void **result)
+{
+    intptr_t x = (intptr_t)arg;
+    atomic_fetch_add(&ran, 1);
+    *result = (void *)(x * x);
+    return 0;
+}
+
+/* Sleeps arg ns, counting how many run at once. */
+static int sleeper(void *arg, void **result)
+{
+    (void)result;
+    int now = atomic_fetch_add(&running, 1) + 1;
+    int m = atomic_load(&max_running);
+    while (now > m && !atomic_compare_exchange_weak(&max_running, &m, now)) {}
+    int rc = weft_sleep((int64_t)(intptr_t)arg);
+    atomic_fetch_sub(&running, 1);
+    atomic_fetch_add(&ran, 1);
+    return rc;
+}
+
+static void test_submit_and_result_from_a_thread(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 3 }));
+    CHECK_EQ(weft_pool_workers(p), 0);                 /* lazy: nothing before a job */
+    weft_future *f[100];
+    for (int i = 0; i < 100; i++) CHECK_OK(weft_pool_submit(p, &f[i], square, (void *)(intptr_t)i));
+    for (int i = 0; i < 100; i++) {
+        void *r;
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, &r));
+        CHECK_EQ((intptr_t)r, i * i);
+        weft_future_release(f[i]);
+    }
+    CHECK_BETWEEN(weft_pool_workers(p), 1, 3);
+    CHECK_OK(weft_pool_shutdown(p, true, false));
+    CHECK_OK(weft_pool_shutdown(p, true, false));      /* idempotent */
+    CHECK_EQ(weft_pool_workers(p), 0);
+    CHECK_RC(weft_pool_submit(p, NULL, square, NULL), -ESHUTDOWN);
+    weft_pool_destroy(p);
+    CHECK_EQ(atomic_load(&ran), 100);
+}
+
+/* A coroutine waits on a pool job without blocking its loop: another coroutine ticks. */
+static _Atomic int ticks;
+
+static int ticker(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    while (weft_sleep(1 * MS) == 0) atomic_fetch_add(&ticks, 1);
+    return 0;
+}
+
+static int coro_main(void *arg, void **result)
+{
+    (void)result;
+    weft_pool *p = arg;
+    weft_future *t, *f;
+    CHECK_OK(weft_spawn(&t, ticker, NULL));
+    CHECK_OK(weft_pool_submit(p, &f, sleeper, (void *)(20 * MS)));
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    CHECK(atomic_load(&ticks) >= 5);
+    weft_future_release(f);
+    weft_future_cancel(t);
+    weft_future_result(t, WEFT_FOREVER, NULL);
+    weft_future_release(t);
+    return 0;
+}
+
+static void test_coroutine_waits_without_blocking_its_loop(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, NULL));
+    CHECK_OK(weft_run(coro_main, p, NULL));
+    weft_pool_destroy(p);
+}
+
+/* Other waits never raise the number of workers running jobs above max_workers. */
+static void test_max_workers_bounds_concurrency(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    weft_future *f[10];
+    for (int i = 0; i < 10; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(5 * MS)));
+    for (int i = 0; i < 10; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(atomic_load(&max_running), 2);
+    CHECK(weft_pool_workers(p) <= 2);
+    weft_pool_destroy(p);
+}
+
+/* Initializer, finalizer, names, idle retirement. */
+static _Atomic int inits, finis, named_ok;
+
+static int init_worker(void *arg)
+{
+    CHECK_PTR(arg, (void *)&inits);
+    atomic_fetch_add(&inits, 1);
+    return 0;
+}
+
+static void fini_worker(void *arg)
+{
+    CHECK_PTR(arg, (void *)&finis);
+    atomic_fetch_add(&finis, 1);
+}
+
+static int check_name(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    char name[32];
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    if (strncmp(name, "crawler-", 8) == 0) atomic_fetch_add(&named_ok, 1);
+    return weft_sleep(1 * MS);
+}
+
+static void test_initializer_finalizer_names_retirement(void)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 2;
+    o.name_prefix = "crawler";
+    o.initializer = init_worker;
+    o.initializer_arg = (void *)&inits;
+    o.finalizer = fini_worker;
+    o.finalizer_arg = (void *)&finis;
+    o.idle_timeout = 20 * MS;
+    weft_pool *p;
+    CHECK_OK(weft_pool_create_ex(&p, &o));
+    weft_future *f[6];
+    for (int i = 0; i < 6; i++) CHECK_OK(weft_pool_submit(p, &f[i], check_name, NULL));
+    for (int i = 0; i < 6; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(atomic_load(&named_ok), 6);
+    int started = atomic_load(&inits);
+    CHECK_BETWEEN(started, 1, 2);
+    int64_t t0 = weft_now();                 /* idle workers retire */
+    while (weft_pool_workers(p) > 0 && weft_now() - t0 < 5000 * MS) weft_sleep(1 * MS);
+    CHECK_EQ(weft_pool_workers(p), 0);
+    CHECK_EQ(atomic_load(&finis), started);
+    weft_future *g;                          /* and start again when needed */
+    CHECK_OK(weft_pool_submit(p, &g, square, (void *)3));
+    CHECK_OK(weft_future_result(g, WEFT_FOREVER, NULL));
+    weft_future_release(g);
+    weft_pool_destroy(p);
+    CHECK_EQ(atomic_load(&finis), atomic_load(&inits));
+}
+
+static int failing_init(void *arg)
+{
+    (void)arg;
+    return -EACCES;
+}
+
+static void test_failing_initializer_breaks_the_pool(void)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 1;
+    o.initializer = failing_init;
+    weft_pool *p;
+    CHECK_OK(weft_pool_create_ex(&p, &o));
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(p, &f, square, (void *)2));
+    CHECK_RC(weft_future_result(f, WEFT_FOREVER, NULL), -EACCES);
+    weft_future_release(f);
+    int64_t t0 = weft_now();
+    int rc;
+    while ((rc = weft_pool_submit(p, &f, square, NULL)) == 0 && weft_now() - t0 < 5000 * MS) {
+        weft_future_result(f, WEFT_FOREVER, NULL);
+        weft_future_release(f);
+    }
+    CHECK_RC(rc, -EACCES);
+    weft_pool_destroy(p);
+}
+
+/* Cancellation rules: pending → never runs; running → weft_cancelled() and -ECANCELED
+ * from its waits; done → -EBUSY; a second cancel changes nothing. */
+static _Atomic int saw_cancelled_flag;
+
+static int long_job(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    atomic_fetch_add(&running, 1);
+    int rc = weft_sleep(10000 * MS);                /* interrupted by the cancel */
+    if (weft_cancelled()) atomic_fetch_add(&saw_cancelled_flag, 1);
+    /* Cleanup may still wait, shielded. */
+    weft_scope s;
+    CHECK_OK(weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
+    CHECK_OK(weft_sleep(1 * MS));
+    CHECK(!weft_cancelled());
+    CHECK_OK(weft_scope_leave(&s));
+    return rc;
+}
+
+static void test_cancellation_rules(void)
+{
+    reset();
+    atomic_store(&saw_cancelled_flag, 0);
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    weft_future *a, *b;
+    CHECK_OK(weft_pool_submit(p, &a, long_job, NULL));
+    CHECK_OK(weft_pool_submit(p, &b, square, (void *)5));   /* queued behind a */
+    while (atomic_load(&running) == 0) weft_sleep(100000);
+    CHECK_OK(weft_future_cancel(b));                        /* pending: never runs */
+    CHECK(weft_future_cancelled(b));
+    CHECK_OK(weft_future_cancel(b) == -EBUSY ? 0 : -1);
+    int64_t t0 = weft_now();
+    CHECK_OK(weft_future_cancel(a));                        /* running: asked to stop */
+    CHECK_OK(weft_future_cancel(a));                        /* again: nothing more */
+    CHECK_RC(weft_future_result(a, WEFT_FOREVER, NULL), -ECANCELED);
+    CHECK(weft_now() - t0 < 2000 * MS);                     /* not the full 10 s */
+    CHECK_EQ(atomic_load(&saw_cancelled_flag), 1);
+    CHECK_RC(weft_future_cancel(a), -EBUSY);
+    weft_future_release(a);
+    weft_future_release(b);
+    CHECK_OK(weft_pool_shutdown(p, true, false));
+    CHECK_EQ(atomic_load(&ran), 0);                         /* square never ran */
+    weft_pool_destroy(p);
+}
+
+/* shutdown(wait) runs what is queued; shutdown(cancel_futures) cancels it. */
+static void test_shutdown_semantics(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    weft_future *f[20];
+    for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(100000)));
+    CHECK_OK(weft_pool_shutdown(p, true, false));
+    CHECK_EQ(atomic_load(&ran), 20);
+    for (int i = 0; i < 20; i++) {
+        CHECK_OK(weft_future_result(f[i], 0, NULL));
+        weft_future_release(f[i]);
+    }
+    weft_pool_destroy(p);
+
+    reset();
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(2 * MS)));
+    while (atomic_load(&running) == 0) weft_sleep(100000);
+    CHECK_OK(weft_pool_shutdown(p, false, true));
+    CHECK_OK(weft_pool_shutdown(p, true, true));
+    int cancelled = 0;
+    for (int i = 0; i < 20; i++) {
+        int rc = weft_future_result(f[i], 0, NULL);
+        CHECK(rc == 0 || rc == -ECANCELED);
+        cancelled += rc == -ECANCELED;
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(cancelled + atomic_load(&ran), 20);
+    CHECK(cancelled >= 18);
+    weft_pool_destroy(p);
+}
+
+/* Submitting from a job; shutdown(wait) from a job is refused; destroy from a job. */
+static weft_pool *self_pool;
+
+static int submits_more(void *arg, void **result)
+{
+    (void)result;
+    intptr_t depth = (intptr_t)arg;
+    atomic_fetch_add(&ran, 1);
+    if (depth > 0) CHECK_OK(weft_pool_submit(self_pool, NULL, submits_more, (void *)(depth - 1)));
+    CHECK_RC(weft_pool_shutdown(self_pool, true, false), -EDEADLK);
+    return 0;
+}
+
+static void test_submit_from_a_job(void)
+{
+    reset();
+    CHECK_OK(weft_pool_create(&self_pool, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_submit(self_pool, NULL, submits_more, (void *)9));
+    int64_t t0 = weft_now();
+    while (atomic_load(&ran) < 10 && weft_now() - t0 < 5000 * MS) weft_sleep(100000);
+    CHECK_EQ(atomic_load(&ran), 10);
+    weft_pool_destroy(self_pool);
+}
+
+static int destroys_its_pool(void *arg, void **result)
+{
+    (void)result;
+    weft_pool_destroy(arg);                  /* does not wait for itself */
+    atomic_fetch_add(&ran, 1);
+    return 0;
+}
+
+static void test_destroy_from_a_job(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_submit(p, NULL, destroys_its_pool, p));
+    int64_t t0 = weft_now();
+    while (atomic_load(&ran) < 1 && weft_now() - t0 < 5000 * MS) weft_sleep(100000);
+    CHECK_EQ(atomic_load(&ran), 1);
+    weft_sleep(5 * MS);                      /* let the worker end (ASan checks the rest) */
+}
+
+/* A recursive fan-out that deadlocks Python's ThreadPoolExecutor: each job submits two
+ * children and waits for them, with only 2 workers. Compensating workers let it finish. */
+static weft_pool *fan_pool;
+
+static int fib(void *arg, void **result)
+{
+    intptr_t n = (intptr_t)arg;
+    if (n < 2) {
+        *result = (void *)n;
+        return 0;
+    }
+    weft_future *a, *b;
+    CHECK_OK(weft_pool_submit(fan_pool, &a, fib, (void *)(n - 1)));
+    CHECK_OK(weft_pool_submit(fan_pool, &b, fib, (void *)(n - 2)));
+    void *ra, *rb;
+    CHECK_OK(weft_future_result(a, WEFT_FOREVER, &ra));
+    CHECK_OK(weft_future_result(b, WEFT_FOREVER, &rb));
+    weft_future_release(a);
+    weft_future_release(b);
+    *result = (void *)((intptr_t)ra + (intptr_t)rb);
+    return 0;
+}
+
+static void test_recursive_fan_out_completes(void)
+{
+    CHECK_OK(weft_pool_create(&fan_pool, &(weft_pool_opts){ 2 }));
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(fan_pool, &f, fib, (void *)8));
+    void *r;
+    CHECK_OK(weft_future_result(f, 30000 * MS, &r));
+    CHECK_EQ((intptr_t)r, 21);
+    weft_future_release(f);
+    weft_pool_destroy(fan_pool);
+}
+
+/* A worker waiting on a job that runs elsewhere stops counting: another job still runs. */
+static weft_future *slow_job;
+
+static int waits_on_slow(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return weft_future_result(slow_job, WEFT_FOREVER, NULL);
+}
+
+static void test_compensation_for_a_running_job(void)
+{
+    reset();
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_submit(p, &slow_job, sleeper, (void *)(200 * MS)));
+    while (atomic_load(&running) == 0) weft_sleep(100000);
+    weft_future *w, *z;
+    CHECK_OK(weft_pool_submit(p, &w, waits_on_slow, NULL));
+    weft_sleep(5 * MS);                              /* w is waiting on slow_job now */
+    CHECK_OK(weft_pool_submit(p, &z, square, (void *)4));
+    CHECK_OK(weft_future_result(z, 100 * MS, NULL)); /* ran although 2 workers are busy */
+    CHECK(!weft_future_done(slow_job));
+    CHECK_OK(weft_future_result(w, WEFT_FOREVER, NULL));
+    CHECK_EQ(atomic_load(&max_running), 1);
+    weft_future_release(z);
+    weft_future_release(w);
+    weft_future_release(slow_job);
+    weft_pool_destroy(p);
+}
+
+/* map: results in argument order, chunked, first error, stop_at_error. */
+static int fails_on_7(void *arg, void **result)
+{
+    intptr_t x = (intptr_t)arg;
+    if (x == 7) return -EDOM;
+    *result = (void *)(x + 100);
+    return 0;
+}
+
+static void test_map(void)
+{
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    void *args[50], *res[50];
+    int errs[50];
+    for (int i = 0; i < 50; i++) args[i] = (void *)(intptr_t)i;
+    CHECK_OK(weft_pool_map(p, square, args, 7, 0, false, res, errs));
+    for (int i = 0; i < 7; i++) CHECK_EQ((intptr_t)res[i], i * i);
+    CHECK_OK(weft_pool_map(p, square, args, 50, 8, false, res, NULL));
+    for (int i = 0; i < 50; i++) CHECK_EQ((intptr_t)res[i], i * i);
+    CHECK_RC(weft_pool_map(p, fails_on_7, args, 50, 4, false, res, errs), -EDOM);
+    for (int i = 0; i < 50; i++) {
+        if (i == 7) CHECK_RC(errs[i], -EDOM);
+        else {
+            CHECK_OK(errs[i]);
+            CHECK_EQ((intptr_t)res[i], i + 100);
+        }
+    }
+    CHECK_RC(weft_pool_map(p, fails_on_7, args, 50, 1, true, res, errs), -EDOM);
+    for (int i = 0; i < 7; i++) CHECK_OK(errs[i]);
+    CHECK_OK(weft_pool_map(p, square, args, 0, 1, false, NULL, NULL));
+    CHECK_RC(weft_pool_map(p, NULL, args, 1, 1, false, NULL, NULL), -EINVAL);
+    CHECK_RC(weft_pool_map(NULL, square, args, 1, 1, false, NULL, NULL), -EINVAL);
+    weft_pool_destroy(p);
+}
+
+/* to_thread from a coroutine; cancelling the coroutine cancels the job, which is waited
+ * for. */
+static _Atomic int job_ended;
+
+static int blocking_call(void *arg, void **result)
+{
+    (void)arg;
+    int rc = weft_sleep(10000 * MS);
+    atomic_store(&job_ended, 1);
+    *result = (void *)0x42;
+    return rc;
+}
+
+static int quick_call(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)0x43;
+    return 0;
+}
+
+static int to_thread_user(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return weft_to_thread(blocking_call, NULL, NULL);
+}
+
+static int to_thread_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    void *r;
+    CHECK_OK(weft_to_thread(quick_call, NULL, &r));
+    CHECK_PTR(r, (void *)0x43);
+    weft_future *t;
+    CHECK_OK(weft_spawn(&t, to_thread_user, NULL));
+    CHECK_OK(weft_sleep(5 * MS));
+    CHECK_OK(weft_future_cancel(t));
+    CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -ECANCELED);
+    CHECK_EQ(atomic_load(&job_ended), 1);               /* waited for */
+    weft_future_release(t);
+    return 0;
+}
+
+static void test_to_thread(void)
+{
+    CHECK_OK(weft_run(to_thread_main, NULL, NULL));
+    CHECK(weft_default_pool() != NULL);
+}
+
+static void test_bad_arguments(void)
+{
+    weft_pool *p;
+    CHECK_RC(weft_pool_create(NULL, NULL), -EINVAL);
+    CHECK_RC(weft_pool_create(&p, &(weft_pool_opts){ -1 }), -EINVAL);
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.idle_timeout = -5;
+    CHECK_RC(weft_pool_create_ex(&p, &o), -EINVAL);
+    CHECK_OK(weft_pool_create(&p, NULL));
+    CHECK_RC(weft_pool_submit(NULL, NULL, square, NULL), -EINVAL);
+    CHECK_RC(weft_pool_submit(p, NULL, NULL, NULL), -EINVAL);
+    CHECK_RC(weft_pool_shutdown(NULL, true, false), -EINVAL);
+    CHECK_RC(weft_to_thread(NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_pool_workers(NULL), 0);
+    weft_pool_destroy(NULL);
+    weft_pool_destroy(p);                      /* never used: no thread ever started */
+}
+
+int main(void)
+{
+    RUN(test_submit_and_result_from_a_thread);
+    RUN(test_coroutine_waits_without_blocking_its_loop);
+    RUN(test_max_workers_bounds_concurrency);
+    RUN(test_initializer_finalizer_names_retirement);
+    RUN(test_failing_initializer_breaks_the_pool);
+    RUN(test_cancellation_rules);
+    RUN(test_shutdown_semantics);
+    RUN(test_submit_from_a_job);
+    RUN(test_destroy_from_a_job);
+    RUN(test_recursive_fan_out_completes);
+    RUN(test_compensation_for_a_running_job);
+    RUN(test_map);
+    RUN(test_to_thread);
+    RUN(test_bad_arguments);
+    return 0;
+}
