@@ -28,6 +28,11 @@ void *weft__calloc(size_t n, size_t size)
     return should_fail() ? NULL : calloc(n, size);
 }
 
+void *weft__aligned_alloc(size_t align, size_t size)
+{
+    return should_fail() ? NULL : aligned_alloc(align, (size + align - 1) / align * align);
+}
+
 void weft__free(void *p)
 {
     free(p);

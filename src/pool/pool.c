@@ -47,22 +47,25 @@ typedef struct job {
 } job;
 
 struct weft_pool {
-    /* Submitters' side. */
-    _Atomic(job *) inbox;             /* newest first */
-    _Atomic uint32_t sleepers;        /* workers asleep (or about to be) on seq */
+    /* Submitters' side: written by every submit. */
+    _Alignas(64) _Atomic(job *) inbox;  /* newest first */
+    /* Read by every submit, written when workers go idle or to sleep. */
+    _Alignas(64) _Atomic uint32_t sleepers; /* workers asleep (or about to be) on seq */
     _Atomic uint32_t seq;             /* futex word: bumped to wake a sleeper */
     _Atomic int idle;                 /* workers looking for work (spinning or asleep) */
+    _Atomic int spinning;             /* workers spinning for work (at most one) */
     /* Workers' side. */
-    weft__mutex qm;
+    _Alignas(64) weft__mutex qm;
     job *fifo;                        /* qm: oldest first */
     _Atomic(job *) fifo_peek;         /* fifo, readable without qm (for spinning) */
     /* Bookkeeping, under m. */
-    weft__mutex m;
+    _Alignas(64) weft__mutex m;
     _Atomic uint32_t refs;
     int max_workers;
     int max_extra;
     _Atomic int workers;              /* threads alive (changed under m) */
-    int blocked;                      /* of them, waiting on this pool's own jobs */
+    _Atomic int blocked;              /* of them, waiting on this pool's own jobs (changed
+                                         under m) */
     int started;                      /* ever (for names) */
     _Atomic bool shutdown;
     _Atomic int broken;               /* the initializer's error, 0 if none */
@@ -142,7 +145,7 @@ static void job_blocking(weft_future *f, int delta)
     if (delta > 0 && run_here(j)) return;   /* done: the wait that follows returns at once */
     if (delta < 0 && !t->pool_blocked) return;
     weft__mutex_lock(&p->m);
-    p->blocked += delta;
+    atomic_fetch_add(&p->blocked, delta);
     weft__mutex_unlock(&p->m);
     t->pool_blocked += delta;
     if (delta > 0) start_worker_if_needed(p, true);
@@ -176,7 +179,7 @@ static job *pop(weft_pool *p)
         }
     }
     if (j) p->fifo = j->next;
-    atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_relaxed);
+    atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_seq_cst);
     weft__mutex_unlock(&p->qm);
     return j;
 }
@@ -184,11 +187,13 @@ static job *pop(weft_pool *p)
 static bool queue_looks_empty(weft_pool *p)
 {
     return !atomic_load_explicit(&p->inbox, memory_order_seq_cst) &&
-           !atomic_load_explicit(&p->fifo_peek, memory_order_relaxed);
+           !atomic_load_explicit(&p->fifo_peek, memory_order_seq_cst);
 }
 
 static void wake_one(weft_pool *p)
 {
+    /* A spinning worker will see the job; else wake a sleeper, if any. */
+    if (atomic_load_explicit(&p->spinning, memory_order_seq_cst) != 0) return;
     if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) == 0) return;
     atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
     weft__futex_wake(&p->seq, 1);
@@ -235,25 +240,37 @@ static job *next_job(weft_pool *p, int64_t *idle_since)
     job *j = pop(p);
     if (j) return j;
     atomic_fetch_add(&p->idle, 1);
-    int64_t spin_end = weft_now() + SPIN_NS;
-    for (unsigned i = 0;; i++) {
-        if (!queue_looks_empty(p) && (j = pop(p)) != NULL) break;
-        if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
-        if ((i & 63) == 63 && weft_now() >= spin_end) {
-            atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
-            uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
-            if (!queue_looks_empty(p) || atomic_load(&p->shutdown)) {
-                atomic_fetch_sub(&p->sleepers, 1);
-                continue;
+    for (;;) {
+        /* At most one worker spins (as Go's scheduler): more would take the CPU from the
+         * threads that submit. */
+        int zero = 0;
+        if (atomic_compare_exchange_strong(&p->spinning, &zero, 1)) {
+            int64_t spin_end = weft_now() + SPIN_NS;
+            for (unsigned i = 1;; i++) {
+                if (!queue_looks_empty(p) && (j = pop(p)) != NULL) break;
+                if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
+                if ((i & 63) == 0 && weft_now() >= spin_end) break;
+                weft__cpu_relax();
             }
-            int64_t deadline = p->idle_timeout == WEFT_FOREVER
-                             ? WEFT__NO_DEADLINE : *idle_since + p->idle_timeout;
-            int r = weft__futex_wait(&p->seq, s, deadline);
-            atomic_fetch_sub(&p->sleepers, 1);
-            if (r == -ETIMEDOUT && queue_looks_empty(p)) break;   /* idle too long */
-            spin_end = weft_now() + SPIN_NS;
+            atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
+            if (j || atomic_load(&p->shutdown)) break;
         }
-        weft__cpu_relax();
+        /* Sleep. The submitter wakes a sleeper if it sees nobody spinning after its push;
+         * the counts and the queue are sequentially consistent on both sides. */
+        atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+        uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
+        if (!queue_looks_empty(p) || atomic_load(&p->shutdown)) {
+            atomic_fetch_sub(&p->sleepers, 1);
+            if ((j = pop(p)) != NULL || atomic_load(&p->shutdown)) break;
+            continue;
+        }
+        int64_t deadline = p->idle_timeout == WEFT_FOREVER
+                         ? WEFT__NO_DEADLINE : *idle_since + p->idle_timeout;
+        int r = weft__futex_wait(&p->seq, s, deadline);
+        atomic_fetch_sub(&p->sleepers, 1);
+        if ((j = pop(p)) != NULL) break;
+        if (atomic_load(&p->shutdown)) break;
+        if (r == -ETIMEDOUT && weft_now() >= deadline) break;      /* idle too long */
     }
     atomic_fetch_sub(&p->idle, 1);
     return j;
@@ -279,14 +296,18 @@ static int worker_main(void *arg, void **result)
         if (!j) break;
         run_job(j);
         idle_since = weft_now();
-        /* Surplus once a wait on the pool's own jobs has ended: retire. */
-        weft__mutex_lock(&p->m);
-        if (p->workers - p->blocked > p->max_workers) {
-            atomic_fetch_sub(&p->workers, 1);
-            counted_out = true;
+        /* Surplus once a wait on the pool's own jobs has ended: retire. (Only ever
+         * possible above max_workers threads: checked without the lock first.) */
+        if (weft__unlikely(atomic_load_explicit(&p->workers, memory_order_relaxed) >
+                           p->max_workers)) {
+            weft__mutex_lock(&p->m);
+            if (p->workers - p->blocked > p->max_workers) {
+                atomic_fetch_sub(&p->workers, 1);
+                counted_out = true;
+            }
+            weft__mutex_unlock(&p->m);
+            if (counted_out) break;
         }
-        weft__mutex_unlock(&p->m);
-        if (counted_out) break;
     }
     if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
     t->pool = NULL;
@@ -356,8 +377,9 @@ int weft_pool_create_ex(weft_pool **out, const weft_pool_opts_ex *o)
     if (o->max_workers < 0 || o->max_extra_workers < 0 ||
         (o->idle_timeout < 0 && o->idle_timeout != WEFT_FOREVER))
         return -EINVAL;
-    weft_pool *p = weft__calloc(1, sizeof *p);
+    weft_pool *p = weft__aligned_alloc(64, sizeof *p);   /* its fields are line-aligned */
     if (!p) return -ENOMEM;
+    memset(p, 0, sizeof *p);
     const char *prefix = o->name_prefix ? o->name_prefix : "pool";
     p->prefix = weft__malloc(strlen(prefix) + 1);
     int rc = p->prefix ? weft_event_create(&p->exited) : -ENOMEM;
@@ -405,7 +427,10 @@ int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
     atomic_init(&j->cancel, false);
     push(p, j);
     wake_one(p);
-    if (atomic_load_explicit(&p->idle, memory_order_relaxed) == 0)
+    /* A worker may start if none is idle and fewer than max_workers are active. */
+    if (atomic_load_explicit(&p->idle, memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&p->workers, memory_order_relaxed) -
+        atomic_load_explicit(&p->blocked, memory_order_relaxed) < p->max_workers)
         start_worker_if_needed(p, false);
     /* Shut down meanwhile, or nobody to run it (no thread could start and none is alive):
      * take it back rather than leave its future pending for ever. */

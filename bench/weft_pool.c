@@ -1,0 +1,125 @@
+/* pool — the thread pool and as_completed.
+ *   pool-throughput:  N (default 1,000,000) tiny jobs (an atomic increment) submitted from
+ *                     this thread to a pool of 2 workers, each with its future; then every
+ *                     future awaited (weft_future_result) and released; jobs/s.
+ *   pool-roundtrip:   submit one job and wait for its result, 100,000 times; ns each.
+ *   as-completed-1k / as-completed-100k: that many user futures, completed by another
+ *                     thread in a random order, consumed with weft_as_completed from the
+ *                     iterator's creation to the last future; ns per completion (should stay
+ *                     flat from 1k to 100k: O(1) per completion).
+ * pool-* beside oneTBB, GLib, libuv, Go and Python (bench/peers/pool_*); as-completed-* are
+ * weft-only. */
+#include "bench.h"
+
+#include <stdatomic.h>
+
+static _Atomic long counter;
+
+static int increment(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+    return 0;
+}
+
+static double throughput(weft_pool *p, long n)
+{
+    weft_future **fs = malloc((size_t)n * sizeof *fs);
+    if (!fs) exit(1);
+    atomic_store(&counter, 0);
+    int64_t t0 = weft_now();
+    for (long i = 0; i < n; i++) BENCH_CHECK(weft_pool_submit(p, &fs[i], increment, NULL));
+    for (long i = 0; i < n; i++) {
+        BENCH_CHECK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        weft_future_release(fs[i]);
+    }
+    int64_t dt = weft_now() - t0;
+    if (atomic_load(&counter) != n) {
+        fprintf(stderr, "pool-throughput: counter %ld, expected %ld\n", atomic_load(&counter), n);
+        exit(1);
+    }
+    free(fs);
+    return (double)n / ((double)dt / 1e9);
+}
+
+static double roundtrip(weft_pool *p, long n)
+{
+    int64_t t0 = weft_now();
+    for (long i = 0; i < n; i++) {
+        weft_future *f;
+        BENCH_CHECK(weft_pool_submit(p, &f, increment, NULL));
+        BENCH_CHECK(weft_future_result(f, WEFT_FOREVER, NULL));
+        weft_future_release(f);
+    }
+    return (double)(weft_now() - t0) / (double)n;
+}
+
+typedef struct {
+    weft_future **fs;
+    long *order;
+    long n;
+} completer_job;
+
+static int completer(void *arg, void **result)
+{
+    (void)result;
+    completer_job *c = arg;
+    for (long k = 0; k < c->n; k++) weft_future_set_result(c->fs[c->order[k]], NULL);
+    return 0;
+}
+
+static double as_completed(long n)
+{
+    weft_future **fs = malloc((size_t)n * sizeof *fs);
+    long *order = malloc((size_t)n * sizeof *order);
+    if (!fs || !order) exit(1);
+    uint64_t x = 88172645463325252ull;
+    for (long i = 0; i < n; i++) {
+        BENCH_CHECK(weft_future_create(&fs[i]));
+        order[i] = i;
+    }
+    for (long i = n - 1; i > 0; i--) {                 /* a random completion order */
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        long j = (long)(x % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    completer_job job = { fs, order, n };
+    int64_t t0 = weft_now();
+    weft_as_completed *it;
+    BENCH_CHECK(weft_as_completed_create(&it, fs, (size_t)n, WEFT_FOREVER));
+    weft_thread *t;
+    BENCH_CHECK(weft_thread_start(&t, NULL, completer, &job));
+    for (long k = 0; k < n; k++) {
+        weft_future *f;
+        BENCH_CHECK(weft_as_completed_next(it, &f));
+    }
+    int64_t dt = weft_now() - t0;
+    weft_as_completed_destroy(it);
+    BENCH_CHECK(weft_thread_join(t, WEFT_FOREVER, NULL));
+    weft_thread_release(t);
+    for (long i = 0; i < n; i++) weft_future_release(fs[i]);
+    free(fs);
+    free(order);
+    return (double)dt / (double)n;
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_count(argc, argv, 1000000);
+    long rt = n / 10;
+    weft_pool *p;
+    BENCH_CHECK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    throughput(p, n / 10);                             /* warm-up: threads, caches */
+    roundtrip(p, rt / 10);
+    as_completed(1000);
+    bench_result("pool-throughput", throughput(p, n));
+    bench_result("pool-roundtrip", roundtrip(p, rt));
+    double small = 0, big;
+    for (int i = 0; i < 10; i++) small += as_completed(1000);   /* short: average ten */
+    bench_result("as-completed-1k", small / 10);
+    big = as_completed(100000);
+    bench_result("as-completed-100k", big);
+    weft_pool_destroy(p);
+    return 0;
+}
