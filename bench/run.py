@@ -203,6 +203,10 @@ WORKLOADS = {w.name: w for w in [
     Workload("group-spawn", "ns/child"),
     Workload("group-spawn-plain", "ns/child"),
     Workload("timeout-scope", "ns/scope"),
+    Workload("pool-throughput", "tasks/s", HIGHER),
+    Workload("pool-roundtrip", "ns/roundtrip"),
+    Workload("as-completed-1k", "ns/completion"),
+    Workload("as-completed-100k", "ns/completion"),
 ]}
 
 GROUPS = [
@@ -272,6 +276,33 @@ GROUPS = [
     ], derived=[
         Derived("group-spawn", "weft-group/weft-plain",
                 "group-spawn", "group-spawn-plain"),
+    ]),
+    # Thread pools with 2 workers.  pool-throughput: one thread submits
+    # 1,000,000 tasks (each an atomic increment of a shared counter), then
+    # waits for all; tasks/s.  pool-roundtrip: submit one task and wait for
+    # its result, 100,000 times; ns each.  Python uses 100,000 tasks and
+    # 20,000 round trips (same units).  How each peer submits and waits is
+    # in its header comment (bench/peers/pool_*).  go: 2 worker goroutines
+    # on a chan func() (round trip: request/reply channels, one worker);
+    # go-goroutines: a goroutine per task + WaitGroup.  TBB's arena of 2
+    # is the main thread plus one worker, and its round trip mostly runs
+    # the task on the waiting thread itself (task_group::wait).
+    # as-completed-1k / -100k are weft-only (ns per completion).
+    Group("pool", ["pool-throughput", "pool-roundtrip",
+                   "as-completed-1k", "as-completed-100k"], [
+        Program(WEFT, binary="bench/weft_pool"),
+        Program("go", go="pool_go",
+                workloads=["pool-throughput", "pool-roundtrip"]),
+        Program("go-goroutines", go="pool_go_goroutines",
+                workloads=["pool-throughput"]),
+        Program("tbb", binary="bench/peers/pool_tbb",
+                workloads=["pool-throughput", "pool-roundtrip"]),
+        Program("glib", binary="bench/peers/pool_glib",
+                workloads=["pool-throughput", "pool-roundtrip"]),
+        Program("libuv", binary="bench/peers/pool_uv",
+                workloads=["pool-throughput", "pool-roundtrip"]),
+        Program("python", script="pool_py.py", interpreter="python3",
+                workloads=["pool-throughput", "pool-roundtrip"]),
     ]),
 ]
 
