@@ -204,6 +204,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("group-spawn-plain", "ns/child"),
     Workload("timeout-scope", "ns/scope"),
     Workload("pool-throughput", "tasks/s", HIGHER),
+    Workload("pool-throughput-futures", "tasks/s", HIGHER),
     Workload("pool-roundtrip", "ns/roundtrip"),
     Workload("as-completed-1k", "ns/completion"),
     Workload("as-completed-100k", "ns/completion"),
@@ -288,7 +289,7 @@ GROUPS = [
     # is the main thread plus one worker, and its round trip mostly runs
     # the task on the waiting thread itself (task_group::wait).
     # as-completed-1k / -100k are weft-only (ns per completion).
-    Group("pool", ["pool-throughput", "pool-roundtrip",
+    Group("pool", ["pool-throughput", "pool-throughput-futures", "pool-roundtrip",
                    "as-completed-1k", "as-completed-100k"], [
         Program(WEFT, binary="bench/weft_pool"),
         Program("go", go="pool_go",

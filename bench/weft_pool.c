@@ -1,7 +1,11 @@
 /* pool — the thread pool and as_completed.
  *   pool-throughput:  N (default 1,000,000) tiny jobs (an atomic increment) submitted from
- *                     this thread to a pool of 2 workers, each with its future; then every
- *                     future awaited (weft_future_result) and released; jobs/s.
+ *                     this thread to a pool of 2 workers, then all awaited: the job that
+ *                     brings the counter to N sets an event this thread waits on (as the C
+ *                     and Go peers do); jobs/s.
+ *   pool-throughput-futures: the same, but every job's future is kept, then each awaited
+ *                     (weft_future_result) and released, as Python's peer does (weft-only
+ *                     line: the peers other than Python have no per-job handle).
  *   pool-roundtrip:   submit one job and wait for its result, 100,000 times; ns each.
  *   as-completed-1k / as-completed-100k: that many user futures, completed by another
  *                     thread in a random order, consumed with weft_as_completed from the
@@ -14,19 +18,35 @@
 #include <stdatomic.h>
 
 static _Atomic long counter;
+static long target;
+static weft_event *all_done;
 
 static int increment(void *arg, void **result)
 {
     (void)arg; (void)result;
-    atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1 == target)
+        weft_event_set(all_done);
     return 0;
 }
 
 static double throughput(weft_pool *p, long n)
 {
+    atomic_store(&counter, 0);
+    target = n;
+    BENCH_CHECK(weft_event_clear(all_done));
+    int64_t t0 = weft_now();
+    for (long i = 0; i < n; i++) BENCH_CHECK(weft_pool_submit(p, NULL, increment, NULL));
+    BENCH_CHECK(weft_event_wait(all_done, WEFT_FOREVER));
+    int64_t dt = weft_now() - t0;
+    return (double)n / ((double)dt / 1e9);
+}
+
+static double throughput_futures(weft_pool *p, long n)
+{
     weft_future **fs = malloc((size_t)n * sizeof *fs);
     if (!fs) exit(1);
     atomic_store(&counter, 0);
+    target = -1;
     int64_t t0 = weft_now();
     for (long i = 0; i < n; i++) BENCH_CHECK(weft_pool_submit(p, &fs[i], increment, NULL));
     for (long i = 0; i < n; i++) {
@@ -110,10 +130,13 @@ int main(int argc, char **argv)
     long rt = n / 10;
     weft_pool *p;
     BENCH_CHECK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    BENCH_CHECK(weft_event_create(&all_done));
     throughput(p, n / 10);                             /* warm-up: threads, caches */
+    throughput_futures(p, n / 10);
     roundtrip(p, rt / 10);
     as_completed(1000);
     bench_result("pool-throughput", throughput(p, n));
+    bench_result("pool-throughput-futures", throughput_futures(p, n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
     double small = 0, big;
     for (int i = 0; i < 10; i++) small += as_completed(1000);   /* short: average ten */
@@ -121,5 +144,6 @@ int main(int argc, char **argv)
     big = as_completed(100000);
     bench_result("as-completed-100k", big);
     weft_pool_destroy(p);
+    weft_event_destroy(all_done);
     return 0;
 }

@@ -55,11 +55,77 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
     return NULL;
 }
 
+/* The depot: full batches of blocks handed between threads (a pool's jobs are allocated by
+ * the submitting thread and freed by a worker), so that neither goes to malloc. Bounded: a
+ * batch beyond DEPOT_MAX is freed. A batch is a list of BATCH blocks; batches are chained
+ * through the second word of their first block. */
+#define BATCH 256
+#define DEPOT_MAX 64
+
+static weft__mutex depot_lock = WEFT__MUTEX_INIT;
+static struct {
+    size_t size;
+    void *batches;
+    unsigned n;
+} depot[4];
+
+/* Takes a batch of `size` blocks from the depot into c (empty); false if none. */
+static bool depot_take(struct weft__block_class *c, size_t size)
+{
+    bool got = false;
+    weft__mutex_lock(&depot_lock);
+    for (int i = 0; i < 4; i++) {
+        if (depot[i].size == size && depot[i].batches) {
+            void *b = depot[i].batches;
+            depot[i].batches = ((void **)b)[1];
+            depot[i].n--;
+            c->list = b;
+            c->n = BATCH;
+            got = true;
+            break;
+        }
+    }
+    weft__mutex_unlock(&depot_lock);
+    return got;
+}
+
+/* Gives BATCH blocks of c (full) to the depot, or back to malloc if it is full. */
+static void depot_give(struct weft__block_class *c, size_t size)
+{
+    void *b = c->list, *last = b;
+    for (int k = 1; k < BATCH; k++) last = *(void **)last;
+    c->list = *(void **)last;
+    c->n -= BATCH;
+    *(void **)last = NULL;
+    weft__mutex_lock(&depot_lock);
+    int slot = -1;
+    for (int i = 0; i < 4 && slot < 0; i++)
+        if (depot[i].size == size) slot = i;
+    for (int i = 0; i < 4 && slot < 0; i++)
+        if (depot[i].n == 0) {
+            depot[i].size = size;
+            slot = i;
+        }
+    if (slot >= 0 && depot[slot].n < DEPOT_MAX) {
+        ((void **)b)[1] = depot[slot].batches;
+        depot[slot].batches = b;
+        depot[slot].n++;
+        b = NULL;
+    }
+    weft__mutex_unlock(&depot_lock);
+    while (b) {
+        void *next = *(void **)b;
+        free(b);
+        b = next;
+    }
+}
+
 void *weft__block_get(size_t size)
 {
 #if !WEFT_ASAN
-    struct weft__block_class *c = block_class(weft__tls_get(), size, false);
-    if (c && c->list) {
+    weft__tls *t = weft__tls_get();
+    struct weft__block_class *c = block_class(t, size, true);
+    if (c && (c->list || depot_take(c, size))) {
         if (should_fail()) return NULL;
         void *p = c->list;
         c->list = *(void **)p;
@@ -75,8 +141,9 @@ void weft__block_put(void *p, size_t size)
 #if !WEFT_ASAN
     weft__tls *t = weft__tls_get();
     struct weft__block_class *c = block_class(t, size, true);
-    if (c && c->n < BLOCKS_MAX) {
+    if (c) {
         if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
+        if (c->n >= BLOCKS_MAX) depot_give(c, size);
         *(void **)p = c->list;
         c->list = p;
         c->n++;

@@ -53,10 +53,14 @@ struct weft_pool {
     _Alignas(64) _Atomic uint32_t sleepers; /* workers asleep (or about to be) on seq */
     _Atomic uint32_t seq;             /* futex word: bumped to wake a sleeper */
     _Atomic int idle;                 /* workers looking for work (spinning or asleep) */
-    _Atomic int spinning;             /* workers spinning for work (at most one) */
+    _Atomic int spinning;             /* the spin token: 1 while a worker holds it */
+    _Atomic uint32_t wake_pending;    /* a wake-up was sent and no worker has gone to
+                                         sleep or woken since */
     /* Workers' side. */
     _Alignas(64) weft__mutex qm;
     job *fifo;                        /* qm: oldest first */
+    size_t fifo_len;                  /* qm */
+    _Atomic size_t backlog;           /* fifo_len, readable without qm */
     _Atomic(job *) fifo_peek;         /* fifo, readable without qm (for spinning) */
     /* Bookkeeping, under m. */
     _Alignas(64) weft__mutex m;
@@ -171,17 +175,35 @@ static job *pop(weft_pool *p)
     job *j = p->fifo;
     if (!j) {
         job *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_seq_cst);
+        size_t n = 0;
         while (list) {                         /* newest first → oldest first */
             job *next = list->next;
             list->next = j;
             j = list;
             list = next;
+            n++;
         }
+        p->fifo_len = n;
     }
-    if (j) p->fifo = j->next;
+    if (j) {
+        p->fifo = j->next;
+        p->fifo_len--;
+    }
     atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_seq_cst);
+    atomic_store_explicit(&p->backlog, p->fifo_len, memory_order_relaxed);
     weft__mutex_unlock(&p->qm);
     return j;
+}
+
+static void wake_one(weft_pool *p);
+
+/* After taking a job: wake another worker only if a few more are waiting (a wake-up costs
+ * a system call and a CPU the submitters may need). */
+static void wake_for_backlog(weft_pool *p)
+{
+    if (atomic_load_explicit(&p->backlog, memory_order_relaxed) >= 4 ||
+        atomic_load_explicit(&p->inbox, memory_order_relaxed) != NULL)
+        wake_one(p);
 }
 
 static bool queue_looks_empty(weft_pool *p)
@@ -190,11 +212,16 @@ static bool queue_looks_empty(weft_pool *p)
            !atomic_load_explicit(&p->fifo_peek, memory_order_seq_cst);
 }
 
+/* After a push: a spinning worker will see the job; else wake a sleeper, if any, unless a
+ * wake-up is already on its way. */
 static void wake_one(weft_pool *p)
 {
-    /* A spinning worker will see the job; else wake a sleeper, if any. */
     if (atomic_load_explicit(&p->spinning, memory_order_seq_cst) != 0) return;
     if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) == 0) return;
+    uint32_t zero = 0;
+    if (!atomic_compare_exchange_strong_explicit(&p->wake_pending, &zero, 1,
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return;
     atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
     weft__futex_wake(&p->seq, 1);
 }
@@ -207,7 +234,10 @@ static void wake_all(weft_pool *p)
 
 /* ---- workers --------------------------------------------------------------------------- */
 
-static void run_job(job *j)
+/* Runs j (unless it was cancelled first). A worker without the spin token tries to take it
+ * before completing the job's future, so that a submitter woken by that completion, which
+ * submits again at once, finds a worker already looking (no wake-up system call). */
+static void run_job(weft_pool *p, job *j, bool *token)
 {
     int s = QUEUED;
     if (atomic_compare_exchange_strong(&j->state, &s, RUNNING)) {
@@ -216,6 +246,13 @@ static void run_job(job *j)
         void *result = NULL;
         int err = j->fn(j->arg, &result);
         t->job_cancel = NULL;
+        /* Only when the queue is empty (the worker will search next): a busy pool leaves
+         * the token's line alone. */
+        if (!*token && atomic_load_explicit(&p->spinning, memory_order_relaxed) == 0 &&
+            queue_looks_empty(p)) {
+            int zero = 0;
+            *token = atomic_compare_exchange_strong(&p->spinning, &zero, 1);
+        }
         weft__future_complete(&j->fut, err, result);
     }
     weft_future_release(&j->fut);              /* the queue's reference */
@@ -235,40 +272,69 @@ static void drain(weft_pool *p, int err)
 
 /* Waits for work: spins, then sleeps on seq. Returns a job, or NULL when the worker should
  * end (shut down and nothing queued, or idle too long). */
-static job *next_job(weft_pool *p, int64_t *idle_since)
+static void drop_token(weft_pool *p, bool *token)
+{
+    if (!*token) return;
+    *token = false;
+    atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
+}
+
+/* Waits for work: with the spin token (at most one worker holds it, as Go's scheduler keeps
+ * one spinning thread: more would take the CPU from the submitters), spins, then sleeps on
+ * seq. A worker that finds a job while more are queued wakes another (the wake-up travels
+ * from worker to worker, not from every submit). Returns a job, or NULL when the worker
+ * should end (shut down and nothing queued, or idle too long). */
+static job *next_job(weft_pool *p, bool *token)
 {
     job *j = pop(p);
-    if (j) return j;
+    if (j) {
+        drop_token(p, token);
+        wake_for_backlog(p);
+        return j;
+    }
     atomic_fetch_add(&p->idle, 1);
+    int64_t idle_since = 0;                 /* read when it first goes to sleep */
     for (;;) {
-        /* At most one worker spins (as Go's scheduler): more would take the CPU from the
-         * threads that submit. */
-        int zero = 0;
-        if (atomic_compare_exchange_strong(&p->spinning, &zero, 1)) {
+        if (!*token) {
+            int zero = 0;
+            *token = atomic_compare_exchange_strong(&p->spinning, &zero, 1);
+        }
+        if (*token) {
             int64_t spin_end = weft_now() + SPIN_NS;
             for (unsigned i = 1;; i++) {
                 if (!queue_looks_empty(p) && (j = pop(p)) != NULL) break;
                 if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
-                if ((i & 63) == 0 && weft_now() >= spin_end) break;
-                weft__cpu_relax();
+                if ((i & 15) == 0 && weft_now() >= spin_end) break;
+                /* Look at the queue only now and then: its line is the submitters'. */
+                for (int k = 0; k < 2; k++) weft__cpu_relax();
             }
-            atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
-            if (j || atomic_load(&p->shutdown)) break;
+            drop_token(p, token);
+            if (j) {
+                wake_for_backlog(p);
+                break;
+            }
+            if (atomic_load(&p->shutdown)) break;
         }
-        /* Sleep. The submitter wakes a sleeper if it sees nobody spinning after its push;
-         * the counts and the queue are sequentially consistent on both sides. */
+        /* Sleep. A submitter wakes a sleeper if, after its push, it sees nobody spinning
+         * and no wake-up on its way; counts, flags and queue are sequentially consistent. */
         atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+        atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
         uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
         if (!queue_looks_empty(p) || atomic_load(&p->shutdown)) {
             atomic_fetch_sub(&p->sleepers, 1);
             if ((j = pop(p)) != NULL || atomic_load(&p->shutdown)) break;
             continue;
         }
+        if (!idle_since) idle_since = weft_now();
         int64_t deadline = p->idle_timeout == WEFT_FOREVER
-                         ? WEFT__NO_DEADLINE : *idle_since + p->idle_timeout;
+                         ? WEFT__NO_DEADLINE : idle_since + p->idle_timeout;
         int r = weft__futex_wait(&p->seq, s, deadline);
         atomic_fetch_sub(&p->sleepers, 1);
-        if ((j = pop(p)) != NULL) break;
+        atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
+        if ((j = pop(p)) != NULL) {
+            wake_for_backlog(p);
+            break;
+        }
         if (atomic_load(&p->shutdown)) break;
         if (r == -ETIMEDOUT && weft_now() >= deadline) break;      /* idle too long */
     }
@@ -290,12 +356,11 @@ static int worker_main(void *arg, void **result)
         drain(p, err);
     }
     bool counted_out = false;               /* retired as surplus: already uncounted */
-    int64_t idle_since = weft_now();
+    bool token = false;                     /* holds the spin token */
     while (!rc) {
-        job *j = next_job(p, &idle_since);
+        job *j = next_job(p, &token);
         if (!j) break;
-        run_job(j);
-        idle_since = weft_now();
+        run_job(p, j, &token);
         /* Surplus once a wait on the pool's own jobs has ended: retire. (Only ever
          * possible above max_workers threads: checked without the lock first.) */
         if (weft__unlikely(atomic_load_explicit(&p->workers, memory_order_relaxed) >
@@ -309,6 +374,7 @@ static int worker_main(void *arg, void **result)
             if (counted_out) break;
         }
     }
+    drop_token(p, &token);
     if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
     t->pool = NULL;
     weft__mutex_lock(&p->m);
