@@ -41,6 +41,7 @@ void weft__free(void *p)
 #define BLOCKS_MAX 1024
 #define NCLASSES ((int)(sizeof(((weft__tls *)0)->blocks) / sizeof(((weft__tls *)0)->blocks[0])))
 
+#if !WEFT_ASAN
 /* The class for size, or (take_free) a free class; NULL if none. */
 static struct weft__block_class *block_class(weft__tls *t, size_t size, bool take_free)
 {
@@ -120,6 +121,8 @@ static void depot_give(struct weft__block_class *c, size_t size)
     }
 }
 
+#endif /* !WEFT_ASAN */
+
 void *weft__block_get(size_t size)
 {
 #if !WEFT_ASAN
@@ -157,7 +160,7 @@ void weft__block_put(void *p, size_t size)
 void weft__blocks_thread_exit(void)
 {
     weft__tls *t = weft__tls_get();
-    for (int i = 0; i < NCLASSES; i++) {
+    for (int i = 0; i < (int)(sizeof t->blocks / sizeof t->blocks[0]); i++) {
         while (t->blocks[i].list) {
             void *p = t->blocks[i].list;
             t->blocks[i].list = *(void **)p;
