@@ -302,9 +302,14 @@ static void test_submit_from_a_job(void)
     weft_pool_destroy(self_pool);
 }
 
+static _Atomic int submit_returned;
+
 static int destroys_its_pool(void *arg, void **result)
 {
     (void)result;
+    /* Not while its submitter is still inside weft_pool_submit (a pool, like any object,
+     * is not destroyed under a call on it). */
+    while (!atomic_load(&submit_returned)) weft_sleep(100000);
     weft_pool_destroy(arg);                  /* does not wait for itself */
     atomic_fetch_add(&ran, 1);
     return 0;
@@ -316,6 +321,7 @@ static void test_destroy_from_a_job(void)
     weft_pool *p;
     CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
     CHECK_OK(weft_pool_submit(p, NULL, destroys_its_pool, p));
+    atomic_store(&submit_returned, 1);
     int64_t t0 = weft_now();
     while (atomic_load(&ran) < 1 && weft_now() - t0 < 5000 * MS) weft_sleep(100000);
     CHECK_EQ(atomic_load(&ran), 1);

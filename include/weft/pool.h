@@ -64,7 +64,9 @@ WEFT_API int weft_pool_submit(weft_pool *pool, weft_future **f, weft_fn fn, void
 WEFT_API int weft_pool_shutdown(weft_pool *pool, bool wait, bool cancel_futures);
 
 /* Shuts down (wait=true) if still running, then frees the pool. From one of its own jobs,
- * it does not wait: the pool goes once its last worker has ended. NULL is ignored. */
+ * it does not wait: the pool goes once its last worker has ended. As for any object, no
+ * other call on the pool may be in progress or follow (a job that destroys its pool must
+ * not race with a submit still returning). NULL is ignored. */
 WEFT_API void weft_pool_destroy(weft_pool *pool);
 
 /* Worker threads alive now (for tests and monitoring). */
