@@ -461,6 +461,12 @@ static int to_thread_main(void *arg, void **result)
     void *r;
     CHECK_OK(weft_to_thread(quick_call, NULL, &r));
     CHECK_PTR(r, (void *)0x43);
+    weft_pool *own;
+    CHECK_OK(weft_pool_create(&own, &(weft_pool_opts){ 1 }));
+    r = NULL;
+    CHECK_OK(weft_run_in_executor(own, quick_call, NULL, &r));
+    CHECK_PTR(r, (void *)0x43);
+    weft_pool_destroy(own);
     weft_future *t;
     CHECK_OK(weft_spawn(&t, to_thread_user, NULL));
     CHECK_OK(weft_sleep(5 * MS));

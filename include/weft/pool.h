@@ -87,6 +87,9 @@ WEFT_API int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n,
  * result if result is non-NULL. Errors besides: -ENOMEM, -EAGAIN. Blocks. */
 WEFT_API int weft_to_thread(weft_fn fn, void *arg, void **result);
 
+/* loop.run_in_executor: weft_to_thread on the given pool (NULL: the default pool). */
+WEFT_API int weft_run_in_executor(weft_pool *pool, weft_fn fn, void *arg, void **result);
+
 /* The default pool (created on first use); never destroyed. NULL: -ENOMEM. */
 WEFT_API weft_pool *weft_default_pool(void);
 

@@ -110,10 +110,10 @@ weft_pool *weft_default_pool(void)
     return default_pool;
 }
 
-int weft_to_thread(weft_fn fn, void *arg, void **result)
+int weft_run_in_executor(weft_pool *pool, weft_fn fn, void *arg, void **result)
 {
     if (!fn) return -EINVAL;
-    weft_pool *p = weft_default_pool();
+    weft_pool *p = pool ? pool : weft_default_pool();
     if (!p) return -ENOMEM;
     weft_future *f;
     int rc = weft_pool_submit(p, &f, fn, arg);
@@ -121,4 +121,9 @@ int weft_to_thread(weft_fn fn, void *arg, void **result)
     rc = weft_wait_for(f, WEFT_FOREVER, result);   /* cancelled: cancels f, waits for it */
     weft_future_release(f);
     return rc;
+}
+
+int weft_to_thread(weft_fn fn, void *arg, void **result)
+{
+    return weft_run_in_executor(NULL, fn, arg, result);
 }
