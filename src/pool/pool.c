@@ -72,6 +72,8 @@ struct weft_pool {
                                          under m) */
     int started;                      /* ever (for names) */
     _Atomic bool shutdown;
+    bool ended;                       /* m: shut down and the last worker has left: no
+                                         worker may start again */
     _Atomic int broken;               /* the initializer's error, 0 if none */
     weft_event *exited;               /* set when shut down and workers == 0 */
     char *prefix;
@@ -110,6 +112,9 @@ static int job_cancel(weft_future *f)
         atomic_store(&j->cancel, true);      /* weft_cancelled() in the job sees it */
         return 0;
     }
+    /* CANCELLED by a shutdown or a submit taking it back, its future about to complete:
+     * the cancel is on its way, as for a second cancel. */
+    if (s == CANCELLED && !atomic_load_explicit(&f->done, memory_order_acquire)) return 0;
     return -EBUSY;
 }
 
@@ -380,6 +385,7 @@ static int worker_main(void *arg, void **result)
     weft__mutex_lock(&p->m);
     if (!counted_out) atomic_fetch_sub(&p->workers, 1);
     bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    if (last) p->ended = true;
     weft__mutex_unlock(&p->m);
     if (last) {
         drain(p, -ECANCELED);                /* a submit that raced with shutdown */
@@ -397,7 +403,8 @@ static void start_worker_if_needed(weft_pool *p, bool compensating)
     if (atomic_load_explicit(&p->idle, memory_order_relaxed) > 0 && !compensating) return;
     weft__mutex_lock(&p->m);
     int active = p->workers - p->blocked;
-    bool go = (!atomic_load(&p->shutdown) || !queue_looks_empty(p)) && !p->broken &&
+    bool go = !p->ended && (!atomic_load(&p->shutdown) || !queue_looks_empty(p)) &&
+              !p->broken &&
               active < p->max_workers && p->workers < p->max_workers + p->max_extra &&
               (compensating ? atomic_load(&p->idle) == 0 : true);
     int n = 0;
@@ -421,6 +428,7 @@ static void start_worker_if_needed(weft_pool *p, bool compensating)
     weft__mutex_lock(&p->m);
     atomic_fetch_sub(&p->workers, 1);
     bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    if (last) p->ended = true;
     weft__mutex_unlock(&p->m);
     if (last) weft_event_set(p->exited);
     pool_unref(p);
@@ -526,6 +534,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
         start_worker_if_needed(p, false);    /* queued jobs still run */
     weft__mutex_lock(&p->m);
     bool none = p->workers == 0;
+    if (none) p->ended = true;
     weft__mutex_unlock(&p->m);
     if (none) {
         drain(p, -ECANCELED);                /* nobody will run what is left */
