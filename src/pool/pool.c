@@ -72,6 +72,7 @@ struct weft_pool {
                                          under m) */
     int started;                      /* ever (for names) */
     _Atomic bool shutdown;
+    _Atomic bool cancel_all;          /* shutdown(cancel_futures) was called */
     bool ended;                       /* m: shut down and the last worker has left: no
                                          worker may start again */
     _Atomic int broken;               /* the initializer's error, 0 if none */
@@ -173,8 +174,13 @@ static void push(weft_pool *p, job *j)
                                                     memory_order_relaxed));
 }
 
-/* The oldest queued job, or NULL. */
-static job *pop(weft_pool *p)
+/* The oldest queued job, or NULL. With a backlog (8 or more) and `more` non-NULL, up to 3
+ * more jobs are handed out at once in *more (linked through next): under load, a worker
+ * takes the queue's lock a quarter as often. */
+#define BATCH_FROM 8
+#define BATCH_EXTRA 3
+
+static job *pop_more(weft_pool *p, job **more)
 {
     weft__mutex_lock(&p->qm);
     job *j = p->fifo;
@@ -193,11 +199,24 @@ static job *pop(weft_pool *p)
     if (j) {
         p->fifo = j->next;
         p->fifo_len--;
+        if (more && p->fifo_len >= BATCH_FROM) {
+            job *first = p->fifo, *last = first;
+            for (int k = 1; k < BATCH_EXTRA; k++) last = last->next;
+            p->fifo = last->next;
+            p->fifo_len -= BATCH_EXTRA;
+            last->next = NULL;
+            *more = first;
+        }
     }
     atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_seq_cst);
     atomic_store_explicit(&p->backlog, p->fifo_len, memory_order_relaxed);
     weft__mutex_unlock(&p->qm);
     return j;
+}
+
+static job *pop(weft_pool *p)
+{
+    return pop_more(p, NULL);
 }
 
 static void wake_one(weft_pool *p);
@@ -263,16 +282,21 @@ static void run_job(weft_pool *p, job *j, bool *token)
     weft_future_release(&j->fut);              /* the queue's reference */
 }
 
+/* Fails a job taken off the queue that has not started (err: -ECANCELED, or a broken
+ * pool's error), and drops the queue's reference. */
+static void cancel_queued(job *j, int err)
+{
+    int s = QUEUED;
+    if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED))
+        weft__future_complete(&j->fut, err, NULL);
+    weft_future_release(&j->fut);
+}
+
 /* Fails every queued job with err (a broken pool) or -ECANCELED. */
 static void drain(weft_pool *p, int err)
 {
     job *j;
-    while ((j = pop(p)) != NULL) {
-        int s = QUEUED;
-        if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED))
-            weft__future_complete(&j->fut, err, NULL);
-        weft_future_release(&j->fut);
-    }
+    while ((j = pop(p)) != NULL) cancel_queued(j, err);
 }
 
 /* Waits for work: spins, then sleeps on seq. Returns a job, or NULL when the worker should
@@ -289,9 +313,9 @@ static void drop_token(weft_pool *p, bool *token)
  * seq. A worker that finds a job while more are queued wakes another (the wake-up travels
  * from worker to worker, not from every submit). Returns a job, or NULL when the worker
  * should end (shut down and nothing queued, or idle too long). */
-static job *next_job(weft_pool *p, bool *token)
+static job *next_job(weft_pool *p, bool *token, job **more)
 {
-    job *j = pop(p);
+    job *j = pop_more(p, more);
     if (j) {
         drop_token(p, token);
         wake_for_backlog(p);
@@ -307,7 +331,7 @@ static job *next_job(weft_pool *p, bool *token)
         if (*token) {
             int64_t spin_end = weft_now() + SPIN_NS;
             for (unsigned i = 1;; i++) {
-                if (!queue_looks_empty(p) && (j = pop(p)) != NULL) break;
+                if (!queue_looks_empty(p) && (j = pop_more(p, more)) != NULL) break;
                 if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
                 if ((i & 15) == 0 && weft_now() >= spin_end) break;
                 /* Look at the queue only now and then: its line is the submitters'. */
@@ -362,9 +386,20 @@ static int worker_main(void *arg, void **result)
     }
     bool counted_out = false;               /* retired as surplus: already uncounted */
     bool token = false;                     /* holds the spin token */
+    job *more = NULL;                       /* jobs handed out with the last one */
     while (!rc) {
-        job *j = next_job(p, &token);
-        if (!j) break;
+        job *j;
+        if (more) {
+            j = more;
+            more = j->next;
+            /* shutdown(cancel_futures) since: these had not started, so they never do. */
+            if (atomic_load_explicit(&p->cancel_all, memory_order_acquire)) {
+                cancel_queued(j, -ECANCELED);
+                continue;
+            }
+        } else if ((j = next_job(p, &token, &more)) == NULL) {
+            break;
+        }
         run_job(p, j, &token);
         /* Surplus once a wait on the pool's own jobs has ended: retire. (Only ever
          * possible above max_workers threads: checked without the lock first.) */
@@ -379,6 +414,13 @@ static int worker_main(void *arg, void **result)
             if (counted_out) break;
         }
     }
+    /* Retiring with jobs in hand: back to the queue, for the others. */
+    while (more) {
+        job *j = more;
+        more = j->next;
+        push(p, j);
+    }
+    wake_one(p);
     drop_token(p, &token);
     if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
     t->pool = NULL;
@@ -528,7 +570,10 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     if (!p) return -EINVAL;
     if (wait && weft__tls_get()->pool == p) return -EDEADLK;
     atomic_store(&p->shutdown, true);
-    if (cancel_futures) drain(p, -ECANCELED);
+    if (cancel_futures) {
+        atomic_store(&p->cancel_all, true);  /* for jobs workers hold in hand */
+        drain(p, -ECANCELED);
+    }
     wake_all(p);
     if (atomic_load(&p->workers) == 0 && !queue_looks_empty(p))
         start_worker_if_needed(p, false);    /* queued jobs still run */
