@@ -70,6 +70,14 @@ static inline int slow_tools(void)
     return (p && strstr(p, "valgrind")) || getenv("WEFT_TEST_SLOW") != NULL;
 }
 
+/* Run under an emulator (make test-aarch64: meson's exe wrapper is qemu-user, which cannot
+ * start threads in a forked child of a threaded process). */
+static inline int under_qemu(void)
+{
+    const char *w = getenv("MESON_EXE_WRAPPER");
+    return w && strstr(w, "qemu") != NULL;
+}
+
 /* Spawns n coroutines running fn(arg) on the calling thread's loop and waits for them
  * all; each must return 0. A weft_fn itself (arg: a spawn_job), so a loop can run it. */
 typedef struct {
