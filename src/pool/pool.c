@@ -38,7 +38,8 @@ enum { QUEUED, RUNNING, CANCELLED };
 
 typedef struct job {
     weft_future fut;
-    struct job *next;                 /* inbox / FIFO link */
+    _Atomic(struct job *) link;       /* inbox link (LINKING while its push completes) */
+    struct job *next;                 /* FIFO / in-hand link; qm or the worker's own */
     weft_pool *pool;
     weft_fn fn;
     void *arg;
@@ -165,13 +166,16 @@ static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocki
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
+#define LINKING ((job *)(uintptr_t)1)
+
+/* One exchange, never a retry loop: the node is published first and linked to the old head
+ * right after; a worker that takes the stack meanwhile waits for that link (a few
+ * instructions). */
 static void push(weft_pool *p, job *j)
 {
-    job *old = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-    do {
-        j->next = old;
-    } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &old, j, memory_order_seq_cst,
-                                                    memory_order_relaxed));
+    atomic_store_explicit(&j->link, LINKING, memory_order_relaxed);
+    job *old = atomic_exchange_explicit(&p->inbox, j, memory_order_seq_cst);
+    atomic_store_explicit(&j->link, old, memory_order_release);
 }
 
 /* The oldest queued job, or NULL. With a backlog (8 or more) and `more` non-NULL, up to 3
@@ -188,7 +192,9 @@ static job *pop_more(weft_pool *p, job **more)
         job *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_seq_cst);
         size_t n = 0;
         while (list) {                         /* newest first → oldest first */
-            job *next = list->next;
+            job *next;
+            while ((next = atomic_load_explicit(&list->link, memory_order_acquire)) == LINKING)
+                weft__cpu_relax();
             list->next = j;
             j = list;
             list = next;
