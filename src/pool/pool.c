@@ -336,12 +336,15 @@ static job *next_job(weft_pool *p, bool *token, job **more)
         }
         if (*token) {
             int64_t spin_end = weft_now() + SPIN_NS;
+            unsigned pause = 2;
             for (unsigned i = 1;; i++) {
                 if (!queue_looks_empty(p) && (j = pop_more(p, more)) != NULL) break;
                 if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
                 if ((i & 15) == 0 && weft_now() >= spin_end) break;
-                /* Look at the queue only now and then: its line is the submitters'. */
-                for (int k = 0; k < 2; k++) weft__cpu_relax();
+                /* Look at the queue only now and then, less and less often: each look takes
+                 * the inbox's line from the submitters. */
+                for (unsigned k = 0; k < pause; k++) weft__cpu_relax();
+                if (pause < 64) pause *= 2;
             }
             drop_token(p, token);
             if (j) {
