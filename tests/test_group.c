@@ -368,6 +368,8 @@ static int remote_cancel_main(void *arg, void **result)
     CHECK_OK(weft_thread_start(&t, NULL, cancel_from_thread, g));
     CHECK_RC(weft_group_wait(g), -ECANCELED);
     join_and_release(t);
+    /* Each was cancelled: asleep, or (a slow machine) before it first ran. */
+    for (size_t i = 0; i < 4; i++) CHECK_RC(weft_group_child_result(g, i), -ECANCELED);
     weft_group_destroy(g);
     return 0;
 }
@@ -376,7 +378,7 @@ static void test_group_cancel_from_another_thread(void)
 {
     reset_counts();
     CHECK_OK(weft_run(remote_cancel_main, NULL, NULL));
-    CHECK_EQ(atomic_load(&saw_cancel), 4);
+    CHECK_EQ(atomic_load(&saw_cancel), atomic_load(&started));
 }
 
 /* A deadline scope that expires while the owner waits cancels the children. */
