@@ -70,6 +70,34 @@ static inline int slow_tools(void)
     return (p && strstr(p, "valgrind")) || getenv("WEFT_TEST_SLOW") != NULL;
 }
 
+/* The tests' pseudo-random numbers: an LCG, one seed per caller (reproducible per thread). */
+static inline unsigned rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 16;
+}
+
+/* Stress helper, called from a coroutine: spawns n coroutines running fn(arg) on its loop,
+ * cancels one of them at random every 0..max_gap_ms ms until `until`, then waits for each
+ * (each must return 0, cancelled or not) and releases it. */
+static inline void spawn_and_cancel_randomly(int n, weft_fn fn, void *arg, int64_t until,
+                                             int max_gap_ms)
+{
+    unsigned seed = (unsigned)(uintptr_t)&seed;
+    weft_future **f = calloc((size_t)n, sizeof *f);
+    CHECK(f != NULL);
+    for (int i = 0; i < n; i++) CHECK_OK(weft_spawn(&f[i], fn, arg));
+    while (weft_now() < until) {
+        weft_sleep((int64_t)(rnd(&seed) % (unsigned)max_gap_ms) * WEFT_MS);
+        weft_future_cancel(f[rnd(&seed) % (unsigned)n]);
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    free(f);
+}
+
 /* Run under an emulator (make test-aarch64: meson's exe wrapper is qemu-user, which cannot
  * start threads in a forked child of a threaded process). */
 static inline int under_qemu(void)

@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 typedef struct {
     atomic_int ticks;

@@ -7,7 +7,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 typedef struct {
     atomic_int ticks;
@@ -896,19 +895,9 @@ static int storm_loop(void *arg, void **result)
 {
     (void)result;
     storm *s = arg;
-    unsigned seed = (unsigned)(uintptr_t)&seed;
-    enum { N = 12 };
-    weft_future *f[N], *p;
+    weft_future *p;
     CHECK_OK(weft_spawn(&p, storm_producer, s));
-    for (int i = 0; i < N; i++) CHECK_OK(weft_spawn(&f[i], storm_consumer, s));
-    while (weft_now() < s->until) {
-        weft_sleep((int64_t)(rnd(&seed) % 20) * WEFT_MS);
-        weft_future_cancel(f[rnd(&seed) % N]);
-    }
-    for (int i = 0; i < N; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
+    spawn_and_cancel_randomly(12, storm_consumer, s, s->until, 20);
     CHECK_OK(weft_future_result(p, WEFT_FOREVER, NULL));
     weft_future_release(p);
     return 0;

@@ -134,7 +134,6 @@ typedef struct {
     atomic_int stop;
 } storm;
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 static int storm_waiter(void *arg, void **result)
 {

@@ -202,7 +202,6 @@ typedef struct {
     atomic_int stop;
 } hub;
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 static void count_cb(weft_future *f, void *arg)
 {

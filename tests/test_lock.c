@@ -230,7 +230,6 @@ typedef struct {
     int64_t until;
 } stress;
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 static int stress_worker(void *arg, void **result)
 {

@@ -350,7 +350,6 @@ typedef struct {
     unsigned char *seen;             /* one flag per item id: each seen exactly once */
 } stress;
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 static int stress_producer(void *arg, void **result)
 {

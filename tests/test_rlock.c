@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 /* A coroutine that counts while its loop runs: proof that a wait suspended only its caller. */
 typedef struct {
@@ -511,18 +510,7 @@ static int stress_loop(void *arg, void **result)
 {
     (void)result;
     stress *s = arg;
-    unsigned seed = (unsigned)(uintptr_t)&seed;
-    enum { N = 16 };
-    weft_future *f[N];
-    for (int i = 0; i < N; i++) CHECK_OK(weft_spawn(&f[i], stress_worker, s));
-    while (weft_now() < s->until) {
-        weft_sleep((int64_t)(rnd(&seed) % 20) * WEFT_MS);
-        weft_future_cancel(f[rnd(&seed) % N]);
-    }
-    for (int i = 0; i < N; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
+    spawn_and_cancel_randomly(16, stress_worker, s, s->until, 20);
     return 0;
 }
 

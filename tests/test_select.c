@@ -173,7 +173,6 @@ typedef struct {
     atomic_int producers_left;
 } flow;
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 static int flow_producer(void *arg, void **result)
 {

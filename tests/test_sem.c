@@ -5,7 +5,6 @@
 
 #include <stdatomic.h>
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 16; }
 
 typedef struct {
     atomic_int ticks;
@@ -462,18 +461,7 @@ static int gate_loop(void *arg, void **result)
 {
     (void)result;
     gate *g = arg;
-    unsigned seed = (unsigned)(uintptr_t)&seed;
-    enum { N = 10 };
-    weft_future *f[N];
-    for (int i = 0; i < N; i++) CHECK_OK(weft_spawn(&f[i], gate_worker, g));
-    while (weft_now() < g->until) {
-        weft_sleep((int64_t)(rnd(&seed) % 20) * WEFT_MS);
-        weft_future_cancel(f[rnd(&seed) % N]);
-    }
-    for (int i = 0; i < N; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
+    spawn_and_cancel_randomly(10, gate_worker, g, g->until, 20);
     return 0;
 }
 
@@ -552,19 +540,9 @@ static int ledger_loop(void *arg, void **result)
 {
     (void)result;
     ledger *l = arg;
-    unsigned seed = (unsigned)(uintptr_t)&seed;
-    enum { N = 12 };
-    weft_future *f[N], *rel;
+    weft_future *rel;
     CHECK_OK(weft_spawn(&rel, ledger_releaser, l));
-    for (int i = 0; i < N; i++) CHECK_OK(weft_spawn(&f[i], ledger_acquirer, l));
-    while (weft_now() < l->until) {
-        weft_sleep((int64_t)(rnd(&seed) % 10) * WEFT_MS);
-        weft_future_cancel(f[rnd(&seed) % N]);
-    }
-    for (int i = 0; i < N; i++) {
-        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
-        weft_future_release(f[i]);
-    }
+    spawn_and_cancel_randomly(12, ledger_acquirer, l, l->until, 10);
     CHECK_OK(weft_future_result(rel, WEFT_FOREVER, NULL));
     weft_future_release(rel);
     return 0;
