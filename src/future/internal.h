@@ -86,6 +86,33 @@ static inline int weft__future_take(weft_future *f, void **result)
     return f->err;
 }
 
+/* ---- watching many futures (wait.c; used by weft_wait, as_completed and gather) ---- */
+
+/* A block with one embedded callback per future: O(1) work per completion, the waiter woken
+ * only when the block's condition holds. Conditions: WEFT_FIRST_COMPLETED,
+ * WEFT_FIRST_EXCEPTION, WEFT_ALL_COMPLETED, or these: */
+#define WEFT__WATCH_NEXT      0   /* one not yet handed out is done (as_completed) */
+#define WEFT__WATCH_ANY_ERROR 4   /* one ended with any error (-ECANCELED too), or all done */
+typedef struct weft__watch weft__watch;
+
+/* -EINVAL (fs NULL with n > 0, a NULL future), -ENOMEM (n too large for the block), or 0. */
+int weft__check_futures(weft_future **fs, size_t n);
+
+/* Attaches the callbacks (those of futures already done run at once). ring: also record
+ * the completion order. NULL: -ENOMEM. Any context. */
+weft__watch *weft__watch_new(weft_future **fs, size_t n, int when, bool ring);
+
+/* Until the condition holds or the absolute deadline passes: 0, -ETIMEDOUT, -ECANCELED.
+ * Blocks (a thread or a coroutine). */
+int weft__watch_wait(weft__watch *w, int64_t deadline);
+
+/* (ring) The index of the first future, in completion order, that ended with an error
+ * (-ECANCELED included); n if none. */
+size_t weft__watch_first_error(weft__watch *w);
+
+/* Takes back the callbacks that have not run and drops the caller's reference. */
+void weft__watch_free(weft__watch *w);
+
 /* unretrieved.c: called when f is freed; reports a failure nobody collected. */
 void weft__future_report_unretrieved(weft_future *f);
 

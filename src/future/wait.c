@@ -1,6 +1,7 @@
-/* future/wait.c — concurrent.futures.wait and as_completed over futures of any source.
+/* future/wait.c — the watch block, and on it concurrent.futures.wait and as_completed
+ * (gather, in combine.c, uses it too).
  *
- * Both attach one embedded callback per future to a "watch" block: a completion takes the
+ * Each attaches one embedded callback per future to a "watch" block: a completion takes the
  * block's mutex, counts itself (as_completed also appends its index to a ring of n slots),
  * and wakes the caller only if what it waits for now holds: O(1) per completion. Callbacks
  * may run after the caller has left, so the block is reference-counted: one reference for
@@ -10,7 +11,7 @@
 
 #include <stdlib.h>
 
-typedef struct watch watch;
+typedef struct weft__watch watch;
 
 typedef struct watch_cb {
     weft__cb cb;                      /* arg = this */
@@ -18,13 +19,14 @@ typedef struct watch_cb {
     size_t i;                         /* index of its future */
 } watch_cb;
 
-struct watch {
+struct weft__watch {
     weft__mutex m;
     _Atomic uint32_t refs;
     size_t n;
     size_t ndone;                     /* m */
     size_t nfailed;                   /* m: done with an error other than -ECANCELED */
-    int when;                         /* weft_wait's condition; 0 for as_completed */
+    size_t nerror;                    /* m: done with any error, -ECANCELED included */
+    int when;                         /* WEFT_*_COMPLETED / EXCEPTION, WEFT__WATCH_*/
     size_t *ring;                     /* as_completed: indexes in completion order; m */
     size_t head;                      /* as_completed: next to hand out; caller only */
     int64_t deadline;                 /* as_completed */
@@ -39,7 +41,8 @@ static bool satisfied(const watch *w)
     case WEFT_FIRST_COMPLETED: return w->ndone > 0;
     case WEFT_FIRST_EXCEPTION: return w->nfailed > 0 || w->ndone == w->n;
     case WEFT_ALL_COMPLETED: return w->ndone == w->n;
-    default: return w->ndone > w->head;       /* as_completed: one is ready */
+    case WEFT__WATCH_ANY_ERROR: return w->nerror > 0 || w->ndone == w->n;
+    default: return w->ndone > w->head;       /* WEFT__WATCH_NEXT: one is ready */
     }
 }
 
@@ -58,6 +61,7 @@ static void watch_done(weft_future *f, void *arg)
     weft__mutex_lock(&w->m);
     if (w->ring) w->ring[w->ndone] = c->i;
     w->ndone++;
+    if (err < 0) w->nerror++;
     if (err < 0 && err != -ECANCELED) w->nfailed++;
     if (w->waiter && satisfied(w)) {
         wake = weft__waiter_claim(w->waiter, WEFT__W_WOKEN, &wk);
@@ -68,7 +72,7 @@ static void watch_done(weft_future *f, void *arg)
     unref(w);
 }
 
-static int check_futures(weft_future **fs, size_t n)
+int weft__check_futures(weft_future **fs, size_t n)
 {
     if (!fs && n) return -EINVAL;
     if (n >= UINT32_MAX) return -ENOMEM;       /* refs count them in 32 bits */
@@ -79,8 +83,7 @@ static int check_futures(weft_future **fs, size_t n)
     return 0;
 }
 
-/* A block with its callbacks attached (those of futures already done have run). */
-static watch *watch_new(weft_future **fs, size_t n, int when, bool ring)
+watch *weft__watch_new(weft_future **fs, size_t n, int when, bool ring)
 {
     size_t size = sizeof(watch) + n * sizeof(watch_cb);
     watch *w = weft__malloc(size + (ring ? n * sizeof(size_t) : 0));
@@ -90,6 +93,7 @@ static watch *watch_new(weft_future **fs, size_t n, int when, bool ring)
     w->n = n;
     w->ndone = 0;
     w->nfailed = 0;
+    w->nerror = 0;
     w->when = when;
     w->ring = ring ? (size_t *)(void *)((char *)w + size) : NULL;
     w->head = 0;
@@ -106,22 +110,22 @@ static watch *watch_new(weft_future **fs, size_t n, int when, bool ring)
     return w;
 }
 
-/* Takes back the callbacks that have not run, then drops the caller's reference. */
-static void watch_free(watch *w)
+void weft__watch_free(watch *w)
 {
     for (size_t i = 0; i < w->n; i++)
         if (weft__future_remove_cb(w->fs[i], &w->cbs[i].cb)) unref(w);
     unref(w);
 }
 
-/* Parks until satisfied(w) or deadline. 0, -ETIMEDOUT, -ECANCELED. */
-static int watch_wait(watch *w, int64_t deadline)
+int weft__watch_wait(watch *w, int64_t deadline)
 {
     int rc = 0;
     weft__waiter wt;
     weft__waiter_init(&wt);
     weft__mutex_lock(&w->m);
-    while (!satisfied(w)) {
+    if (!satisfied(w) && deadline != WEFT__NO_DEADLINE && deadline <= weft_now())
+        rc = -ETIMEDOUT;                       /* a zero timeout: no park */
+    while (!rc && !satisfied(w)) {
         w->waiter = &wt;
         weft__mutex_unlock(&w->m);
         rc = weft__waiter_park(&wt, deadline);
@@ -137,16 +141,16 @@ static int watch_wait(watch *w, int64_t deadline)
 
 int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bool *done)
 {
-    int rc = check_futures(fs, n);
+    int rc = weft__check_futures(fs, n);
     if (rc) return rc;
     if (when < WEFT_FIRST_COMPLETED || when > WEFT_ALL_COMPLETED) return -EINVAL;
     int64_t deadline;
     if ((rc = weft__deadline(timeout, &deadline)) != 0) return rc;
     if (n > 0) {
-        watch *w = watch_new(fs, n, when, false);
+        watch *w = weft__watch_new(fs, n, when, false);
         if (!w) return -ENOMEM;
-        rc = timeout == 0 ? 0 : watch_wait(w, deadline);
-        watch_free(w);
+        rc = weft__watch_wait(w, deadline);
+        weft__watch_free(w);
         if (rc == -ECANCELED) return rc;
     }
     int count = 0;
@@ -167,13 +171,13 @@ int weft_as_completed_create(weft_as_completed **out, weft_future **fs, size_t n
                              int64_t timeout)
 {
     if (!out) return -EINVAL;
-    int rc = check_futures(fs, n);
+    int rc = weft__check_futures(fs, n);
     if (rc) return rc;
     int64_t deadline;
     if ((rc = weft__deadline(timeout, &deadline)) != 0) return rc;
     weft_as_completed *it = weft__malloc(sizeof *it);
     if (!it) return -ENOMEM;
-    it->w = watch_new(fs, n, 0, true);
+    it->w = weft__watch_new(fs, n, WEFT__WATCH_NEXT, true);
     if (!it->w) {
         weft__free(it);
         return -ENOMEM;
@@ -190,7 +194,7 @@ int weft_as_completed_next(weft_as_completed *it, weft_future **f)
     watch *w = it->w;
     if (w->head == w->n) return -ENOENT;
     if (it->timed_out) return -ETIMEDOUT;
-    int rc = watch_wait(w, w->deadline);
+    int rc = weft__watch_wait(w, w->deadline);
     if (rc == -ETIMEDOUT) it->timed_out = true;
     if (rc) return rc;
     weft__mutex_lock(&w->m);
@@ -203,6 +207,16 @@ int weft_as_completed_next(weft_as_completed *it, weft_future **f)
 void weft_as_completed_destroy(weft_as_completed *it)
 {
     if (!it) return;
-    watch_free(it->w);
+    weft__watch_free(it->w);
     weft__free(it);
+}
+
+size_t weft__watch_first_error(watch *w)
+{
+    size_t first = w->n;
+    weft__mutex_lock(&w->m);
+    for (size_t k = 0; k < w->ndone && first == w->n; k++)
+        if (w->fs[w->ring[k]]->err < 0) first = w->ring[k];
+    weft__mutex_unlock(&w->m);
+    return first;
 }
