@@ -174,34 +174,18 @@ int weft_run(weft_fn main, void *arg, void **result)
     return rc;
 }
 
-/* A thread without live coroutines sleeps in the kernel; no spinning. */
-static int sleep_thread(int64_t deadline)
-{
-    if (deadline == WEFT__NO_DEADLINE) {
-        _Atomic uint32_t never = 0;
-        for (;;) weft__futex_wait(&never, 0, WEFT__NO_DEADLINE);
-    }
-    struct timespec ts = weft__timespec(deadline);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
-    return 0;
-}
-
 int weft_sleep(int64_t ns)
 {
     if (ns == 0) return weft_yield();
     int64_t deadline;
     int rc = weft__deadline(ns, &deadline);
     if (rc) return rc;
+    /* The one mechanism for every context: a coroutine parks on its loop; a thread sleeps
+     * on the futex (no spin first: only a deadline, a scope or a pool job's cancel ends
+     * it), and the waiter applies deadline scopes and a job's cancellation alike. */
     weft__waiter w;
     weft__waiter_init(&w);
-    if (!w.coro && !weft__tls_get()->job_cancel) {
-        weft__scope *by;
-        sleep_thread(weft__scope_clamp(deadline, &by));
-        if (!by) return 0;
-        by->hit = true;
-        return -ETIMEDOUT;
-    }
-    /* A coroutine, or a pool job's thread (its park sees the job's cancellation). */
+    w.no_spin = true;
     rc = weft__waiter_park(&w, deadline);
     /* Its own time up is a sleep's success; a deadline scope cutting it short is not. */
     return rc == -ETIMEDOUT && !w.cut ? 0 : rc;
