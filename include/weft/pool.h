@@ -74,8 +74,9 @@ WEFT_API int weft_pool_workers(weft_pool *pool);
 
 /* Executor.map: fn over args[0..n) in chunks of chunksize items (0: 1) per job; waits for
  * all and stores results[i] (may be NULL) and errs[i] (may be NULL) in order. Returns 0 or
- * the first error in argument order. stop_at_error: once an error is seen, the jobs not yet
- * started are cancelled (their items get -ECANCELED). Blocks. Errors besides fn's: -EINVAL,
+ * the first error in argument order other than -ECANCELED (-ECANCELED if that is the only
+ * one). stop_at_error: once an error is seen, the items not yet started — before or after
+ * the failing one — are cancelled (they get -ECANCELED). Blocks. Errors besides fn's: -EINVAL,
  * -ENOMEM, -ESHUTDOWN, -ECANCELED (the caller was cancelled: the rest is cancelled too). */
 WEFT_API int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n,
                            size_t chunksize, bool stop_at_error, void **results, int *errs);

@@ -80,12 +80,17 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
         }
     }
     for (size_t c = 0; c < submitted; c++) weft_future_release(fs[c]);
-    int first = 0;
+    /* The first failure in argument order; -ECANCELED only if nothing failed otherwise
+     * (with stop_at_error, items before the failing one may be cancelled too: any not yet
+     * started when it failed). */
+    int first = 0, cancelled = 0;
     for (size_t i = 0; i < n; i++) {
         if (results) results[i] = res[i];
         if (errs) errs[i] = err[i];
-        if (!first && err[i] < 0) first = err[i];
+        if (err[i] == -ECANCELED) cancelled = err[i];
+        else if (!first && err[i] < 0) first = err[i];
     }
+    if (!first) first = cancelled;
     weft__free(mem);
     if (rc) return rc;
     if (wrc) return wrc;
