@@ -16,6 +16,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "peer.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,12 +48,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* One pass of NTHREADS * per pairs; returns the elapsed nanoseconds. */
 static double pass(uint64_t per)
@@ -67,11 +62,11 @@ static double pass(uint64_t per)
             exit(1);
         }
     }
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     atomic_store_explicit(&go_flag, 1, memory_order_release);
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(t[i], NULL);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
     if (counter != NTHREADS * per) {
         fprintf(stderr, "lock_contended_pthread: counter %llu, expected %llu\n",
                 (unsigned long long)counter,
@@ -83,14 +78,7 @@ static double pass(uint64_t per)
 
 static uint64_t parse_count(const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < NTHREADS) {
-        fprintf(stderr, "lock_contended_pthread: bad pair count '%s'\n", s);
-        exit(2);
-    }
-    return (uint64_t)v;
+    return (uint64_t)peer_count("lock_contended_pthread", s, NTHREADS, UINT64_MAX);
 }
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "peer.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -32,23 +33,10 @@ static void run(uint64_t pairs)
     }
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static uint64_t parse_count(const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v == 0) {
-        fprintf(stderr, "lock_pthread: bad iteration count '%s'\n", s);
-        exit(2);
-    }
-    return (uint64_t)v;
+    return (uint64_t)peer_count("lock_pthread", s, 1, UINT64_MAX);
 }
 
 int main(int argc, char **argv)
@@ -60,9 +48,9 @@ int main(int argc, char **argv)
     uint64_t warm = pairs / 10 < 100000 ? 100000 : pairs / 10;
     run(warm);
 
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     run(pairs);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
 
     if (counter != warm + pairs) {
         fprintf(stderr, "lock_pthread: counter mismatch\n");

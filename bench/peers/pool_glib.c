@@ -30,6 +30,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, setenv under -std=c11 */
 #endif
+#include "peer.h"
 #include <glib.h>
 
 #include <errno.h>
@@ -83,15 +84,6 @@ static void dispatch(gpointer data, gpointer user_data)
 
 /* ------------------------------------------------------------------------- */
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        perror("pool_glib: clock_gettime");
-        exit(1);
-    }
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void push(GThreadPool *pool, gsize item)
 {
@@ -112,14 +104,14 @@ static double throughput_pass(GThreadPool *pool, unsigned long n)
     done = FALSE;
     g_mutex_unlock(&done_lock);
 
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     for (unsigned long i = 0; i < n; i++)
         push(pool, 1);
     g_mutex_lock(&done_lock);
     while (!done)
         g_cond_wait(&done_cond, &done_lock);
     g_mutex_unlock(&done_lock);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
 
     if (atomic_load(&counter) != n) {
         fprintf(stderr, "pool_glib: counter %lu, expected %lu\n",
@@ -132,7 +124,7 @@ static double throughput_pass(GThreadPool *pool, unsigned long n)
 /* R round trips; returns the elapsed ns. */
 static double roundtrip_pass(GThreadPool *pool, unsigned long r)
 {
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     for (gsize i = 1; i <= r; i++) {
         push(pool, i << 1);
         gsize got = GPOINTER_TO_SIZE(g_async_queue_pop(replies));
@@ -142,19 +134,12 @@ static double roundtrip_pass(GThreadPool *pool, unsigned long r)
             exit(1);
         }
     }
-    return now_ns() - t0;
+    return peer_now_ns() - t0;
 }
 
 static unsigned long parse_count(const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 10 || v > (1ULL << 40)) {
-        fprintf(stderr, "pool_glib: bad count '%s' (10 .. 2^40)\n", s);
-        exit(2);
-    }
-    return (unsigned long)v;
+    return (unsigned long)peer_count("pool_glib", s, 10, 1ULL << 40);
 }
 
 int main(int argc, char **argv)

@@ -26,6 +26,7 @@
 //   RESULT pool-throughput <tasks per second>
 //   RESULT pool-roundtrip <ns per round trip>
 
+#include "peer.h"
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 
@@ -39,14 +40,6 @@
 
 namespace {
 
-double now_ns() {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        std::perror("pool_tbb: clock_gettime");
-        std::exit(1);
-    }
-    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
 
 std::atomic<unsigned long> counter{0};
 
@@ -54,11 +47,11 @@ std::atomic<unsigned long> counter{0};
 double throughput_pass(unsigned long n) {
     counter.store(0);
     tbb::task_group tg;
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     for (unsigned long i = 0; i < n; i++)
         tg.run([] { counter.fetch_add(1); });
     tbb::task_group_status st = tg.wait();
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
     if (st != tbb::complete || counter.load() != n) {
         std::fprintf(stderr, "pool_tbb: throughput pass: status %d, counter %lu of %lu\n",
                      static_cast<int>(st), counter.load(), n);
@@ -73,7 +66,7 @@ double roundtrip_pass(unsigned long r, unsigned long *stolen) {
     const std::thread::id me = std::this_thread::get_id();
     unsigned long other = 0;
     tbb::task_group tg;
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     for (unsigned long i = 1; i <= r; i++) {
         unsigned long result = 0;
         bool elsewhere = false;
@@ -89,20 +82,14 @@ double roundtrip_pass(unsigned long r, unsigned long *stolen) {
         }
         other += elsewhere;
     }
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
     *stolen = other;
     return t1 - t0;
 }
 
-unsigned long parse_count(const char *s) {
-    char *end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 10 || v > (1ULL << 40)) {
-        std::fprintf(stderr, "pool_tbb: bad count '%s' (10 .. 2^40)\n", s);
-        std::exit(2);
-    }
-    return static_cast<unsigned long>(v);
+unsigned long parse_count(const char *s)
+{
+    return (unsigned long)peer_count("pool_tbb", s, 10, 1ULL << 40);
 }
 
 }  // namespace

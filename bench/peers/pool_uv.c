@@ -27,6 +27,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, setenv under -std=c11 */
 #endif
+#include "peer.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -47,15 +48,6 @@ static void check_uv(int rc, const char *what)
     }
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        perror("pool_uv: clock_gettime");
-        exit(1);
-    }
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* ---- pool-throughput ---------------------------------------------------- */
 
@@ -83,12 +75,12 @@ static double throughput_pass(uv_work_t *reqs, unsigned long n)
     after_count = 0;
     after_errors = 0;
 
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     for (unsigned long i = 0; i < n; i++)
         check_uv(uv_queue_work(loop, &reqs[i], count_work, count_after),
                  "uv_queue_work");
     int rc = uv_run(loop, UV_RUN_DEFAULT);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
 
     if (rc != 0 || after_errors != 0 || after_count != n
             || atomic_load(&counter) != n) {
@@ -133,11 +125,11 @@ static double roundtrip_pass(unsigned long r)
     rt_result = 0;
     rt_left = r;
 
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     check_uv(uv_queue_work(loop, &rt_req, reply_work, reply_after),
              "uv_queue_work");
     int rc = uv_run(loop, UV_RUN_DEFAULT);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
 
     if (rc != 0 || rt_left != 0) {
         fprintf(stderr, "pool_uv: roundtrip pass: uv_run %d, %lu left\n", rc,
@@ -151,14 +143,7 @@ static double roundtrip_pass(unsigned long r)
 
 static unsigned long parse_count(const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 10 || v > (1ULL << 32)) {
-        fprintf(stderr, "pool_uv: bad count '%s' (10 .. 2^32)\n", s);
-        exit(2);
-    }
-    return (unsigned long)v;
+    return (unsigned long)peer_count("pool_uv", s, 10, 1ULL << 32);
 }
 
 int main(int argc, char **argv)

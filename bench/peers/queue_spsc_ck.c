@@ -18,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "peer.h"
 #include <ck_pr.h>
 #include <ck_ring.h>
 
@@ -74,12 +75,6 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* One pass of n items; returns the elapsed nanoseconds. */
 static double pass(uint64_t n)
@@ -94,11 +89,11 @@ static double pass(uint64_t n)
         fprintf(stderr, "queue_spsc_ck: pthread_create failed\n");
         exit(1);
     }
-    double t0 = now_ns();
+    double t0 = peer_now_ns();
     atomic_store_explicit(&go_flag, 1, memory_order_release);
     pthread_join(p, NULL);
     pthread_join(c, NULL);
-    double t1 = now_ns();
+    double t1 = peer_now_ns();
     if (!consumer_ok || ck_ring_size(&ring) != 0) {
         fprintf(stderr, "queue_spsc_ck: items lost or out of order\n");
         exit(1);
@@ -108,14 +103,7 @@ static double pass(uint64_t n)
 
 static uint64_t parse_count(const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v == 0) {
-        fprintf(stderr, "queue_spsc_ck: bad item count '%s'\n", s);
-        exit(2);
-    }
-    return (uint64_t)v;
+    return (uint64_t)peer_count("queue_spsc_ck", s, 1, UINT64_MAX);
 }
 
 int main(int argc, char **argv)
