@@ -78,9 +78,10 @@ static inline bool is_failure(int err)
     return err < 0 && err != -ECANCELED;
 }
 
-/* Asks every running child to stop. g->m held. */
+/* Closes the group to new children and asks every running child to stop. g->m held. */
 static void cancel_children_locked(weft_group *g)
 {
+    g->closing = true;
     for (size_t i = 0; i < g->n; i++) {
         child *c = slot(g, i);
         if (!c->ended) weft_future_cancel(c->f);
@@ -102,7 +103,6 @@ static void child_done(weft_future *f, void *arg)
         g->failures++;
         if (!g->first_err) {
             g->first_err = err;
-            g->closing = true;
             cancel_children_locked(g);       /* the first failure stops the siblings */
         }
     }
@@ -134,13 +134,7 @@ static void owner_cancelled(weft__cancel_hook *h)
     weft__limits lim;
     weft__scope_limits(g->owner_coro->scope, &lim);
     if (lim.shielded) return;                /* its wait outside the shield will do it */
-    weft__mutex_lock(&g->m);
-    if (!g->waited) {
-        g->closing = true;
-        g->cancelled = true;
-        cancel_children_locked(g);
-    }
-    weft__mutex_unlock(&g->m);
+    weft_group_cancel(g);
 }
 
 int weft_group_create(weft_group **out)
@@ -234,7 +228,6 @@ static int leave(weft_group *g)
         if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
         if (rc && !g->cut) {
             g->cut = rc;
-            g->closing = true;
             cancel_children_locked(g);
         }
     }
@@ -276,7 +269,6 @@ int weft_group_cancel(weft_group *g)
     if (!g) return -EINVAL;
     weft__mutex_lock(&g->m);
     if (!g->waited) {
-        g->closing = true;
         g->cancelled = true;
         cancel_children_locked(g);
     }
