@@ -380,6 +380,18 @@ static job *next_job(weft_pool *p, bool *token, job **more)
     return j;
 }
 
+/* A worker leaves (uncount: it is still counted). True if it was the last one of a pool
+ * that is shut down: from then on no worker may start (the caller sets `exited`). */
+static bool uncount_worker(weft_pool *p, bool uncount)
+{
+    weft__mutex_lock(&p->m);
+    if (uncount) atomic_fetch_sub(&p->workers, 1);
+    bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    if (last) p->ended = true;
+    weft__mutex_unlock(&p->m);
+    return last;
+}
+
 static int worker_main(void *arg, void **result)
 {
     (void)result;
@@ -433,12 +445,7 @@ static int worker_main(void *arg, void **result)
     drop_token(p, &token);
     if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
     t->pool = NULL;
-    weft__mutex_lock(&p->m);
-    if (!counted_out) atomic_fetch_sub(&p->workers, 1);
-    bool last = p->workers == 0 && atomic_load(&p->shutdown);
-    if (last) p->ended = true;
-    weft__mutex_unlock(&p->m);
-    if (last) {
+    if (uncount_worker(p, !counted_out)) {
         drain(p, -ECANCELED);                /* a submit that raced with shutdown */
         weft_event_set(p->exited);
     } else if (!queue_looks_empty(p)) {
@@ -476,12 +483,7 @@ static void start_worker_if_needed(weft_pool *p, bool compensating)
         weft_thread_release(t);
         return;
     }
-    weft__mutex_lock(&p->m);
-    atomic_fetch_sub(&p->workers, 1);
-    bool last = p->workers == 0 && atomic_load(&p->shutdown);
-    if (last) p->ended = true;
-    weft__mutex_unlock(&p->m);
-    if (last) weft_event_set(p->exited);
+    if (uncount_worker(p, true)) weft_event_set(p->exited);
     pool_unref(p);
 }
 
