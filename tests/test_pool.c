@@ -423,14 +423,13 @@ static void test_map(void)
     }
     CHECK_RC(weft_pool_map(p, fails_on_7, args, 50, 1, true, res, errs), -EDOM);
     CHECK_RC(errs[7], -EDOM);
-    int stopped = 0;
-    for (int i = 0; i < 50; i++) {            /* the others ran, or never started */
+    /* The others ran, or never started. (How many were stopped depends on scheduling:
+     * under Valgrind one worker may run them all before the other reaches item 7.) */
+    for (int i = 0; i < 50; i++) {
         if (i == 7) continue;
         CHECK(errs[i] == 0 || errs[i] == -ECANCELED);
         if (errs[i] == 0) CHECK_EQ((intptr_t)res[i], i + 100);
-        stopped += errs[i] == -ECANCELED;
     }
-    CHECK(stopped > 0);                       /* 42 items after it cannot all have started */
     CHECK_OK(weft_pool_map(p, square, args, 0, 1, false, NULL, NULL));
     CHECK_RC(weft_pool_map(p, NULL, args, 1, 1, false, NULL, NULL), -EINVAL);
     CHECK_RC(weft_pool_map(NULL, square, args, 1, 1, false, NULL, NULL), -EINVAL);
