@@ -430,6 +430,13 @@ static void test_map(void)
         CHECK(errs[i] == 0 || errs[i] == -ECANCELED);
         if (errs[i] == 0) CHECK_EQ((intptr_t)res[i], i + 100);
     }
+    /* One worker runs the items in order: every item after the failing one is stopped. */
+    weft_pool *one;
+    CHECK_OK(weft_pool_create(&one, &(weft_pool_opts){ 1 }));
+    CHECK_RC(weft_pool_map(one, fails_on_7, args, 50, 1, true, res, errs), -EDOM);
+    for (int i = 0; i < 7; i++) CHECK_OK(errs[i]);
+    for (int i = 8; i < 50; i++) CHECK_RC(errs[i], -ECANCELED);
+    weft_pool_destroy(one);
     CHECK_OK(weft_pool_map(p, square, args, 0, 1, false, NULL, NULL));
     CHECK_RC(weft_pool_map(p, NULL, args, 1, 1, false, NULL, NULL), -EINVAL);
     CHECK_RC(weft_pool_map(NULL, square, args, 1, 1, false, NULL, NULL), -EINVAL);
