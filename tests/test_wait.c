@@ -12,31 +12,46 @@ static int sleeps(void *arg, void **result)
     return weft_sleep((int64_t)(intptr_t)arg);
 }
 
-static int fails_after(void *arg, void **result)
+/* A task that ends, with rc, only when its gate opens: the test decides the order. */
+typedef struct {
+    weft_event *go;
+    int rc;
+} gated_job;
+
+static int gated(void *arg, void **result)
 {
     (void)result;
-    weft_sleep((int64_t)(intptr_t)arg);
-    return -EIO;
+    gated_job *g = arg;
+    CHECK_OK(weft_event_wait(g->go, WEFT_FOREVER));
+    return g->rc;
 }
 
 static int wait_main(void *arg, void **result)
 {
     (void)arg; (void)result;
+    gated_job g[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, -EIO } };
     weft_future *fs[3];
     bool done[3];
-    CHECK_OK(weft_spawn(&fs[0], sleeps, (void *)(30 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], sleeps, (void *)(1 * MS)));
-    CHECK_OK(weft_spawn(&fs[2], fails_after, (void *)(5 * MS)));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(weft_event_create(&g[i].go));
+        CHECK_OK(weft_spawn(&fs[i], gated, &g[i]));
+    }
+    CHECK_OK(weft_event_set(g[1].go));
     CHECK_EQ(weft_wait(fs, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER, done), 1);
     CHECK(!done[0] && done[1] && !done[2]);
+    CHECK_OK(weft_event_set(g[2].go));                                 /* fails */
     CHECK_EQ(weft_wait(fs, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, done), 2);
     CHECK(!done[0] && done[1] && done[2]);
     CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, 1 * MS, done), 2);   /* timed out */
     CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, 0, NULL), 2);
+    CHECK_OK(weft_event_set(g[0].go));
     CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER, done), 3);
     CHECK(done[0] && done[1] && done[2]);
     CHECK_RC(weft_future_result(fs[2], 0, NULL), -EIO);
-    for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
+    for (int i = 0; i < 3; i++) {
+        weft_future_release(fs[i]);
+        weft_event_destroy(g[i].go);
+    }
     return 0;
 }
 
