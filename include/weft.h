@@ -16,5 +16,8 @@
 #include "weft/queue.h"
 #include "weft/group.h"
 #include "weft/pool.h"
+#include "weft/net.h"
+#include "weft/stream.h"
+#include "weft/file.h"
 
 #endif /* WEFT_H */

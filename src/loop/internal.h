@@ -288,6 +288,48 @@ bool weft__yield_if_others(void);
  * waking the waiters of ready fds. Called by the scheduler when l->nfds > 0. */
 void weft__loop_poll(weft__loop *l, int64_t deadline);
 
+/* A descriptor registered for good with one loop, edge-triggered (sockets, net/): see
+ * poll.c. `loop` is set by that loop's thread when a coroutine there first waits (until
+ * then, and for contexts of other threads, waits go through plain readiness polling);
+ * `ready`, rd and wr belong to that thread. The owner keeps the struct alive, and the
+ * descriptor open, until weft__pollfd_detach has run on the loop's thread. */
+typedef struct weft__pollfd {
+    int fd;
+    unsigned ready;                   /* WEFT_IO_READ/WRITE: an edge seen since the last
+                                         EAGAIN or short transfer in that direction */
+    _Atomic(weft__loop *) loop;       /* the loop it is registered with, or NULL */
+    weft__waiter *rd, *wr;            /* parked in weft__pollfd_wait */
+} weft__pollfd;
+
+/* Waits (any context) until p may be ready for `events` or the absolute deadline; the
+ * caller has just seen EAGAIN (or a short transfer) and cleared the ready bits (below).
+ * Returns the ready events (> 0), -ETIMEDOUT, -ECANCELED, -EBUSY (another waiter of this
+ * loop on the same direction) or an error from registering. */
+int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline);
+
+/* True if the caller is a coroutine of p's loop and p is known not to be ready for dir: it
+ * should wait before trying the transfer (which would only say EAGAIN). */
+static inline bool weft__pollfd_known_idle(const weft__pollfd *p, unsigned dir)
+{
+    weft__loop *l = weft__tls_self.loop;
+    return l && atomic_load_explicit(&p->loop, memory_order_relaxed) == l &&
+           l->current != &l->main && !(p->ready & dir);
+}
+
+/* Records that a transfer in dir said EAGAIN or came back short. Any context. */
+static inline void weft__pollfd_drained(weft__pollfd *p, unsigned dir)
+{
+    weft__loop *l = weft__tls_self.loop;
+    if (l && atomic_load_explicit(&p->loop, memory_order_relaxed) == l) p->ready &= ~dir;
+}
+
+/* Wakes p's parked waiters (they re-check their socket: closed). p's loop thread only. */
+void weft__pollfd_wake_all(weft__pollfd *p);
+
+/* Removes p's registration (p's loop thread; nothing parked on it); unref: also drop the
+ * reference to the loop the registration held (not when a post consumed it). */
+void weft__pollfd_detach(weft__pollfd *p, bool unref);
+
 /* Stack-overflow reports: installs the SIGSEGV handler (once) and this thread's signal
  * stack. overflow.c. */
 void weft__overflow_setup(weft__loop *loop);

@@ -9,8 +9,15 @@
  * A wake-up for one direction disarms the fd; the other direction, if still awaited, is
  * re-armed. Loop thread only.
  *
- * The sockets layer (a later issue) may add persistent edge-triggered registration for the
- * fds it owns; the table and the dispatch here are shaped for that.
+ * Descriptors weft owns (sockets, net/) are registered for good instead, edge-triggered,
+ * with the first loop that waits on them: a weft__pollfd. Its `ready` bits record edges
+ * not yet followed by a failed (EAGAIN) or short transfer, so a read that comes back short
+ * lets the next one park at once instead of paying for a read that says EAGAIN: an edge
+ * that arrives after the short read is queued by the kernel for the next epoll_wait. The
+ * event's data is the pollfd's address (tagged), valid until weft__pollfd_detach, which
+ * runs on the loop's thread and deletes the registration first.
+ *
+ * epoll data tags: fd << 2 (one-shot waits), EVENTFD_MARK, pollfd address | 1.
  */
 #include "loop/internal.h"
 
@@ -21,10 +28,12 @@
 #include <sys/eventfd.h>
 #include <weft/io.h>
 
-#define EVENTFD_MARK UINT64_MAX
+#define EVENTFD_MARK 2u
+#define POLLFD_TAG 1u
 
 struct weft__fd_watch {
-    weft__waiter *rd, *wr;
+    weft__waiter *rd, *wr;            /* one-shot waits */
+    weft__pollfd *pfd;                /* the fd's permanent registration, if any */
 };
 
 static int ensure_epoll(weft__loop *l)
@@ -64,7 +73,7 @@ static int arm(weft__loop *l, int fd)
     struct weft__fd_watch *s = &l->fds[fd];
     uint32_t want = (s->rd ? EPOLLIN | EPOLLRDHUP : 0) | (s->wr ? EPOLLOUT : 0);
     if (!want) return 0;
-    struct epoll_event e = { .events = want | EPOLLONESHOT, .data.u64 = (uint64_t)fd };
+    struct epoll_event e = { .events = want | EPOLLONESHOT, .data.u64 = (uint64_t)fd << 2 };
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) == 0) return 0;
     if (errno == ENOENT && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) == 0) return 0;
     return -errno;
@@ -115,23 +124,45 @@ static int wait_events(int epfd, struct epoll_event *ev, int max, int64_t left)
     return epoll_wait(epfd, ev, max, ms);
 }
 
+static void dispatch_pollfd(weft__pollfd *p, uint32_t events)
+{
+    unsigned ready = to_weft(events);
+    p->ready |= ready;
+    if (p->rd && (ready & WEFT_IO_READ)) {
+        weft__waiter *w = p->rd;
+        p->rd = NULL;
+        weft__waiter_wake(w, WEFT__W_WOKEN);
+    }
+    if (p->wr && (ready & WEFT_IO_WRITE)) {
+        weft__waiter *w = p->wr;
+        p->wr = NULL;
+        weft__waiter_wake(w, WEFT__W_WOKEN);
+    }
+}
+
+#define POLL_BATCH 256
+
 void weft__loop_poll(weft__loop *l, int64_t deadline)
 {
-    struct epoll_event ev[64];
+    struct epoll_event ev[POLL_BATCH];
     int64_t left = -1;                            /* no deadline */
     if (deadline != WEFT__NO_DEADLINE) {
         left = deadline == 0 ? 0 : deadline - weft_now();
         if (left < 0) left = 0;
     }
-    int n = wait_events(l->epfd, ev, 64, left);
+    int n = wait_events(l->epfd, ev, POLL_BATCH, left);
     for (int i = 0; i < n; i++) {
-        if (ev[i].data.u64 == EVENTFD_MARK) {
+        uint64_t d = ev[i].data.u64;
+        if (d & POLLFD_TAG) {
+            dispatch_pollfd((weft__pollfd *)(uintptr_t)(d & ~(uint64_t)POLLFD_TAG),
+                            ev[i].events);
+        } else if (d == EVENTFD_MARK) {
             uint64_t v;
             ssize_t r = read(l->evfd, &v, sizeof v);
             (void)r;
-            continue;
+        } else {
+            dispatch(l, (int)(d >> 2), ev[i].events);
         }
-        dispatch(l, (int)ev[i].data.u64, ev[i].events);
     }
 }
 
@@ -172,6 +203,29 @@ static void forget(weft__loop *l, int fd, weft__waiter *w)
     arm(l, fd);
 }
 
+/* The wait of a context that cannot or need not park on a loop: a thread's ppoll, also for
+ * a coroutine whose deadline scope has already expired (a ready fd is still reported: only
+ * waiting is refused). */
+static int wait_polling(const weft__waiter *w, int fd, unsigned events, int64_t until,
+                        weft__scope *by)
+{
+    if (w->coro && weft__cancel_pending()) return -ECANCELED;
+    int rc = wait_thread(fd, events, until);
+    if (rc == -ETIMEDOUT && by) by->hit = true;
+    return rc;
+}
+
+/* True when w must poll instead of parking (see wait_polling); *until and *by are the
+ * deadline the scopes make of `deadline`. */
+static bool must_poll(const weft__waiter *w, int64_t deadline, int64_t *until,
+                      weft__scope **by)
+{
+    *until = weft__scope_clamp(deadline, by);
+    return !w->coro || (*by && *until <= weft_now());
+}
+
+static int pollfd_park(weft__waiter *w, weft__pollfd *p, unsigned events, int64_t deadline);
+
 int weft_io_wait(int fd, unsigned events, int64_t timeout)
 {
     if (fd < 0 || events == 0 || (events & ~(unsigned)(WEFT_IO_READ | WEFT_IO_WRITE)))
@@ -182,20 +236,20 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     weft__waiter w;
     weft__waiter_init(&w);
     weft__scope *by;
-    int64_t until = weft__scope_clamp(deadline, &by);
-    /* A thread polls; so does a coroutine whose deadline scope has already expired (a ready
-     * fd is still reported: only waiting is refused). */
-    bool now = by && until <= weft_now();
-    if (!w.coro || now) {
-        if (w.coro && weft__cancel_pending()) return -ECANCELED;
-        rc = wait_thread(fd, events, until);
-        if (rc == -ETIMEDOUT && by) by->hit = true;
-        return rc;
-    }
+    int64_t until;
+    if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, fd, events, until, by);
     weft__loop *l = w.loop;
     if (weft__cancel_pending()) return -ECANCELED;
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
+    if (s->pfd) {
+        /* A weft socket's fd, registered edge-triggered: its ready bits may be stale, so
+         * ask the kernel once; if it is not ready now, the next change is an edge. */
+        rc = wait_thread(fd, events, 0);
+        if (rc != -ETIMEDOUT) return rc;
+        s->pfd->ready &= ~events;
+        return pollfd_park(&w, s->pfd, events, deadline);
+    }
     if (((events & WEFT_IO_READ) && s->rd) || ((events & WEFT_IO_WRITE) && s->wr))
         return -EBUSY;
     if (events & WEFT_IO_READ) s->rd = &w;
@@ -215,4 +269,81 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     }
     return (int)((uintptr_t)w.data & events) ? (int)((uintptr_t)w.data & events)
                                                : (int)events;
+}
+
+/* ---- permanent registrations ------------------------------------------------------------ */
+
+/* Registers p with l (l's thread). Until the kernel reports an edge, p is not ready for
+ * the directions about to be waited for (the caller just saw EAGAIN); ADD reports the
+ * current state as a first edge. */
+static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
+{
+    int rc;
+    if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, p->fd))) return rc;
+    struct weft__fd_watch *s = &l->fds[p->fd];
+    if (s->rd || s->wr) return -EBUSY;    /* weft_io_wait of the same fd in progress */
+    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0) return -errno;
+    s->pfd = p;
+    p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
+    weft__loop_ref(l);
+    atomic_store_explicit(&p->loop, l, memory_order_relaxed);
+    return 0;
+}
+
+static int pollfd_park(weft__waiter *w, weft__pollfd *p, unsigned events, int64_t deadline)
+{
+    if (p->ready & events) return (int)(p->ready & events);
+    if (((events & WEFT_IO_READ) && p->rd) || ((events & WEFT_IO_WRITE) && p->wr))
+        return -EBUSY;
+    weft__loop *l = w->loop;
+    if (events & WEFT_IO_READ) p->rd = w;
+    if (events & WEFT_IO_WRITE) p->wr = w;
+    l->nfds++;
+    int rc = weft__waiter_park(w, deadline);
+    l->nfds--;
+    if (p->rd == w) p->rd = NULL;
+    if (p->wr == w) p->wr = NULL;
+    if (rc) return rc;
+    return (int)(p->ready & events) ? (int)(p->ready & events) : (int)events;
+}
+
+int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
+{
+    weft__waiter w;
+    weft__waiter_init(&w);
+    weft__scope *by;
+    int64_t until;
+    if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, p->fd, events, until, by);
+    if (weft__cancel_pending()) return -ECANCELED;
+    weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_relaxed);
+    if (!bound) {
+        int rc = pollfd_bind(w.loop, p, events);
+        if (rc == -EPERM) return (int)events;      /* regular file: always ready */
+        if (rc) return rc;
+    } else if (bound != w.loop) {
+        /* Registered with another thread's loop: wait as for any fd, on this one. */
+        int64_t left = deadline == WEFT__NO_DEADLINE ? WEFT_FOREVER
+                     : deadline > weft_now() ? deadline - weft_now() : 0;
+        return weft_io_wait(p->fd, events, left);
+    }
+    return pollfd_park(&w, p, events, deadline);
+}
+
+void weft__pollfd_wake_all(weft__pollfd *p)
+{
+    if (p->rd) { weft__waiter *w = p->rd; p->rd = NULL; weft__waiter_wake(w, WEFT__W_WOKEN); }
+    if (p->wr) { weft__waiter *w = p->wr; p->wr = NULL; weft__waiter_wake(w, WEFT__W_WOKEN); }
+}
+
+void weft__pollfd_detach(weft__pollfd *p, bool unref)
+{
+    weft__loop *l = atomic_load_explicit(&p->loop, memory_order_relaxed);
+    if (!l) return;
+    weft__assert(!p->rd && !p->wr, "a registration detached with waiters");
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    if ((size_t)p->fd < l->fds_cap && l->fds[p->fd].pfd == p) l->fds[p->fd].pfd = NULL;
+    atomic_store_explicit(&p->loop, NULL, memory_order_relaxed);
+    if (unref) weft__loop_unref(l);
 }

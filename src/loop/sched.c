@@ -143,10 +143,12 @@ static void idle(weft__loop *l)
         if (next <= now) { weft__timers_run(l, now); return; }
     }
     /* Spin a while (WEFT__SPIN_NS, not past the next timer) watching the remote queue: a
-     * wake-up from another thread that lands now costs no system call on either side. */
-    int64_t spin_end = weft_now() + WEFT__SPIN_NS;
+     * wake-up from another thread that lands now costs no system call on either side.
+     * Not while fds are watched: their events come through epoll_wait, and a server
+     * waiting for its clients would burn that CPU at every turn. */
+    int64_t spin_end = l->nfds ? 0 : weft_now() + WEFT__SPIN_NS;
     if (spin_end > next) spin_end = next;
-    for (unsigned i = 0;; i++) {
+    for (unsigned i = 0; spin_end; i++) {
         if (!weft__mpsc_empty(&l->remote)) return;
         if ((i & 31) == 31 && weft_now() >= spin_end) break;
         weft__cpu_relax();

@@ -1,0 +1,186 @@
+/* net/file.c — regular-file I/O off the loop (weft/file.h).
+ *
+ * A coroutine's call is a job on the "weft-file" pool (created on first use, apart from
+ * the resolver's pool in addr.c and the user's pools), awaited with weft_run_in_executor:
+ * a cancelled caller cancels a job that has not started and otherwise waits for it, so
+ * the job never writes into memory its caller has given up. A thread without coroutines
+ * calls the system directly: it has nothing to keep running.
+ */
+#include "net/internal.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <weft/file.h>
+
+static pthread_once_t file_once = PTHREAD_ONCE_INIT;
+static weft_pool *file_pool;
+
+static void make_file_pool(void)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 4;
+    o.name_prefix = "weft-file";
+    if (weft_pool_create_ex(&file_pool, &o) != 0) file_pool = NULL;
+}
+
+enum op { OPEN, READ, WRITE, STAT, FSTAT, SYNC, CLOSE };
+
+typedef struct call {
+    enum op op;
+    const char *path;
+    int fd, flags;
+    mode_t mode;
+    void *buf;
+    size_t n;
+    int64_t offset;
+    struct stat *st;
+    ssize_t result;
+} call;
+
+static ssize_t neg(ssize_t r) { return r < 0 ? -errno : r; }
+
+static ssize_t write_all(const call *c)
+{
+    size_t done = 0;
+    while (done < c->n) {
+        const char *p = (const char *)c->buf + done;
+        ssize_t r = c->offset < 0 ? write(c->fd, p, c->n - done)
+                                  : pwrite(c->fd, p, c->n - done, c->offset + (off_t)done);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static ssize_t perform(const call *c)
+{
+    for (;;) {
+        ssize_t r;
+        switch (c->op) {
+        case OPEN:  r = neg(open(c->path, c->flags | O_CLOEXEC, c->mode)); break;
+        case READ:  r = neg(c->offset < 0 ? read(c->fd, c->buf, c->n)
+                                          : pread(c->fd, c->buf, c->n, c->offset)); break;
+        case WRITE: return write_all(c);
+        case STAT:  r = neg(stat(c->path, c->st)); break;
+        case FSTAT: r = neg(fstat(c->fd, c->st)); break;
+        case SYNC:  r = neg(fsync(c->fd)); break;
+        case CLOSE: return neg(close(c->fd));   /* never retried: the fd is gone */
+        default:    return -EINVAL;
+        }
+        if (r != -EINTR) return r;
+    }
+}
+
+static int job(void *arg, void **result)
+{
+    (void)result;
+    call *c = arg;
+    c->result = perform(c);
+    return 0;
+}
+
+/* Whether the caller may simply block: a thread whose loop (if any) has no coroutines. */
+static bool may_block(void)
+{
+    weft__tls *t = weft__tls_get();
+    weft__loop *l = t->loop;
+    return !l || t->thread_wait || (l->current == &l->main && l->nlive == 0);
+}
+
+static ssize_t run(call *c)
+{
+    if (may_block()) return perform(c);
+    pthread_once(&file_once, make_file_pool);
+    if (!file_pool) return -ENOMEM;
+    int rc = weft_run_in_executor(file_pool, job, c, NULL);
+    return rc ? rc : c->result;
+}
+
+int weft_file_open(const char *path, int flags, mode_t mode)
+{
+    if (!path) return -EINVAL;
+    call c = { .op = OPEN, .path = path, .flags = flags, .mode = mode };
+    return (int)run(&c);
+}
+
+ssize_t weft_file_read(int fd, void *buf, size_t n, int64_t offset)
+{
+    if (fd < 0 || (!buf && n)) return -EINVAL;
+    call c = { .op = READ, .fd = fd, .buf = buf, .n = n, .offset = offset };
+    return run(&c);
+}
+
+ssize_t weft_file_write(int fd, const void *buf, size_t n, int64_t offset)
+{
+    if (fd < 0 || (!buf && n)) return -EINVAL;
+    call c = { .op = WRITE, .fd = fd, .buf = (void *)buf, .n = n, .offset = offset };
+    return run(&c);
+}
+
+int weft_file_stat(const char *path, struct stat *st)
+{
+    if (!path || !st) return -EINVAL;
+    call c = { .op = STAT, .path = path, .st = st };
+    return (int)run(&c);
+}
+
+int weft_file_fstat(int fd, struct stat *st)
+{
+    if (fd < 0 || !st) return -EINVAL;
+    call c = { .op = FSTAT, .fd = fd, .st = st };
+    return (int)run(&c);
+}
+
+int weft_file_sync(int fd)
+{
+    if (fd < 0) return -EINVAL;
+    call c = { .op = SYNC, .fd = fd };
+    return (int)run(&c);
+}
+
+int weft_file_close(int fd)
+{
+    if (fd < 0) return -EINVAL;
+    call c = { .op = CLOSE, .fd = fd };
+    return (int)run(&c);
+}
+
+#define READ_ALL_MAX (1u << 30)
+
+int weft_file_read_all(const char *path, char **data, size_t *len)
+{
+    if (!path || !data) return -EINVAL;
+    int fd = weft_file_open(path, O_RDONLY, 0);
+    if (fd < 0) return fd;
+    struct stat st;
+    int rc = weft_file_fstat(fd, &st);
+    size_t cap = rc == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    size_t used = 0;
+    char *buf = NULL;
+    while (rc == 0) {
+        if (cap > READ_ALL_MAX + 1) { rc = -EFBIG; break; }
+        char *b = realloc(buf, cap);
+        if (!b) { rc = -ENOMEM; break; }
+        buf = b;
+        ssize_t r = weft_file_read(fd, buf + used, cap - 1 - used, -1);
+        if (r < 0) { rc = (int)r; break; }
+        if (r == 0) break;
+        used += (size_t)r;
+        if (used == cap - 1) cap *= 2;
+    }
+    weft_file_close(fd);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    if (!buf && !(buf = malloc(1))) return -ENOMEM;
+    buf[used] = '\0';
+    *data = buf;
+    if (len) *len = used;
+    return 0;
+}

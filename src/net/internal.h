@@ -1,0 +1,44 @@
+/* net/internal.h — what the files of the net layer share: the socket object.
+ *
+ * Layer rule: net uses every layer above it in docs/ARCHITECTURE.md (core ... pool) and is
+ * used by none of them.
+ */
+#ifndef WEFT_NET_INTERNAL_H
+#define WEFT_NET_INTERNAL_H
+
+#include "loop/internal.h"
+#include "loop/mpsc.h"
+
+#include <weft/net.h>
+
+/* A socket (or a pipe, FIFO or tty adopted with weft_socket_adopt).
+ *
+ * refs counts the handle (until weft_socket_close) plus each call in progress: the
+ * descriptor is closed and the struct freed by whoever drops the last one, so a call that
+ * is blocked when another context closes the socket never sees a reused descriptor
+ * number. Closing sets `closed` and, if calls are in progress, shuts the socket down: that
+ * wakes every kind of waiter (epoll edge, ppoll HUP), and each then reports -EBADF.
+ * The descriptor's registration (poll) belongs to the loop it is bound to, so the last
+ * reference dropped on another thread posts the release to that loop. */
+struct weft_socket {
+    weft__pollfd poll;                /* first: holds the fd */
+    _Atomic uint32_t refs;
+    _Atomic bool closed;
+    bool is_socket;                   /* else a pipe or the like: read/write, not recv/send */
+    bool stream;                      /* SOCK_STREAM or a pipe: a short read means drained */
+    weft__mpsc_node release;          /* posted to the bound loop by a foreign last ref */
+};
+
+/* A new socket object owning fd (already non-blocking and close-on-exec). -ENOMEM: fd
+ * is left open. */
+int weft__socket_wrap(weft_socket **s, int fd, bool is_socket, bool stream);
+
+/* What is left of an absolute deadline, as a timeout (WEFT_FOREVER for none). */
+static inline int64_t weft__remaining(int64_t deadline)
+{
+    if (deadline == WEFT__NO_DEADLINE) return WEFT_FOREVER;
+    int64_t now = weft_now();
+    return deadline > now ? deadline - now : 0;
+}
+
+#endif /* WEFT_NET_INTERNAL_H */
