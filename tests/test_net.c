@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -677,6 +679,119 @@ static void test_emfile(void)
     close(to_parent[0]);
 }
 
+/* ---- a slow DNS server starves nothing else ------------------------------------------------ */
+
+/* In a child with its own mount namespace, /etc/resolv.conf names a "DNS server" on
+ * 127.0.0.1:53 that never answers: every resolver thread hangs in getaddrinfo. File reads
+ * and the user's pool jobs, on coroutines of the same loop, must still complete at once. */
+typedef struct {
+    const char *path;
+    int done;
+    int64_t took;
+} file_job;
+
+static int slow_lookup(void *arg, void **result)
+{
+    (void)result;
+    char name[64];
+    snprintf(name, sizeof name, "slow-%d.weft-test.example", (int)(intptr_t)arg);
+    weft_addr a;
+    return weft_resolve(name, 80, AF_INET, SOCK_STREAM, &a, 1, 1500 * WEFT_MS);
+}
+
+static int quick_job(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(intptr_t)42;
+    return 0;
+}
+
+static int file_reads(void *arg, void **result)
+{
+    (void)result;
+    file_job *j = arg;
+    int64_t t0 = weft_now();
+    for (int i = 0; i < 20; i++) {
+        char *data;
+        size_t len;
+        CHECK_OK(weft_file_read_all(j->path, &data, &len));
+        CHECK(len > 0);
+        free(data);
+    }
+    void *r = NULL;
+    CHECK_OK(weft_to_thread(quick_job, NULL, &r));
+    CHECK_PTR(r, (void *)(intptr_t)42);
+    j->took = weft_now() - t0;
+    j->done = 1;
+    return 0;
+}
+
+static int slow_dns_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_future *lk[16];
+    for (int i = 0; i < 16; i++) CHECK_OK(weft_spawn(&lk[i], slow_lookup, (void *)(intptr_t)i));
+    CHECK_OK(weft_sleep(100 * WEFT_MS));          /* every resolver thread is stuck now */
+    file_job fj = { "/proc/self/status", 0, 0 };
+    weft_future *f;
+    CHECK_OK(weft_spawn(&f, file_reads, &fj));
+    CHECK_OK(weft_future_result(f, 10 * WEFT_SEC, NULL));
+    weft_future_release(f);
+    int pending = 0;
+    for (int i = 0; i < 16; i++) pending += !weft_future_done(lk[i]);
+    for (int i = 0; i < 16; i++) {
+        int rc = weft_future_result(lk[i], 10 * WEFT_SEC, NULL);
+        CHECK(rc == -ETIMEDOUT || rc == -ENOENT || rc == -EAGAIN || rc == -EIO);
+        weft_future_release(lk[i]);
+    }
+    printf("  file reads and a pool job took %.1f ms while %d lookups hung\n",
+           (double)fj.took / 1e6, pending);
+    if (pending == 0) return 77;                  /* the resolver never asked: no verdict */
+    CHECK(fj.took < 1000 * WEFT_MS);
+    return 0;
+}
+
+static void test_slow_dns(void)
+{
+    if (TEST_TSAN || under_qemu() || slow_tools() || geteuid() != 0) {
+        printf("  (needs root and fork with threads: skipped here)\n");
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        char conf[64];
+        snprintf(conf, sizeof conf, "/tmp/weft-resolv-%d.conf", (int)getpid());
+        FILE *fp = fopen(conf, "w");
+        if (!fp) _exit(77);
+        fputs("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n", fp);
+        fclose(fp);
+        int udp = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        if (unshare(CLONE_NEWNS) != 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount(conf, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0 ||
+            bind(udp, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            unlink(conf);
+            _exit(77);
+        }
+        unlink(conf);
+        int rc = weft_run(slow_dns_main, NULL, NULL);
+        fflush(NULL);
+        _exit(rc == 0 ? 0 : rc == 77 ? 77 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        printf("  (no mount namespace, port 53 or resolver query here: skipped)\n");
+        return;
+    }
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 /* ---- load: 1,000 concurrent connections ----------------------------------------------------- */
 
 typedef struct {
@@ -765,6 +880,7 @@ int main(void)
     RUN(test_ipv6);
     RUN(test_server);
     RUN(test_emfile);
+    RUN(test_slow_dns);
     RUN(test_load);
     return 0;
 }
