@@ -190,7 +190,7 @@ ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout)
     int rc = drain_until(st, deadline);
     if (rc) return rc;
     if (n >= INITIAL_READ) {                  /* large: straight into the caller's memory */
-        ssize_t r = weft_socket_recv(st->sock, buf, n, 0, timeout);
+        ssize_t r = weft_socket_recv(st->sock, buf, n, 0, weft__remaining(deadline));
         if (r == 0) st->eof = true;
         return r;
     }
@@ -235,6 +235,9 @@ static ssize_t read_record(weft_stream *st, const char *delim, size_t dlen, bool
 {
     int64_t deadline;
     if (!st || !data || !delim || !dlen || check_timeout(timeout, &deadline)) return -EINVAL;
+    /* `scanned` only spares re-searching within this call: a previous call may have looked
+     * past a record it returned, or for another delimiter. */
+    st->scanned = st->rstart;
     for (;;) {
         char *hit = st->rend > st->rstart ? find(st, delim, dlen) : NULL;
         size_t have = st->rend - st->rstart;
