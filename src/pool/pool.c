@@ -319,12 +319,27 @@ static void drop_token(weft_pool *p, bool *token)
  * seq. A worker that finds a job while more are queued wakes another (the wake-up travels
  * from worker to worker, not from every submit). Returns a job, or NULL when the worker
  * should end (shut down and nothing queued, or idle too long). */
+/* A worker has just taken a job and stopped being idle. If jobs still wait, somebody must
+ * come for them now: the submits of those jobs saw an idle worker and neither woke another
+ * (one wake-up was on its way) nor started one, so a job that blocks (a FIFO's open, a slow
+ * read) would leave them queued behind it. Wake a sleeper, or grow the pool. */
+static void grow_for_backlog(weft_pool *p)
+{
+    if (queue_looks_empty(p)) return;
+    if (atomic_load_explicit(&p->idle, memory_order_seq_cst) > 0)
+        wake_one(p);
+    else if (atomic_load_explicit(&p->workers, memory_order_relaxed) -
+             atomic_load_explicit(&p->blocked, memory_order_relaxed) < p->max_workers)
+        start_worker_if_needed(p, false);
+}
+
 static job *next_job(weft_pool *p, bool *token, job **more)
 {
     job *j = pop_more(p, more);
     if (j) {
         drop_token(p, token);
         wake_for_backlog(p);
+        grow_for_backlog(p);
         return j;
     }
     atomic_fetch_add(&p->idle, 1);
@@ -377,6 +392,7 @@ static job *next_job(weft_pool *p, bool *token, job **more)
         if (r == -ETIMEDOUT && weft_now() >= deadline) break;      /* idle too long */
     }
     atomic_fetch_sub(&p->idle, 1);
+    if (j) grow_for_backlog(p);
     return j;
 }
 
