@@ -51,6 +51,21 @@ only when both of its workloads are selected.
 Raw per-round values go to stderr.  The exit status is 0 unless a weft
 program crashed (exited non-zero or died from a signal).
 
+A program that cannot run on this machine (a tool or module it needs is
+missing) may print a line ``SKIP <reason>`` on stdout and exit 0: the
+driver then prints ``SKIP <workload> <system> <reason>`` for its workloads
+and does not run it again (this is not a crash, even for weft).
+
+Wrapped programs (servers).  The network workloads measure a server that a
+driver program loads: ``Program(..., wrap=Wrap("bench/echo_load"))`` runs
+``DIR/bench/echo_load [wrap args] -- <the program's own command>``; the
+driver (bench/echo_load.c, bench/http_load.c) appends a free port to that
+command, starts the server, loads it, prints the RESULT lines and stops it.
+Any kind of program (binary, go, script) can be wrapped; a missing wrapper
+binary is SKIPped as missing(<name>).  ``--quick`` gives 3 rounds instead
+of 5 and, for wrapped programs whose Wrap declares ``quick_args``, uses
+those instead of its ``args`` (shorter load runs).
+
 Go peers (bench/peers/*.go) are built by this driver, once per run, into
 DIR/bench/peers/<name> with GOCACHE inside DIR, GO111MODULE=off and
 GOPATH=DIR/gopath:/usr/share/gocode, the second entry being where Debian's
@@ -58,8 +73,13 @@ golang-*-dev packages put their sources (golang.org/x/sync for
 group_spawn_go.go: golang-golang-x-sync-dev); a peer whose build fails
 (e.g. an import that cannot be found) is SKIPped with build-failed.
 Script peers (e.g. bench/peers/*.py) are run from the source tree by their
-interpreter, found on PATH (``python3 bench/peers/<script> [args]``); one
-whose interpreter or script is missing is SKIPped.
+interpreter, found on PATH (``python3 bench/peers/<script> [args]``) unless
+given as an absolute path; one whose interpreter or script is missing is
+SKIPped.  The network peers in Python run under /usr/bin/python3, Debian's
+interpreter, because that is where Debian's python3-uvloop and
+python3-gevent are importable (``python3`` on PATH may be another build);
+a script whose module is missing exits 77 and its driver prints SKIP
+server-unavailable.
 
 To add a benchmark: add its workloads to WORKLOADS and a Group to GROUPS
 (plus, if wanted, Derived ratios in the Group).
@@ -97,23 +117,43 @@ class Workload:
         return "%s(%s-is-better)" % (self.unit, self.direction)
 
 
+class Wrap:
+    """A driver program that runs a Program's command as a server and
+    measures it (bench/echo_load, bench/http_load).
+
+    ``binary`` is a path relative to the build dir.  The full command is
+    ``<binary> <args> -- <the program's own argv>``; under --quick,
+    ``quick_args`` (if given) replace ``args`` (e.g. a shorter duration).
+    """
+
+    def __init__(self, binary, args=(), quick_args=None):
+        self.binary = binary
+        self.args = list(args)
+        self.quick_args = None if quick_args is None else list(quick_args)
+
+
 class Program:
     """One system's implementation of a group's workloads.
 
     Exactly one of ``binary`` (path relative to the build dir), ``go``
     (basename of bench/peers/<go>.go, built by the driver) or ``script``
     (file name in bench/peers, run as ``<interpreter> bench/peers/<script>``;
-    ``interpreter`` is looked up on PATH and defaults to python3) is given.
+    ``interpreter`` is looked up on PATH and defaults to python3; an
+    absolute path is used as it is) is given.
     ``args`` are extra command-line arguments (e.g. an iteration count).
     ``workloads``, if given, are the only ones of the group's workloads this
     program reports (default: all of them); the others are not expected
     from it (no SKIP no-result, no RATIO).
+    ``wrap``, a Wrap, makes the program a server run under a driver: what
+    is run is ``<wrap.binary> <wrap.args> -- <the program's argv>``, and the
+    wrapper prints the RESULT lines (a missing wrapper binary is a SKIP).
     """
 
     def __init__(self, system, binary=None, go=None, script=None,
-                 interpreter=None, args=(), workloads=None):
+                 interpreter=None, args=(), workloads=None, wrap=None):
         assert sum(x is not None for x in (binary, go, script)) == 1
         assert interpreter is None or script is not None
+        assert wrap is None or isinstance(wrap, Wrap)
         self.system = system
         self.binary = binary
         self.go = go
@@ -121,6 +161,7 @@ class Program:
         self.interpreter = interpreter or ("python3" if script else None)
         self.args = list(args)
         self.workloads = None if workloads is None else list(workloads)
+        self.wrap = wrap
 
     def reports(self, workload):
         return self.workloads is None or workload in self.workloads
@@ -133,22 +174,36 @@ class Program:
             return PEER_SRC / self.script
         return builddir / "bench" / "peers" / self.go
 
-    def command(self, builddir):
-        """argv to run (interpreter resolved on PATH; None if not found)."""
+    def command(self, builddir, quick=False):
+        """argv to run (interpreter resolved on PATH; None if not found),
+        inside its wrapper's command if it has one."""
         if self.script is not None:
             interp = shutil.which(self.interpreter)
             if interp is None:
                 return None
-            return [interp, str(self.path(builddir))] + self.args
-        return [str(self.path(builddir))] + self.args
+            cmd = [interp, str(self.path(builddir))] + self.args
+        else:
+            cmd = [str(self.path(builddir))] + self.args
+        if self.wrap is not None:
+            wargs = self.wrap.args
+            if quick and self.wrap.quick_args is not None:
+                wargs = self.wrap.quick_args
+            cmd = [str(builddir / self.wrap.binary)] + wargs + ["--"] + cmd
+        return cmd
 
     @property
     def label(self):
         if self.binary is not None:
-            return self.binary
-        if self.script is not None:
-            return self.script
-        return self.go + ".go"
+            lab = self.binary
+        elif self.script is not None:
+            lab = self.script
+            if self.args:  # e.g. echo_asyncio.py[--uvloop], no spaces
+                lab += "[%s]" % ",".join(self.args)
+        else:
+            lab = self.go + ".go"
+        if self.wrap is not None:
+            lab = "%s:%s" % (os.path.basename(self.wrap.binary), lab)
+        return lab
 
 
 class Derived:
@@ -208,7 +263,18 @@ WORKLOADS = {w.name: w for w in [
     Workload("pool-roundtrip", "ns/roundtrip"),
     Workload("as-completed-1k", "ns/completion"),
     Workload("as-completed-100k", "ns/completion"),
+    Workload("echo-c1", "server-cpu-us/roundtrip"),
+    Workload("echo-c50", "server-cpu-us/roundtrip"),
+    Workload("echo-c1000", "server-cpu-us/roundtrip"),
+    Workload("http", "server-cpu-us/request"),
+    Workload("http-rps", "requests/s", HIGHER),
 ]}
+
+# Drivers of the network workloads (see "Wrapped programs" above).
+ECHO_LOAD = Wrap("bench/echo_load", quick_args=["--seconds", "1"])
+HTTP_LOAD = Wrap("bench/http_load", quick_args=["--seconds", "3"])
+# Debian's interpreter: python3-uvloop and python3-gevent import there.
+NET_PY = "/usr/bin/python3"
 
 GROUPS = [
     Group("switch", ["switch"], [
@@ -305,11 +371,49 @@ GROUPS = [
         Program("python", script="pool_py.py", interpreter="python3",
                 workloads=["pool-throughput", "pool-roundtrip"]),
     ]),
+    # Echo servers on one thread, 64-byte ping-pong from one load process
+    # (bench/echo_load.c: epoll, TCP_NODELAY, 1 / 50 / 1,000 connections,
+    # 0.2 s warm-up then 2 s each, 1 s under --quick; the load process
+    # busy-polls on one CPU, the server is pinned to the other).  The figure
+    # is the server's CPU time (schedstat, all its threads) per round trip;
+    # round trips/s go to stderr.  Peers: bench/peers/echo_* (bare epoll; libuv;
+    # Go at GOMAXPROCS=1, a goroutine per connection; asyncio and uvloop
+    # protocols, one script; gevent StreamServer).
+    Group("echo", ["echo-c1", "echo-c50", "echo-c1000"], [
+        Program(WEFT, binary="bench/weft_echo", wrap=ECHO_LOAD),
+        Program("epoll", binary="bench/peers/echo_epoll", wrap=ECHO_LOAD),
+        Program("libuv", binary="bench/peers/echo_uv", wrap=ECHO_LOAD),
+        Program("go", go="echo_go", wrap=ECHO_LOAD),
+        Program("asyncio", script="echo_asyncio.py", interpreter=NET_PY,
+                wrap=ECHO_LOAD),
+        Program("uvloop", script="echo_asyncio.py", interpreter=NET_PY,
+                args=["--uvloop"], wrap=ECHO_LOAD),
+        Program("gevent", script="echo_gevent.py", interpreter=NET_PY,
+                wrap=ECHO_LOAD),
+    ]),
+    # Minimal keep-alive HTTP servers on one loop thread, fixed 200 response
+    # ("Hello, World!"), loaded by wrk -t1 -c50 -d10s (3 s under --quick)
+    # through bench/http_load.c, which first checks that two pipelined
+    # requests (one split across writes) get two responses.  http: server
+    # CPU time per request; http-rps: wrk's requests/s.  Peers:
+    # bench/peers/http_* (bare epoll; libuv; Go net/http at GOMAXPROCS=1;
+    # asyncio and uvloop protocols, one script).
+    Group("http", ["http", "http-rps"], [
+        Program(WEFT, binary="bench/weft_http", wrap=HTTP_LOAD),
+        Program("epoll", binary="bench/peers/http_epoll", wrap=HTTP_LOAD),
+        Program("libuv", binary="bench/peers/http_uv", wrap=HTTP_LOAD),
+        Program("go", go="http_go", wrap=HTTP_LOAD),
+        Program("asyncio", script="http_asyncio.py", interpreter=NET_PY,
+                wrap=HTTP_LOAD),
+        Program("uvloop", script="http_asyncio.py", interpreter=NET_PY,
+                args=["--uvloop"], wrap=HTTP_LOAD),
+    ]),
 ]
 
 # --------------------------------------------------------------------------
 
 RESULT_RE = re.compile(r"^RESULT (\S+) ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$")
+SKIP_RE = re.compile(r"^SKIP (\S+)$")
 
 
 def log(msg):
@@ -437,7 +541,8 @@ def run_program(cmd, name, timeout):
     """Run one benchmark program: argv ``cmd``, ``name`` for messages.
 
     Returns (status, results, stdout/stderr text, seconds) where status is
-    "ok", "timeout" or "rc=N" / "signal=NAME".
+    "ok", "timeout", "rc=N" / "signal=NAME", or "skip:REASON" when the
+    program exited 0 after printing a line ``SKIP <reason>`` on stdout.
     """
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
@@ -469,7 +574,11 @@ def run_program(cmd, name, timeout):
         m = RESULT_RE.match(line.strip())
         if m:
             results[m.group(1)] = float(m.group(2))
-        elif line.strip():
+            continue
+        m = SKIP_RE.match(line.strip())
+        if m:
+            return "skip:" + m.group(1), {}, text_err, secs
+        if line.strip():
             log("  [%s] unexpected stdout line: %r" % (name, line))
     return "ok", results, text_err, secs
 
@@ -485,7 +594,8 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="comma-separated workloads to run (repeatable)")
     ap.add_argument("--quick", action="store_true",
-                    help="fewer rounds (3)")
+                    help="fewer rounds (3), and the shorter runs some "
+                         "wrapped programs declare (Wrap quick_args)")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-program timeout in seconds (default 120)")
     ap.add_argument("--list", action="store_true",
@@ -573,6 +683,10 @@ def main():
                      "interpreter-not-installed(%s)" % p.interpreter)
             elif not p.path(builddir).is_file():
                 skip(g, pw, p.system, "missing")
+            elif (p.wrap is not None
+                  and not (builddir / p.wrap.binary).is_file()):
+                skip(g, pw, p.system,
+                     "missing(%s)" % os.path.basename(p.wrap.binary))
 
     # values[(workload, system)] = [per-round values]
     # ratios[(workload, system)] = [per-round weft/system ratios]
@@ -591,17 +705,23 @@ def main():
             for p, pw in order:
                 if (g.name, p.system) in skipped:
                     continue
-                cmd = p.command(builddir)
+                cmd = p.command(builddir, a.quick)
                 status, res, err, secs = run_program(cmd, p.label, a.timeout)
                 if a.verbose and err.strip():
                     log("  [%s stderr] %s" % (p.label, err.rstrip()))
                 if status != "ok":
                     if not a.verbose and err.strip():
                         log("  [%s output] %s" % (p.label, err.rstrip()))
-                    reason = "timeout" if status == "timeout" else \
-                        "crashed(%s)" % status
-                    if p.system == WEFT and status != "timeout":
-                        weft_crashed = True
+                    if status.startswith("skip:"):
+                        # The program found it cannot run here (e.g. a
+                        # module or tool is missing): a SKIP, not a crash.
+                        reason = status[len("skip:"):]
+                    elif status == "timeout":
+                        reason = "timeout"
+                    else:
+                        reason = "crashed(%s)" % status
+                        if p.system == WEFT:
+                            weft_crashed = True
                     skip(g, pw, p.system, reason)
                     # A program that failed once is not trusted at all.
                     for w in pw:
