@@ -13,7 +13,8 @@
  * at once (data already there) completes.
  *
  * Closing a socket that other coroutines or threads are blocked on wakes them: their calls
- * return -EBADF. The memory and the descriptor number stay reserved until the last of
+ * return -EBADF (for an adopted pipe, within about 20 ms: pipes cannot be shut down, so
+ * their waits look at the socket every 20 ms). The memory and the descriptor number stay reserved until the last of
  * those calls has returned, so a reused descriptor number is never waited on by mistake.
  */
 #ifndef WEFT_NET_H

@@ -66,7 +66,9 @@ WEFT_API int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64
 /* Sends everything buffered, waiting as needed. Errors as weft_stream_write. */
 WEFT_API int weft_stream_drain(weft_stream *st, int64_t timeout);
 
-/* Drains, then shuts down the sending side (the peer reads end of stream). */
+/* Drains, then ends the sending side (the peer reads end of stream): shutdown(SHUT_WR) on
+ * a socket; on the write end of a pipe (opened write-only), closes the pipe (the stream
+ * stays usable for nothing but weft_stream_close). -ENOTSOCK for other descriptors. */
 WEFT_API int weft_stream_write_eof(weft_stream *st, int64_t timeout);
 
 /* Bytes read and not yet consumed / written and not yet sent. */

@@ -297,6 +297,10 @@ typedef struct weft__pollfd {
     int fd;
     unsigned ready;                   /* WEFT_IO_READ/WRITE: an edge seen since the last
                                          EAGAIN or short transfer in that direction */
+    unsigned hangup;                  /* directions a hang-up or error has made ready for
+                                         good: end of stream is a state, not bytes, and a
+                                         short read that took the last bytes leaves it
+                                         pending with no edge to come */
     _Atomic(weft__loop *) loop;       /* the loop it is registered with, or NULL */
     weft__waiter *rd, *wr;            /* parked in weft__pollfd_wait */
 } weft__pollfd;
@@ -313,7 +317,7 @@ static inline bool weft__pollfd_known_idle(const weft__pollfd *p, unsigned dir)
 {
     weft__loop *l = weft__tls_self.loop;
     return l && atomic_load_explicit(&p->loop, memory_order_relaxed) == l &&
-           l->current != &l->main && !(p->ready & dir);
+           l->current != &l->main && !((p->ready | p->hangup) & dir);
 }
 
 /* Records that a transfer in dir said EAGAIN or came back short. Any context. */

@@ -17,6 +17,10 @@
  * event's data is the pollfd's address (tagged), valid until weft__pollfd_detach, which
  * runs on the loop's thread and deletes the registration first.
  *
+ * A hang-up (RDHUP, HUP, ERR) is kept apart, in `hangup`, and never cleared: the end of a
+ * stream is a state, not bytes, and often comes in the same edge as the last bytes, which a
+ * short read takes while the end stays pending.
+ *
  * epoll data tags: fd << 2 (one-shot waits), EVENTFD_MARK, pollfd address | 1.
  */
 #include "loop/internal.h"
@@ -128,6 +132,8 @@ static void dispatch_pollfd(weft__pollfd *p, uint32_t events)
 {
     unsigned ready = to_weft(events);
     p->ready |= ready;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) p->hangup |= WEFT_IO_READ;
+    if (events & (EPOLLHUP | EPOLLERR)) p->hangup |= WEFT_IO_WRITE;
     if (p->rd && (ready & WEFT_IO_READ)) {
         weft__waiter *w = p->rd;
         p->rd = NULL;
@@ -294,7 +300,8 @@ static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
 
 static int pollfd_park(weft__waiter *w, weft__pollfd *p, unsigned events, int64_t deadline)
 {
-    if (p->ready & events) return (int)(p->ready & events);
+    unsigned now = (p->ready | p->hangup) & events;
+    if (now) return (int)now;
     if (((events & WEFT_IO_READ) && p->rd) || ((events & WEFT_IO_WRITE) && p->wr))
         return -EBUSY;
     weft__loop *l = w->loop;
@@ -306,7 +313,8 @@ static int pollfd_park(weft__waiter *w, weft__pollfd *p, unsigned events, int64_
     if (p->rd == w) p->rd = NULL;
     if (p->wr == w) p->wr = NULL;
     if (rc) return rc;
-    return (int)(p->ready & events) ? (int)(p->ready & events) : (int)events;
+    now = (p->ready | p->hangup) & events;
+    return now ? (int)now : (int)events;
 }
 
 int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)

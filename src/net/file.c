@@ -167,11 +167,17 @@ int weft_file_read_all(const char *path, char **data, size_t *len)
         char *b = realloc(buf, cap);
         if (!b) { rc = -ENOMEM; break; }
         buf = b;
-        ssize_t r = weft_file_read(fd, buf + used, cap - 1 - used, -1);
+        /* Full (at the size fstat gave, say): one byte, read into the NUL's place, tells
+         * whether the file goes on; only then grow (doubling right away took twice the
+         * memory, and refused files over 512 MiB with -EFBIG). */
+        size_t room = cap - 1 - used;
+        ssize_t r = weft_file_read(fd, buf + used, room ? room : 1, -1);
         if (r < 0) { rc = (int)r; break; }
         if (r == 0) break;
         used += (size_t)r;
-        if (used == cap - 1) cap *= 2;
+        if (used == cap)
+            cap = used > READ_ALL_MAX ? READ_ALL_MAX + 2           /* over 1 GiB: -EFBIG */
+                : used > READ_ALL_MAX / 2 ? READ_ALL_MAX + 1 : 2 * used;
     }
     weft_file_close(fd);
     if (rc) {

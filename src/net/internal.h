@@ -33,6 +33,10 @@ struct weft_socket {
  * is left open. */
 int weft__socket_wrap(weft_socket **s, int fd, bool is_socket, bool stream);
 
+/* Ends the sending side: shutdown(SHUT_WR) for a socket; for a pipe's write end, closes
+ * the pipe (the descriptor number stays reserved). -ENOTSOCK for other descriptors. */
+int weft__socket_end_writes(weft_socket *s);
+
 /* What is left of an absolute deadline, as a timeout (WEFT_FOREVER for none). */
 static inline int64_t weft__remaining(int64_t deadline)
 {

@@ -149,6 +149,24 @@ int weft_socket_fd(const weft_socket *s)
 
 /* ---- the transfer loop ------------------------------------------------------------------ */
 
+/* A pipe closed under a blocked call cannot be shut down to wake it (only sockets can), so
+ * waits on pipes come back every PIPE_SLICE to look at `closed`. */
+#define PIPE_SLICE (20 * WEFT_MS)
+
+static int wait_ready(weft_socket *s, unsigned dir, int64_t deadline)
+{
+    if (s->is_socket) return weft__pollfd_wait(&s->poll, dir, deadline);
+    weft__scope *by;
+    int64_t until = weft__scope_clamp(deadline, &by);   /* the wait's real end */
+    for (;;) {
+        int64_t slice = weft_now() + PIPE_SLICE;
+        if (slice >= until) return weft__pollfd_wait(&s->poll, dir, deadline);
+        int rc = weft__pollfd_wait(&s->poll, dir, slice);
+        if (rc != -ETIMEDOUT) return rc;
+        if (closed(s)) return -EBADF;
+    }
+}
+
 /* One attempt at the system call: >= 0, or -errno. */
 typedef ssize_t (*io_op)(weft_socket *s, void *ctx);
 
@@ -181,7 +199,7 @@ static ssize_t io_loop(weft_socket *s, unsigned dir, int64_t timeout, io_op op, 
             if (rc) return rc;
             have_deadline = true;
         }
-        int rc = weft__pollfd_wait(&s->poll, dir, deadline);
+        int rc = wait_ready(s, dir, deadline);
         if (rc < 0) return closed(s) ? -EBADF : rc;
     }
 }
@@ -424,6 +442,21 @@ int weft_socket_shutdown(weft_socket *s, int how)
 {
     if (!s || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)) return -EINVAL;
     return shutdown(s->poll.fd, how) < 0 ? -errno : 0;
+}
+
+int weft__socket_end_writes(weft_socket *s)
+{
+    if (s->is_socket) return weft_socket_shutdown(s, SHUT_WR);
+    /* A pipe's write end: put /dev/null in its place, which closes the pipe (the reader
+     * sees the end) and keeps the descriptor number ours until weft_socket_close. */
+    int fl = fcntl(s->poll.fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSOCK;
+    int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (nul < 0) return -errno;
+    int rc = dup3(nul, s->poll.fd, O_CLOEXEC) < 0 ? -errno : 0;
+    close(nul);
+    return rc;
 }
 
 int weft_socket_local_addr(const weft_socket *s, weft_addr *a)

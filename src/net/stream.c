@@ -99,6 +99,7 @@ int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64_t timeou
 {
     int64_t deadline;
     if (!st || (!buf && n) || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!n) return 0;                         /* (buf may be NULL: no memcpy) */
     if (!st->wlen && n >= st->write_high) {   /* large: no copy */
         ssize_t r = weft_socket_write(st->sock, buf, n, timeout);
         return r < 0 ? (int)r : 0;
@@ -119,7 +120,7 @@ int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64_t timeou
 int weft_stream_write_eof(weft_stream *st, int64_t timeout)
 {
     int rc = weft_stream_drain(st, timeout);
-    return rc ? rc : weft_socket_shutdown(st->sock, SHUT_WR);
+    return rc ? rc : weft__socket_end_writes(st->sock);
 }
 
 int weft_stream_close(weft_stream *st, int64_t timeout)
@@ -174,6 +175,7 @@ static size_t take(weft_stream *st, void *buf, size_t n)
 {
     size_t have = st->rend - st->rstart;
     if (n > have) n = have;
+    if (!n) return 0;                         /* rbuf or buf may be NULL */
     memcpy(buf, st->rbuf + st->rstart, n);
     st->rstart += n;
     if (st->scanned < st->rstart) st->scanned = st->rstart;
