@@ -385,6 +385,39 @@ static void test_cross_thread(void)
     CHECK_OK(weft_sleep(WEFT_MS));     /* (this thread's loop takes the posted release) */
 }
 
+/* An adopted pipe: a thread blocked reading it is woken by a close from another thread
+ * (pipes cannot be shut down: within the 20 ms slice of weft/net.h); a stream's write_eof
+ * on the write end closes the pipe for the reader. */
+static void test_pipe_close_and_eof(void)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    weft_socket *rd, *wr;
+    CHECK_OK(weft_socket_adopt(&rd, p[0]));
+    CHECK_OK(weft_socket_adopt(&wr, p[1]));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, thread_reader, rd));
+    weft_sleep(10 * WEFT_MS);
+    int64_t t0 = weft_now();
+    weft_socket_close(rd);
+    CHECK_RC(weft_thread_join(t, 5 * WEFT_SEC, NULL), -EBADF);
+    CHECK(weft_now() - t0 < 2 * WEFT_SEC);
+    weft_thread_release(t);
+    weft_socket_close(wr);
+
+    CHECK(pipe(p) == 0);
+    CHECK_OK(weft_socket_adopt(&rd, p[0]));
+    weft_stream *st;
+    CHECK_OK(weft_stream_open_fd(&st, p[1], NULL));
+    CHECK_OK(weft_stream_write(st, "tail", 4, WEFT_SEC));
+    CHECK_OK(weft_stream_write_eof(st, WEFT_SEC));
+    char buf[8];
+    CHECK_EQ(weft_socket_read(rd, buf, sizeof buf, WEFT_SEC), 4);
+    CHECK_EQ(weft_socket_read(rd, buf, sizeof buf, WEFT_SEC), 0);     /* the end, at once */
+    CHECK_OK(weft_stream_close(st, 0));
+    weft_socket_close(rd);
+}
+
 /* ---- UDP and Unix sockets ------------------------------------------------------------------ */
 
 static int udp_main(void *arg, void **result)
@@ -879,6 +912,7 @@ int main(void)
     RUN(test_peer_errors);
     RUN(test_blocked);
     RUN(test_cross_thread);
+    RUN(test_pipe_close_and_eof);
     RUN(test_udp_unix);
     RUN(test_ipv6);
     RUN(test_server);
