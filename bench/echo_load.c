@@ -49,35 +49,20 @@
  * unavailable here (e.g. a Python module is not installed): echo_load then prints
  * `SKIP server-unavailable` on stdout and exits 0 (bench/run.py reports the system as SKIPped).
  * RLIMIT_NOFILE's soft limit is raised to the hard limit first (the server inherits it).
+ * The server's side of all this (start, CPU time, stop, die, alarm) is bench/load.h, shared
+ * with bench/http_load.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <netinet/in.h>
+#define LOAD_PROG "echo_load"
+#include "load.h" /* the server child, its CPU time, die */
+
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MSG 64
 #define MAX_CONNS 100000
-#define LISTEN_WAIT_S 10
 #define WARMUP_S 0.2
 #define WARMUP_MAX_S 10.0
 
@@ -93,222 +78,9 @@ struct conn {
     unsigned char in[MSG];
 };
 
-static volatile pid_t server_pid = -1;
-static int server_reaped;
-static int server_status;
-static unsigned short port;
 static int ep = -1;
 static uint64_t total_rt;
-static int use_schedstat;
 static int spin = 1;              /* busy-poll: epoll_wait with timeout 0 */
-static int client_cpu = -1, server_cpu = -1; /* pinning (-1: none) */
-
-static void kill_server_now(void)
-{
-    if (server_pid > 0 && !server_reaped) {
-        kill(server_pid, SIGKILL);
-        if (waitpid(server_pid, &server_status, 0) == server_pid) server_reaped = 1;
-    }
-}
-
-static void describe_status(int st, char *buf, size_t n)
-{
-    if (WIFEXITED(st))
-        snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-    else
-        snprintf(buf, n, "changed state (0x%x)", st);
-}
-
-/* Has the server exited?  Reaps it if so. */
-static int server_gone(void)
-{
-    if (server_reaped) return 1;
-    pid_t r = waitpid(server_pid, &server_status, WNOHANG);
-    if (r == server_pid) { server_reaped = 1; return 1; }
-    return 0;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "echo_load: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (server_pid > 0) {
-        /* Give a crashing server a moment to finish dying, so its status can be told. */
-        for (int i = 0; i < 20 && !server_gone(); i++) usleep(10000);
-        if (server_reaped) {
-            char d[128];
-            describe_status(server_status, d, sizeof d);
-            fprintf(stderr, "echo_load: the server %s\n", d);
-        } else {
-            kill_server_now();
-        }
-    }
-    exit(1);
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "echo_load: overall time limit reached, killing the server\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-    if (server_pid > 0) kill(server_pid, SIGKILL);
-    _exit(3);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- the server's CPU time ---------------------------------------------- */
-
-static int read_file(const char *path, char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t r = read(fd, buf, n - 1);
-    close(fd);
-    if (r < 0) return -1;
-    buf[r] = '\0';
-    return (int)r;
-}
-
-/* Nanoseconds the server (all its threads) has spent on a CPU. */
-static uint64_t server_cpu_ns(void)
-{
-    char path[96], buf[512];
-    if (use_schedstat) {
-        snprintf(path, sizeof path, "/proc/%d/task", (int)server_pid);
-        DIR *d = opendir(path);
-        if (!d) die("cannot read %s: %s", path, strerror(errno));
-        uint64_t sum = 0;
-        int nt = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(path, sizeof path, "/proc/%d/task/%.20s/schedstat", (int)server_pid,
-                     e->d_name);
-            if (read_file(path, buf, sizeof buf) < 0) continue; /* thread just exited */
-            sum += strtoull(buf, NULL, 10);
-            nt++;
-        }
-        closedir(d);
-        if (nt == 0) die("the server has no threads left (gone?)");
-        return sum;
-    }
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
-    if (read_file(path, buf, sizeof buf) < 0) die("cannot read %s: %s", path, strerror(errno));
-    char *p = strrchr(buf, ')');
-    if (!p) die("cannot parse %s", path);
-    /* After ") ": field 3 (state) onwards; utime and stime are fields 14 and 15. */
-    unsigned long long ut = 0, st = 0;
-    char *tok, *save = NULL;
-    int field = 3;
-    for (tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 14) ut = strtoull(tok, NULL, 10);
-        if (field == 15) { st = strtoull(tok, NULL, 10); break; }
-    }
-    long hz = sysconf(_SC_CLK_TCK);
-    return (uint64_t)((ut + st) * (1e9 / (double)(hz > 0 ? hz : 100)));
-}
-
-/* ---- starting the server ------------------------------------------------ */
-
-static unsigned short pick_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die("socket: %s", strerror(errno));
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) die("bind: %s", strerror(errno));
-    socklen_t len = sizeof a;
-    if (getsockname(s, (struct sockaddr *)&a, &len) != 0) die("getsockname: %s", strerror(errno));
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static void start_server(char **cmd, int ncmd)
-{
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
-    char **argv = calloc((size_t)ncmd + 2, sizeof *argv);
-    if (!argv) die("out of memory");
-    for (int i = 0; i < ncmd; i++) argv[i] = cmd[i];
-    argv[ncmd] = portstr;
-    argv[ncmd + 1] = NULL;
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* Die with echo_load; stdout to stderr; default signal dispositions. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(126);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        if (server_cpu >= 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(server_cpu, &set);
-            if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(126);
-        }
-        if (dup2(2, 1) < 0) _exit(126);
-        execvp(argv[0], argv);
-        fprintf(stderr, "echo_load: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    server_pid = pid;
-    free(argv);
-}
-
-static int try_connect(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die("socket: %s", strerror(errno));
-    struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
-    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds a blocking connect */
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (;;) {
-        if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) return s;
-        if (errno != EINTR) break;
-    }
-    int e = errno;
-    close(s);
-    errno = e;
-    return -1;
-}
-
-/* Wait until the server accepts connections.  Returns 0, or 77 if the server declared
- * itself unavailable (exit status 77 before listening). */
-static int wait_listening(void)
-{
-    double deadline = now_s() + LISTEN_WAIT_S;
-    for (;;) {
-        if (server_gone()) {
-            if (WIFEXITED(server_status) && WEXITSTATUS(server_status) == 77) return 77;
-            die("the server stopped before listening on 127.0.0.1:%u", (unsigned)port);
-        }
-        int s = try_connect();
-        if (s >= 0) { close(s); return 0; }
-        if (errno != ECONNREFUSED && errno != EINTR)
-            die("connect to 127.0.0.1:%u: %s", (unsigned)port, strerror(errno));
-        if (now_s() > deadline)
-            die("the server does not listen on 127.0.0.1:%u after %d s", (unsigned)port,
-                LISTEN_WAIT_S);
-        usleep(20000);
-    }
-}
 
 /* ---- the ping-pong ------------------------------------------------------ */
 
@@ -476,22 +248,6 @@ static void one_count(int n, double seconds)
     if (server_gone()) die("the server exited after the %d-connection run", n);
 }
 
-static void stop_server(void)
-{
-    if (server_gone()) {
-        char d[128];
-        describe_status(server_status, d, sizeof d);
-        die("the server %s before it was stopped", d);
-    }
-    kill(server_pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (server_gone()) return;
-        usleep(10000);
-    }
-    fprintf(stderr, "echo_load: the server ignored SIGTERM for 2 s; SIGKILL\n");
-    kill_server_now();
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: echo_load [--seconds S] [--conns N[,N...]] [--no-pin] [--no-spin]\n"
@@ -533,23 +289,11 @@ int main(int argc, char **argv)
         }
     }
     if (i >= argc) usage();
+    int maxn = 0;
+    for (int k = 0; k < nconns; k++) if (conns[k] > maxn) maxn = conns[k];
 
     /* Pin this process to the first CPU it may use and the server to the second. */
-    cpu_set_t allowed;
-    if (pin && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= 2) {
-        for (int c = 0; c < CPU_SETSIZE; c++) {
-            if (!CPU_ISSET(c, &allowed)) continue;
-            if (client_cpu < 0) client_cpu = c;
-            else { server_cpu = c; break; }
-        }
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(client_cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0) {
-            fprintf(stderr, "echo_load: sched_setaffinity: %s (not pinning)\n", strerror(errno));
-            client_cpu = server_cpu = -1;
-        }
-    }
+    pin_cpus(pin);
     if (client_cpu >= 0)
         fprintf(stderr, "echo_load: client on CPU %d, server on CPU %d; client %s\n", client_cpu,
                 server_cpu, spin ? "busy-polls" : "blocks in epoll_wait");
@@ -557,40 +301,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo_load: not pinned; client %s\n",
                 spin ? "busy-polls" : "blocks in epoll_wait");
 
-    int maxn = 0;
-    for (int k = 0; k < nconns; k++) if (conns[k] > maxn) maxn = conns[k];
+    raise_nofile();
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < (rlim_t)maxn + 32) {
         fprintf(stderr, "echo_load: RLIMIT_NOFILE is %llu, too low for %d connections\n",
                 (unsigned long long)rl.rlim_cur, maxn);
         return 1;
     }
-    char probe[96];
-    use_schedstat = read_file("/proc/self/schedstat", probe, sizeof probe) > 0;
-    if (!use_schedstat)
-        fprintf(stderr, "echo_load: no /proc/<pid>/schedstat; using utime+stime (coarse)\n");
-
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
     double budget = LISTEN_WAIT_S + 10;
     for (int k = 0; k < nconns; k++) budget += seconds + WARMUP_MAX_S + 10 + conns[k] / 100.0;
-    alarm((unsigned)budget + 1);
+    prepare((unsigned)budget + 1);
 
-    port = pick_port();
     start_server(argv + i, argc - i);
-    if (wait_listening() == 77) {
-        fprintf(stderr, "echo_load: the server exited with status 77 (unavailable here)\n");
-        printf("SKIP server-unavailable\n");
-        return 0;
-    }
     for (int k = 0; k < nconns; k++) one_count(conns[k], seconds);
     stop_server();
     return 0;

@@ -22,8 +22,9 @@
  *
  * and measures the server's CPU time from just before wrk starts until wrk has exited: the sum
  * of field 1 (ns on CPU) of /proc/<pid>/task/<tid>/schedstat over the server's threads, as
- * bench/echo_load.c does (fallback utime+stime of /proc/<pid>/stat).  wrk's output goes to
- * stderr; from it come the total requests ("N requests in ...") and "Requests/sec".  It prints
+ * bench/echo_load.c does (server_cpu_ns in bench/load.h; fallback utime+stime of
+ * /proc/<pid>/stat).  wrk's output goes to stderr; from it come the total requests ("N requests
+ * in ...") and "Requests/sec".  It prints
  *
  *     RESULT http <server CPU µs per request>
  *     RESULT http-rps <requests per second>
@@ -41,234 +42,11 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <arpa/inet.h>
+#define LOAD_PROG "http_load"
+#include "load.h" /* the server child, its CPU time, die */
+
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define LISTEN_WAIT_S 10
-
-static volatile pid_t server_pid = -1;
-static volatile pid_t wrk_pid = -1;
-static int server_reaped;
-static int server_status;
-static unsigned short port;
-static int use_schedstat;
-static int client_cpu = -1, server_cpu = -1; /* pinning (-1: none) */
-
-static void kill_server_now(void)
-{
-    if (server_pid > 0 && !server_reaped) {
-        kill(server_pid, SIGKILL);
-        if (waitpid(server_pid, &server_status, 0) == server_pid) server_reaped = 1;
-    }
-}
-
-static void describe_status(int st, char *buf, size_t n)
-{
-    if (WIFEXITED(st))
-        snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-    else
-        snprintf(buf, n, "changed state (0x%x)", st);
-}
-
-static int server_gone(void)
-{
-    if (server_reaped) return 1;
-    if (waitpid(server_pid, &server_status, WNOHANG) == server_pid) {
-        server_reaped = 1;
-        return 1;
-    }
-    return 0;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "http_load: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (wrk_pid > 0) kill(wrk_pid, SIGKILL);
-    if (server_pid > 0) {
-        for (int i = 0; i < 20 && !server_gone(); i++) usleep(10000);
-        if (server_reaped) {
-            char d[128];
-            describe_status(server_status, d, sizeof d);
-            fprintf(stderr, "http_load: the server %s\n", d);
-        } else {
-            kill_server_now();
-        }
-    }
-    exit(1);
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "http_load: overall time limit reached, killing the server\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-    if (wrk_pid > 0) kill(wrk_pid, SIGKILL);
-    if (server_pid > 0) kill(server_pid, SIGKILL);
-    _exit(3);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int read_file(const char *path, char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t r = read(fd, buf, n - 1);
-    close(fd);
-    if (r < 0) return -1;
-    buf[r] = '\0';
-    return (int)r;
-}
-
-/* Nanoseconds the server (all its threads) has spent on a CPU (as in echo_load.c). */
-static uint64_t server_cpu_ns(void)
-{
-    char path[96], buf[512];
-    if (use_schedstat) {
-        snprintf(path, sizeof path, "/proc/%d/task", (int)server_pid);
-        DIR *d = opendir(path);
-        if (!d) die("cannot read %s: %s", path, strerror(errno));
-        uint64_t sum = 0;
-        int nt = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(path, sizeof path, "/proc/%d/task/%.20s/schedstat", (int)server_pid,
-                     e->d_name);
-            if (read_file(path, buf, sizeof buf) < 0) continue;
-            sum += strtoull(buf, NULL, 10);
-            nt++;
-        }
-        closedir(d);
-        if (nt == 0) die("the server has no threads left (gone?)");
-        return sum;
-    }
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
-    if (read_file(path, buf, sizeof buf) < 0) die("cannot read %s: %s", path, strerror(errno));
-    char *p = strrchr(buf, ')');
-    if (!p) die("cannot parse %s", path);
-    unsigned long long ut = 0, st = 0;
-    char *tok, *save = NULL;
-    int field = 3;
-    for (tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 14) ut = strtoull(tok, NULL, 10);
-        if (field == 15) { st = strtoull(tok, NULL, 10); break; }
-    }
-    long hz = sysconf(_SC_CLK_TCK);
-    return (uint64_t)((ut + st) * (1e9 / (double)(hz > 0 ? hz : 100)));
-}
-
-static unsigned short pick_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die("socket: %s", strerror(errno));
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) die("bind: %s", strerror(errno));
-    socklen_t len = sizeof a;
-    if (getsockname(s, (struct sockaddr *)&a, &len) != 0) die("getsockname: %s", strerror(errno));
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-/* fork + exec argv with stdout redirected to out_fd (-1: to stderr), pinned to CPU `cpu`
- * unless it is -1; the child dies with us. */
-static pid_t spawn(char **argv, int out_fd, int close_fd, int cpu)
-{
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(126);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        if (close_fd >= 0) close(close_fd);
-        if (cpu >= 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(cpu, &set);
-            if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(126);
-        }
-        if (dup2(out_fd >= 0 ? out_fd : 2, 1) < 0) _exit(126);
-        execvp(argv[0], argv);
-        fprintf(stderr, "http_load: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
-static int try_connect(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die("socket: %s", strerror(errno));
-    struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
-    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (;;) {
-        if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) return s;
-        if (errno != EINTR) break;
-    }
-    int e = errno;
-    close(s);
-    errno = e;
-    return -1;
-}
-
-static int wait_listening(void)
-{
-    double deadline = now_s() + LISTEN_WAIT_S;
-    for (;;) {
-        if (server_gone()) {
-            if (WIFEXITED(server_status) && WEXITSTATUS(server_status) == 77) return 77;
-            die("the server stopped before listening on 127.0.0.1:%u", (unsigned)port);
-        }
-        int s = try_connect();
-        if (s >= 0) { close(s); return 0; }
-        if (errno != ECONNREFUSED && errno != EINTR)
-            die("connect to 127.0.0.1:%u: %s", (unsigned)port, strerror(errno));
-        if (now_s() > deadline)
-            die("the server does not listen on 127.0.0.1:%u after %d s", (unsigned)port,
-                LISTEN_WAIT_S);
-        usleep(20000);
-    }
-}
 
 static void send_all(int s, const char *p)
 {
@@ -341,22 +119,6 @@ static void check_server(void)
     close(s);
 }
 
-static void stop_server(void)
-{
-    if (server_gone()) {
-        char d[128];
-        describe_status(server_status, d, sizeof d);
-        die("the server %s before it was stopped", d);
-    }
-    kill(server_pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (server_gone()) return;
-        usleep(10000);
-    }
-    fprintf(stderr, "http_load: the server ignored SIGTERM for 2 s; SIGKILL\n");
-    kill_server_now();
-}
-
 static int on_path(const char *name)
 {
     const char *path = getenv("PATH");
@@ -413,21 +175,7 @@ int main(int argc, char **argv)
     if (i >= argc) usage();
 
     /* --pin: wrk (and this process) on the first CPU we may use, the server on the second. */
-    cpu_set_t allowed;
-    if (pin && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= 2) {
-        for (int c = 0; c < CPU_SETSIZE; c++) {
-            if (!CPU_ISSET(c, &allowed)) continue;
-            if (client_cpu < 0) client_cpu = c;
-            else { server_cpu = c; break; }
-        }
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(client_cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0) {
-            fprintf(stderr, "http_load: sched_setaffinity: %s (not pinning)\n", strerror(errno));
-            client_cpu = server_cpu = -1;
-        }
-    }
+    pin_cpus(pin);
     if (client_cpu >= 0)
         fprintf(stderr, "http_load: wrk on CPU %d, server on CPU %d\n", client_cpu, server_cpu);
     if (!on_path("wrk")) {
@@ -436,40 +184,10 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    char probe[96];
-    use_schedstat = read_file("/proc/self/schedstat", probe, sizeof probe) > 0;
-    if (!use_schedstat)
-        fprintf(stderr, "http_load: no /proc/<pid>/schedstat; using utime+stime (coarse)\n");
+    raise_nofile();
+    prepare((unsigned)(LISTEN_WAIT_S + 10 + seconds + 30));
 
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    alarm((unsigned)(LISTEN_WAIT_S + 10 + seconds + 30));
-
-    port = pick_port();
-    {
-        char portstr[16];
-        snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
-        int ncmd = argc - i;
-        char **sargv = calloc((size_t)ncmd + 2, sizeof *sargv);
-        if (!sargv) die("out of memory");
-        for (int k = 0; k < ncmd; k++) sargv[k] = argv[i + k];
-        sargv[ncmd] = portstr;
-        server_pid = spawn(sargv, -1, -1, server_cpu);
-        free(sargv);
-    }
-    if (wait_listening() == 77) {
-        fprintf(stderr, "http_load: the server exited with status 77 (unavailable here)\n");
-        printf("SKIP server-unavailable\n");
-        return 0;
-    }
+    start_server(argv + i, argc - i);
     check_server();
 
     char cbuf[32], dbuf[32], url[64];
@@ -482,7 +200,7 @@ int main(int argc, char **argv)
 
     uint64_t cpu0 = server_cpu_ns();
     double t0 = now_s();
-    wrk_pid = spawn(wargv, pfd[1], pfd[0], client_cpu);
+    client_pid = spawn(wargv, pfd[1], pfd[0], client_cpu);
     close(pfd[1]);
     size_t cap = 1 << 16, len = 0;
     char *text = malloc(cap);
@@ -502,8 +220,8 @@ int main(int argc, char **argv)
     text[len] = '\0';
     close(pfd[0]);
     int wst;
-    while (waitpid(wrk_pid, &wst, 0) < 0 && errno == EINTR) {}
-    wrk_pid = -1;
+    while (waitpid(client_pid, &wst, 0) < 0 && errno == EINTR) {}
+    client_pid = -1;
     double t1 = now_s();
     uint64_t cpu1 = server_cpu_ns();
 
