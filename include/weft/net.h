@@ -7,6 +7,10 @@
  * underneath is always non-blocking and close-on-exec; SIGPIPE is never raised (a peer that
  * went away gives -EPIPE).
  *
+ * Two coroutines of one loop may wait on one socket at once only in different directions (a
+ * reader and a writer); a second reader (or writer) gets -EBUSY, as in asyncio. Coroutines
+ * of other loops and threads may wait alongside.
+ *
  * Timeouts are per call (ns from the call; WEFT_FOREVER; 0: do not wait). Deadline scopes
  * (weft_scope_enter) cut the waits as well. Cancellation follows docs/CANCELLATION.md: a
  * call that would wait in a cancelled coroutine returns -ECANCELED; one that can complete
