@@ -290,6 +290,16 @@ static int blocked_main(void *arg, void **result)
     CHECK_OK(weft_future_cancel(f));
     CHECK_RC(weft_future_result(f, WEFT_SEC, NULL), -ECANCELED);
     weft_future_release(f);
+    /* A second reader of the same loop while one waits: -EBUSY (a writer may wait). */
+    CHECK_OK(weft_spawn(&f, blocked_reader, b));
+    CHECK_OK(weft_sleep(5 * WEFT_MS));
+    char c2;
+    CHECK_RC((int)weft_socket_read(b, &c2, 1, WEFT_SEC), -EBUSY);
+    CHECK_EQ(weft_socket_write(b, "w", 1, WEFT_SEC), 1);
+    CHECK_EQ(weft_socket_write(a, "r", 1, WEFT_SEC), 1);
+    CHECK_EQ(weft_future_result(f, WEFT_SEC, NULL), 1);          /* the first got it */
+    weft_future_release(f);
+    CHECK_EQ(weft_socket_read(a, &c2, 1, WEFT_SEC), 1);
     /* Closed by another coroutine while blocked: -EBADF; the descriptor closes after. */
     CHECK_OK(weft_spawn(&f, blocked_reader, b));
     CHECK_OK(weft_sleep(5 * WEFT_MS));
