@@ -371,6 +371,14 @@ typedef struct weft__wake {
     _Atomic uint32_t *futex;          /* ...or wake a thread sleeping on this word */
 } weft__wake;
 
+/* Whether a wait by the calling context t parks on its loop (a coroutine, or a thread whose
+ * loop has live coroutines, which it runs meanwhile) rather than blocking the thread. */
+static inline bool weft__waits_on_loop(const weft__tls *t)
+{
+    const weft__loop *l = t->loop;
+    return l && !t->thread_wait && (l->current != &l->main || l->nlive > 0);
+}
+
 /* Binds w to the calling context: the running coroutine; else the thread's own context if
  * its loop has live coroutines; else the thread itself (futex). Not shielded. */
 void weft__waiter_init(weft__waiter *w);

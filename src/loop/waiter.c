@@ -32,8 +32,8 @@ void weft__waiter_init(weft__waiter *w)
     w->timer.index = WEFT__TIMER_IDLE;
     w->data = NULL;
     weft__tls *t = weft__tls_get();
-    weft__loop *l = t->loop;
-    if (l && !t->thread_wait && (l->current != &l->main || l->nlive > 0)) {
+    if (weft__waits_on_loop(t)) {
+        weft__loop *l = t->loop;
         w->coro = l->current;
         w->loop = l;
     } else {

@@ -180,8 +180,9 @@ int weft_resolve(const char *host, uint16_t port, int family, int socktype, weft
         (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
         (socktype != SOCK_STREAM && socktype != SOCK_DGRAM))
         return -EINVAL;
-    /* A numeric address needs no lookup (and no thread). */
-    if (host && family != AF_INET6 && weft_addr_ip(out, host, port) == 0 &&
+    /* A numeric address needs no lookup (and no thread); one of the other family is left
+     * to getaddrinfo, which refuses it. */
+    if (host && *host && weft_addr_ip(out, host, port) == 0 &&
         (family == AF_UNSPEC || out->u.sa.sa_family == family))
         return 1;
     pthread_once(&dns_once, make_dns_pool);

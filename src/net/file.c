@@ -84,17 +84,11 @@ static int job(void *arg, void **result)
     return 0;
 }
 
-/* Whether the caller may simply block: a thread whose loop (if any) has no coroutines. */
-static bool may_block(void)
-{
-    weft__tls *t = weft__tls_get();
-    weft__loop *l = t->loop;
-    return !l || t->thread_wait || (l->current == &l->main && l->nlive == 0);
-}
-
+/* A caller whose waits would block its thread anyway (no coroutines to keep running) makes
+ * the system call itself. */
 static ssize_t run(call *c)
 {
-    if (may_block()) return perform(c);
+    if (!weft__waits_on_loop(weft__tls_get())) return perform(c);
     pthread_once(&file_once, make_file_pool);
     if (!file_pool) return -ENOMEM;
     int rc = weft_run_in_executor(file_pool, job, c, NULL);

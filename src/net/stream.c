@@ -83,22 +83,17 @@ static int drain_until(weft_stream *st, int64_t deadline)
     return r < 0 ? (int)r : 0;
 }
 
-static int check_timeout(int64_t timeout, int64_t *deadline)
-{
-    return weft__deadline(timeout, deadline);
-}
-
 int weft_stream_drain(weft_stream *st, int64_t timeout)
 {
     int64_t deadline;
-    if (!st || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!st || weft__deadline(timeout, &deadline)) return -EINVAL;
     return drain_until(st, deadline);
 }
 
 int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64_t timeout)
 {
     int64_t deadline;
-    if (!st || (!buf && n) || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!st || (!buf && n) || weft__deadline(timeout, &deadline)) return -EINVAL;
     if (!n) return 0;                         /* (buf may be NULL: no memcpy) */
     if (!st->wlen && n >= st->write_high) {   /* large: no copy */
         ssize_t r = weft_socket_write(st->sock, buf, n, timeout);
@@ -185,7 +180,7 @@ static size_t take(weft_stream *st, void *buf, size_t n)
 ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout)
 {
     int64_t deadline;
-    if (!st || (!buf && n) || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!st || (!buf && n) || weft__deadline(timeout, &deadline)) return -EINVAL;
     if (n == 0) return 0;
     if (st->rend > st->rstart) return (ssize_t)take(st, buf, n);
     if (st->eof) return 0;
@@ -203,7 +198,7 @@ ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout)
 int weft_stream_read_exactly(weft_stream *st, void *buf, size_t n, int64_t timeout)
 {
     int64_t deadline;
-    if (!st || (!buf && n) || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!st || (!buf && n) || weft__deadline(timeout, &deadline)) return -EINVAL;
     size_t got = take(st, buf, n);
     while (got < n) {
         ssize_t r = fill(st, 0, deadline);
@@ -236,7 +231,7 @@ static ssize_t read_record(weft_stream *st, const char *delim, size_t dlen, bool
                            const char **data, int64_t timeout)
 {
     int64_t deadline;
-    if (!st || !data || !delim || !dlen || check_timeout(timeout, &deadline)) return -EINVAL;
+    if (!st || !data || !delim || !dlen || weft__deadline(timeout, &deadline)) return -EINVAL;
     /* `scanned` only spares re-searching within this call: a previous call may have looked
      * past a record it returned, or for another delimiter. */
     st->scanned = st->rstart;
