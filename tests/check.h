@@ -77,6 +77,37 @@ static inline unsigned rnd(unsigned *s)
     return *s >> 16;
 }
 
+/* A better generator for the stress tests that draw many decisions per item: xorshift64*,
+ * seeded through splitmix64 so that neighbouring seeds give unrelated streams. */
+typedef struct {
+    uint64_t s;
+} rng;
+
+static inline uint64_t rng_next(rng *r)
+{
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Uniform enough in [0, n). */
+static inline uint32_t below(rng *r, uint32_t n)
+{
+    return (uint32_t)((rng_next(r) >> 32) % n);
+}
+
+static inline void rng_seed(rng *r, uint64_t s)
+{
+    s += 0x9E3779B97F4A7C15ull;
+    s = (s ^ (s >> 30)) * 0xBF58476D1CE4E5B9ull;
+    s = (s ^ (s >> 27)) * 0x94D049BB133111EBull;
+    s ^= s >> 31;
+    r->s = s ? s : 1;                            /* never 0: xorshift would stay at 0 */
+}
+
 /* Stress helper, called from a coroutine: spawns n coroutines running fn(arg) on its loop,
  * cancels one of them at random every 0..max_gap_ms ms until `until`, then waits for each
  * (each must return 0, cancelled or not) and releases it. */

@@ -3,7 +3,6 @@
 
 #include <stdatomic.h>
 
-#define MS 1000000LL
 
 /* Rule 1: cancellation is delivered at every blocking point, and weft_cancelled() sees it
  * in a computation that never blocks. */
@@ -176,7 +175,7 @@ static int carries_on(void *arg, void **result)
 {
     (void)arg;
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 1000 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 1000 * WEFT_MS, 0));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ECANCELED);
     CHECK_OK(weft_scope_leave(&s));            /* cancellation is not a timeout */
     CHECK(!weft_scope_expired(&s));
@@ -184,7 +183,7 @@ static int carries_on(void *arg, void **result)
     /* Carry on: computing is fine, waiting needs a shield. */
     weft_scope shield;
     CHECK_OK(weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_scope_leave(&shield));
     *result = (void *)0x77;
     return 0;                                  /* the caller sees a normal result */

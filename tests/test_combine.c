@@ -3,7 +3,6 @@
 
 #include <stdatomic.h>
 
-#define MS 1000000LL
 
 static _Atomic int cleaned_up;
 
@@ -15,7 +14,7 @@ static int worker(void *arg, void **result)
     if (rc == -ECANCELED) {
         weft_scope s;
         CHECK_OK(weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
-        CHECK_OK(weft_sleep(1 * MS));
+        CHECK_OK(weft_sleep(1 * WEFT_MS));
         CHECK_OK(weft_scope_leave(&s));
         atomic_fetch_add(&cleaned_up, 1);
         return rc;
@@ -34,7 +33,7 @@ static int fails_after(void *arg, void **result)
 static int set_later(void *arg, void **result)
 {
     (void)result;
-    weft_sleep(2 * MS);
+    weft_sleep(2 * WEFT_MS);
     return weft_future_set_result(arg, (void *)0x99);
 }
 
@@ -43,8 +42,8 @@ static int gather_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *fs[4];
-    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(3 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], worker, (void *)(1 * MS)));
+    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(3 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[1], worker, (void *)(1 * WEFT_MS)));
     CHECK_OK(weft_future_create(&fs[2]));
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, set_later, fs[2]));
@@ -54,7 +53,7 @@ static int gather_main(void *arg, void **result)
     for (int i = 0; i < 4; i++) CHECK_OK(errs[i]);
     void *r;
     CHECK_OK(weft_future_result(fs[0], 0, &r));
-    CHECK_PTR(r, (void *)(3 * MS));
+    CHECK_PTR(r, (void *)(3 * WEFT_MS));
     CHECK_OK(weft_future_result(fs[2], 0, &r));
     CHECK_PTR(r, (void *)0x99);
     join_and_release(t);
@@ -73,13 +72,13 @@ static int gather_first_error_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *fs[3];
-    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(50 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], fails_after, (void *)(1 * MS)));
-    CHECK_OK(weft_spawn(&fs[2], worker, (void *)(50 * MS)));
+    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(50 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[1], fails_after, (void *)(1 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[2], worker, (void *)(50 * WEFT_MS)));
     int errs[3];
     int64_t t0 = weft_now();
     CHECK_RC(weft_gather(fs, 3, WEFT_FOREVER, false, errs), -EIO);
-    CHECK(weft_now() - t0 < 40 * MS);
+    CHECK(weft_now() - t0 < 40 * WEFT_MS);
     CHECK_RC(errs[0], -EBUSY);
     CHECK_RC(errs[1], -EIO);
     CHECK_RC(errs[2], -EBUSY);
@@ -112,16 +111,16 @@ static int gather_timeout_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *fs[2];
-    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(20 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], worker, (void *)(1 * MS)));
-    CHECK_RC(weft_gather(fs, 2, 2 * MS, true, NULL), -ETIMEDOUT);
+    CHECK_OK(weft_spawn(&fs[0], worker, (void *)(20 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[1], worker, (void *)(1 * WEFT_MS)));
+    CHECK_RC(weft_gather(fs, 2, 2 * WEFT_MS, true, NULL), -ETIMEDOUT);
     CHECK(!weft_future_done(fs[0]));
     CHECK_RC(weft_gather(fs, 2, 0, false, NULL), -ETIMEDOUT);
 
     atomic_store(&cleaned_up, 0);
     weft_future *g;
     CHECK_OK(weft_spawn(&g, gatherer, fs));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_future_cancel(g));
     CHECK_RC(weft_future_result(g, WEFT_FOREVER, NULL), -ECANCELED);
     CHECK_RC(weft_future_result(fs[0], WEFT_FOREVER, NULL), -ECANCELED);
@@ -154,7 +153,7 @@ static void test_gather_many_from_threads(void)
         weft_thread *a, *b;
         CHECK_OK(weft_thread_start(&a, NULL, complete_half, fs));
         CHECK_OK(weft_thread_start(&b, NULL, complete_half, fs + 500));
-        CHECK_OK(weft_gather(fs, 1000, 10000 * MS, round & 1, NULL));
+        CHECK_OK(weft_gather(fs, 1000, 10000 * WEFT_MS, round & 1, NULL));
         join_and_release(a);
         join_and_release(b);
         for (int i = 0; i < 1000; i++) weft_future_release(fs[i]);
@@ -181,23 +180,23 @@ static int wait_for_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *t;
     void *r = NULL;
-    CHECK_OK(weft_spawn(&t, worker, (void *)(1 * MS)));
-    CHECK_OK(weft_wait_for(t, 1000 * MS, &r));
-    CHECK_PTR(r, (void *)(1 * MS));
+    CHECK_OK(weft_spawn(&t, worker, (void *)(1 * WEFT_MS)));
+    CHECK_OK(weft_wait_for(t, 1000 * WEFT_MS, &r));
+    CHECK_PTR(r, (void *)(1 * WEFT_MS));
     weft_future_release(t);
 
     atomic_store(&cleaned_up, 0);
-    CHECK_OK(weft_spawn(&t, worker, (void *)(10000 * MS)));
-    CHECK_RC(weft_wait_for(t, 2 * MS, NULL), -ETIMEDOUT);
+    CHECK_OK(weft_spawn(&t, worker, (void *)(10000 * WEFT_MS)));
+    CHECK_RC(weft_wait_for(t, 2 * WEFT_MS, NULL), -ETIMEDOUT);
     CHECK(weft_future_done(t));
     CHECK_EQ(atomic_load(&cleaned_up), 1);
     CHECK(weft_future_cancelled(t));
     weft_future_release(t);
 
     /* A deadline scope cuts it the same way. */
-    CHECK_OK(weft_spawn(&t, worker, (void *)(10000 * MS)));
+    CHECK_OK(weft_spawn(&t, worker, (void *)(10000 * WEFT_MS)));
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 2 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 2 * WEFT_MS, 0));
     CHECK_RC(weft_wait_for(t, WEFT_FOREVER, NULL), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
     CHECK(weft_future_done(t));
@@ -205,7 +204,7 @@ static int wait_for_main(void *arg, void **result)
 
     /* The awaited task fails on its own: its error, not a timeout. */
     CHECK_OK(weft_spawn(&t, fails_after, (void *)0));
-    CHECK_RC(weft_wait_for(t, 1000 * MS, NULL), -EIO);
+    CHECK_RC(weft_wait_for(t, 1000 * WEFT_MS, NULL), -EIO);
     weft_future_release(t);
     CHECK_RC(weft_wait_for(NULL, 0, NULL), -EINVAL);
     return 0;
@@ -228,9 +227,9 @@ static int wait_for_cancel_main(void *arg, void **result)
     (void)arg; (void)result;
     atomic_store(&cleaned_up, 0);
     weft_future *inner, *outer;
-    CHECK_OK(weft_spawn(&inner, worker, (void *)(10000 * MS)));
+    CHECK_OK(weft_spawn(&inner, worker, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_spawn(&outer, waits_for, inner));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_future_cancel(outer));
     CHECK_RC(weft_future_result(outer, WEFT_FOREVER, NULL), -ECANCELED);
     CHECK(weft_future_done(inner));                  /* ended before wait_for returned */
@@ -251,18 +250,18 @@ static int shield_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *t, *s;
-    CHECK_OK(weft_spawn(&t, worker, (void *)(5 * MS)));
+    CHECK_OK(weft_spawn(&t, worker, (void *)(5 * WEFT_MS)));
     CHECK_OK(weft_shield(t, &s));
-    CHECK_RC(weft_wait_for(s, 1 * MS, NULL), -ETIMEDOUT);
+    CHECK_RC(weft_wait_for(s, 1 * WEFT_MS, NULL), -ETIMEDOUT);
     CHECK(weft_future_cancelled(s));
     CHECK(!weft_future_done(t));                       /* untouched */
     void *r;
     CHECK_OK(weft_future_result(t, WEFT_FOREVER, &r));
-    CHECK_PTR(r, (void *)(5 * MS));
+    CHECK_PTR(r, (void *)(5 * WEFT_MS));
     weft_future_release(s);
     weft_future_release(t);
 
-    CHECK_OK(weft_spawn(&t, fails_after, (void *)(1 * MS)));
+    CHECK_OK(weft_spawn(&t, fails_after, (void *)(1 * WEFT_MS)));
     CHECK_OK(weft_shield(t, &s));
     CHECK_RC(weft_future_result(s, WEFT_FOREVER, NULL), -EIO);
     weft_future_release(t);
@@ -303,7 +302,7 @@ static int detached_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     CHECK_OK(weft_spawn(NULL, fails_after, (void *)0));      /* detached, fails */
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_EQ(atomic_load(&reports), 1);
     CHECK_RC(atomic_load(&reported_err), -EIO);
 
@@ -312,17 +311,17 @@ static int detached_main(void *arg, void **result)
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -EIO);
     weft_future_release(t);
     CHECK_OK(weft_spawn(&t, fails_after, (void *)0));         /* released unread */
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_EQ(atomic_load(&reports), 1);                       /* still referenced */
     weft_future_release(t);
     CHECK_EQ(atomic_load(&reports), 2);
-    CHECK_OK(weft_spawn(&t, worker, (void *)(1000 * MS)));    /* cancelled: not reported */
+    CHECK_OK(weft_spawn(&t, worker, (void *)(1000 * WEFT_MS)));    /* cancelled: not reported */
     CHECK_OK(weft_yield());
     weft_future_cancel(t);
-    CHECK_OK(weft_sleep(3 * MS));
+    CHECK_OK(weft_sleep(3 * WEFT_MS));
     weft_future_release(t);
     CHECK_OK(weft_spawn(NULL, worker, (void *)0));            /* success: not reported */
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_EQ(atomic_load(&reports), 2);
     return 0;
 }
@@ -346,7 +345,7 @@ static int default_report_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_spawn_opts o = { .name = "fetcher" };
     CHECK_OK(weft_spawn_ex(NULL, &o, named_failure, NULL));
-    return weft_sleep(1 * MS);
+    return weft_sleep(1 * WEFT_MS);
 }
 
 static void report_to_stderr(void)

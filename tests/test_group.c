@@ -4,7 +4,6 @@
 
 #include <stdatomic.h>
 
-#define MS 1000000LL
 
 static _Atomic int started, finished, saw_cancel;
 
@@ -31,7 +30,7 @@ static int failer(void *arg, void **result)
 {
     (void)result;
     atomic_fetch_add(&started, 1);
-    weft_sleep(1 * MS);
+    weft_sleep(1 * WEFT_MS);
     atomic_fetch_add(&finished, 1);
     return (int)(intptr_t)arg;
 }
@@ -51,7 +50,7 @@ static int basic_main(void *arg, void **result)
     CHECK_RC(weft_group_result(g), -EBUSY);
     weft_future *first;
     CHECK_OK(weft_group_spawn(g, &first, NULL, empty, NULL));
-    for (int i = 0; i < 99; i++) CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)MS));
+    for (int i = 0; i < 99; i++) CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)WEFT_MS));
     CHECK_EQ(weft_group_size(g), 100);
     CHECK_RC(weft_group_child_result(g, 0), -EBUSY);      /* nothing ran yet */
     CHECK_OK(weft_group_wait(g));
@@ -99,12 +98,12 @@ static int first_failure_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
-    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_group_spawn(g, NULL, NULL, failer, (void *)(intptr_t)-EIO));
-    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     int64_t t0 = weft_now();
     CHECK_RC(weft_group_wait(g), -EIO);
-    CHECK(weft_now() - t0 < 5000 * MS);         /* the sleepers did not run to their end */
+    CHECK(weft_now() - t0 < 5000 * WEFT_MS);         /* the sleepers did not run to their end */
     CHECK_EQ(atomic_load(&saw_cancel), 2);
     CHECK_RC(weft_group_child_result(g, 0), -ECANCELED);
     CHECK_RC(weft_group_child_result(g, 1), -EIO);
@@ -151,13 +150,13 @@ static int owner(void *arg, void **result)
     (void)arg; (void)result;
     CHECK_OK(weft_group_create(&owned));
     for (int i = 0; i < 3; i++)
-        CHECK_OK(weft_group_spawn(owned, NULL, NULL, sleeper, (void *)(10000 * MS)));
-    CHECK_RC(weft_sleep(10000 * MS), -ECANCELED);
+        CHECK_OK(weft_group_spawn(owned, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
+    CHECK_RC(weft_sleep(10000 * WEFT_MS), -ECANCELED);
     /* The children were cancelled with the owner, not by its wait: give them time to run
      * (shielded, the owner can still sleep) and look. */
     weft_scope s;
     CHECK_OK(weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_scope_leave(&s));
     CHECK_EQ(atomic_load(&saw_cancel), 3);
     CHECK_EQ(atomic_load(&finished), 3);
@@ -173,7 +172,7 @@ static int cancel_owner_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *t;
     CHECK_OK(weft_spawn(&t, owner, NULL));
-    CHECK_OK(weft_sleep(2 * MS));
+    CHECK_OK(weft_sleep(2 * WEFT_MS));
     CHECK_EQ(atomic_load(&started), 3);
     CHECK_OK(weft_future_cancel(t));
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -ECANCELED);
@@ -195,7 +194,7 @@ static int owner_waiting(void *arg, void **result)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 3; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     int rc = weft_group_wait(g);
     CHECK_EQ(atomic_load(&finished), 3);               /* nothing outlives the group */
     CHECK_RC(weft_group_result(g), rc);
@@ -208,7 +207,7 @@ static int cancel_waiting_owner_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *t;
     CHECK_OK(weft_spawn(&t, owner_waiting, NULL));
-    CHECK_OK(weft_sleep(2 * MS));
+    CHECK_OK(weft_sleep(2 * WEFT_MS));
     CHECK_OK(weft_future_cancel(t));
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -ECANCELED);
     weft_future_release(t);
@@ -229,7 +228,7 @@ static int failing_while_cancelled(void *arg, void **result)
     (void)arg; (void)result;
     weft_scope shield;
     CHECK_OK(weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
-    int rc = weft_sleep(3 * MS);                 /* cleanup that ends in an error */
+    int rc = weft_sleep(3 * WEFT_MS);                 /* cleanup that ends in an error */
     CHECK_OK(weft_scope_leave(&shield));
     return rc ? rc : -EIO;
 }
@@ -251,7 +250,7 @@ static int failure_beats_cancel_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *t;
     CHECK_OK(weft_spawn(&t, owner_with_stubborn_child, NULL));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_future_cancel(t));
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -EIO);
     weft_future_release(t);
@@ -273,7 +272,7 @@ static int shielded_owner(void *arg, void **result)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 2; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(5 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(5 * WEFT_MS)));
     int rc = weft_group_wait(g);                  /* the cancel arrives during this wait */
     CHECK_OK(rc);
     CHECK_EQ(atomic_load(&saw_cancel), 0);
@@ -288,7 +287,7 @@ static int shielded_owner_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *t;
     CHECK_OK(weft_spawn(&t, shielded_owner, NULL));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_OK(weft_future_cancel(t));
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -ECANCELED);
     weft_future_release(t);
@@ -308,7 +307,7 @@ static int group_cancel_main(void *arg, void **result)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 4; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_yield());
     CHECK_OK(weft_group_cancel(g));
     CHECK_OK(weft_group_cancel(g));                      /* twice: no effect */
@@ -353,7 +352,7 @@ static void test_children_cancelled_before_start_never_run(void)
 static int cancel_from_thread(void *arg, void **result)
 {
     (void)result;
-    weft_sleep(2 * MS);
+    weft_sleep(2 * WEFT_MS);
     return weft_group_cancel(arg);
 }
 
@@ -363,7 +362,7 @@ static int remote_cancel_main(void *arg, void **result)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 4; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, cancel_from_thread, g));
     CHECK_RC(weft_group_wait(g), -ECANCELED);
@@ -387,10 +386,10 @@ static int deadline_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
-    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)1));
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 5 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 5 * WEFT_MS, 0));
     CHECK_RC(weft_group_wait(g), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
     CHECK_OK(weft_group_child_result(g, 1));
@@ -472,7 +471,7 @@ static void test_thread_owner(void)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 10; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(1 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(1 * WEFT_MS)));
     CHECK_OK(weft_group_spawn(g, NULL, NULL, failer, (void *)(intptr_t)-ENOENT));
     CHECK_RC(weft_group_wait(g), -ENOENT);
     CHECK_EQ(atomic_load(&finished), 11);
@@ -487,7 +486,7 @@ static int destroy_unwaited_main(void *arg, void **result)
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
     for (int i = 0; i < 3; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_yield());
     weft_group_destroy(g);
     CHECK_EQ(atomic_load(&finished), 3);
@@ -509,7 +508,7 @@ static int forgets_its_group(void *arg, void **result)
     (void)arg; (void)result;
     CHECK_OK(weft_group_create(&left_behind));
     for (int i = 0; i < 3; i++)
-        CHECK_OK(weft_group_spawn(left_behind, NULL, NULL, sleeper, (void *)(10000 * MS)));
+        CHECK_OK(weft_group_spawn(left_behind, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     CHECK_OK(weft_yield());
     return 0;
 }
@@ -524,7 +523,7 @@ static int forgotten_main(void *arg, void **result)
     CHECK_EQ(atomic_load(&saw_cancel), 3);
     weft_future_release(t);
     for (int i = 0; i < 300; i++) CHECK_OK(weft_spawn(NULL, empty, NULL));  /* reuse memory */
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK_RC(weft_group_result(left_behind), -ECANCELED);
     CHECK_RC(weft_group_wait(left_behind), -EPERM);  /* not ours */
     weft_group_destroy(left_behind);
@@ -576,7 +575,7 @@ static int wrong_thread_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_group *g;
     CHECK_OK(weft_group_create(&g));
-    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * MS)));
+    CHECK_OK(weft_group_spawn(g, NULL, NULL, sleeper, (void *)(10000 * WEFT_MS)));
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, destroy_elsewhere, g));
     weft_thread_join(t, WEFT_FOREVER, NULL);

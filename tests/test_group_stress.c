@@ -31,37 +31,7 @@ static inline bool is_failure(int err)
     return err < 0 && err != -ECANCELED;
 }
 
-/* xorshift64* */
-typedef struct {
-    uint64_t s;
-} rng;
-
 static uint64_t seed = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static uint32_t below(rng *r, uint32_t n)
-{
-    return (uint32_t)((rng_next(r) >> 32) % n);
-}
-
-static void rng_seed(rng *r, uint64_t s)
-{
-    /* splitmix64, so that neighbouring seeds give unrelated streams; never 0 */
-    s += 0x9E3779B97F4A7C15ull;
-    s = (s ^ (s >> 30)) * 0xBF58476D1CE4E5B9ull;
-    s = (s ^ (s >> 27)) * 0x94D049BB133111EBull;
-    s ^= s >> 31;
-    r->s = s ? s : 1;
-}
 
 /* After a group was waited for (rc): the outcome stays, children are as recorded, no new
  * child is accepted. child_rcs[i]: what child i returned. */

@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define MS 1000000LL
 
 static _Atomic int ran, running, max_running;
 
@@ -67,7 +66,7 @@ static _Atomic int ticks;
 static int ticker(void *arg, void **result)
 {
     (void)arg; (void)result;
-    while (weft_sleep(1 * MS) == 0) atomic_fetch_add(&ticks, 1);
+    while (weft_sleep(1 * WEFT_MS) == 0) atomic_fetch_add(&ticks, 1);
     return 0;
 }
 
@@ -77,7 +76,7 @@ static int coro_main(void *arg, void **result)
     weft_pool *p = arg;
     weft_future *t, *f;
     CHECK_OK(weft_spawn(&t, ticker, NULL));
-    CHECK_OK(weft_pool_submit(p, &f, sleeper, (void *)(20 * MS)));
+    CHECK_OK(weft_pool_submit(p, &f, sleeper, (void *)(20 * WEFT_MS)));
     CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
     CHECK(atomic_load(&ticks) >= 5);
     weft_future_release(f);
@@ -103,7 +102,7 @@ static void test_max_workers_bounds_concurrency(void)
     weft_pool *p;
     CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
     weft_future *f[10];
-    for (int i = 0; i < 10; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(5 * MS)));
+    for (int i = 0; i < 10; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(5 * WEFT_MS)));
     for (int i = 0; i < 10; i++) {
         CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
         weft_future_release(f[i]);
@@ -135,7 +134,7 @@ static int check_name(void *arg, void **result)
     char name[32];
     pthread_getname_np(pthread_self(), name, sizeof name);
     if (strncmp(name, "crawler-", 8) == 0) atomic_fetch_add(&named_ok, 1);
-    return weft_sleep(1 * MS);
+    return weft_sleep(1 * WEFT_MS);
 }
 
 static void test_initializer_finalizer_names_retirement(void)
@@ -147,7 +146,7 @@ static void test_initializer_finalizer_names_retirement(void)
     o.initializer_arg = (void *)&inits;
     o.finalizer = fini_worker;
     o.finalizer_arg = (void *)&finis;
-    o.idle_timeout = 20 * MS;
+    o.idle_timeout = 20 * WEFT_MS;
     weft_pool *p;
     CHECK_OK(weft_pool_create_ex(&p, &o));
     weft_future *f[6];
@@ -160,7 +159,7 @@ static void test_initializer_finalizer_names_retirement(void)
     int started = atomic_load(&inits);
     CHECK_BETWEEN(started, 1, 2);
     int64_t t0 = weft_now();                 /* idle workers retire */
-    while (weft_pool_workers(p) > 0 && weft_now() - t0 < 5000 * MS) weft_sleep(1 * MS);
+    while (weft_pool_workers(p) > 0 && weft_now() - t0 < 5000 * WEFT_MS) weft_sleep(1 * WEFT_MS);
     CHECK_EQ(weft_pool_workers(p), 0);
     CHECK_EQ(atomic_load(&finis), started);
     weft_future *g;                          /* and start again when needed */
@@ -190,7 +189,7 @@ static void test_failing_initializer_breaks_the_pool(void)
     weft_future_release(f);
     int64_t t0 = weft_now();
     int rc;
-    while ((rc = weft_pool_submit(p, &f, square, NULL)) == 0 && weft_now() - t0 < 5000 * MS) {
+    while ((rc = weft_pool_submit(p, &f, square, NULL)) == 0 && weft_now() - t0 < 5000 * WEFT_MS) {
         weft_future_result(f, WEFT_FOREVER, NULL);
         weft_future_release(f);
     }
@@ -206,12 +205,12 @@ static int long_job(void *arg, void **result)
 {
     (void)arg; (void)result;
     atomic_fetch_add(&running, 1);
-    int rc = weft_sleep(10000 * MS);                /* interrupted by the cancel */
+    int rc = weft_sleep(10000 * WEFT_MS);                /* interrupted by the cancel */
     if (weft_cancelled()) atomic_fetch_add(&saw_cancelled_flag, 1);
     /* Cleanup may still wait, shielded. */
     weft_scope s;
     CHECK_OK(weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
-    CHECK_OK(weft_sleep(1 * MS));
+    CHECK_OK(weft_sleep(1 * WEFT_MS));
     CHECK(!weft_cancelled());
     CHECK_OK(weft_scope_leave(&s));
     return rc;
@@ -234,7 +233,7 @@ static void test_cancellation_rules(void)
     CHECK_OK(weft_future_cancel(a));                        /* running: asked to stop */
     CHECK_OK(weft_future_cancel(a));                        /* again: nothing more */
     CHECK_RC(weft_future_result(a, WEFT_FOREVER, NULL), -ECANCELED);
-    CHECK(weft_now() - t0 < 2000 * MS);                     /* not the full 10 s */
+    CHECK(weft_now() - t0 < 2000 * WEFT_MS);                     /* not the full 10 s */
     CHECK_EQ(atomic_load(&saw_cancelled_flag), 1);
     CHECK_RC(weft_future_cancel(a), -EBUSY);
     weft_future_release(a);
@@ -262,7 +261,7 @@ static void test_shutdown_semantics(void)
 
     reset();
     CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
-    for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(2 * MS)));
+    for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(2 * WEFT_MS)));
     while (atomic_load(&running) == 0) weft_sleep(100000);
     CHECK_OK(weft_pool_shutdown(p, false, true));
     CHECK_OK(weft_pool_shutdown(p, true, true));
@@ -297,7 +296,7 @@ static void test_submit_from_a_job(void)
     CHECK_OK(weft_pool_create(&self_pool, &(weft_pool_opts){ 2 }));
     CHECK_OK(weft_pool_submit(self_pool, NULL, submits_more, (void *)9));
     int64_t t0 = weft_now();
-    while (atomic_load(&ran) < 10 && weft_now() - t0 < 5000 * MS) weft_sleep(100000);
+    while (atomic_load(&ran) < 10 && weft_now() - t0 < 5000 * WEFT_MS) weft_sleep(100000);
     CHECK_EQ(atomic_load(&ran), 10);
     weft_pool_destroy(self_pool);
 }
@@ -323,9 +322,9 @@ static void test_destroy_from_a_job(void)
     CHECK_OK(weft_pool_submit(p, NULL, destroys_its_pool, p));
     atomic_store(&submit_returned, 1);
     int64_t t0 = weft_now();
-    while (atomic_load(&ran) < 1 && weft_now() - t0 < 5000 * MS) weft_sleep(100000);
+    while (atomic_load(&ran) < 1 && weft_now() - t0 < 5000 * WEFT_MS) weft_sleep(100000);
     CHECK_EQ(atomic_load(&ran), 1);
-    weft_sleep(5 * MS);                      /* let the worker end (ASan checks the rest) */
+    weft_sleep(5 * WEFT_MS);                      /* let the worker end (ASan checks the rest) */
 }
 
 /* A recursive fan-out that deadlocks Python's ThreadPoolExecutor: each job submits two
@@ -357,7 +356,7 @@ static void test_recursive_fan_out_completes(void)
     weft_future *f;
     CHECK_OK(weft_pool_submit(fan_pool, &f, fib, (void *)8));
     void *r;
-    CHECK_OK(weft_future_result(f, 30000 * MS, &r));
+    CHECK_OK(weft_future_result(f, 30000 * WEFT_MS, &r));
     CHECK_EQ((intptr_t)r, 21);
     weft_future_release(f);
     weft_pool_destroy(fan_pool);
@@ -377,13 +376,13 @@ static void test_compensation_for_a_running_job(void)
     reset();
     weft_pool *p;
     CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
-    CHECK_OK(weft_pool_submit(p, &slow_job, sleeper, (void *)(200 * MS)));
+    CHECK_OK(weft_pool_submit(p, &slow_job, sleeper, (void *)(200 * WEFT_MS)));
     while (atomic_load(&running) == 0) weft_sleep(100000);
     weft_future *w, *z;
     CHECK_OK(weft_pool_submit(p, &w, waits_on_slow, NULL));
-    weft_sleep(5 * MS);                              /* w is waiting on slow_job now */
+    weft_sleep(5 * WEFT_MS);                              /* w is waiting on slow_job now */
     CHECK_OK(weft_pool_submit(p, &z, square, (void *)4));
-    CHECK_OK(weft_future_result(z, 100 * MS, NULL)); /* ran although 2 workers are busy */
+    CHECK_OK(weft_future_result(z, 100 * WEFT_MS, NULL)); /* ran although 2 workers are busy */
     CHECK(!weft_future_done(slow_job));
     CHECK_OK(weft_future_result(w, WEFT_FOREVER, NULL));
     CHECK_EQ(atomic_load(&max_running), 1);
@@ -450,7 +449,7 @@ static _Atomic int job_ended;
 static int blocking_call(void *arg, void **result)
 {
     (void)arg;
-    int rc = weft_sleep(10000 * MS);
+    int rc = weft_sleep(10000 * WEFT_MS);
     atomic_store(&job_ended, 1);
     *result = (void *)0x42;
     return rc;
@@ -483,7 +482,7 @@ static int to_thread_main(void *arg, void **result)
     weft_pool_destroy(own);
     weft_future *t;
     CHECK_OK(weft_spawn(&t, to_thread_user, NULL));
-    CHECK_OK(weft_sleep(5 * MS));
+    CHECK_OK(weft_sleep(5 * WEFT_MS));
     CHECK_OK(weft_future_cancel(t));
     CHECK_RC(weft_future_result(t, WEFT_FOREVER, NULL), -ECANCELED);
     CHECK_EQ(atomic_load(&job_ended), 1);               /* waited for */

@@ -33,35 +33,7 @@
 
 /* ---------------------------------------------------------------- random ------------ */
 
-typedef struct {
-    uint64_t s;
-} rng;
-
 static uint64_t seed = 0x5EEDF00DCAFEBABEull;
-
-static uint64_t rng_next(rng *r)              /* xorshift64* */
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static uint32_t below(rng *r, uint32_t n)
-{
-    return (uint32_t)((rng_next(r) >> 32) % n);
-}
-
-static void rng_seed(rng *r, uint64_t s)
-{
-    s += 0x9E3779B97F4A7C15ull;                 /* splitmix64; never 0 */
-    s = (s ^ (s >> 30)) * 0xBF58476D1CE4E5B9ull;
-    s = (s ^ (s >> 27)) * 0x94D049BB133111EBull;
-    s ^= s >> 31;
-    r->s = s ? s : 1;
-}
 
 /* ---------------------------------------------------------------- records ----------- */
 

@@ -2,7 +2,6 @@
  * removes the deadline, shielded scopes, threads as well as coroutines, misuse. */
 #include "check.h"
 
-#define MS 1000000LL
 
 /* Every kind of wait inside an expired scope returns -ETIMEDOUT; the scope says so. */
 static void every_wait_is_bounded(void)
@@ -22,9 +21,9 @@ static void every_wait_is_bounded(void)
 
     weft_scope s;
     int64_t t0 = weft_now();
-    CHECK_OK(weft_scope_enter(&s, 2 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 2 * WEFT_MS, 0));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);
-    CHECK(weft_now() - t0 >= 2 * MS);
+    CHECK(weft_now() - t0 >= 2 * WEFT_MS);
     CHECK(weft_scope_expired(&s));
     CHECK_RC(weft_event_wait(ev, WEFT_FOREVER), -ETIMEDOUT);
     CHECK_RC(weft_future_result(fut, WEFT_FOREVER, NULL), -ETIMEDOUT);
@@ -41,7 +40,7 @@ static void every_wait_is_bounded(void)
     CHECK_RC(weft_io_wait(p[1], WEFT_IO_WRITE, WEFT_FOREVER), WEFT_IO_WRITE);
     CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
     /* Gone with the scope: the same waits now wait (briefly, with their own timeouts). */
-    CHECK_RC(weft_sem_acquire(sem, 1 * MS), -ETIMEDOUT);
+    CHECK_RC(weft_sem_acquire(sem, 1 * WEFT_MS), -ETIMEDOUT);
     CHECK_OK(weft_sleep(1000));
     CHECK_OK(weft_lock_release(lock));
 
@@ -80,9 +79,9 @@ static int own_timeout_main(void *arg, void **result)
     weft_event *ev;
     CHECK_OK(weft_event_create(&ev));
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 1000 * MS, 0));
-    CHECK_RC(weft_event_wait(ev, 1 * MS), -ETIMEDOUT);
-    CHECK_OK(weft_sleep(1 * MS));                   /* its own time up: a success */
+    CHECK_OK(weft_scope_enter(&s, 1000 * WEFT_MS, 0));
+    CHECK_RC(weft_event_wait(ev, 1 * WEFT_MS), -ETIMEDOUT);
+    CHECK_OK(weft_sleep(1 * WEFT_MS));                   /* its own time up: a success */
     CHECK(!weft_scope_expired(&s));
     CHECK_OK(weft_scope_leave(&s));
     weft_event_destroy(ev);
@@ -101,21 +100,21 @@ static int nested_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_scope outer, mid, inner;
     int64_t t0 = weft_now();
-    CHECK_OK(weft_scope_enter(&outer, 3 * MS, 0));
-    CHECK_OK(weft_scope_enter(&mid, 1000 * MS, 0));
+    CHECK_OK(weft_scope_enter(&outer, 3 * WEFT_MS, 0));
+    CHECK_OK(weft_scope_enter(&mid, 1000 * WEFT_MS, 0));
     CHECK_OK(weft_scope_enter(&inner, WEFT_FOREVER, 0));
-    CHECK_RC(weft_sleep(1000 * MS), -ETIMEDOUT);
+    CHECK_RC(weft_sleep(1000 * WEFT_MS), -ETIMEDOUT);
     int64_t took = weft_now() - t0;
-    CHECK_BETWEEN(took, 3 * MS, 900 * MS);
+    CHECK_BETWEEN(took, 3 * WEFT_MS, 900 * WEFT_MS);
     CHECK_OK(weft_scope_leave(&inner));
     CHECK_OK(weft_scope_leave(&mid));
     CHECK_RC(weft_scope_leave(&outer), -ETIMEDOUT);
 
-    CHECK_OK(weft_scope_enter(&outer, 1000 * MS, 0));
-    CHECK_OK(weft_scope_enter(&inner, 2 * MS, 0));
-    CHECK_RC(weft_sleep(1000 * MS), -ETIMEDOUT);
+    CHECK_OK(weft_scope_enter(&outer, 1000 * WEFT_MS, 0));
+    CHECK_OK(weft_scope_enter(&inner, 2 * WEFT_MS, 0));
+    CHECK_RC(weft_sleep(1000 * WEFT_MS), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&inner), -ETIMEDOUT);
-    CHECK_OK(weft_sleep(1 * MS));                   /* the outer one has time left */
+    CHECK_OK(weft_sleep(1 * WEFT_MS));                   /* the outer one has time left */
     CHECK_OK(weft_scope_leave(&outer));
     return 0;
 }
@@ -131,7 +130,7 @@ static int shield_body(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_scope outer;
-    CHECK_OK(weft_scope_enter(&outer, 2 * MS, 0));
+    CHECK_OK(weft_scope_enter(&outer, 2 * WEFT_MS, 0));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ECANCELED);        /* cancelled while waiting */
     CHECK(weft_cancelled());
     CHECK_RC(weft_yield(), -ECANCELED);
@@ -141,10 +140,10 @@ static int shield_body(void *arg, void **result)
     CHECK(!weft_cancelled());                              /* not inside the shield */
     CHECK_OK(weft_yield());
     int64_t t0 = weft_now();
-    CHECK_OK(weft_sleep(5 * MS));                          /* past the outer deadline too */
-    CHECK(weft_now() - t0 >= 5 * MS);
+    CHECK_OK(weft_sleep(5 * WEFT_MS));                          /* past the outer deadline too */
+    CHECK(weft_now() - t0 >= 5 * WEFT_MS);
     weft_scope inner;
-    CHECK_OK(weft_scope_enter(&inner, 1 * MS, 0));
+    CHECK_OK(weft_scope_enter(&inner, 1 * WEFT_MS, 0));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);        /* deadlines inside still apply */
     CHECK_RC(weft_scope_leave(&inner), -ETIMEDOUT);
     CHECK_OK(weft_scope_leave(&shield));
@@ -179,7 +178,7 @@ static int bounded_cleanup(void *arg, void **result)
     (void)arg; (void)result;
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ECANCELED);
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 2 * MS, WEFT_SCOPE_SHIELD));
+    CHECK_OK(weft_scope_enter(&s, 2 * WEFT_MS, WEFT_SCOPE_SHIELD));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
     return -ECANCELED;
@@ -206,14 +205,14 @@ static void test_shield_with_deadline_bounds_cleanup(void)
 static int other_sleeps(void *arg, void **result)
 {
     (void)arg; (void)result;
-    return weft_sleep(5 * MS);
+    return weft_sleep(5 * WEFT_MS);
 }
 
 static int per_context_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 1 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 1 * WEFT_MS, 0));
     weft_future *t;
     CHECK_OK(weft_spawn(&t, other_sleeps, NULL));
     CHECK_RC(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);
@@ -236,7 +235,7 @@ static void test_thread_scope_with_coroutines(void)
     weft_event *ev;
     CHECK_OK(weft_event_create(&ev));
     weft_scope s;
-    CHECK_OK(weft_scope_enter(&s, 1 * MS, 0));
+    CHECK_OK(weft_scope_enter(&s, 1 * WEFT_MS, 0));
     CHECK_RC(weft_event_wait(ev, WEFT_FOREVER), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
     CHECK_OK(weft_future_result(t, WEFT_FOREVER, NULL));
@@ -263,7 +262,7 @@ static int misuse_main(void *arg, void **result)
     /* A zero timeout: expired at once; waits fail at once, non-waits succeed. */
     CHECK_OK(weft_scope_enter(&a, 0, 0));
     CHECK(weft_scope_expired(&a));
-    CHECK_RC(weft_sleep(1 * MS), -ETIMEDOUT);
+    CHECK_RC(weft_sleep(1 * WEFT_MS), -ETIMEDOUT);
     CHECK_RC(weft_scope_leave(&a), -ETIMEDOUT);
     return 0;
 }
@@ -281,7 +280,7 @@ static int many_main(void *arg, void **result)
     CHECK_OK(weft_lock_create(&l));
     for (int i = 0; i < 1000000; i++) {
         weft_scope s;
-        CHECK_OK(weft_scope_enter(&s, 1000 * MS, 0));
+        CHECK_OK(weft_scope_enter(&s, 1000 * WEFT_MS, 0));
         CHECK_OK(weft_lock_acquire(l, WEFT_FOREVER));
         CHECK_OK(weft_lock_release(l));
         CHECK_OK(weft_scope_leave(&s));

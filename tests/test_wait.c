@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-#define MS 1000000LL
 
 static int sleeps(void *arg, void **result)
 {
@@ -42,7 +41,7 @@ static int wait_main(void *arg, void **result)
     CHECK_OK(weft_event_set(g[2].go));                                 /* fails */
     CHECK_EQ(weft_wait(fs, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, done), 2);
     CHECK(!done[0] && done[1] && done[2]);
-    CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, 1 * MS, done), 2);   /* timed out */
+    CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, 1 * WEFT_MS, done), 2);   /* timed out */
     CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, 0, NULL), 2);
     CHECK_OK(weft_event_set(g[0].go));
     CHECK_EQ(weft_wait(fs, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER, done), 3);
@@ -65,8 +64,8 @@ static int cancelled_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *fs[2];
-    CHECK_OK(weft_spawn(&fs[0], sleeps, (void *)(1000 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], sleeps, (void *)(3 * MS)));
+    CHECK_OK(weft_spawn(&fs[0], sleeps, (void *)(1000 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[1], sleeps, (void *)(3 * WEFT_MS)));
     CHECK_OK(weft_yield());
     CHECK_OK(weft_future_cancel(fs[0]));
     CHECK_EQ(weft_wait(fs, 2, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, NULL), 2);
@@ -133,11 +132,11 @@ static int as_completed_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     weft_future *fs[4];
-    CHECK_OK(weft_spawn(&fs[0], sleeps, (void *)(9 * MS)));
-    CHECK_OK(weft_spawn(&fs[1], sleeps, (void *)(3 * MS)));
+    CHECK_OK(weft_spawn(&fs[0], sleeps, (void *)(9 * WEFT_MS)));
+    CHECK_OK(weft_spawn(&fs[1], sleeps, (void *)(3 * WEFT_MS)));
     CHECK_OK(weft_future_create(&fs[2]));
     CHECK_OK(weft_future_set_result(fs[2], NULL));
-    CHECK_OK(weft_spawn(&fs[3], sleeps, (void *)(6 * MS)));
+    CHECK_OK(weft_spawn(&fs[3], sleeps, (void *)(6 * WEFT_MS)));
     weft_as_completed *it;
     CHECK_OK(weft_as_completed_create(&it, fs, 4, WEFT_FOREVER));
     int want[4] = { 2, 1, 3, 0 };
@@ -153,8 +152,8 @@ static int as_completed_main(void *arg, void **result)
 
     /* An overall timeout. */
     weft_future *slow;
-    CHECK_OK(weft_spawn(&slow, sleeps, (void *)(1000 * MS)));
-    CHECK_OK(weft_as_completed_create(&it, &slow, 1, 2 * MS));
+    CHECK_OK(weft_spawn(&slow, sleeps, (void *)(1000 * WEFT_MS)));
+    CHECK_OK(weft_as_completed_create(&it, &slow, 1, 2 * WEFT_MS));
     CHECK_RC(weft_as_completed_next(it, &f), -ETIMEDOUT);
     CHECK_RC(weft_as_completed_next(it, &f), -ETIMEDOUT);
     weft_as_completed_destroy(it);                 /* its callback is taken back */
@@ -195,7 +194,7 @@ static void test_as_completed_stress(void)
     for (int i = 0; i < n; i++) CHECK_OK(weft_future_create(&many[i]));
     for (int i = n; i < N; i++) many[i] = NULL;
     weft_as_completed *it;
-    CHECK_OK(weft_as_completed_create(&it, many, (size_t)n, 60 * 1000 * MS));
+    CHECK_OK(weft_as_completed_create(&it, many, (size_t)n, 60 * 1000 * WEFT_MS));
     unsigned char *seen = calloc((size_t)n, 1);
     CHECK(seen != NULL);
     weft_thread *a, *b;
