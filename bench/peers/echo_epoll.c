@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net_peer.h"
+
 #define BUF (64 * 1024)
 
 struct conn {
@@ -69,16 +71,8 @@ static int flush(struct conn *c, const char *p, size_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: echo_epoll PORT\n"); return 2; }
-    signal(SIGPIPE, SIG_IGN);
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (ls < 0) fail("socket");
+    int ls = peer_listen_loopback("echo_epoll", peer_server_port("echo_epoll", argc, argv));
     int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[argc - 1])) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0) fail("bind");
-    if (listen(ls, SOMAXCONN) != 0) fail("listen");
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) fail("epoll_create1");
     struct epoll_event le = { .events = EPOLLIN, .data.ptr = NULL };

@@ -10,6 +10,8 @@
 #endif
 #include <uv.h>
 
+#include "net_peer.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,16 +20,6 @@ typedef struct {
     uv_write_t req;
     uv_buf_t buf;
 } write_req_t;
-
-static uv_loop_t *loop;
-
-static void check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "echo_uv: %s: %s\n", what, uv_strerror(rc));
-        exit(1);
-    }
-}
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -72,7 +64,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (status < 0) return;
     uv_tcp_t *c = malloc(sizeof *c);
     if (!c) return;
-    uv_tcp_init(loop, c);
+    uv_tcp_init(uv_default_loop(), c);
     if (uv_accept(server, (uv_stream_t *)c) != 0) {
         uv_close((uv_handle_t *)c, on_close);
         return;
@@ -83,14 +75,5 @@ static void on_connection(uv_stream_t *server, int status)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: echo_uv PORT\n"); return 2; }
-    signal(SIGPIPE, SIG_IGN);
-    loop = uv_default_loop();
-    uv_tcp_t server;
-    struct sockaddr_in addr;
-    check(uv_ip4_addr("127.0.0.1", atoi(argv[argc - 1]), &addr), "uv_ip4_addr");
-    check(uv_tcp_init(loop, &server), "uv_tcp_init");
-    check(uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0), "uv_tcp_bind");
-    check(uv_listen((uv_stream_t *)&server, 4096, on_connection), "uv_listen");
-    return uv_run(loop, UV_RUN_DEFAULT);
+    return peer_uv_serve("echo_uv", argc, argv, on_connection);
 }

@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net_peer.h"
+
 #define INBUF 16384
 
 static const char RESP[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
@@ -86,21 +88,10 @@ static int on_readable(struct conn *c)
     ssize_t r = read(c->fd, c->in + c->inlen, INBUF - c->inlen);
     if (r == 0) return -1;
     if (r < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-    /* Rescan from 3 bytes before the new data: a "\r\n\r\n" may straddle two reads. */
-    size_t from = c->inlen >= 3 ? c->inlen - 3 : 0;
     c->inlen += (size_t)r;
-    size_t count = 0, consumed = 0;
-    for (;;) {
-        char *e = memmem(c->in + from, c->inlen - from, "\r\n\r\n", 4);
-        if (!e) break;
-        count++;
-        consumed = from = (size_t)(e - c->in) + 4;
-    }
-    if (consumed < c->inlen) {
-        if (consumed == 0 && c->inlen == INBUF) return -1; /* request too large */
-        memmove(c->in, c->in + consumed, c->inlen - consumed);
-    }
-    c->inlen -= consumed;
+    long n = peer_http_requests(c->in, &c->inlen, (size_t)r, INBUF);
+    if (n < 0) return -1;                          /* request too large */
+    size_t count = (size_t)n;
     if (count == 0) return 0;
     if (count == 1) return send_out(c, RESP, RESPLEN) < 0 ? -1 : 0;
     char *all = malloc(count * RESPLEN);
@@ -113,16 +104,8 @@ static int on_readable(struct conn *c)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: http_epoll PORT\n"); return 2; }
-    signal(SIGPIPE, SIG_IGN);
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (ls < 0) fail("socket");
+    int ls = peer_listen_loopback("http_epoll", peer_server_port("http_epoll", argc, argv));
     int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[argc - 1])) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0) fail("bind");
-    if (listen(ls, SOMAXCONN) != 0) fail("listen");
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) fail("epoll_create1");
     struct epoll_event le = { .events = EPOLLIN, .data.ptr = NULL };

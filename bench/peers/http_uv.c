@@ -13,6 +13,8 @@
 #endif
 #include <uv.h>
 
+#include "net_peer.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +36,6 @@ typedef struct {
     uv_write_t req;
     char *owned; /* NULL for the static response */
 } write_req_t;
-
-static uv_loop_t *loop;
-
-static void check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "http_uv: %s: %s\n", what, uv_strerror(rc));
-        exit(1);
-    }
-}
 
 static void on_close(uv_handle_t *h)
 {
@@ -78,20 +70,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_t *c = (conn_t *)s;
     if (nread < 0) { close_conn(s); return; }
     if (nread == 0) return;
-    size_t from = c->inlen >= 3 ? c->inlen - 3 : 0;
     c->inlen += (size_t)nread;
-    size_t count = 0, consumed = 0;
-    for (;;) {
-        char *e = memmem(c->in + from, c->inlen - from, "\r\n\r\n", 4);
-        if (!e) break;
-        count++;
-        consumed = from = (size_t)(e - c->in) + 4;
-    }
-    if (consumed < c->inlen) {
-        if (consumed == 0 && c->inlen == INBUF) { close_conn(s); return; }
-        memmove(c->in, c->in + consumed, c->inlen - consumed);
-    }
-    c->inlen -= consumed;
+    long n = peer_http_requests(c->in, &c->inlen, (size_t)nread, INBUF);
+    if (n < 0) { close_conn(s); return; }     /* request too large */
+    size_t count = (size_t)n;
     if (count == 0) return;
     write_req_t *wr = malloc(sizeof *wr);
     if (!wr) { close_conn(s); return; }
@@ -118,7 +100,7 @@ static void on_connection(uv_stream_t *server, int status)
     conn_t *c = malloc(sizeof *c);
     if (!c) return;
     c->inlen = 0;
-    uv_tcp_init(loop, &c->tcp);
+    uv_tcp_init(uv_default_loop(), &c->tcp);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
@@ -129,14 +111,5 @@ static void on_connection(uv_stream_t *server, int status)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: http_uv PORT\n"); return 2; }
-    signal(SIGPIPE, SIG_IGN);
-    loop = uv_default_loop();
-    uv_tcp_t server;
-    struct sockaddr_in addr;
-    check(uv_ip4_addr("127.0.0.1", atoi(argv[argc - 1]), &addr), "uv_ip4_addr");
-    check(uv_tcp_init(loop, &server), "uv_tcp_init");
-    check(uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0), "uv_tcp_bind");
-    check(uv_listen((uv_stream_t *)&server, 4096, on_connection), "uv_listen");
-    return uv_run(loop, UV_RUN_DEFAULT);
+    return peer_uv_serve("http_uv", argc, argv, on_connection);
 }

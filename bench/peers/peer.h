@@ -34,4 +34,19 @@ static inline uint64_t peer_count(const char *prog, const char *s, uint64_t min,
     return (uint64_t)v;
 }
 
+/* The pool peers' arguments: [tasks [roundtrips]] (defaults 1,000,000 and 100,000), each
+ * at least 10 and at most max; otherwise a usage line naming prog, and exit 2. */
+static inline void peer_pool_counts(const char *prog, int argc, char **argv, uint64_t max,
+                                    unsigned long *tasks, unsigned long *roundtrips)
+{
+    *tasks = 1000000;
+    *roundtrips = 100000;
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s [tasks [roundtrips]]\n", prog);
+        exit(2);
+    }
+    if (argc > 1) *tasks = (unsigned long)peer_count(prog, argv[1], 10, max);
+    if (argc > 2) *roundtrips = (unsigned long)peer_count(prog, argv[2], 10, max);
+}
+
 #endif

@@ -137,22 +137,10 @@ static double roundtrip_pass(GThreadPool *pool, unsigned long r)
     return peer_now_ns() - t0;
 }
 
-static unsigned long parse_count(const char *s)
-{
-    return (unsigned long)peer_count("pool_glib", s, 10, 1ULL << 40);
-}
-
 int main(int argc, char **argv)
 {
-    unsigned long tasks = 1000000, roundtrips = 100000;
-    if (argc > 1)
-        tasks = parse_count(argv[1]);
-    if (argc > 2)
-        roundtrips = parse_count(argv[2]);
-    if (argc > 3) {
-        fprintf(stderr, "usage: pool_glib [tasks [roundtrips]]\n");
-        return 2;
-    }
+    unsigned long tasks, roundtrips;
+    peer_pool_counts("pool_glib", argc, argv, 1ULL << 40, &tasks, &roundtrips);
 
     GError *err = NULL;
     GThreadPool *pool = g_thread_pool_new(dispatch, NULL, 2, FALSE, &err);

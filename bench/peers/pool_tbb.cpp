@@ -87,23 +87,11 @@ double roundtrip_pass(unsigned long r, unsigned long *stolen) {
     return t1 - t0;
 }
 
-unsigned long parse_count(const char *s)
-{
-    return (unsigned long)peer_count("pool_tbb", s, 10, 1ULL << 40);
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
-    unsigned long tasks = 1000000, roundtrips = 100000;
-    if (argc > 1)
-        tasks = parse_count(argv[1]);
-    if (argc > 2)
-        roundtrips = parse_count(argv[2]);
-    if (argc > 3) {
-        std::fprintf(stderr, "usage: pool_tbb [tasks [roundtrips]]\n");
-        return 2;
-    }
+    unsigned long tasks, roundtrips;
+    peer_pool_counts("pool_tbb", argc, argv, 1ULL << 40, &tasks, &roundtrips);
 
     try {
         tbb::task_arena arena(2);

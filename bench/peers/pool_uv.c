@@ -141,22 +141,10 @@ static double roundtrip_pass(unsigned long r)
 
 /* ------------------------------------------------------------------------- */
 
-static unsigned long parse_count(const char *s)
-{
-    return (unsigned long)peer_count("pool_uv", s, 10, 1ULL << 32);
-}
-
 int main(int argc, char **argv)
 {
-    unsigned long tasks = 1000000, roundtrips = 100000;
-    if (argc > 1)
-        tasks = parse_count(argv[1]);
-    if (argc > 2)
-        roundtrips = parse_count(argv[2]);
-    if (argc > 3) {
-        fprintf(stderr, "usage: pool_uv [tasks [roundtrips]]\n");
-        return 2;
-    }
+    unsigned long tasks, roundtrips;
+    peer_pool_counts("pool_uv", argc, argv, 1ULL << 32, &tasks, &roundtrips);
 
     if (setenv("UV_THREADPOOL_SIZE", "2", 1) != 0) {
         perror("pool_uv: setenv");
