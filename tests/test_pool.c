@@ -507,6 +507,97 @@ static void test_to_thread(void)
     CHECK(weft_default_pool() != NULL);
 }
 
+/* Detached submits (no future): each one that returned 0 runs exactly once, also when
+ * shutdown comes down on four submitting threads (a submit is refused or its job runs);
+ * a failure nobody can read is reported once, -ECANCELED and success are not. */
+typedef struct {
+    weft_pool *p;
+    long ok, refused;
+} detached_submitter;
+
+static _Atomic long detached_ran;
+
+static int count_detached(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    CHECK(!weft_cancelled());
+    atomic_fetch_add_explicit(&detached_ran, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int submit_detached_until_refused(void *arg, void **result)
+{
+    (void)result;
+    detached_submitter *d = arg;
+    for (long i = 0; i < 2000000; i++) {
+        int rc = weft_pool_submit(d->p, NULL, count_detached, NULL);
+        if (rc == -ESHUTDOWN) {
+            d->refused++;
+            if (d->refused == 1000) break;   /* refused from now on: enough seen */
+            continue;
+        }
+        CHECK_OK(rc);
+        CHECK_EQ(d->refused, 0);             /* once refused, never accepted again */
+        d->ok++;
+    }
+    return 0;
+}
+
+static _Atomic int reported;
+static _Atomic int reported_err;
+
+static void count_report(weft_future *f, int err, void *arg)
+{
+    (void)f; (void)arg;
+    atomic_fetch_add(&reported, 1);
+    atomic_store(&reported_err, err);
+}
+
+static int fail_with(void *arg, void **result)
+{
+    (void)result;
+    return (int)(intptr_t)arg;
+}
+
+static void test_detached_jobs(void)
+{
+    for (int round = 0; round < 4; round++) {
+        atomic_store(&detached_ran, 0);
+        weft_pool *p;
+        CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+        detached_submitter d[4];
+        weft_thread *th[4];
+        for (int i = 0; i < 4; i++) {
+            d[i] = (detached_submitter){ .p = p };
+            CHECK_OK(weft_thread_start(&th[i], NULL, submit_detached_until_refused, &d[i]));
+        }
+        CHECK_OK(weft_sleep((5 + 10 * round) * WEFT_MS));
+        CHECK_OK(weft_pool_shutdown(p, round % 2 == 0, false));
+        for (int i = 0; i < 4; i++) join_and_release(th[i]);
+        CHECK_OK(weft_pool_shutdown(p, true, false));
+        long ok = 0;
+        for (int i = 0; i < 4; i++) {
+            ok += d[i].ok;
+            CHECK(d[i].refused >= 1);        /* each thread saw the shutdown */
+        }
+        CHECK(ok > 0);
+        CHECK_EQ(atomic_load(&detached_ran), ok);
+        weft_pool_destroy(p);
+    }
+
+    weft_set_unretrieved_hook(count_report, NULL);
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)-EIO));
+    CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)-ECANCELED));
+    CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)0));
+    CHECK_OK(weft_pool_shutdown(p, true, false));
+    CHECK_EQ(atomic_load(&reported), 1);
+    CHECK_RC(atomic_load(&reported_err), -EIO);
+    weft_pool_destroy(p);
+    weft_set_unretrieved_hook(NULL, NULL);
+}
+
 static void test_bad_arguments(void)
 {
     weft_pool *p;
@@ -540,6 +631,7 @@ int main(void)
     RUN(test_compensation_for_a_running_job);
     RUN(test_map);
     RUN(test_to_thread);
+    RUN(test_detached_jobs);
     RUN(test_bad_arguments);
     return 0;
 }

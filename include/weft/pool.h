@@ -50,8 +50,11 @@ typedef struct {
 /* weft_pool_create with the options above. Errors as weft_pool_create. */
 WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);
 
-/* Queues fn(arg) (FIFO). *f (may be NULL: nobody waits) receives its future. Any context,
- * including the pool's own jobs; never blocks. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (after
+/* Queues fn(arg) (FIFO). *f receives its future; f NULL: a detached job, nobody waits
+ * (cheaper: no future is made; a failure it returns other than -ECANCELED is reported as
+ * an unread one, see weft_set_unretrieved_hook). A submit racing with weft_pool_shutdown is
+ * either refused or its job runs (unless cancel_futures cancels it). Any context, including
+ * the pool's own jobs; never blocks. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (after
  * weft_pool_shutdown), the initializer's error (a broken pool), -EAGAIN (no worker thread
  * could be started and none runs). */
 WEFT_API int weft_pool_submit(weft_pool *pool, weft_future **f, weft_fn fn, void *arg);

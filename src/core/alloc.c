@@ -129,6 +129,8 @@ void *weft__block_get(size_t size)
     weft__tls *t = weft__tls_get();
     struct weft__block_class *c = block_class(t, size, true);
     if (c && (c->list || depot_take(c, size))) {
+        /* A thread that only takes (a detached submitter) still frees its cache at exit. */
+        if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
         if (should_fail()) return NULL;
         void *p = c->list;
         c->list = *(void **)p;

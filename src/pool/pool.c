@@ -16,9 +16,12 @@
  * to max_workers + max_extra instead of deadlocking; when the wait ends, surplus workers
  * retire after their current job. Other waits (sleep, locks, I/O) start nobody.
  *
- * Jobs. A job is a future plus its function; its state (QUEUED → RUNNING, or QUEUED →
- * CANCELLED) is one atomic, so a cancel and a worker's start are decided by one CAS. The
- * queue holds one reference until a worker is done with the job.
+ * Items. The queue holds items: a function, its argument and a state (QUEUED → RUNNING, or
+ * QUEUED → CANCELLED: one atomic, so a cancel and a worker's start are decided by one CAS).
+ * A submit that keeps the future queues a job (an item with a future around it; the queue
+ * holds one reference until a worker is done with it). A detached submit (no future asked
+ * for) queues a bare item of 40 bytes: no future to initialise, lock and complete, and the
+ * worker that runs it frees it; a failure it returns is still reported as an unread one.
  *
  * Lifetime. The pool is reference-counted: the creator's reference and one per worker
  * thread; shutdown(wait) waits until the worker count is zero.
@@ -26,6 +29,7 @@
 #include "future/internal.h"
 #include "sync/internal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,35 +38,48 @@
 enum { QUEUED, RUNNING, CANCELLED };
 
 #define SPIN_NS (20 * 1000)              /* an idle worker spins this long before sleeping */
+#define EAGER_NS (2 * 1000)              /* ...looking at every pause for the first part: a
+                                            pause is 20-50 ns here, and a submitter waiting
+                                            on its last job resubmits within ~1 us */
 #define DEFAULT_IDLE (60 * WEFT_SEC)
 
-typedef struct job {
-    weft_future fut;
-    _Atomic(struct job *) link;       /* inbox link (LINKING while its push completes) */
-    struct job *next;                 /* FIFO / in-hand link; qm or the worker's own */
-    weft_pool *pool;
+typedef struct item {
+    _Atomic(struct item *) link;      /* inbox link (LINKING while its push completes) */
+    struct item *next;                /* FIFO / in-hand link; qm or the worker's own */
     weft_fn fn;
     void *arg;
     _Atomic int state;
     _Atomic bool cancel;              /* a running job was asked to stop */
-} job;
+    bool bare;                        /* no future: a detached submit */
+} item;
+
+typedef struct job {
+    weft_future fut;
+    item it;
+    weft_pool *pool;
+} job;                                /* two lines: 80 + 40 + 8 bytes */
 
 struct weft_pool {
-    /* Submitters' side: written by every submit. */
-    _Alignas(64) _Atomic(job *) inbox;  /* newest first */
-    /* Read by every submit, written when workers go idle or to sleep. */
-    _Alignas(64) _Atomic uint32_t sleepers; /* workers asleep (or about to be) on seq */
-    _Atomic uint32_t seq;             /* futex word: bumped to wake a sleeper */
-    _Atomic int idle;                 /* workers looking for work (spinning or asleep) */
+    /* One line for what a submit writes (inbox) and reads (whether a worker is looking):
+     * the exchange that pushes a job brings the line over, the reads that follow are then
+     * free; the worker that takes the job owns the line when it drops and retakes the spin
+     * token and changes `idle`, so a round trip moves this line once each way. (Workers write
+     * the counts only when they go idle or to sleep, rare under load.) */
+    _Alignas(64) _Atomic(item *) inbox; /* newest first */
     _Atomic int spinning;             /* the spin token: 1 while a worker holds it */
+    _Atomic int idle;                 /* workers looking for work (spinning or asleep) */
+    _Atomic uint32_t sleepers;        /* workers asleep (or about to be) on seq */
     _Atomic uint32_t wake_pending;    /* a wake-up was sent and no worker has gone to
                                          sleep or woken since */
+    _Atomic int submitting;           /* submits in progress (shutdown waits for them) */
+    /* Futex word, bumped to wake sleepers: a line of its own (sleepers read it). */
+    _Alignas(64) _Atomic uint32_t seq;
     /* Workers' side. */
     _Alignas(64) weft__mutex qm;
-    job *fifo;                        /* qm: oldest first */
+    item *fifo;                       /* qm: oldest first */
     size_t fifo_len;                  /* qm */
     _Atomic size_t backlog;           /* fifo_len, readable without qm */
-    _Atomic(job *) fifo_peek;         /* fifo, readable without qm (for spinning) */
+    _Atomic(item *) fifo_peek;        /* fifo, readable without qm (for spinning) */
     /* Bookkeeping, under m. */
     _Alignas(64) weft__mutex m;
     _Atomic uint32_t refs;
@@ -72,7 +89,9 @@ struct weft_pool {
     _Atomic int blocked;              /* of them, waiting on this pool's own jobs (changed
                                          under m) */
     int started;                      /* ever (for names) */
-    _Atomic bool shutdown;
+    _Atomic bool shutdown;            /* submits are refused */
+    _Atomic bool stopping;            /* ...and every submit that was not has queued its
+                                         job: workers leave once the queue is empty */
     _Atomic bool cancel_all;          /* shutdown(cancel_futures) was called */
     bool ended;                       /* m: shut down and the last worker has left: no
                                          worker may start again */
@@ -103,7 +122,7 @@ static void pool_unref(weft_pool *p)
 
 static int job_cancel(weft_future *f)
 {
-    job *j = job_of(f);
+    item *j = &job_of(f)->it;
     int s = QUEUED;
     if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED)) {
         atomic_store_explicit(&f->cancel_requested, 1, memory_order_relaxed);
@@ -132,12 +151,12 @@ static void start_worker_if_needed(weft_pool *p, bool compensating);
 static bool run_here(job *j)
 {
     int s = QUEUED;
-    if (!atomic_compare_exchange_strong(&j->state, &s, RUNNING)) return false;
+    if (!atomic_compare_exchange_strong(&j->it.state, &s, RUNNING)) return false;
     weft__tls *t = weft__tls_get();
     const _Atomic bool *outer = t->job_cancel;
-    t->job_cancel = &j->cancel;
+    t->job_cancel = &j->it.cancel;
     void *result = NULL;
-    int err = j->fn(j->arg, &result);
+    int err = j->it.fn(j->it.arg, &result);
     t->job_cancel = outer;
     weft__future_complete(&j->fut, err, result);
     return true;
@@ -166,15 +185,15 @@ static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocki
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
-#define LINKING ((job *)(uintptr_t)1)
+#define LINKING ((item *)(uintptr_t)1)
 
 /* One exchange, never a retry loop: the node is published first and linked to the old head
  * right after; a worker that takes the stack meanwhile waits for that link (a few
  * instructions). */
-static void push(weft_pool *p, job *j)
+static void push(weft_pool *p, item *j)
 {
     atomic_store_explicit(&j->link, LINKING, memory_order_relaxed);
-    job *old = atomic_exchange_explicit(&p->inbox, j, memory_order_seq_cst);
+    item *old = atomic_exchange_explicit(&p->inbox, j, memory_order_seq_cst);
     atomic_store_explicit(&j->link, old, memory_order_release);
 }
 
@@ -184,15 +203,15 @@ static void push(weft_pool *p, job *j)
 #define BATCH_FROM 8
 #define BATCH_EXTRA 3
 
-static job *pop_more(weft_pool *p, job **more)
+static item *pop_more(weft_pool *p, item **more)
 {
     weft__mutex_lock(&p->qm);
-    job *j = p->fifo;
+    item *j = p->fifo;
     if (!j) {
-        job *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_seq_cst);
+        item *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_seq_cst);
         size_t n = 0;
         while (list) {                         /* newest first → oldest first */
-            job *next;
+            item *next;
             while ((next = atomic_load_explicit(&list->link, memory_order_acquire)) == LINKING)
                 weft__cpu_relax();
             list->next = j;
@@ -206,7 +225,7 @@ static job *pop_more(weft_pool *p, job **more)
         p->fifo = j->next;
         p->fifo_len--;
         if (more && p->fifo_len >= BATCH_FROM) {
-            job *first = p->fifo, *last = first;
+            item *first = p->fifo, *last = first;
             for (int k = 1; k < BATCH_EXTRA; k++) last = last->next;
             p->fifo = last->next;
             p->fifo_len -= BATCH_EXTRA;
@@ -220,7 +239,7 @@ static job *pop_more(weft_pool *p, job **more)
     return j;
 }
 
-static job *pop(weft_pool *p)
+static item *pop(weft_pool *p)
 {
     return pop_more(p, NULL);
 }
@@ -267,14 +286,31 @@ static void wake_all(weft_pool *p)
 /* Runs j (unless it was cancelled first). A worker without the spin token tries to take it
  * before completing the job's future, so that a submitter woken by that completion, which
  * submits again at once, finds a worker already looking (no wake-up system call). */
-static void run_job(weft_pool *p, job *j, bool *token)
+static void report_bare_failure(int err);
+
+static void run_job(weft_pool *p, item *it, bool *token)
 {
     int s = QUEUED;
-    if (atomic_compare_exchange_strong(&j->state, &s, RUNNING)) {
+    if (it->bare) {
+        if (atomic_compare_exchange_strong_explicit(&it->state, &s, RUNNING,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            weft__tls *t = weft__tls_get();
+            t->job_cancel = &it->cancel;
+            void *result = NULL;
+            int err = it->fn(it->arg, &result);
+            t->job_cancel = NULL;
+            if (weft__unlikely(err < 0 && err != -ECANCELED)) report_bare_failure(err);
+        }
+        weft__block_put(it, sizeof *it);
+        return;
+    }
+    job *j = weft__container_of(it, job, it);
+    if (atomic_compare_exchange_strong(&it->state, &s, RUNNING)) {
         weft__tls *t = weft__tls_get();
-        t->job_cancel = &j->cancel;
+        t->job_cancel = &it->cancel;
         void *result = NULL;
-        int err = j->fn(j->arg, &result);
+        int err = it->fn(it->arg, &result);
         t->job_cancel = NULL;
         /* Only when the queue is empty (the worker will search next): a busy pool leaves
          * the token's line alone. */
@@ -290,18 +326,37 @@ static void run_job(weft_pool *p, job *j, bool *token)
 
 /* Fails a job taken off the queue that has not started (err: -ECANCELED, or a broken
  * pool's error), and drops the queue's reference. */
-static void cancel_queued(job *j, int err)
+static void cancel_queued(item *it, int err)
 {
+    if (it->bare) {
+        weft__block_put(it, sizeof *it);
+        return;
+    }
+    job *j = weft__container_of(it, job, it);
     int s = QUEUED;
-    if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED))
+    if (atomic_compare_exchange_strong(&it->state, &s, CANCELLED))
         weft__future_complete(&j->fut, err, NULL);
     weft_future_release(&j->fut);
+}
+
+/* A detached job failed: nobody can read its outcome, so it is reported as an unread
+ * failure (weft_set_unretrieved_hook), through a plain future made for the purpose. */
+static void report_bare_failure(int err)
+{
+    weft_future *f;
+    if (weft_future_create(&f) != 0) {
+        fprintf(stderr, "weft: a detached pool job failed with %s (%s)\n",
+                weft_errname(err), weft_strerror(err));
+        return;
+    }
+    weft__future_complete(f, err, NULL);
+    weft_future_release(f);
 }
 
 /* Fails every queued job with err (a broken pool) or -ECANCELED. */
 static void drain(weft_pool *p, int err)
 {
-    job *j;
+    item *j;
     while ((j = pop(p)) != NULL) cancel_queued(j, err);
 }
 
@@ -333,9 +388,9 @@ static void grow_for_backlog(weft_pool *p)
         start_worker_if_needed(p, false);
 }
 
-static job *next_job(weft_pool *p, bool *token, job **more)
+static item *next_job(weft_pool *p, bool *token, item **more)
 {
-    job *j = pop_more(p, more);
+    item *j = pop_more(p, more);
     if (j) {
         drop_token(p, token);
         wake_for_backlog(p);
@@ -350,32 +405,35 @@ static job *next_job(weft_pool *p, bool *token, job **more)
             *token = atomic_compare_exchange_strong(&p->spinning, &zero, 1);
         }
         if (*token) {
-            int64_t spin_end = weft_now() + SPIN_NS;
-            unsigned pause = 2;
+            int64_t now = weft_now(), spin_end = now + SPIN_NS, eager_end = now + EAGER_NS;
+            unsigned pause = 1;
             for (unsigned i = 1;; i++) {
                 if (!queue_looks_empty(p) && (j = pop_more(p, more)) != NULL) break;
-                if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
-                if ((i & 15) == 0 && weft_now() >= spin_end) break;
-                /* Look at the queue only now and then, less and less often: each look takes
-                 * the inbox's line from the submitters. */
+                if (atomic_load_explicit(&p->stopping, memory_order_acquire)) break;
+                if ((i & 15) == 0) {
+                    now = weft_now();
+                    if (now >= spin_end) break;
+                    /* Past the eager window, look less and less often: each look takes
+                     * the inbox's line from the submitters. */
+                    if (now >= eager_end && pause < 64) pause *= 2;
+                }
                 for (unsigned k = 0; k < pause; k++) weft__cpu_relax();
-                if (pause < 64) pause *= 2;
             }
             drop_token(p, token);
             if (j) {
                 wake_for_backlog(p);
                 break;
             }
-            if (atomic_load(&p->shutdown)) break;
+            if (atomic_load(&p->stopping)) break;
         }
         /* Sleep. A submitter wakes a sleeper if, after its push, it sees nobody spinning
          * and no wake-up on its way; counts, flags and queue are sequentially consistent. */
         atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
         atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
         uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
-        if (!queue_looks_empty(p) || atomic_load(&p->shutdown)) {
+        if (!queue_looks_empty(p) || atomic_load(&p->stopping)) {
             atomic_fetch_sub(&p->sleepers, 1);
-            if ((j = pop(p)) != NULL || atomic_load(&p->shutdown)) break;
+            if ((j = pop(p)) != NULL || atomic_load(&p->stopping)) break;
             continue;
         }
         if (!idle_since) idle_since = weft_now();
@@ -388,7 +446,7 @@ static job *next_job(weft_pool *p, bool *token, job **more)
             wake_for_backlog(p);
             break;
         }
-        if (atomic_load(&p->shutdown)) break;
+        if (atomic_load(&p->stopping)) break;
         if (r == -ETIMEDOUT && weft_now() >= deadline) break;      /* idle too long */
     }
     atomic_fetch_sub(&p->idle, 1);
@@ -402,7 +460,7 @@ static bool uncount_worker(weft_pool *p, bool uncount)
 {
     weft__mutex_lock(&p->m);
     if (uncount) atomic_fetch_sub(&p->workers, 1);
-    bool last = p->workers == 0 && atomic_load(&p->shutdown);
+    bool last = p->workers == 0 && atomic_load(&p->stopping);
     if (last) p->ended = true;
     weft__mutex_unlock(&p->m);
     return last;
@@ -423,9 +481,9 @@ static int worker_main(void *arg, void **result)
     }
     bool counted_out = false;               /* retired as surplus: already uncounted */
     bool token = false;                     /* holds the spin token */
-    job *more = NULL;                       /* jobs handed out with the last one */
+    item *more = NULL;                      /* jobs handed out with the last one */
     while (!rc) {
-        job *j;
+        item *j;
         if (more) {
             j = more;
             more = j->next;
@@ -453,7 +511,7 @@ static int worker_main(void *arg, void **result)
     }
     /* Retiring with jobs in hand: back to the queue, for the others. */
     while (more) {
-        job *j = more;
+        item *j = more;
         more = j->next;
         push(p, j);
     }
@@ -477,7 +535,7 @@ static void start_worker_if_needed(weft_pool *p, bool compensating)
     if (atomic_load_explicit(&p->idle, memory_order_relaxed) > 0 && !compensating) return;
     weft__mutex_lock(&p->m);
     int active = p->workers - p->blocked;
-    bool go = !p->ended && (!atomic_load(&p->shutdown) || !queue_looks_empty(p)) &&
+    bool go = !p->ended && (!atomic_load(&p->stopping) || !queue_looks_empty(p)) &&
               !p->broken &&
               active < p->max_workers && p->workers < p->max_workers + p->max_extra &&
               (compensating ? atomic_load(&p->idle) == 0 : true);
@@ -554,49 +612,112 @@ int weft_pool_create(weft_pool **out, const weft_pool_opts *opts)
     return weft_pool_create_ex(out, &o);
 }
 
-int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
+/* Whether a worker can be counted on to reach a job queued now: one is alive, or could be
+ * started. */
+static bool ensure_worker(weft_pool *p)
 {
-    if (!p || !fn) return -EINVAL;
-    if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return -ESHUTDOWN;
-    int broken = atomic_load_explicit(&p->broken, memory_order_relaxed);
-    if (broken) return broken;
-    job *j = weft__block_get(sizeof *j);
-    if (!j) return -ENOMEM;
-    weft__future_init(&j->fut, &job_ops, f ? 2 : 1);
-    j->pool = p;
-    j->fn = fn;
-    j->arg = arg;
-    atomic_init(&j->state, QUEUED);
-    atomic_init(&j->cancel, false);
-    push(p, j);
+    if (atomic_load_explicit(&p->workers, memory_order_relaxed) > 0) return true;
+    start_worker_if_needed(p, false);
+    return atomic_load(&p->workers) > 0;
+}
+
+/* After a push: a worker may start if none is idle and fewer than max_workers are active. */
+static void wake_or_grow(weft_pool *p)
+{
     wake_one(p);
-    /* A worker may start if none is idle and fewer than max_workers are active. */
     if (atomic_load_explicit(&p->idle, memory_order_relaxed) == 0 &&
         atomic_load_explicit(&p->workers, memory_order_relaxed) -
         atomic_load_explicit(&p->blocked, memory_order_relaxed) < p->max_workers)
         start_worker_if_needed(p, false);
-    /* Shut down meanwhile, or nobody to run it (no thread could start and none is alive):
-     * take it back rather than leave its future pending for ever. */
+}
+
+/* A detached submit: a bare item, which the worker frees. Its submit cannot take it back
+ * once queued (a worker may already have run and freed it), so a worker is made sure of
+ * first. */
+static int submit_bare(weft_pool *p, weft_fn fn, void *arg)
+{
+    if (!ensure_worker(p)) return -EAGAIN;
+    item *it = weft__block_get(sizeof *it);
+    if (!it) return -ENOMEM;
+    it->fn = fn;
+    it->arg = arg;
+    atomic_init(&it->state, QUEUED);
+    atomic_init(&it->cancel, false);
+    it->bare = true;
+    push(p, it);
+    wake_or_grow(p);
+    return 0;
+}
+
+static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
+{
+    job *j = weft__block_get(sizeof *j);
+    if (!j) return -ENOMEM;
+    weft__future_init(&j->fut, &job_ops, 2);
+    j->pool = p;
+    j->it.fn = fn;
+    j->it.arg = arg;
+    atomic_init(&j->it.state, QUEUED);
+    atomic_init(&j->it.cancel, false);
+    j->it.bare = false;
+    push(p, &j->it);
+    wake_or_grow(p);
+    /* Shut down meanwhile (the workers may have left), or nobody to run it (no thread
+     * could start and none is alive): take it back rather than leave its future pending
+     * for ever. The caller's reference keeps the job alive for this look. */
     int rc = atomic_load(&p->shutdown) ? -ESHUTDOWN
            : atomic_load(&p->workers) == 0 ? -EAGAIN : 0;
     if (weft__unlikely(rc)) {
         int s = QUEUED;
-        if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED)) {
+        if (atomic_compare_exchange_strong(&j->it.state, &s, CANCELLED)) {
             atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
             weft__future_complete(&j->fut, rc, NULL);
-            if (f) weft_future_release(&j->fut);   /* the queue's goes with the queue */
+            weft_future_release(&j->fut);   /* the queue's goes with the queue */
             return rc;
         }
     }
-    if (f) *f = &j->fut;
+    *f = &j->fut;
     return 0;
+}
+
+/* A submit racing with shutdown is either refused (-ESHUTDOWN) or its job runs (unless
+ * cancel_futures), as with Python's submit and shutdown, which share a lock. A job with a
+ * future is checked after its push and taken back if it has not started. A bare item
+ * cannot be: its submit is counted in `submitting` from before it reads the shutdown flag
+ * until the item is queued (sequentially consistent with shutdown's store and read), and
+ * shutdown lets the workers leave only once that count is zero. */
+int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
+{
+    if (!p || !fn) return -EINVAL;
+    if (f) {
+        if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return -ESHUTDOWN;
+        int broken = atomic_load_explicit(&p->broken, memory_order_relaxed);
+        return broken ? broken : submit_job(p, f, fn, arg);
+    }
+    atomic_fetch_add_explicit(&p->submitting, 1, memory_order_seq_cst);
+    int rc;
+    if (atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
+        rc = -ESHUTDOWN;
+    else if ((rc = atomic_load_explicit(&p->broken, memory_order_relaxed)) != 0)
+        ;
+    else
+        rc = submit_bare(p, fn, arg);
+    atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_release);
+    return rc;
 }
 
 int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
 {
     if (!p) return -EINVAL;
     if (wait && weft__tls_get()->pool == p) return -EDEADLK;
-    atomic_store(&p->shutdown, true);
+    atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
+    /* Detached submits in progress finish first (a few hundred ns; a thread start at
+     * worst): their items are queued before the workers may leave. */
+    for (unsigned i = 0; atomic_load_explicit(&p->submitting, memory_order_seq_cst); i++) {
+        if (i < 1000) weft__cpu_relax();
+        else sched_yield();
+    }
+    atomic_store_explicit(&p->stopping, true, memory_order_seq_cst);
     if (cancel_futures) {
         atomic_store(&p->cancel_all, true);  /* for jobs workers hold in hand */
         drain(p, -ECANCELED);
