@@ -261,6 +261,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("pool-throughput", "tasks/s", HIGHER),
     Workload("pool-throughput-futures", "tasks/s", HIGHER),
     Workload("pool-roundtrip", "ns/roundtrip"),
+    Workload("pool-roundtrip-caller-runs", "ns/roundtrip"),
     Workload("as-completed-1k", "ns/completion"),
     Workload("as-completed-100k", "ns/completion"),
     Workload("echo-c1", "server-cpu-us/roundtrip"),
@@ -354,8 +355,12 @@ GROUPS = [
     # go-goroutines: a goroutine per task + WaitGroup.  TBB's arena of 2
     # is the main thread plus one worker, and its round trip mostly runs
     # the task on the waiting thread itself (task_group::wait).
-    # as-completed-1k / -100k are weft-only (ns per completion).
+    # pool-roundtrip-caller-runs: weft with the opt-in caller_runs (the
+    # waiting thread runs a job no worker has started), beside TBB, whose
+    # wait always does (its program reports its one round trip under both
+    # names).  as-completed-1k / -100k are weft-only (ns per completion).
     Group("pool", ["pool-throughput", "pool-throughput-futures", "pool-roundtrip",
+                   "pool-roundtrip-caller-runs",
                    "as-completed-1k", "as-completed-100k"], [
         Program(WEFT, binary="bench/weft_pool"),
         Program("go", go="pool_go",
@@ -363,7 +368,8 @@ GROUPS = [
         Program("go-goroutines", go="pool_go_goroutines",
                 workloads=["pool-throughput"]),
         Program("tbb", binary="bench/peers/pool_tbb",
-                workloads=["pool-throughput", "pool-roundtrip"]),
+                workloads=["pool-throughput", "pool-roundtrip",
+                           "pool-roundtrip-caller-runs"]),
         Program("glib", binary="bench/peers/pool_glib",
                 workloads=["pool-throughput", "pool-roundtrip"]),
         Program("libuv", binary="bench/peers/pool_uv",

@@ -7,6 +7,8 @@
  *                     (weft_future_result) and released, as Python's peer does (weft-only
  *                     line: the peers other than Python have no per-job handle).
  *   pool-roundtrip:   submit one job and wait for its result, 100,000 times; ns each.
+ *   pool-roundtrip-caller-runs: the same on a pool created with caller_runs (the waiting
+ *                     thread runs a job no worker has started, as oneTBB's wait does).
  *   as-completed-1k / as-completed-100k: that many user futures, completed by another
  *                     thread in a random order, consumed with weft_as_completed from the
  *                     iterator's creation to the last future; ns per completion (should stay
@@ -138,6 +140,14 @@ int main(int argc, char **argv)
     bench_result("pool-throughput", throughput(p, n));
     bench_result("pool-throughput-futures", throughput_futures(p, n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 2;
+    o.caller_runs = true;
+    weft_pool *cr;
+    BENCH_CHECK(weft_pool_create_ex(&cr, &o));
+    roundtrip(cr, rt / 10);
+    bench_result("pool-roundtrip-caller-runs", roundtrip(cr, rt));
+    weft_pool_destroy(cr);
     double small = 0, big;
     for (int i = 0; i < 10; i++) small += as_completed(1000);   /* short: average ten */
     bench_result("as-completed-1k", small / 10);

@@ -598,6 +598,144 @@ static void test_detached_jobs(void)
     weft_set_unretrieved_hook(NULL, NULL);
 }
 
+/* caller_runs: a thread's unbounded wait on a job no worker has started runs it on that
+ * thread (even with every worker busy); a wait with a timeout, a coroutine's wait and a pool
+ * without the option leave it to a worker. Then four threads race the workers for their
+ * own jobs (taken back off the inbox, or claimed by state): each job runs exactly once. */
+static int record_thread(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(uintptr_t)pthread_self();
+    return 0;
+}
+
+static int wait_event(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg, WEFT_FOREVER);
+}
+
+static void *ran_on(weft_pool *p, int64_t timeout)
+{
+    weft_future *f;
+    void *who = NULL;
+    CHECK_OK(weft_pool_submit(p, &f, record_thread, NULL));
+    CHECK_OK(weft_future_result(f, timeout, &who));
+    weft_future_release(f);
+    return who;
+}
+
+static int coro_ran_on(void *arg, void **result)
+{
+    *result = ran_on(arg, WEFT_FOREVER);
+    return 0;
+}
+
+#define RACE_JOBS 20000
+static _Atomic int race_runs[4][RACE_JOBS];
+
+typedef struct { weft_pool *p; int id; } racer;
+
+static int count_run(void *arg, void **result)
+{
+    (void)result;
+    atomic_fetch_add((_Atomic int *)arg, 1);
+    return 0;
+}
+
+static int race_for_own_jobs(void *arg, void **result)
+{
+    (void)result;
+    racer *r = arg;
+    rng g;
+    rng_seed(&g, 0x5eed + (uint64_t)r->id);
+    for (int i = 0; i < RACE_JOBS;) {
+        int batch = 1 + (int)below(&g, 3);
+        if (batch > RACE_JOBS - i) batch = RACE_JOBS - i;
+        weft_future *f[3];
+        for (int k = 0; k < batch; k++)
+            CHECK_OK(weft_pool_submit(r->p, &f[k], count_run, &race_runs[r->id][i + k]));
+        if (below(&g, 8) == 0) {
+            int c = weft_future_cancel(f[0]);
+            CHECK(c == 0 || c == -EBUSY);
+        }
+        for (int k = batch - 1; k >= 0; k--) {   /* newest first: the top comes back */
+            int rc = weft_future_result(f[k], WEFT_FOREVER, NULL);
+            CHECK(rc == 0 || rc == -ECANCELED);
+            CHECK_EQ(atomic_load(&race_runs[r->id][i + k]), rc == 0 ? 1 : 0);
+            weft_future_release(f[k]);
+        }
+        i += batch;
+    }
+    return 0;
+}
+
+static void test_caller_runs(void)
+{
+    void *me = (void *)(uintptr_t)pthread_self();
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 2;
+    o.caller_runs = true;
+    weft_pool *p;
+    CHECK_OK(weft_pool_create_ex(&p, &o));
+    /* Both workers busy: the caller runs it, no hand-off to wait for. (With a worker free,
+     * which of the two gets the job first is a race.) */
+    weft_event *gate;
+    CHECK_OK(weft_event_create(&gate));
+    weft_future *busy[2];
+    for (int i = 0; i < 2; i++) CHECK_OK(weft_pool_submit(p, &busy[i], wait_event, gate));
+    while (weft_pool_workers(p) < 2) CHECK_OK(weft_sleep(WEFT_MS));
+    CHECK_PTR(ran_on(p, WEFT_FOREVER), me);
+    CHECK_OK(weft_event_set(gate));
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(weft_future_result(busy[i], WEFT_FOREVER, NULL));
+        weft_future_release(busy[i]);
+    }
+    CHECK(ran_on(p, 10 * WEFT_SEC) != me);            /* a time limit: a worker runs it */
+    void *from_coro = NULL;
+    CHECK_OK(weft_run(coro_ran_on, p, &from_coro));   /* a coroutine never runs jobs */
+    CHECK(from_coro != me);
+    /* Cancelled before the wait: never runs, the wait says so. */
+    CHECK_OK(weft_event_clear(gate));
+    for (int i = 0; i < 2; i++) CHECK_OK(weft_pool_submit(p, &busy[i], wait_event, gate));
+    atomic_store(&race_runs[0][0], 0);
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(p, &f, count_run, &race_runs[0][0]));
+    CHECK_OK(weft_future_cancel(f));
+    CHECK_RC(weft_future_result(f, WEFT_FOREVER, NULL), -ECANCELED);
+    weft_future_release(f);
+    CHECK_OK(weft_event_set(gate));
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(weft_future_result(busy[i], WEFT_FOREVER, NULL));
+        weft_future_release(busy[i]);
+    }
+    CHECK_EQ(atomic_load(&race_runs[0][0]), 0);
+    weft_event_destroy(gate);
+
+    /* The race: every job runs once, whoever gets it. */
+    memset(race_runs, 0, sizeof race_runs);
+    racer r[4];
+    weft_thread *th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (racer){ p, i };
+        CHECK_OK(weft_thread_start(&th[i], NULL, race_for_own_jobs, &r[i]));
+    }
+    for (int i = 0; i < 4; i++) join_and_release(th[i]);
+    long runs = 0;
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < RACE_JOBS; k++) {
+            CHECK(atomic_load(&race_runs[i][k]) <= 1);
+            runs += atomic_load(&race_runs[i][k]);
+        }
+    CHECK(runs > 4 * RACE_JOBS * 3 / 4);              /* cancels hit some first jobs only */
+    weft_pool_destroy(p);
+
+    /* Without the option the caller never runs it. */
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK(ran_on(p, WEFT_FOREVER) != me);
+    weft_pool_destroy(p);
+}
+
 static void test_bad_arguments(void)
 {
     weft_pool *p;
@@ -632,6 +770,7 @@ int main(void)
     RUN(test_map);
     RUN(test_to_thread);
     RUN(test_detached_jobs);
+    RUN(test_caller_runs);
     RUN(test_bad_arguments);
     return 0;
 }

@@ -44,8 +44,16 @@ typedef struct {
                                         never) */
     int max_extra_workers;           /* workers started while others wait on this pool's own
                                         futures (0: 4 * max_workers, at least 16) */
+    bool caller_runs;                /* a thread that waits with no time limit (no timeout,
+                                        no deadline scope, no loop to run) for a job no worker
+                                        has started runs it itself, as oneTBB's
+                                        task_group::wait and Java's ForkJoinPool join do: a
+                                        submit-and-wait then costs no hand-off. Off by default:
+                                        with it a job may run outside the workers (without
+                                        the initializer's per-thread state, under another
+                                        thread's name). Coroutines never run jobs. */
 } weft_pool_opts_ex;
-#define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0 }
+#define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
 
 /* weft_pool_create with the options above. Errors as weft_pool_create. */
 WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);

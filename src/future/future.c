@@ -135,12 +135,18 @@ int weft__future_wait(weft_future *f, int64_t deadline, bool shielded)
  * off (2 to 64 pauses), to leave the line to the completing thread's writes. True if done. */
 #define RESULT_SPIN_NS (10 * WEFT_US)
 
-static bool spin_until_done(weft_future *f, int64_t deadline)
+/* The calling thread may spin or run work while it waits: a plain thread (no loop to run,
+ * no deadline scope), not a job that was asked to stop. */
+static bool plain_thread_wait(void)
 {
     weft__tls *t = weft__tls_get();
-    if (weft__waits_on_loop(t) || t->scope ||
-        (t->job_cancel && atomic_load_explicit(t->job_cancel, memory_order_relaxed)))
-        return false;
+    return !weft__waits_on_loop(t) && !t->scope &&
+           !(t->job_cancel && atomic_load_explicit(t->job_cancel, memory_order_relaxed));
+}
+
+static bool spin_until_done(weft_future *f, int64_t deadline)
+{
+    if (!plain_thread_wait()) return false;
     int64_t end = weft_now() + RESULT_SPIN_NS;
     if (end > deadline) end = deadline;
     unsigned pause = 2;
@@ -163,6 +169,9 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
     if (self && self->ops->task(self) == f) return -EDEADLK;
+    if (!self && timeout == WEFT_FOREVER && f->ops && f->ops->help && plain_thread_wait() &&
+        f->ops->help(f))
+        return weft__future_take(f, result);
     void (*blocking)(weft_future *, int) = !self && f->ops ? f->ops->blocking : NULL;
     if (blocking) blocking(f, +1);
     rc = !self && spin_until_done(f, deadline) ? 0 : wait_done(f, deadline, false);

@@ -22,6 +22,10 @@ typedef struct weft__future_ops {
      * weft_future_result: a pool starts a compensating worker when one of its own workers
      * waits on one of its jobs. May be NULL. */
     void (*blocking)(weft_future *f, int delta);
+    /* A plain thread (no loop to run, no deadline scope) is about to wait on f with no time
+     * limit: the executor may run the work here (a pool created with caller_runs). True if
+     * f is now done. May be NULL. */
+    bool (*help)(weft_future *f);
 } weft__future_ops;
 
 typedef struct weft__cb {

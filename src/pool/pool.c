@@ -103,6 +103,7 @@ struct weft_pool {
     void (*finalizer)(void *);
     void *finalizer_arg;
     int64_t idle_timeout;
+    bool caller_runs;
 };
 
 static job *job_of(weft_future *f) { return weft__container_of(f, job, fut); }
@@ -181,7 +182,9 @@ static void job_blocking(weft_future *f, int delta)
     if (delta > 0) start_worker_if_needed(p, true);
 }
 
-static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocking };
+static bool job_help(weft_future *f);
+
+static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocking, job_help };
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
@@ -242,6 +245,38 @@ static item *pop_more(weft_pool *p, item **more)
 static item *pop(weft_pool *p)
 {
     return pop_more(p, NULL);
+}
+
+/* Takes j back out of the inbox if it is still the newest item there (its submitter,
+ * waiting on it at once, usually finds it so): then no worker ever sees it. Safe against
+ * ABA because an item enters the inbox once only (a retiring worker gives the jobs in its
+ * hand back to the FIFO, not to the inbox): while the inbox's head is j, j's link is the
+ * one its push wrote. */
+static bool unpush(weft_pool *p, item *j)
+{
+    item *below = atomic_load_explicit(&j->link, memory_order_acquire);
+    if (below == LINKING) return false;
+    item *top = j;
+    return atomic_compare_exchange_strong_explicit(&p->inbox, &top, below,
+                                                   memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
+/* future ops `help`: with caller_runs, a plain thread about to wait with no time limit runs
+ * the job if no worker has started it (taken back out of the inbox if it is still on top,
+ * else claimed by its state as a worker's helping does). Workers of the pool have their
+ * own helping (job_blocking). */
+static bool job_help(weft_future *f)
+{
+    job *j = job_of(f);
+    weft_pool *p = j->pool;
+    if (!p->caller_runs || weft__tls_get()->pool == p) return false;
+    if (unpush(p, &j->it)) {
+        run_here(j);                          /* false only if cancelled: done either way */
+        weft_future_release(&j->fut);         /* the queue's reference: off the queue now */
+        return true;
+    }
+    return run_here(j);
 }
 
 static void wake_one(weft_pool *p);
@@ -509,11 +544,23 @@ static int worker_main(void *arg, void **result)
             if (counted_out) break;
         }
     }
-    /* Retiring with jobs in hand: back to the queue, for the others. */
-    while (more) {
-        item *j = more;
-        more = j->next;
-        push(p, j);
+    /* Retiring with jobs in hand: back to the front of the FIFO (they are older than
+     * anything queued since), never into the inbox again (see unpush). */
+    if (more) {
+        item *last = more;
+        size_t n = 1;
+        while (last->next) {
+            last = last->next;
+            n++;
+        }
+        weft__mutex_lock(&p->qm);
+        last->next = p->fifo;
+        p->fifo = more;
+        p->fifo_len += n;
+        atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_seq_cst);
+        atomic_store_explicit(&p->backlog, p->fifo_len, memory_order_relaxed);
+        weft__mutex_unlock(&p->qm);
+        more = NULL;
     }
     wake_one(p);
     drop_token(p, &token);
@@ -601,6 +648,7 @@ int weft_pool_create_ex(weft_pool **out, const weft_pool_opts_ex *o)
     p->finalizer = o->finalizer;
     p->finalizer_arg = o->finalizer_arg;
     p->idle_timeout = o->idle_timeout ? o->idle_timeout : DEFAULT_IDLE;
+    p->caller_runs = o->caller_runs;
     *out = p;
     return 0;
 }

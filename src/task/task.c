@@ -101,7 +101,7 @@ static const char *task_name(weft_future *f)
     return task_of(f)->coro.name;
 }
 
-static const weft__future_ops task_ops = { task_cancel, task_free, task_name, NULL };
+static const weft__future_ops task_ops = { task_cancel, task_free, task_name, NULL, NULL };
 
 static weft_future *task_future(weft__coro *c)
 {
