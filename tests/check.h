@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,100 @@ static inline void join_and_release(weft_thread *t)
 {
     CHECK_OK(weft_thread_join(t, WEFT_FOREVER, NULL));
     weft_thread_release(t);
+}
+
+/* Runs fn(arg) on two plain threads while two more threads each run a loop whose main
+ * coroutine is loop_main(loop_arg); returns once all four have ended. */
+static inline void run_on_two_threads_and_two_loops(weft_fn fn, void *arg, weft_fn loop_main,
+                                                    void *loop_arg)
+{
+    loop_job loop = { loop_main, loop_arg };
+    weft_thread *t[4];
+    CHECK_OK(weft_thread_start(&t[0], NULL, fn, arg));
+    CHECK_OK(weft_thread_start(&t[1], NULL, fn, arg));
+    t[2] = start_loop_thread(&loop);
+    t[3] = start_loop_thread(&loop);
+    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+}
+
+/* A coroutine that counts while its loop runs: proof that a wait suspended only its caller.
+ * The waiting coroutine starts it, marks the start of its wait, checks the ticks counted
+ * during the wait once it returns, and stops it; another thread can wait for those ticks
+ * before it ends the wait. */
+typedef struct {
+    atomic_int ticks;
+    atomic_int stop;
+    atomic_int base;            /* ticks when the wait began */
+    atomic_int waiting;         /* the wait has begun */
+    weft_future *task;
+} ticker_state;
+
+static inline int ticker_main(void *arg, void **result)
+{
+    (void)result;
+    ticker_state *t = arg;
+    while (!atomic_load(&t->stop)) {
+        atomic_fetch_add(&t->ticks, 1);
+        if (weft_sleep(WEFT_MS) != 0) break;
+    }
+    return 0;
+}
+
+/* Spawns the ticker on the calling coroutine's loop. */
+static inline void ticker_start(ticker_state *t)
+{
+    CHECK_OK(weft_spawn(&t->task, ticker_main, t));
+}
+
+/* Called by the waiting coroutine just before its wait: notes the count, says it waits. */
+static inline void ticker_wait_begins(ticker_state *t)
+{
+    atomic_store(&t->base, atomic_load(&t->ticks));
+    atomic_store(&t->waiting, 1);
+}
+
+/* Ticks counted since ticker_wait_begins. */
+static inline int ticker_ticks_in_wait(ticker_state *t)
+{
+    return atomic_load(&t->ticks) - atomic_load(&t->base);
+}
+
+/* From another thread: returns once the wait has begun and n ticks have passed in it. */
+static inline void ticker_await_ticks_in_wait(ticker_state *t, int n)
+{
+    while (!atomic_load(&t->waiting) || atomic_load(&t->ticks) < atomic_load(&t->base) + n)
+        weft_sleep(WEFT_MS);
+}
+
+/* Stops the ticker and waits for it to end. */
+static inline void ticker_stop(ticker_state *t)
+{
+    atomic_store(&t->stop, 1);
+    CHECK_OK(weft_future_result(t->task, WEFT_FOREVER, NULL));
+    weft_future_release(t->task);
+}
+
+/* A coroutine parked in a wait, to be cancelled from another thread: a loop's main
+ * coroutine (park_and_expect_cancel, arg: a parked_waiter) spawns fn(arg), lets it park,
+ * sets `ready` and expects it to end with -ECANCELED; the other thread cancels `f` once
+ * `ready` is set. */
+typedef struct {
+    weft_fn fn;
+    void *arg;
+    weft_future *f;
+    atomic_int ready;
+} parked_waiter;
+
+static inline int park_and_expect_cancel(void *arg, void **result)
+{
+    (void)result;
+    parked_waiter *p = arg;
+    CHECK_OK(weft_spawn(&p->f, p->fn, p->arg));
+    CHECK_OK(weft_yield());                 /* it is parked now */
+    atomic_store(&p->ready, 1);
+    CHECK_RC(weft_future_result(p->f, 10 * WEFT_SEC, NULL), -ECANCELED);
+    weft_future_release(p->f);
+    return 0;
 }
 
 typedef struct {

@@ -7,22 +7,6 @@
 #include <stdatomic.h>
 
 
-typedef struct {
-    atomic_int ticks;
-    atomic_int stop;
-} ticker_state;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    ticker_state *t = arg;
-    while (!atomic_load(&t->stop)) {
-        atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
-
 /* Who is calling: a coroutine (its task) or a thread. */
 typedef struct {
     weft_future *task;
@@ -230,22 +214,17 @@ static void test_indices_follow_arrival(void)
 typedef struct {
     weft_barrier *b;
     ticker_state tk;
-    atomic_int base, waiting;
 } only_me;
 
 static int coro_arrives_first(void *arg, void **result)
 {
     (void)result;
     only_me *o = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &o->tk));
-    atomic_store(&o->base, atomic_load(&o->tk.ticks));
-    atomic_store(&o->waiting, 1);
+    ticker_start(&o->tk);
+    ticker_wait_begins(&o->tk);
     CHECK_RC(weft_barrier_wait(o->b, 10 * WEFT_SEC), 0);
-    CHECK(atomic_load(&o->tk.ticks) >= atomic_load(&o->base) + 5);
-    atomic_store(&o->tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    CHECK(ticker_ticks_in_wait(&o->tk) >= 5);
+    ticker_stop(&o->tk);
     return 0;
 }
 
@@ -255,8 +234,7 @@ static void test_coroutine_wait_suspends_only_it(void)
     CHECK_OK(weft_barrier_create(&o.b, 2, NULL, NULL));
     loop_job job = { coro_arrives_first, &o };
     weft_thread *t = start_loop_thread(&job);
-    while (!atomic_load(&o.waiting) || atomic_load(&o.tk.ticks) < atomic_load(&o.base) + 5)
-        weft_sleep(WEFT_MS);
+    ticker_await_ticks_in_wait(&o.tk, 5);
     CHECK_EQ(weft_barrier_n_waiting(o.b), 1);
     CHECK_RC(weft_barrier_wait(o.b, 10 * WEFT_SEC), 1);
     join_and_release(t);

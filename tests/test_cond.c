@@ -8,22 +8,6 @@
 #include <stdatomic.h>
 
 
-typedef struct {
-    atomic_int ticks;
-    atomic_int stop;
-} ticker_state;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    ticker_state *t = arg;
-    while (!atomic_load(&t->stop)) {
-        atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
-
 static bool always(void *arg) { (void)arg; return true; }
 static bool never(void *arg) { (void)arg; return false; }
 
@@ -154,7 +138,9 @@ static void timeouts_on(weft_cond *c, int levels)
     CHECK_OK(on_thread(try_acquire_cond, c));
 }
 
-static void test_timeouts_from_thread(void)
+/* timeouts_on a condition with its own lock (taken once), then on an rlock taken
+ * rlock_levels deep. */
+static void timeouts_on_lock_and_rlock(int rlock_levels)
 {
     weft_cond *c;
     CHECK_OK(weft_cond_create(&c, NULL));
@@ -163,31 +149,24 @@ static void test_timeouts_from_thread(void)
     weft_rlock *r;
     CHECK_OK(weft_rlock_create(&r));
     CHECK_OK(weft_cond_create_rlock(&c, r));
-    timeouts_on(c, 3);
+    timeouts_on(c, rlock_levels);
     weft_cond_destroy(c);
     weft_rlock_destroy(r);
+}
+
+static void test_timeouts_from_thread(void)
+{
+    timeouts_on_lock_and_rlock(3);
 }
 
 static int timeouts_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     ticker_state tk = { 0 };
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &tk));
-    weft_cond *c;
-    CHECK_OK(weft_cond_create(&c, NULL));
-    timeouts_on(c, 1);
-    weft_cond_destroy(c);
-    weft_rlock *r;
-    CHECK_OK(weft_rlock_create(&r));
-    CHECK_OK(weft_cond_create_rlock(&c, r));
-    timeouts_on(c, 2);
-    weft_cond_destroy(c);
-    weft_rlock_destroy(r);
+    ticker_start(&tk);
+    timeouts_on_lock_and_rlock(2);
     CHECK(atomic_load(&tk.ticks) >= 4);          /* the loop ran during each 30 ms wait */
-    atomic_store(&tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    ticker_stop(&tk);
     return 0;
 }
 
@@ -674,7 +653,6 @@ static void test_thread_waits_for_coroutines(void)
 typedef struct {
     weft_cond *c;
     ticker_state tk;
-    atomic_int base, waiting;
     int flag;                   /* under the lock */
 } only_me;
 
@@ -684,17 +662,13 @@ static int coro_waits_ticking(void *arg, void **result)
 {
     (void)result;
     only_me *o = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &o->tk));
+    ticker_start(&o->tk);
     CHECK_OK(weft_cond_acquire(o->c, WEFT_FOREVER));
-    atomic_store(&o->base, atomic_load(&o->tk.ticks));
-    atomic_store(&o->waiting, 1);
+    ticker_wait_begins(&o->tk);
     CHECK_OK(weft_cond_wait_for(o->c, flag_set, o, 10 * WEFT_SEC));
-    CHECK(atomic_load(&o->tk.ticks) >= atomic_load(&o->base) + 5);
+    CHECK(ticker_ticks_in_wait(&o->tk) >= 5);
     CHECK_OK(weft_cond_release(o->c));
-    atomic_store(&o->tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    ticker_stop(&o->tk);
     return 0;
 }
 
@@ -704,8 +678,7 @@ static void test_coroutine_wait_suspends_only_it(void)
     CHECK_OK(weft_cond_create(&o.c, NULL));
     loop_job job = { coro_waits_ticking, &o };
     weft_thread *t = start_loop_thread(&job);
-    while (!atomic_load(&o.waiting) || atomic_load(&o.tk.ticks) < atomic_load(&o.base) + 5)
-        weft_sleep(WEFT_MS);
+    ticker_await_ticks_in_wait(&o.tk, 5);
     CHECK_OK(weft_cond_acquire(o.c, 10 * WEFT_SEC));
     o.flag = 1;
     CHECK_RC(weft_cond_notify(o.c, 1), 1);

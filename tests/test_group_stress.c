@@ -177,16 +177,23 @@ static int nest_leaf(void *arg, void **result)
     return rc;
 }
 
+/* A new group with n children fn((void *)(first + k)), k = 0..n-1: one level of the tree. */
+static weft_group *nest_group(int n, weft_fn fn, int first)
+{
+    weft_group *g;
+    CHECK_OK(weft_group_create(&g));
+    for (int k = 0; k < n; k++)
+        CHECK_OK(weft_group_spawn(g, NULL, NULL, fn, (void *)(intptr_t)(first + k)));
+    return g;
+}
+
 static int nest_l3_owner(void *arg, void **result)
 {
     (void)result;
     const nest_case *c = N.c;
     int m = (int)(intptr_t)arg;
     N.l3_runs[m]++;
-    weft_group *g;
-    CHECK_OK(weft_group_create(&g));
-    for (int k = 0; k < c->b3; k++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, nest_leaf, (void *)(intptr_t)(m * c->b3 + k)));
+    weft_group *g = nest_group(c->b3, nest_leaf, m * c->b3);
     int rc = weft_group_wait(g);
     check_waited(g, rc, (size_t)c->b3, &N.leaf_rc[m * c->b3]);
     N.l3_rc[m] = rc;
@@ -202,10 +209,7 @@ static int nest_l2_owner(void *arg, void **result)
     const nest_case *c = N.c;
     int i = (int)(intptr_t)arg;
     N.l2_runs[i]++;
-    weft_group *g;
-    CHECK_OK(weft_group_create(&g));
-    for (int j = 0; j < c->b2; j++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, nest_l3_owner, (void *)(intptr_t)(i * c->b2 + j)));
+    weft_group *g = nest_group(c->b2, nest_l3_owner, i * c->b2);
     int rc;
     if (i == c->deadline_branch) {
         /* Deterministic: this branch's leaves all block, every other branch is done. */
@@ -238,10 +242,7 @@ static int nest_owner(void *arg, void **result)
     (void)arg; (void)result;
     const nest_case *c = N.c;
     N.owner_runs++;
-    weft_group *g;
-    CHECK_OK(weft_group_create(&g));
-    for (int i = 0; i < c->b1; i++)
-        CHECK_OK(weft_group_spawn(g, NULL, NULL, nest_l2_owner, (void *)(intptr_t)i));
+    weft_group *g = nest_group(c->b1, nest_l2_owner, 0);
     int rc = weft_group_wait(g);
     check_waited(g, rc, (size_t)c->b1, N.l1child_ret);
     N.l1_rc = rc;
@@ -506,6 +507,18 @@ static int local_canceller(void *arg, void **result)
     return 0;
 }
 
+/* Ends the round's local canceller, if any: cancels it (it may have ended already) and
+ * waits for it. */
+static void stop_local_canceller(weft_future *canceller)
+{
+    if (!canceller) return;
+    int cc = weft_future_cancel(canceller);
+    CHECK(cc == 0 || cc == -EBUSY);              /* -EBUSY: it had ended */
+    int crc = weft_future_result(canceller, WEFT_FOREVER, NULL);
+    CHECK(crc == 0 || crc == -ECANCELED);
+    weft_future_release(canceller);
+}
+
 static void stress_round(worker *w)
 {
     rng *rg = &w->rng;
@@ -572,13 +585,7 @@ static void stress_round(worker *w)
     CHECK_EQ(weft_group_size(r.g), n);
 
     if (destroy_unwaited) {
-        if (canceller) {
-            int cc = weft_future_cancel(canceller);
-            CHECK(cc == 0 || cc == -EBUSY);      /* -EBUSY: it had ended */
-            int crc = weft_future_result(canceller, WEFT_FOREVER, NULL);
-            CHECK(crc == 0 || crc == -ECANCELED);
-            weft_future_release(canceller);
-        }
+        stop_local_canceller(canceller);
         if (cmode == C_REMOTE) remote_take_back(w->slot);
         weft_group_destroy(r.g);             /* cancels, waits: nothing outlives it */
         for (int k = 0; k < n; k++) {
@@ -606,13 +613,7 @@ static void stress_round(worker *w)
         rc = weft_group_wait(r.g);
     }
     bool local_cancelled = r.cancel_called;  /* read before anything else can run */
-    if (canceller) {
-        int cc = weft_future_cancel(canceller);
-        CHECK(cc == 0 || cc == -EBUSY);          /* -EBUSY: it had ended */
-        int crc = weft_future_result(canceller, WEFT_FOREVER, NULL);
-        CHECK(crc == 0 || crc == -ECANCELED);
-        weft_future_release(canceller);
-    }
+    stop_local_canceller(canceller);
     bool remote_cancelled = cmode == C_REMOTE && remote_take_back(w->slot);
 
     int nfail = 0, ncanc = 0;

@@ -41,20 +41,9 @@ static void test_bad_arguments(void)
  * thread writes. Then: a writer waiting for room in a full pipe. */
 typedef struct {
     int p[2];
-    atomic_int ticks;
+    ticker_state tk;
     atomic_int done;
 } pipe_job;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    pipe_job *j = arg;
-    while (!atomic_load(&j->done)) {
-        atomic_fetch_add(&j->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
 
 static int reader(void *arg, void **result)
 {
@@ -75,23 +64,23 @@ static int reader(void *arg, void **result)
 static int reader_main(void *arg, void **result)
 {
     (void)result;
-    weft_future *t, *r;
-    CHECK_OK(weft_spawn(&t, ticker, arg));
+    pipe_job *j = arg;
+    weft_future *r;
+    ticker_start(&j->tk);
     CHECK_OK(weft_spawn(&r, reader, arg));
     CHECK_OK(weft_future_result(r, WEFT_FOREVER, NULL));
-    CHECK_OK(weft_future_result(t, WEFT_FOREVER, NULL));
-    weft_future_release(t);
+    ticker_stop(&j->tk);
     weft_future_release(r);
     return 0;
 }
 
 static void test_coroutine_reads_a_pipe(void)
 {
-    pipe_job j = { .ticks = 0 };
+    pipe_job j = { .done = 0 };
     make_pipe(j.p);
     loop_job job = { reader_main, &j };
     weft_thread *t = start_loop_thread(&job);
-    while (atomic_load(&j.ticks) < 5) weft_sleep(WEFT_MS);   /* the loop runs meanwhile */
+    while (atomic_load(&j.tk.ticks) < 5) weft_sleep(WEFT_MS);   /* the loop runs meanwhile */
     CHECK(!atomic_load(&j.done));
     CHECK(write(j.p[1], "hello", 5) == 5);
     join_and_release(t);
@@ -140,7 +129,7 @@ static int writer_main(void *arg, void **result)
 
 static void test_coroutine_waits_for_room(void)
 {
-    pipe_job j = { .ticks = 0 };
+    pipe_job j = { .done = 0 };
     make_pipe(j.p);
     CHECK_OK(weft_run(writer_main, &j, NULL));
     CHECK(atomic_load(&j.done));

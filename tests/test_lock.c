@@ -56,33 +56,20 @@ static void test_thread_timeout(void)
 /* A coroutine waits for a lock a thread holds; its loop keeps running meanwhile. */
 typedef struct {
     weft_lock *lock;
-    atomic_int ticks;
+    ticker_state tk;
     atomic_int got;
 } shared;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    shared *s = arg;
-    while (!atomic_load(&s->got)) {
-        atomic_fetch_add(&s->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
 
 static int coro_waits_for_thread(void *arg, void **result)
 {
     (void)result;
     shared *s = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, s));
+    ticker_start(&s->tk);
     CHECK_OK(weft_lock_acquire(s->lock, 5 * WEFT_SEC));
     atomic_store(&s->got, 1);
-    CHECK(atomic_load(&s->ticks) >= 3);   /* the loop ran while we waited */
+    CHECK(atomic_load(&s->tk.ticks) >= 3);   /* the loop ran while we waited */
     CHECK_OK(weft_lock_release(s->lock));
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    ticker_stop(&s->tk);
     return 0;
 }
 
@@ -94,7 +81,7 @@ static void test_coroutine_waits_for_thread(void)
     loop_job job = { coro_waits_for_thread, &s };
     weft_thread *t = start_loop_thread(&job);
     /* Release only once the ticker has run a few times during the wait. */
-    while (atomic_load(&s.ticks) < 3) weft_sleep(WEFT_MS);
+    while (atomic_load(&s.tk.ticks) < 3) weft_sleep(WEFT_MS);
     CHECK(!atomic_load(&s.got));
     CHECK_OK(weft_lock_release(s.lock));
     join_and_release(t);
@@ -156,13 +143,7 @@ static void test_lost_update_counter(void)
     counter_job j = { .rounds = slow_tools() ? 100 : 1000 };
     CHECK_OK(weft_lock_create(&j.lock));
     spawn_job fifty = { 50, bump, &j };
-    loop_job loop = { spawn_all_and_wait, &fifty };
-    weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, bump, &j));
-    CHECK_OK(weft_thread_start(&t[1], NULL, bump, &j));
-    t[2] = start_loop_thread(&loop);
-    t[3] = start_loop_thread(&loop);
-    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+    run_on_two_threads_and_two_loops(bump, &j, spawn_all_and_wait, &fifty);
     CHECK_EQ(j.counter, (2 + 2 * 50) * (long)j.rounds);
     weft_lock_destroy(j.lock);
 }
@@ -275,13 +256,7 @@ static void test_stress_timeouts_and_cancels(void)
 {
     stress s = { .until = weft_now() + (slow_tools() ? 1 : 2) * WEFT_SEC };
     CHECK_OK(weft_lock_create(&s.lock));
-    loop_job loop = { stress_loop, &s };
-    weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, stress_worker, &s));
-    CHECK_OK(weft_thread_start(&t[1], NULL, stress_worker, &s));
-    t[2] = start_loop_thread(&loop);
-    t[3] = start_loop_thread(&loop);
-    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+    run_on_two_threads_and_two_loops(stress_worker, &s, stress_loop, &s);
     CHECK(atomic_load(&s.sections) > 100);
     CHECK_EQ(atomic_load(&s.inside), 0);
     CHECK_OK(weft_lock_acquire(s.lock, 0));         /* left unlocked */
@@ -318,13 +293,7 @@ static void test_contended_unbounded_waits(void)
         tight t = { .rounds = slow_tools() ? 2000 : 200000 };
         CHECK_OK(weft_lock_create(&t.lock));
         spawn_job ten = { 10, tight_worker, &t };
-        loop_job loop = { spawn_all_and_wait, &ten };
-        weft_thread *th[4];
-        CHECK_OK(weft_thread_start(&th[0], NULL, tight_worker, &t));
-        CHECK_OK(weft_thread_start(&th[1], NULL, tight_worker, &t));
-        th[2] = start_loop_thread(&loop);
-        th[3] = start_loop_thread(&loop);
-        for (int i = 0; i < 4; i++) join_and_release(th[i]);
+        run_on_two_threads_and_two_loops(tight_worker, &t, spawn_all_and_wait, &ten);
         CHECK_EQ(t.counter, 22 * t.rounds);
         weft_lock_destroy(t.lock);
     }

@@ -5,22 +5,6 @@
 #include <stdatomic.h>
 
 
-typedef struct {
-    atomic_int ticks;
-    atomic_int stop;
-} ticker_state;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    ticker_state *t = arg;
-    while (!atomic_load(&t->stop)) {
-        atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
-
 static int count_fn(void *arg, void **result)
 {
     CHECK(result != NULL);
@@ -238,7 +222,7 @@ typedef struct {
     weft_once once;
     weft_event *go;
     ticker_state tk;
-    atomic_int base, waiting, runs;
+    atomic_int runs;
 } only_me;
 
 static int slow_init(void *arg, void **result)
@@ -253,15 +237,11 @@ static int coro_waits_ticking(void *arg, void **result)
 {
     (void)result;
     only_me *o = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &o->tk));
-    atomic_store(&o->base, atomic_load(&o->tk.ticks));
-    atomic_store(&o->waiting, 1);
+    ticker_start(&o->tk);
+    ticker_wait_begins(&o->tk);
     CHECK_OK(weft_once_call(&o->once, slow_init, o));
-    CHECK(atomic_load(&o->tk.ticks) >= atomic_load(&o->base) + 5);
-    atomic_store(&o->tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    CHECK(ticker_ticks_in_wait(&o->tk) >= 5);
+    ticker_stop(&o->tk);
     return 0;
 }
 
@@ -274,15 +254,14 @@ static int run_slow_init(void *arg, void **result)
 
 static void test_coroutine_wait_suspends_only_it(void)
 {
-    only_me o = { WEFT_ONCE_INIT, NULL, { 0 }, 0, 0, 0 };
+    only_me o = { .once = WEFT_ONCE_INIT };
     CHECK_OK(weft_event_create(&o.go));
     weft_thread *runner;
     CHECK_OK(weft_thread_start(&runner, NULL, run_slow_init, &o));   /* a thread runs fn */
     while (atomic_load(&o.runs) == 0) weft_sleep(WEFT_MS);
     loop_job job = { coro_waits_ticking, &o };
     weft_thread *t = start_loop_thread(&job);
-    while (!atomic_load(&o.waiting) || atomic_load(&o.tk.ticks) < atomic_load(&o.base) + 5)
-        weft_sleep(WEFT_MS);
+    ticker_await_ticks_in_wait(&o.tk, 5);
     CHECK_OK(weft_event_set(o.go));
     join_and_release(t);
     join_and_release(runner);
@@ -293,7 +272,7 @@ static void test_coroutine_wait_suspends_only_it(void)
 static int cancel_main(void *arg, void **result)
 {
     (void)arg; (void)result;
-    only_me o = { WEFT_ONCE_INIT, NULL, { 0 }, 0, 0, 0 };
+    only_me o = { .once = WEFT_ONCE_INIT };
     CHECK_OK(weft_event_create(&o.go));
     weft_future *runner, *waiter, *late;
     CHECK_OK(weft_spawn(&runner, run_slow_init, &o));
@@ -315,7 +294,7 @@ static int cancel_main(void *arg, void **result)
 
     /* The coroutine running fn is cancelled: fn's wait fails, fn fails, the once stays
      * undone and a waiter runs fn in turn. */
-    only_me p = { WEFT_ONCE_INIT, NULL, { 0 }, 0, 0, 0 };
+    only_me p = { .once = WEFT_ONCE_INIT };
     CHECK_OK(weft_event_create(&p.go));
     CHECK_OK(weft_spawn(&runner, run_slow_init, &p));
     CHECK_OK(weft_spawn(&waiter, run_slow_init, &p));
@@ -341,33 +320,15 @@ static void test_cancel(void)
 }
 
 /* A waiting coroutine on one loop is cancelled from another thread. */
-typedef struct {
-    only_me *o;
-    weft_future *f;
-    atomic_int ready;
-} xcancel;
-
-static int xcancel_loop(void *arg, void **result)
-{
-    (void)result;
-    xcancel *x = arg;
-    CHECK_OK(weft_spawn(&x->f, run_slow_init, x->o));
-    CHECK_OK(weft_yield());
-    atomic_store(&x->ready, 1);
-    CHECK_RC(weft_future_result(x->f, 10 * WEFT_SEC, NULL), -ECANCELED);
-    weft_future_release(x->f);
-    return 0;
-}
-
 static void test_cancel_across_threads(void)
 {
-    only_me o = { WEFT_ONCE_INIT, NULL, { 0 }, 0, 0, 0 };
+    only_me o = { .once = WEFT_ONCE_INIT };
     CHECK_OK(weft_event_create(&o.go));
     weft_thread *runner;
     CHECK_OK(weft_thread_start(&runner, NULL, run_slow_init, &o));
     while (atomic_load(&o.runs) == 0) weft_sleep(WEFT_MS);
-    xcancel x = { &o, NULL, 0 };
-    loop_job job = { xcancel_loop, &x };
+    parked_waiter x = { run_slow_init, &o, NULL, 0 };
+    loop_job job = { park_and_expect_cancel, &x };
     weft_thread *t = start_loop_thread(&job);
     while (!atomic_load(&x.ready)) weft_sleep(WEFT_MS);
     CHECK_OK(weft_future_cancel(x.f));
@@ -529,13 +490,7 @@ static void storm_round(storm *s, unsigned fail_pct, long totals[4])
 {
     memset(s, 0, sizeof *s);
     s->fail_pct = fail_pct;
-    loop_job loop = { storm_loop, s };
-    weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, storm_worker, s));
-    CHECK_OK(weft_thread_start(&t[1], NULL, storm_worker, s));
-    t[2] = start_loop_thread(&loop);
-    t[3] = start_loop_thread(&loop);
-    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+    run_on_two_threads_and_two_loops(storm_worker, s, storm_loop, s);
     long fails = 0, eio = 0, done = 0;
     for (int i = 0; i < ONCES; i++) {
         CHECK(atomic_load(&s->successes[i]) <= 1);                  /* never twice */

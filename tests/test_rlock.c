@@ -7,23 +7,6 @@
 #include <stdatomic.h>
 
 
-/* A coroutine that counts while its loop runs: proof that a wait suspended only its caller. */
-typedef struct {
-    atomic_int ticks;
-    atomic_int stop;
-} ticker_state;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    ticker_state *t = arg;
-    while (!atomic_load(&t->stop)) {
-        atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
-
 static void test_basics(void)
 {
     weft_rlock *r;
@@ -287,8 +270,6 @@ static void test_thread_and_its_coroutine_are_different_owners(void)
 typedef struct {
     weft_rlock *r;
     ticker_state tk;
-    atomic_int base;            /* ticks when the coroutine started waiting */
-    atomic_int waiting;
     atomic_int got;
 } cross;
 
@@ -296,19 +277,15 @@ static int coro_waits(void *arg, void **result)
 {
     (void)result;
     cross *x = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &x->tk));
-    atomic_store(&x->base, atomic_load(&x->tk.ticks));
-    atomic_store(&x->waiting, 1);
+    ticker_start(&x->tk);
+    ticker_wait_begins(&x->tk);
     CHECK_OK(weft_rlock_acquire(x->r, 10 * WEFT_SEC));
     /* The thread released only after the ticker ran 5 times during our wait. */
-    CHECK(atomic_load(&x->tk.ticks) >= atomic_load(&x->base) + 5);
+    CHECK(ticker_ticks_in_wait(&x->tk) >= 5);
     atomic_store(&x->got, 1);
     CHECK_OK(weft_rlock_acquire(x->r, 0));
     CHECK_OK(weft_rlock_release(x->r));
-    atomic_store(&x->tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    ticker_stop(&x->tk);
     CHECK_OK(weft_rlock_release(x->r));
     return 0;
 }
@@ -320,8 +297,7 @@ static void test_coroutine_waits_thread_releases(void)
     for (int i = 0; i < 3; i++) CHECK_OK(weft_rlock_acquire(x.r, 0));
     loop_job job = { coro_waits, &x };
     weft_thread *t = start_loop_thread(&job);
-    while (!atomic_load(&x.waiting) || atomic_load(&x.tk.ticks) < atomic_load(&x.base) + 5)
-        weft_sleep(WEFT_MS);
+    ticker_await_ticks_in_wait(&x.tk, 5);
     CHECK_OK(weft_rlock_release(x.r));
     CHECK_OK(weft_rlock_release(x.r));
     weft_sleep(5 * WEFT_MS);
@@ -427,45 +403,28 @@ static void test_cancel(void)
 
 /* A coroutine on one loop waiting for an rlock held by a thread is cancelled from a third
  * thread; the rlock is unaffected. */
-typedef struct {
-    weft_rlock *r;
-    weft_future *f;
-    atomic_int ready;
-} xcancel;
-
-static int xcancel_loop(void *arg, void **result)
-{
-    (void)result;
-    xcancel *x = arg;
-    CHECK_OK(weft_spawn(&x->f, waits_forever, x->r));
-    CHECK_OK(weft_yield());                 /* it is parked now */
-    atomic_store(&x->ready, 1);
-    CHECK_RC(weft_future_result(x->f, 10 * WEFT_SEC, NULL), -ECANCELED);
-    weft_future_release(x->f);
-    return 0;
-}
-
 static int cancel_it(void *arg, void **result)
 {
     (void)result;
-    return weft_future_cancel(((xcancel *)arg)->f);
+    return weft_future_cancel(((parked_waiter *)arg)->f);
 }
 
 static void test_cancel_across_threads(void)
 {
-    xcancel x = { 0 };
-    CHECK_OK(weft_rlock_create(&x.r));
-    CHECK_OK(weft_rlock_acquire(x.r, 0));
-    loop_job job = { xcancel_loop, &x };
+    weft_rlock *r;
+    CHECK_OK(weft_rlock_create(&r));
+    CHECK_OK(weft_rlock_acquire(r, 0));
+    parked_waiter x = { waits_forever, r, NULL, 0 };
+    loop_job job = { park_and_expect_cancel, &x };
     weft_thread *t = start_loop_thread(&job);
     while (!atomic_load(&x.ready)) weft_sleep(WEFT_MS);
     weft_thread *c;
     CHECK_OK(weft_thread_start(&c, NULL, cancel_it, &x));
     join_and_release(c);
     join_and_release(t);
-    CHECK_OK(weft_rlock_release(x.r));
-    CHECK_RC(weft_rlock_release(x.r), -EPERM);
-    weft_rlock_destroy(x.r);
+    CHECK_OK(weft_rlock_release(r));
+    CHECK_RC(weft_rlock_release(r), -EPERM);
+    weft_rlock_destroy(r);
 }
 
 /* ---- stress ----------------------------------------------------------------------------- */
@@ -518,13 +477,7 @@ static void test_stress(void)
 {
     stress s = { .until = weft_now() + (slow_tools() ? 1 : 2) * WEFT_SEC };
     CHECK_OK(weft_rlock_create(&s.r));
-    loop_job loop = { stress_loop, &s };
-    weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, stress_worker, &s));
-    CHECK_OK(weft_thread_start(&t[1], NULL, stress_worker, &s));
-    t[2] = start_loop_thread(&loop);
-    t[3] = start_loop_thread(&loop);
-    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+    run_on_two_threads_and_two_loops(stress_worker, &s, stress_loop, &s);
     CHECK_EQ(atomic_load(&s.inside), 0);
     CHECK_EQ(s.counter, atomic_load(&s.sections));
     CHECK(atomic_load(&s.sections) > 100);

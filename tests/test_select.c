@@ -80,26 +80,15 @@ static void test_fair(void)
 /* A coroutine selects over two queues fed by a thread; its loop runs meanwhile. */
 typedef struct {
     weft_queue *a, *b;
-    atomic_int ticks, got;
+    ticker_state tk;
+    atomic_int got;
 } feed;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    feed *f = arg;
-    while (atomic_load(&f->got) < 2) {
-        atomic_fetch_add(&f->ticks, 1);
-        if (weft_sleep(WEFT_MS)) break;
-    }
-    return 0;
-}
 
 static int selector(void *arg, void **result)
 {
     (void)result;
     feed *f = arg;
-    weft_future *t;
-    CHECK_OK(weft_spawn(&t, ticker, f));
+    ticker_start(&f->tk);
     int sum = 0;
     for (int k = 0; k < 2; k++) {
         weft_select_case c[2] = { { f->a, WEFT_SELECT_GET, NULL, 0 },
@@ -110,8 +99,7 @@ static int selector(void *arg, void **result)
         atomic_fetch_add(&f->got, 1);
     }
     CHECK_EQ(sum, 30);
-    CHECK_OK(weft_future_result(t, WEFT_FOREVER, NULL));
-    weft_future_release(t);
+    ticker_stop(&f->tk);
     return 0;
 }
 
@@ -122,7 +110,7 @@ static void test_coroutine_selects_thread_feeds(void)
     CHECK_OK(weft_queue_create(&f.b, 2));
     loop_job lj = { selector, &f };
     weft_thread *t = start_loop_thread(&lj);
-    while (atomic_load(&f.ticks) < 3) weft_sleep(WEFT_MS);
+    while (atomic_load(&f.tk.ticks) < 3) weft_sleep(WEFT_MS);
     CHECK_OK(weft_queue_put(f.b, P(20), 0));
     while (atomic_load(&f.got) < 1) weft_sleep(WEFT_MS);
     CHECK_OK(weft_queue_put(f.a, P(10), 0));

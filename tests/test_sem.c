@@ -6,22 +6,6 @@
 #include <stdatomic.h>
 
 
-typedef struct {
-    atomic_int ticks;
-    atomic_int stop;
-} ticker_state;
-
-static int ticker(void *arg, void **result)
-{
-    (void)result;
-    ticker_state *t = arg;
-    while (!atomic_load(&t->stop)) {
-        atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(WEFT_MS) != 0) break;
-    }
-    return 0;
-}
-
 static void test_basics(void)
 {
     weft_sem *s;
@@ -344,27 +328,24 @@ static void test_cancelled_coroutine(void)
 typedef struct {
     weft_sem *s;
     ticker_state tk;
-    atomic_int base, waiting, got;
+    atomic_int waiting;         /* test_thread_waits_coroutine_releases: the thread waits */
+    atomic_int got;
 } cross;
 
 static int coro_waits(void *arg, void **result)
 {
     (void)result;
     cross *x = arg;
-    weft_future *tick;
-    CHECK_OK(weft_spawn(&tick, ticker, &x->tk));
+    ticker_start(&x->tk);
     CHECK_RC(weft_sem_acquire(x->s, 0), -ETIMEDOUT);
     int64_t t0 = weft_now();
     CHECK_RC(weft_sem_acquire(x->s, 20 * WEFT_MS), -ETIMEDOUT);
     CHECK_BETWEEN(weft_now() - t0, 19 * WEFT_MS, 3 * WEFT_SEC);
-    atomic_store(&x->base, atomic_load(&x->tk.ticks));
-    atomic_store(&x->waiting, 1);
+    ticker_wait_begins(&x->tk);
     CHECK_OK(weft_sem_acquire(x->s, 10 * WEFT_SEC));
-    CHECK(atomic_load(&x->tk.ticks) >= atomic_load(&x->base) + 5);
+    CHECK(ticker_ticks_in_wait(&x->tk) >= 5);
     atomic_store(&x->got, 1);
-    atomic_store(&x->tk.stop, 1);
-    CHECK_OK(weft_future_result(tick, WEFT_FOREVER, NULL));
-    weft_future_release(tick);
+    ticker_stop(&x->tk);
     return 0;
 }
 
@@ -374,8 +355,7 @@ static void test_coroutine_waits_thread_releases(void)
     CHECK_OK(weft_sem_create(&x.s, 0, false));
     loop_job job = { coro_waits, &x };
     weft_thread *t = start_loop_thread(&job);
-    while (!atomic_load(&x.waiting) || atomic_load(&x.tk.ticks) < atomic_load(&x.base) + 5)
-        weft_sleep(WEFT_MS);
+    ticker_await_ticks_in_wait(&x.tk, 5);
     CHECK(!atomic_load(&x.got));
     CHECK_OK(weft_sem_release(x.s));
     join_and_release(t);
@@ -469,13 +449,7 @@ static void test_gate(void)
 {
     gate g = { .until = weft_now() + (slow_tools() ? 500 : 1000) * WEFT_MS };
     CHECK_OK(weft_sem_create(&g.s, SLOTS, true));
-    loop_job loop = { gate_loop, &g };
-    weft_thread *t[4];
-    CHECK_OK(weft_thread_start(&t[0], NULL, gate_worker, &g));
-    CHECK_OK(weft_thread_start(&t[1], NULL, gate_worker, &g));
-    t[2] = start_loop_thread(&loop);
-    t[3] = start_loop_thread(&loop);
-    for (int i = 0; i < 4; i++) join_and_release(t[i]);
+    run_on_two_threads_and_two_loops(gate_worker, &g, gate_loop, &g);
     CHECK_EQ(atomic_load(&g.inside), 0);
     CHECK(atomic_load(&g.max_inside) <= SLOTS);
     CHECK(atomic_load(&g.entries) > 100);
