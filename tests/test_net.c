@@ -630,6 +630,94 @@ static void test_server(void)
     CHECK_OK(weft_run(server_main, NULL, NULL));
 }
 
+/* close_clients: handlers idle in a read end at once (they see end of stream); not hard,
+ * their last write still reaches the client; hard, it fails. Then the server
+ * closes within its grace period (no handler to cancel). */
+typedef struct {
+    int ended, wrote, write_failed, eof;
+} idle_state;
+
+static int idle_reader(weft_socket *c, void *arg)
+{
+    idle_state *st = arg;
+    char buf[64];
+    ssize_t r;
+    while ((r = weft_socket_read(c, buf, sizeof buf, 30 * WEFT_SEC)) > 0) {}
+    if (r == 0) st->eof++;
+    ssize_t w = weft_socket_write(c, "bye", 3, WEFT_SEC);
+    if (w == 3) st->wrote++;
+    else if (w == -EPIPE) st->write_failed++;
+    st->ended++;
+    return 0;
+}
+
+static void close_clients_round(bool hard)
+{
+    idle_state st = { 0 };
+    weft_server *srv;
+    CHECK_OK(weft_tcp_server(&srv, "127.0.0.1", 0, idle_reader, &st, NULL));
+    weft_addr a;
+    CHECK_OK(weft_server_addr(srv, &a));
+    weft_socket *cl[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(weft_tcp_connect(&cl[i], "127.0.0.1", weft_addr_port(&a), 5 * WEFT_SEC));
+        CHECK_EQ(weft_socket_write(cl[i], "hi", 2, WEFT_SEC), 2);
+    }
+    for (int i = 0; i < 2500 && weft_server_connections(srv) < 3; i++) weft_sleep(2 * WEFT_MS);
+    CHECK_EQ(weft_server_connections(srv), 3);
+    CHECK_OK(weft_sleep(5 * WEFT_MS));        /* the handlers are parked in their reads */
+    CHECK_EQ(st.ended, 0);
+    CHECK_EQ(weft_server_close_clients(srv, hard), 3);
+    CHECK_OK(weft_server_close(srv, 10 * WEFT_SEC));   /* 0: every handler ended by itself */
+    CHECK_EQ(st.ended, 3);
+    CHECK_EQ(st.eof, 3);
+    CHECK_EQ(hard ? st.write_failed : st.wrote, 3);
+    for (int i = 0; i < 3; i++) {
+        char buf[8];
+        ssize_t n = weft_socket_read(cl[i], buf, sizeof buf, 5 * WEFT_SEC);
+        if (hard) CHECK(n == 0 || n == -ECONNRESET);
+        else {
+            CHECK_EQ(n, 3);
+            CHECK(memcmp(buf, "bye", 3) == 0);
+        }
+        weft_socket_close(cl[i]);
+    }
+}
+
+static int close_clients_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    close_clients_round(false);
+    close_clients_round(true);
+    CHECK_RC(weft_server_close_clients(NULL, false), -EINVAL);
+    return 0;
+}
+
+static int close_clients_elsewhere(void *arg, void **result)
+{
+    (void)result;
+    return weft_server_close_clients(arg, false);
+}
+
+static int server_for_another_thread(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_server *srv;
+    CHECK_OK(weft_tcp_server(&srv, "127.0.0.1", 0, echo_handler, NULL, NULL));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, close_clients_elsewhere, srv));
+    CHECK_RC(weft_thread_join(t, WEFT_FOREVER, NULL), -EPERM);
+    weft_thread_release(t);
+    CHECK_OK(weft_server_close(srv, WEFT_SEC));
+    return 0;
+}
+
+static void test_server_close_clients(void)
+{
+    CHECK_OK(weft_run(close_clients_main, NULL, NULL));
+    CHECK_OK(weft_run(server_for_another_thread, NULL, NULL));
+}
+
 /* Out of descriptors: the accept loop backs off and recovers. The server runs in a child
  * whose descriptor limit leaves room for ~20 connections; the parent makes 60, each waiting
  * for one echoed byte, and closes each once answered, so the server gets descriptors back. */
@@ -933,6 +1021,7 @@ int main(void)
     RUN(test_udp_unix);
     RUN(test_ipv6);
     RUN(test_server);
+    RUN(test_server_close_clients);
     RUN(test_emfile);
     RUN(test_slow_dns);
     RUN(test_load);

@@ -209,6 +209,15 @@ WEFT_API int weft_server_addr(const weft_server *srv, weft_addr *a);
 /* Handlers running now. */
 WEFT_API size_t weft_server_connections(const weft_server *srv);
 
+/* Ends the running handlers' connections, as asyncio's Server.close_clients /
+ * abort_clients (Python 3.13): hard false shuts each connection's read side (a handler's
+ * reads see end of stream, its writes still go out: one idle between requests ends at once,
+ * one answering a request finishes it); hard true shuts both sides (its writes fail with
+ * -EPIPE too). Handlers still run until they return; new connections are still accepted.
+ * Typically followed by weft_server_close. Returns the number of connections shut, or
+ * -EINVAL, -EPERM (not the server's thread). Never blocks. */
+WEFT_API int weft_server_close_clients(weft_server *srv, bool hard);
+
 /* Graceful close: stops accepting at once (the listener is closed), waits up to `grace`
  * for the running handlers to return, then cancels those still running and waits for
  * them to end; frees the server. Returns 0, or -ETIMEDOUT if handlers had to be

@@ -9,6 +9,7 @@
 #include "net/internal.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 typedef struct conn {
     weft__list link;                  /* in server.conns */
@@ -171,6 +172,21 @@ int weft_server_addr(const weft_server *srv, weft_addr *a)
 size_t weft_server_connections(const weft_server *srv)
 {
     return srv ? srv->active : 0;
+}
+
+int weft_server_close_clients(weft_server *srv, bool hard)
+{
+    if (!srv) return -EINVAL;
+    if (weft__tls_self.loop != srv->loop) return -EPERM;
+    int n = 0;
+    for (weft__list *l = srv->conns.next; l != &srv->conns; l = l->next) {
+        /* The handler owns the socket (the server closes it when the handler returns):
+         * only shut it down here. A connection the peer already reset may say -ENOTCONN. */
+        weft_socket_shutdown(weft__container_of(l, conn, link)->sock,
+                             hard ? SHUT_RDWR : SHUT_RD);
+        n++;
+    }
+    return n;
 }
 
 int weft_server_close(weft_server *srv, int64_t grace)
