@@ -1,9 +1,9 @@
 /* pool/pool.c — the thread pool executor.
  *
- * Queue. Submitters push jobs onto an intrusive lock-free stack (`inbox`: one CAS, never a
- * lock). Workers take jobs from a FIFO under `qm`; when the FIFO is empty, the worker holding
- * qm takes the whole inbox with one exchange and reverses it onto the FIFO, so jobs run in
- * submission order. Submitters and workers never wait for each other's lock.
+ * Queue. Submitters push jobs onto an intrusive lock-free stack (`inbox`: one exchange,
+ * never a lock). Workers take jobs from a FIFO under `qm`; when the FIFO is empty, the
+ * worker holding qm takes the whole inbox with one exchange and reverses it onto the FIFO,
+ * so jobs run in submission order. Submitters and workers never wait for each other's lock.
  *
  * Sleep. An idle worker spins a little, then counts itself in `sleepers`, re-checks the
  * queue and sleeps on the futex word `seq`. A submitter, after its push, wakes one sleeper
