@@ -1004,6 +1004,32 @@ static void test_cancel(void)
     close_end(&b);
 }
 
+/* The socket closed between two stream calls (as another thread may do at any moment): the
+ * next call that needs the socket fails with -EBADF, buffered bytes stay readable, and the
+ * stream closes cleanly (it held the socket: under ASan a free under it would show). */
+static void test_close_between_calls(void)
+{
+    for (int t = 0; t < T_COUNT; t++) {
+        if (t == T_PIPE) continue;                 /* one socket per end only */
+        end a, b;
+        make_link((transport)t, &a, &b, NULL, NULL);
+        CHECK_OK(weft_stream_write(b.wr, "one\ntwo\nthr", 12, T5));
+        CHECK_OK(weft_stream_drain(b.wr, T5));
+        expect_line(a.rd, "one\n");              /* all 12 bytes are buffered now... */
+        CHECK_OK(weft_socket_close(a.sock));
+        a.sock = NULL;
+        expect_line(a.rd, "two\n");              /* ...so this needs no socket */
+        const char *line;
+        CHECK_RC((int)weft_stream_readline(a.rd, &line, T5), -EBADF);   /* "thr" + more */
+        CHECK_RC(weft_stream_write(a.wr, "x", 1, T5), 0);              /* buffered */
+        CHECK_RC(weft_stream_drain(a.wr, T5), -EBADF);
+        weft_stream *s2;
+        CHECK_RC(weft_stream_open(&s2, weft_stream_socket(a.rd), NULL), -EBADF);
+        close_end(&a);
+        close_end(&b);
+    }
+}
+
 /* ---- closing the socket under a blocked read ------------------------------------------------ */
 
 static int blocked_reader(void *arg, void **result)
@@ -1393,6 +1419,7 @@ int main(void)
     RUN(test_timeouts);
     RUN(test_cancel);
     RUN(test_close_while_reading);
+    RUN(test_close_between_calls);
     RUN(test_request_response);
     RUN(test_epipe);
     RUN(test_stress);

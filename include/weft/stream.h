@@ -25,8 +25,11 @@ typedef struct {
     size_t write_high;   /* bytes buffered before a write sends and waits (0: 64 KiB) */
 } weft_stream_opts;
 
-/* A stream over s, which stays the caller's (close it after weft_stream_close). opts may
- * be NULL. Errors: -EINVAL, -ENOMEM. Never blocks. */
+/* A stream over s, which stays the caller's (close it after weft_stream_close). The stream
+ * keeps a reference to s until weft_stream_close: closing s meanwhile, from any thread and
+ * at any moment (a stream call blocked or not), makes the stream's calls that need the
+ * socket fail with -EBADF, and the descriptor closes with the stream. opts may be NULL.
+ * Errors: -EINVAL, -ENOMEM, -EBADF (s is closed). Never blocks. */
 WEFT_API int weft_stream_open(weft_stream **st, weft_socket *s, const weft_stream_opts *opts);
 
 /* A stream over a descriptor it takes over (a pipe, a FIFO, a tty, a socket), closed by

@@ -37,6 +37,12 @@ int weft__socket_wrap(weft_socket **s, int fd, bool is_socket, bool stream);
  * the pipe (the descriptor number stays reserved). -ENOTSOCK for other descriptors. */
 int weft__socket_end_writes(weft_socket *s);
 
+/* Holds s for the length of a call made of several socket calls (a stream call): a
+ * weft_socket_close from another thread between two of them then cannot free it, and the
+ * next one returns -EBADF. -EBADF if s is closed already. Any context; never blocks. */
+int weft__socket_hold(weft_socket *s);
+void weft__socket_unhold(weft_socket *s);
+
 /* What is left of an absolute deadline, as a timeout (WEFT_FOREVER for none). */
 static inline int64_t weft__remaining(int64_t deadline)
 {

@@ -76,6 +76,16 @@ static inline void leave(weft_socket *s)
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) destroy(s);
 }
 
+int weft__socket_hold(weft_socket *s)
+{
+    return enter(s);
+}
+
+void weft__socket_unhold(weft_socket *s)
+{
+    leave(s);
+}
+
 static inline bool closed(const weft_socket *s)
 {
     return atomic_load_explicit(&s->closed, memory_order_acquire);

@@ -7,6 +7,12 @@
  * The write buffer is sent when it reaches write_high, on drain, and before a read that
  * must wait for the peer.
  * Contexts: any, one at a time per stream (no lock inside); blocking as the socket calls.
+ *
+ * The stream holds a reference to its socket from open to close. A stream call may make
+ * several socket calls (send what is buffered, then read; read again for the rest of a
+ * line), and its caller may loop over stream calls: a weft_socket_close from another thread
+ * at any moment must wake or fail the next socket call (-EBADF), never free the socket
+ * under the stream.
  */
 #include "net/internal.h"
 
@@ -34,6 +40,11 @@ int weft_stream_open(weft_stream **out, weft_socket *s, const weft_stream_opts *
     if (!out || !s) return -EINVAL;
     weft_stream *st = weft__calloc(1, sizeof *st);
     if (!st) return -ENOMEM;
+    int rc = weft__socket_hold(s);
+    if (rc) {
+        weft__free(st);
+        return rc;
+    }
     st->sock = s;
     st->max_line = opts && opts->max_line ? opts->max_line : DEFAULT_MAX_LINE;
     st->write_high = opts && opts->write_high ? opts->write_high : DEFAULT_WRITE_HIGH;
@@ -122,6 +133,7 @@ int weft_stream_close(weft_stream *st, int64_t timeout)
 {
     if (!st) return 0;
     int rc = weft_stream_drain(st, timeout);
+    weft__socket_unhold(st->sock);         /* first: an owned socket's close is then its last */
     if (st->owns_socket) weft_socket_close(st->sock);
     free(st->rbuf);
     free(st->wbuf);
