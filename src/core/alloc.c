@@ -50,6 +50,9 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
     if (take_free)
         for (int i = 0; i < NCLASSES; i++)
             if (t->blocks[i].n == 0) {
+                /* The thread's cache is in use from now on: free it at thread exit (a
+                 * thread that only takes blocks, a detached submitter, holds some too). */
+                if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
                 t->blocks[i].size = size;
                 return &t->blocks[i];
             }
@@ -129,8 +132,6 @@ void *weft__block_get(size_t size)
     weft__tls *t = weft__tls_get();
     struct weft__block_class *c = block_class(t, size, true);
     if (c && (c->list || depot_take(c, size))) {
-        /* A thread that only takes (a detached submitter) still frees its cache at exit. */
-        if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
         if (should_fail()) return NULL;
         void *p = c->list;
         c->list = *(void **)p;
@@ -150,7 +151,6 @@ void weft__block_put(void *p, size_t size)
     weft__tls *t = weft__tls_get();
     struct weft__block_class *c = block_class(t, size, true);
     if (c) {
-        if (weft__unlikely(!t->exit_hook)) weft__tls_arm_exit_hook();
         if (c->n >= BLOCKS_MAX) depot_give(c, size);
         *(void **)p = c->list;
         c->list = p;
@@ -172,6 +172,7 @@ void weft__blocks_thread_exit(void)
             free(p);
         }
         t->blocks[i].n = 0;
+        t->blocks[i].size = 0;        /* a later use (another key's destructor) re-arms */
     }
 }
 

@@ -132,8 +132,10 @@ int weft__future_wait(weft_future *f, int64_t deadline, bool shielded)
  * first watch `done` alone for up to RESULT_SPIN_NS. A result that comes within that time
  * (a pool's round trip) is then taken without registering a waiter under the future's lock,
  * so the completing thread touches one line of ours fewer and the waiter's never. Reads back
- * off (2 to 64 pauses), to leave the line to the completing thread's writes. True if done. */
+ * off from 1 to 8 pauses: a few leave the line to the completing thread's writes, more would
+ * leave the result unseen for microseconds. True if done. */
 #define RESULT_SPIN_NS (10 * WEFT_US)
+#define RESULT_SPIN_PAUSE_MAX 8     /* a pause is 20-50 ns here: a look every <= ~0.4 us */
 
 /* The calling thread may spin or run work while it waits: a plain thread (no loop to run,
  * no deadline scope), not a job that was asked to stop. */
@@ -146,15 +148,14 @@ static bool plain_thread_wait(void)
 
 static bool spin_until_done(weft_future *f, int64_t deadline)
 {
-    if (!plain_thread_wait()) return false;
     int64_t end = weft_now() + RESULT_SPIN_NS;
     if (end > deadline) end = deadline;
-    unsigned pause = 2;
+    unsigned pause = 1;
     for (unsigned i = 1;; i++) {
         if (is_done(f)) return true;
-        if ((i & 7) == 0 && weft_now() >= end) return false;
+        if ((i & 15) == 0 && weft_now() >= end) return false;
         for (unsigned k = 0; k < pause; k++) weft__cpu_relax();
-        if (pause < 64) pause *= 2;
+        if (pause < RESULT_SPIN_PAUSE_MAX) pause *= 2;
     }
 }
 
@@ -169,12 +170,12 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
     if (self && self->ops->task(self) == f) return -EDEADLK;
-    if (!self && timeout == WEFT_FOREVER && f->ops && f->ops->help && plain_thread_wait() &&
-        f->ops->help(f))
+    bool plain = !self && plain_thread_wait();
+    if (plain && timeout == WEFT_FOREVER && f->ops && f->ops->help && f->ops->help(f))
         return weft__future_take(f, result);
     void (*blocking)(weft_future *, int) = !self && f->ops ? f->ops->blocking : NULL;
     if (blocking) blocking(f, +1);
-    rc = !self && spin_until_done(f, deadline) ? 0 : wait_done(f, deadline, false);
+    rc = plain && spin_until_done(f, deadline) ? 0 : wait_done(f, deadline, false);
     if (blocking) blocking(f, -1);
     return rc ? rc : weft__future_take(f, result);
 }

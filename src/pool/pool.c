@@ -48,8 +48,8 @@ typedef struct item {
     struct item *next;                /* FIFO / in-hand link; qm or the worker's own */
     weft_fn fn;
     void *arg;
-    _Atomic int state;
-    _Atomic bool cancel;              /* a running job was asked to stop */
+    _Atomic int state;                /* jobs only (a bare item is nobody's to cancel) */
+    _Atomic bool cancel;              /* jobs only: a running job was asked to stop */
     bool bare;                        /* no future: a detached submit */
 } item;
 
@@ -327,16 +327,11 @@ static void run_job(weft_pool *p, item *it, bool *token)
 {
     int s = QUEUED;
     if (it->bare) {
-        if (atomic_compare_exchange_strong_explicit(&it->state, &s, RUNNING,
-                                                    memory_order_acquire,
-                                                    memory_order_relaxed)) {
-            weft__tls *t = weft__tls_get();
-            t->job_cancel = &it->cancel;
-            void *result = NULL;
-            int err = it->fn(it->arg, &result);
-            t->job_cancel = NULL;
-            if (weft__unlikely(err < 0 && err != -ECANCELED)) report_bare_failure(err);
-        }
+        /* Nobody holds it, so nothing can cancel it or race for it: no state to claim, and
+         * no cancel flag for its waits to look at (job_cancel stays NULL). */
+        void *result = NULL;
+        int err = it->fn(it->arg, &result);
+        if (weft__unlikely(err < 0 && err != -ECANCELED)) report_bare_failure(err);
         weft__block_put(it, sizeof *it);
         return;
     }
@@ -689,9 +684,7 @@ static int submit_bare(weft_pool *p, weft_fn fn, void *arg)
     if (!it) return -ENOMEM;
     it->fn = fn;
     it->arg = arg;
-    atomic_init(&it->state, QUEUED);
-    atomic_init(&it->cancel, false);
-    it->bare = true;
+    it->bare = true;                          /* state and cancel: jobs' only */
     push(p, it);
     wake_or_grow(p);
     return 0;
