@@ -429,6 +429,46 @@ static void test_pipe_close_and_eof(void)
     weft_socket_close(rd);
 }
 
+/* write_eof on a pipe whose write end is registered with this loop and open elsewhere too
+ * (a dup, as in `prog 2>&1 | ...`): the registration must go before the pipe is swapped for
+ * /dev/null, or it would outlive the socket and report the pipe's later events into freed
+ * memory (ASan sees that when the reader below drains the pipe while it waits through
+ * epoll); and later writes say -EPIPE, as after a socket's SHUT_WR. */
+static int pipe_eof_registered_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    int keep = dup(p[1]);
+    CHECK(keep >= 0);
+    weft_socket *rd;
+    CHECK_OK(weft_socket_adopt(&rd, p[0]));
+    weft_stream *st;
+    CHECK_OK(weft_stream_open_fd(&st, p[1], NULL));
+    static char big[1 << 18];
+    /* Fills the pipe, then parks: the write end is registered with this loop. */
+    CHECK_RC(weft_stream_write(st, big, sizeof big, 20 * WEFT_MS), -ETIMEDOUT);
+    CHECK_OK(weft_stream_write_eof(st, WEFT_SEC));
+    CHECK_OK(weft_stream_write(st, "late", 4, WEFT_SEC));        /* buffered */
+    CHECK_RC(weft_stream_drain(st, WEFT_SEC), -EPIPE);
+    CHECK_OK(weft_stream_close(st, 0));                          /* the socket goes */
+    char buf[4096];
+    ssize_t n;
+    size_t total = 0;
+    while ((n = weft_socket_read(rd, buf, sizeof buf, 100 * WEFT_MS)) > 0) total += (size_t)n;
+    CHECK_RC((int)n, -ETIMEDOUT);              /* `keep` holds the pipe open: no end yet */
+    CHECK(total > 0);
+    close(keep);
+    CHECK_EQ(weft_socket_read(rd, buf, sizeof buf, WEFT_SEC), 0);
+    weft_socket_close(rd);
+    return 0;
+}
+
+static void test_pipe_eof_while_registered(void)
+{
+    CHECK_OK(weft_run(pipe_eof_registered_main, NULL, NULL));
+}
+
 /* ---- UDP and Unix sockets ------------------------------------------------------------------ */
 
 static int udp_main(void *arg, void **result)
@@ -480,6 +520,47 @@ static int unix_main(void *arg, void **result)
     int rc = weft_unix_connect(&c, path, WEFT_SEC);
     CHECK(rc == (path[0] == '@' ? -ECONNREFUSED : -ENOENT));
     return 0;
+}
+
+/* A reported error must not leave its socket "ready" for ever: a connected UDP socket gets
+ * ICMP port unreachable (EPOLLERR) while its coroutine is parked, the recv that wakes
+ * reports it (and takes it), and the next recv parks until its timeout while the loop runs
+ * on. (The error bit used to stay set: that recv spun between EAGAIN and "ready" without
+ * end, its timeout never seen and its loop frozen.) */
+static int udp_error_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_socket *gone, *s;
+    CHECK_OK(weft_udp_open(&gone, "127.0.0.1", 0));
+    uint16_t port = port_of(gone);
+    weft_socket_close(gone);                   /* nothing listens there now */
+    CHECK_OK(weft_udp_open(&s, "127.0.0.1", 0));
+    weft_addr to;
+    CHECK_OK(weft_addr_ip(&to, "127.0.0.1", port));
+    CHECK_OK(weft_socket_connect(s, &to, WEFT_SEC));
+    char c;
+    int rc = 0;
+    for (int i = 0; i < 50 && rc != -ECONNREFUSED; i++) {
+        /* Parked (registered with the loop) when the error comes. */
+        CHECK_RC((int)weft_socket_recv(s, &c, 1, 0, 2 * WEFT_MS), -ETIMEDOUT);
+        CHECK_EQ(weft_socket_send(s, "x", 1, 0, WEFT_SEC), 1);
+        rc = (int)weft_socket_recv(s, &c, 1, 0, WEFT_SEC);
+        CHECK(rc == -ECONNREFUSED || rc == -ETIMEDOUT);   /* ICMP may be rate-limited */
+    }
+    CHECK_RC(rc, -ECONNREFUSED);
+    ticker_state tk = { 0 };
+    ticker_start(&tk);
+    ticker_wait_begins(&tk);
+    CHECK_RC((int)weft_socket_recv(s, &c, 1, 0, 50 * WEFT_MS), -ETIMEDOUT);
+    CHECK(ticker_ticks_in_wait(&tk) >= 1);     /* the loop ran meanwhile */
+    ticker_stop(&tk);
+    weft_socket_close(s);
+    return 0;
+}
+
+static void test_error_is_not_ready_for_ever(void)
+{
+    CHECK_OK(weft_run(udp_error_main, NULL, NULL));
 }
 
 static void test_udp_unix(void)
@@ -1018,7 +1099,9 @@ int main(void)
     RUN(test_blocked);
     RUN(test_cross_thread);
     RUN(test_pipe_close_and_eof);
+    RUN(test_pipe_eof_while_registered);
     RUN(test_udp_unix);
+    RUN(test_error_is_not_ready_for_ever);
     RUN(test_ipv6);
     RUN(test_server);
     RUN(test_server_close_clients);

@@ -297,9 +297,9 @@ typedef struct weft__pollfd {
     int fd;
     unsigned ready;                   /* WEFT_IO_READ/WRITE: an edge seen since the last
                                          EAGAIN or short transfer in that direction */
-    unsigned hangup;                  /* directions a hang-up or error has made ready for
-                                         good: end of stream is a state, not bytes, and a
-                                         short read that took the last bytes leaves it
+    unsigned hangup;                  /* directions a hang-up or error has made ready until
+                                         an EAGAIN: end of stream is a state, not bytes, and
+                                         a short read that took the last bytes leaves it
                                          pending with no edge to come */
     _Atomic(weft__loop *) loop;       /* the loop it is registered with, or NULL */
     weft__waiter *rd, *wr;            /* parked in weft__pollfd_wait */
@@ -320,11 +320,25 @@ static inline bool weft__pollfd_known_idle(const weft__pollfd *p, unsigned dir)
            l->current != &l->main && !((p->ready | p->hangup) & dir);
 }
 
-/* Records that a transfer in dir said EAGAIN or came back short. Any context. */
+/* Records that a transfer in dir came back short: its ready bit goes, a hang-up stays (the
+ * end of the stream may still be pending behind the bytes just read). Any context. */
 static inline void weft__pollfd_drained(weft__pollfd *p, unsigned dir)
 {
     weft__loop *l = weft__tls_self.loop;
     if (l && atomic_load_explicit(&p->loop, memory_order_relaxed) == l) p->ready &= ~dir;
+}
+
+/* Records that a transfer in dir said EAGAIN (or a connect is starting again): nothing is
+ * ready in dir, a hang-up or error included — an error already reported, a FIFO reopened by
+ * a new writer, a socket connecting again. Both bits go, so the next wait parks instead of
+ * returning at once (a loop of EAGAIN and "ready" would spin its coroutine for ever). */
+static inline void weft__pollfd_idle(weft__pollfd *p, unsigned dir)
+{
+    weft__loop *l = weft__tls_self.loop;
+    if (l && atomic_load_explicit(&p->loop, memory_order_relaxed) == l) {
+        p->ready &= ~dir;
+        p->hangup &= ~dir;
+    }
 }
 
 /* Wakes p's parked waiters (they re-check their socket: closed). p's loop thread only. */

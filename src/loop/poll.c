@@ -17,9 +17,11 @@
  * event's data is the pollfd's address (tagged), valid until weft__pollfd_detach, which
  * runs on the loop's thread and deletes the registration first.
  *
- * A hang-up (RDHUP, HUP, ERR) is kept apart, in `hangup`, and never cleared: the end of a
- * stream is a state, not bytes, and often comes in the same edge as the last bytes, which a
- * short read takes while the end stays pending.
+ * A hang-up (RDHUP, HUP, ERR) is kept apart, in `hangup`, which a short transfer leaves
+ * alone: the end of a stream is a state, not bytes, and often comes in the same edge as the
+ * last bytes, which a short read takes while the end stays pending. Only an EAGAIN clears it
+ * (an error already reported, a FIFO reopened): else a waiter would be told "ready" for
+ * ever and its coroutine would spin between EAGAIN and the wait.
  *
  * epoll data tags: fd << 2 (one-shot waits), EVENTFD_MARK, pollfd address | 1.
  */

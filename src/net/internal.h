@@ -26,6 +26,8 @@ struct weft_socket {
     _Atomic bool closed;
     bool is_socket;                   /* else a pipe or the like: read/write, not recv/send */
     bool stream;                      /* SOCK_STREAM or a pipe: a short read means drained */
+    bool writes_ended;                /* a pipe's write end closed by end_writes: sends say
+                                         -EPIPE (as after a socket's SHUT_WR) */
     weft__mpsc_node release;          /* posted to the bound loop by a foreign last ref */
 };
 
@@ -34,7 +36,8 @@ struct weft_socket {
 int weft__socket_wrap(weft_socket **s, int fd, bool is_socket, bool stream);
 
 /* Ends the sending side: shutdown(SHUT_WR) for a socket; for a pipe's write end, closes
- * the pipe (the descriptor number stays reserved). -ENOTSOCK for other descriptors. */
+ * the pipe (the descriptor number stays reserved; later sends: -EPIPE). -ENOTSOCK for other
+ * descriptors; -EBUSY for a pipe registered with another thread's loop. */
 int weft__socket_end_writes(weft_socket *s);
 
 /* Holds s for the length of a call made of several socket calls (a stream call): a

@@ -200,7 +200,7 @@ static ssize_t io_loop(weft_socket *s, unsigned dir, int64_t timeout, io_op op, 
             }
             if (r == -EINTR) continue;
             if (r != -EAGAIN) return closed(s) ? -EBADF : r;
-            weft__pollfd_drained(&s->poll, dir);
+            weft__pollfd_idle(&s->poll, dir);
         }
         wait_first = false;
         if (closed(s)) return -EBADF;
@@ -237,6 +237,7 @@ static ssize_t do_recv(weft_socket *s, void *p)
 static ssize_t do_send(weft_socket *s, void *p)
 {
     xfer *x = p;
+    if (weft__unlikely(s->writes_ended)) return -EPIPE;
     ssize_t r = s->is_socket ? send(s->poll.fd, x->buf, x->n, x->flags | MSG_NOSIGNAL)
                              : write(s->poll.fd, x->buf, x->n);
     return r < 0 ? -errno : r;
@@ -414,7 +415,7 @@ int weft_socket_connect(weft_socket *s, const weft_addr *a, int64_t timeout)
         rc = -errno;
         if (rc == -EINTR || rc == -EINPROGRESS) {
             /* In progress: writable means done, one way or the other. */
-            weft__pollfd_drained(&s->poll, WEFT_IO_WRITE);
+            weft__pollfd_idle(&s->poll, WEFT_IO_WRITE);
             rc = (int)io_loop(s, WEFT_IO_WRITE, weft__remaining(deadline), do_connect_result,
                               NULL, 0);
             break;
@@ -462,10 +463,17 @@ int weft__socket_end_writes(weft_socket *s)
     int fl = fcntl(s->poll.fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) != O_WRONLY) return -ENOTSOCK;
+    /* The epoll registration belongs to the pipe's open file, not to the number: after the
+     * dup3 it could no longer be deleted (and, with the pipe still open elsewhere, would
+     * keep reporting events for s after s is freed). Delete it first, on its loop. */
+    weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_relaxed);
+    if (l && l != weft__tls_self.loop) return -EBUSY;
+    weft__pollfd_detach(&s->poll, true);
     int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (nul < 0) return -errno;
     int rc = dup3(nul, s->poll.fd, O_CLOEXEC) < 0 ? -errno : 0;
     close(nul);
+    if (rc == 0) s->writes_ended = true;
     return rc;
 }
 
