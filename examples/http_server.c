@@ -251,8 +251,9 @@ static int self_test(void *arg, void **result)
            st.max_connections, st.max_in_flight);
     printf("closed %s in %.1f ms\n", closed == 0 ? "gracefully" : "after cancelling handlers",
            ms);
-    /* The parallel /slow requests overlapped, and nothing had to be cancelled at close. */
-    if (st.max_in_flight < 2 || closed != 0 || st.bad_requests) cr.failures++;
+    /* The parallel /slow requests overlapped (served one at a time they would still all
+     * arrive within curl's limit), and nothing had to be cancelled at close. */
+    if (st.max_in_flight < PARALLEL / 2 || closed != 0 || st.bad_requests) cr.failures++;
     return cr.failures ? -EPROTO : 0;
 }
 

@@ -84,7 +84,7 @@ static int gather_first_error_main(void *arg, void **result)
     CHECK_OK(weft_spawn(&fs[0], gated, go));
     CHECK_OK(weft_spawn(&fs[1], fails_after, (void *)(1 * WEFT_MS)));
     CHECK_OK(weft_spawn(&fs[2], gated, go));
-    int errs[3];
+    int errs[3] = { 1, 1, 1 };                /* must all be written */
     CHECK_RC(weft_gather(fs, 3, WEFT_FOREVER, false, errs), -EIO);   /* returns before go */
     CHECK_RC(errs[0], -EBUSY);
     CHECK_RC(errs[1], -EIO);

@@ -2,7 +2,7 @@
  * errors from coroutines and threads, closing while blocked, the EMFILE back-off, and a
  * load test of 1,000 concurrent connections with every byte checked.
  */
-#include "check.h"
+#include "net_check.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -373,7 +373,7 @@ static void test_cross_thread(void)
     tcp_pair(&a, &b);
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, thread_reader, b));
-    weft_sleep(10 * WEFT_MS);
+    wait_call_in_progress(b, 1);
     weft_socket_close(b);
     void *res;
     CHECK_RC(weft_thread_join(t, 5 * WEFT_SEC, &res), -EBADF);   /* woken by the close */
@@ -408,7 +408,7 @@ static void test_pipe_close_and_eof(void)
     CHECK_OK(weft_socket_adopt(&wr, p[1]));
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, thread_reader, rd));
-    weft_sleep(10 * WEFT_MS);
+    wait_call_in_progress(rd, 1);
     int64_t t0 = weft_now();
     weft_socket_close(rd);
     CHECK_RC(weft_thread_join(t, 5 * WEFT_SEC, NULL), -EBADF);

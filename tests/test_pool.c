@@ -512,7 +512,8 @@ static void test_to_thread(void)
  * a failure nobody can read is reported once, -ECANCELED and success are not. */
 typedef struct {
     weft_pool *p;
-    long ok, refused;
+    _Atomic long ok;                 /* read by the main thread while it waits */
+    long refused;
 } detached_submitter;
 
 static _Atomic long detached_ran;
@@ -529,7 +530,7 @@ static int submit_detached_until_refused(void *arg, void **result)
 {
     (void)result;
     detached_submitter *d = arg;
-    for (long i = 0; i < 2000000; i++) {
+    for (;;) {                               /* until the shutdown the test makes */
         int rc = weft_pool_submit(d->p, NULL, count_detached, NULL);
         if (rc == -ESHUTDOWN) {
             d->refused++;
@@ -538,7 +539,7 @@ static int submit_detached_until_refused(void *arg, void **result)
         }
         CHECK_OK(rc);
         CHECK_EQ(d->refused, 0);             /* once refused, never accepted again */
-        d->ok++;
+        atomic_fetch_add_explicit(&d->ok, 1, memory_order_relaxed);
     }
     return 0;
 }
@@ -572,12 +573,22 @@ static void test_detached_jobs(void)
             CHECK_OK(weft_thread_start(&th[i], NULL, submit_detached_until_refused, &d[i]));
         }
         CHECK_OK(weft_sleep((5 + 10 * round) * WEFT_MS));
+        /* Shut down while they submit: after some jobs went in (slow tools may not have run
+         * the submitters yet). */
+        int64_t t0 = weft_now();
+        for (;;) {
+            long sum = 0;
+            for (int i = 0; i < 4; i++) sum += atomic_load(&d[i].ok);
+            if (sum > 0) break;
+            CHECK(weft_now() - t0 < 30 * WEFT_SEC);
+            CHECK_OK(weft_sleep(WEFT_MS));
+        }
         CHECK_OK(weft_pool_shutdown(p, round % 2 == 0, false));
         for (int i = 0; i < 4; i++) join_and_release(th[i]);
         CHECK_OK(weft_pool_shutdown(p, true, false));
         long ok = 0;
         for (int i = 0; i < 4; i++) {
-            ok += d[i].ok;
+            ok += atomic_load(&d[i].ok);
             CHECK(d[i].refused >= 1);        /* each thread saw the shutdown */
         }
         CHECK(ok > 0);

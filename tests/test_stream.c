@@ -4,9 +4,8 @@
  * (principle 1); back-pressure, timeouts, cancellation, closing under a blocked read,
  * request/response without explicit drains, misuse, EPIPE without SIGPIPE, and a stress
  * run of many stream pairs on one loop and across two loops. */
-#include "check.h"
 #include "fault.h"
-#include "net/internal.h"
+#include "net_check.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -894,15 +893,6 @@ static void wait_stage(canc *c, int stage)
     }
 }
 
-/* A socket call in progress (the reader is inside the blocking call). */
-static void wait_blocked(weft_socket *s)
-{
-    int64_t t0 = weft_now();
-    while (atomic_load(&s->refs) < 2) {
-        CHECK(weft_now() - t0 < T5);
-        CHECK_OK(weft_sleep(WEFT_MS / 2));
-    }
-}
 
 static int cancel_main(void *arg, void **result)
 {
@@ -991,9 +981,10 @@ static void test_cancel(void)
     make_link(T_SOCKPAIR, &a, &b, NULL, NULL);
     remote r = { &a, NULL, { &a, NULL, 0 } };
     loop_job job = { remote_main, &r };
+    uint32_t idle = socket_refs(a.sock);
     weft_thread *th = start_loop_thread(&job);
     wait_stage(&r.c, 1);
-    wait_blocked(a.sock);
+    wait_call_in_progress(a.sock, idle);
     while (!atomic_load(&r.f)) CHECK_OK(weft_sleep(WEFT_MS));
     CHECK_OK(weft_future_cancel(atomic_load(&r.f)));
     join_and_release(th);
@@ -1047,8 +1038,9 @@ static void body_close_while_reading(transport t, mode m)
     make_link(t, &a, &b, NULL, NULL);
     CHECK_OK(weft_stream_write(b.wr, "partial", 7, T5));     /* buffered, no newline */
     CHECK_OK(weft_stream_drain(b.wr, T5));
+    uint32_t idle = socket_refs(a.sock);
     peer p = peer_start(m, blocked_reader, &a);
-    wait_blocked(a.sock);
+    wait_call_in_progress(a.sock, idle);
     int64_t t0 = weft_now();
     CHECK_OK(weft_socket_close(a.sock));
     peer_join(p);
