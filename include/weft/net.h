@@ -217,8 +217,9 @@ WEFT_API size_t weft_server_connections(const weft_server *srv);
  * reads see end of stream, its writes still go out: one idle between requests ends at once,
  * one answering a request finishes it); hard true shuts both sides (its writes fail with
  * -EPIPE too). Handlers still run until they return; new connections are still accepted.
- * Typically followed by weft_server_close. Returns the number of connections shut, or
- * -EINVAL, -EPERM (not the server's thread). Never blocks. */
+ * Typically followed by weft_server_close. Returns the number of connections shut (one
+ * its peer already reset is not), or -EINVAL, -EPERM (not the server's thread). Never
+ * blocks. */
 WEFT_API int weft_server_close_clients(weft_server *srv, bool hard);
 
 /* Graceful close: stops accepting at once (the listener is closed), waits up to `grace`

@@ -181,10 +181,10 @@ int weft_server_close_clients(weft_server *srv, bool hard)
     int n = 0;
     for (weft__list *l = srv->conns.next; l != &srv->conns; l = l->next) {
         /* The handler owns the socket (the server closes it when the handler returns):
-         * only shut it down here. A connection the peer already reset may say -ENOTCONN. */
-        weft_socket_shutdown(weft__container_of(l, conn, link)->sock,
-                             hard ? SHUT_RDWR : SHUT_RD);
-        n++;
+         * only shut it down here. One the peer already reset says -ENOTCONN: not counted. */
+        if (weft_socket_shutdown(weft__container_of(l, conn, link)->sock,
+                                 hard ? SHUT_RDWR : SHUT_RD) == 0)
+            n++;
     }
     return n;
 }
