@@ -761,9 +761,11 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
         }
         /* CANCELLED: a drain (the last worker's, or cancel_futures) got to it first and
          * completes it -ECANCELED; it never runs, so the submit is refused all the same
-         * (returning 0 would accept a job that will not run). RUNNING: a worker took it;
-         * it runs, the submit is accepted. */
-        if (s == CANCELLED) {
+         * (returning 0 would accept a job that will not run). Unless the drain was a
+         * broken pool's: its future gets the initializer's error, as queued jobs do
+         * (weft_pool_create_ex), and the submit stands. RUNNING: a worker took it; it
+         * runs, the submit is accepted. */
+        if (s == CANCELLED && !atomic_load(&p->broken)) {
             atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
             weft_future_release(&j->fut);   /* the drain holds the queue's reference */
             return rc;
