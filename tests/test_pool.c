@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 
 static _Atomic int ran, running, max_running;
@@ -453,6 +454,84 @@ static void test_map(void)
     weft_pool_destroy(p);
 }
 
+/* map cut short by a deadline scope (issue 11, bug 3): the wait loop handled -ECANCELED only;
+ * a scope's -ETIMEDOUT made every later wait fail at once and the block the chunks write
+ * into was freed under them (a use-after-free under ASan; here, chunks still running when
+ * map returned). Now any cut wait cancels what has not started and waits for the rest:
+ * when map returns, nothing of it runs; the items that ran report their outcome, the
+ * others -ECANCELED; map says -ETIMEDOUT if some item did not run, 0 if all did. */
+static _Atomic int items_running, items_ended;
+
+static int slow_item(void *arg, void **result)
+{
+    atomic_fetch_add(&items_running, 1);
+    /* 50 ms in a system call, deaf to cancellation: the chunk writes its outcome after. */
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    while (nanosleep(&ts, &ts) != 0) {}
+    *result = (void *)((intptr_t)arg + 1000);
+    atomic_fetch_add(&items_ended, 1);
+    atomic_fetch_sub(&items_running, 1);
+    return 0;
+}
+
+#define MAP_N 6
+
+/* A 5 ms scope around a map of 6 items of 50 ms on 2 workers (arg: the pool). */
+static int map_in_expiring_scope(void *arg, void **result)
+{
+    (void)result;
+    weft_pool *p = arg;
+    void *args[MAP_N], *res[MAP_N];
+    int errs[MAP_N];
+    for (int i = 0; i < MAP_N; i++) {
+        args[i] = (void *)(intptr_t)i;
+        res[i] = (void *)1;
+        errs[i] = 1;
+    }
+    atomic_store(&items_ended, 0);
+    weft_scope s;
+    CHECK_OK(weft_scope_enter(&s, 5 * WEFT_MS, 0));
+    int rc = weft_pool_map(p, slow_item, args, MAP_N, 1, false, res, errs);
+    int running = atomic_load(&items_running), ended = atomic_load(&items_ended);
+    CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
+    if (running != 0) {
+        fprintf(stderr, "weft_pool_map returned %s with %d item(s) still running\n",
+                weft_errname(rc), running);
+        abort();
+    }
+    int ran = 0;
+    for (int i = 0; i < MAP_N; i++) {
+        if (errs[i] == 0) {
+            CHECK_EQ((intptr_t)res[i], i + 1000);
+            ran++;
+        } else {
+            CHECK_RC(errs[i], -ECANCELED);
+            CHECK_PTR(res[i], NULL);
+        }
+    }
+    CHECK_EQ(ran, ended);                        /* what ran is what is reported */
+    CHECK(ran < MAP_N);                          /* 2 workers, 50 ms each, 5 ms allowed */
+    CHECK_RC(rc, -ETIMEDOUT);
+    /* Already past the deadline: nothing is submitted, nothing runs. */
+    CHECK_OK(weft_scope_enter(&s, 0, 0));
+    CHECK_RC(weft_pool_map(p, slow_item, args, MAP_N, 1, false, res, errs), -ETIMEDOUT);
+    CHECK_RC(weft_scope_leave(&s), -ETIMEDOUT);
+    CHECK_EQ(atomic_load(&items_ended), ended);
+    for (int i = 0; i < MAP_N; i++) CHECK_RC(errs[i], -ECANCELED);
+    return 0;
+}
+
+static void test_map_cut_by_a_deadline_scope(void)
+{
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    void *args[2] = { (void *)1, (void *)2 };
+    CHECK_OK(weft_pool_map(p, square, args, 2, 1, false, NULL, NULL));   /* workers up */
+    CHECK_OK(map_in_expiring_scope(p, NULL));                 /* a thread */
+    CHECK_OK(weft_run(map_in_expiring_scope, p, NULL));       /* a coroutine */
+    weft_pool_destroy(p);
+}
+
 /* to_thread from a coroutine; cancelling the coroutine cancels the job, which is waited
  * for. */
 static _Atomic int job_ended;
@@ -779,6 +858,7 @@ int main(void)
     RUN(test_recursive_fan_out_completes);
     RUN(test_compensation_for_a_running_job);
     RUN(test_map);
+    RUN(test_map_cut_by_a_deadline_scope);
     RUN(test_to_thread);
     RUN(test_detached_jobs);
     RUN(test_caller_runs);

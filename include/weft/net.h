@@ -72,10 +72,17 @@ WEFT_API uint16_t weft_addr_port(const weft_addr *a);
  * coroutine waits without blocking its loop, and a slow DNS server never holds up file I/O
  * or the user's pools. family: AF_UNSPEC, AF_INET or AF_INET6; socktype: SOCK_STREAM or
  * SOCK_DGRAM. Stores up to max addresses in out (getaddrinfo's order) and returns how many
- * (>= 1). If the caller stops waiting (timeout, cancellation), the lookup finishes on its
- * own and its answer is dropped. Errors: -EINVAL, -ENOENT (no such host, or no address
- * of that family), -EAGAIN (temporary resolver failure), -EIO (resolver failure),
- * -ENOMEM, -ETIMEDOUT, -ECANCELED. Any context; blocks on the lookup. */
+ * (>= 1). A numeric address is parsed at once, without a thread (also by a cancelled
+ * caller: nothing to wait for).
+ * Cancellation and timeouts follow the hand-off rule (docs/CANCELLATION.md): a caller
+ * already cancelled, or past a deadline scope's deadline, or with timeout 0, gets
+ * -ECANCELED / -ETIMEDOUT at once and no lookup is made; if the caller stops waiting
+ * (timeout, cancellation, a scope) before the lookup has started, it never starts; once
+ * started, it finishes on its own on the resolver thread and its answer is dropped (freed:
+ * nothing is left behind). A lookup that ended as the wait was cut is reported as it ended.
+ * Errors: -EINVAL, -ENOENT (no such host, or no address of that family), -EAGAIN
+ * (temporary resolver failure, or no resolver thread could be started), -EIO (resolver
+ * failure), -ENOMEM, -ETIMEDOUT, -ECANCELED. Any context; blocks on the lookup. */
 WEFT_API int weft_resolve(const char *host, uint16_t port, int family, int socktype,
                           weft_addr *out, size_t max, int64_t timeout);
 

@@ -9,7 +9,10 @@
  * Cancellation follows docs/CANCELLATION.md: cancelling a job that has not started means it
  * never runs (its future gets -ECANCELED); a running job sees weft_cancelled() become true,
  * and its weft calls that would wait return -ECANCELED (one already waiting, within about a
- * millisecond); what the job returns is its future's outcome.
+ * millisecond); what the job returns is its future's outcome. The calls that submit and
+ * wait (weft_pool_map, weft_to_thread, weft_run_in_executor) follow the hand-off rule: if
+ * they return -ECANCELED or -ETIMEDOUT, the work did not happen; if it happened, they
+ * report how it ended.
  */
 #ifndef WEFT_POOL_H
 #define WEFT_POOL_H
@@ -84,22 +87,40 @@ WEFT_API void weft_pool_destroy(weft_pool *pool);
 WEFT_API int weft_pool_workers(weft_pool *pool);
 
 /* Executor.map: fn over args[0..n) in chunks of chunksize items (0: 1) per job; waits for
- * all and stores results[i] (may be NULL) and errs[i] (may be NULL) in order. Returns 0 or
- * the first error in argument order other than -ECANCELED (-ECANCELED if that is the only
- * one). stop_at_error: once an error is seen, the items not yet started — before or after
- * the failing one — are cancelled (they get -ECANCELED). Blocks. Errors besides fn's: -EINVAL,
- * -ENOMEM, -ESHUTDOWN, -ECANCELED (the caller was cancelled: the rest is cancelled too). */
+ * all and stores results[i] (may be NULL) and errs[i] (may be NULL) in order (an item that
+ * never ran: NULL and -ECANCELED). Returns 0 or the first error in argument order other
+ * than -ECANCELED (-ECANCELED if that is the only one). stop_at_error: once an error is
+ * seen, the items not yet started — before or after the failing one — are cancelled (they
+ * get -ECANCELED).
+ * Cut short — the caller is cancelled, or a deadline scope around it expires — the items
+ * not yet started never run, and those running are waited for (they write into results
+ * and errs; a running item sees weft_cancelled(), and the rest of its chunk is skipped):
+ * map never returns while one of its items runs. It then returns the first failure if an
+ * item failed, else -ECANCELED / -ETIMEDOUT if some item did not run, else (every item
+ * had run) 0. A caller already cancelled or past a scope's deadline gets -ECANCELED /
+ * -ETIMEDOUT at once and nothing runs. Blocks. Errors besides fn's: -EINVAL, -ENOMEM,
+ * -ESHUTDOWN or the pool's other submit errors (the items submitted are cancelled or
+ * waited for as above), -ECANCELED, -ETIMEDOUT. n == 0: 0 at once. */
 WEFT_API int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n,
                            size_t chunksize, bool stop_at_error, void **results, int *errs);
 
 /* asyncio.to_thread / run_in_executor: runs fn(arg) on the default pool (created on first
  * use, max_workers default) and waits for it; from a coroutine, without blocking the loop.
- * If the caller is cancelled, the job is cancelled (rules above) and waited for, and
- * -ECANCELED is returned unless the job ended otherwise. Returns fn's outcome; stores its
- * result if result is non-NULL. Errors besides: -ENOMEM, -EAGAIN. Blocks. */
+ * Returns fn's outcome; stores its result if result is non-NULL and fn succeeded.
+ * Cancellation and deadline scopes (the hand-off rule, docs/CANCELLATION.md):
+ *   - a caller already cancelled, or past a deadline scope's deadline, gets -ECANCELED /
+ *     -ETIMEDOUT at once, and fn never runs;
+ *   - if the caller is cancelled (or the scope expires) while it waits, the job is
+ *     cancelled: if it had not started it never runs and the call returns -ECANCELED
+ *     (-ETIMEDOUT); if it had, it sees weft_cancelled() and is waited for, and the call
+ *     returns what fn returned — -ECANCELED again if fn gave up and said so;
+ *   - a job that ran to the end is reported as it ended, never as -ECANCELED.
+ * Errors besides fn's: -EINVAL (fn NULL), -ENOMEM, -EAGAIN (no worker thread could be
+ * started), -ECANCELED, -ETIMEDOUT. Blocks. */
 WEFT_API int weft_to_thread(weft_fn fn, void *arg, void **result);
 
-/* loop.run_in_executor: weft_to_thread on the given pool (NULL: the default pool). */
+/* loop.run_in_executor: weft_to_thread on the given pool (NULL: the default pool). Errors
+ * as weft_to_thread's, and the pool's submit errors (-ESHUTDOWN, a broken pool's). */
 WEFT_API int weft_run_in_executor(weft_pool *pool, weft_fn fn, void *arg, void **result);
 
 /* The default pool (created on first use); never destroyed. NULL: -ENOMEM. */

@@ -4,9 +4,15 @@
  * runs on a pool of its own ("weft-dns", created on first use), apart from the file-I/O
  * pool (file.c) and the user's pools, so a slow DNS server holds up nothing else. A caller
  * that stops waiting (timeout, cancellation) leaves the lookup to finish alone: the job
- * and the caller share the lookup's record, and whichever lets go last frees it.
+ * and the caller share the lookup's record, and whichever lets go last frees it (with its
+ * answer). The job's share is held by its future's done-callback, embedded in the record:
+ * adding it cannot fail, so the record can never lose the job's share while the job may
+ * still write into it (issue 20 bug 2: a callback that could not be allocated dropped it).
+ * The hand-off rule (pool/internal.h): a caller already cancelled or past a deadline scope
+ * makes no lookup; a lookup that ended as the wait was cut is reported as it ended.
  */
 #include "net/internal.h"
+#include "pool/internal.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -121,7 +127,9 @@ static void make_dns_pool(void)
 }
 
 typedef struct lookup {
-    _Atomic int refs;           /* the job's completion callback + the caller */
+    _Atomic int refs;           /* the job's done-callback (`done`) + the caller */
+    weft__cb done;              /* on the job's future: runs when it completes, whether the
+                                   job ran or was cancelled before it started */
     char *host;                 /* copied: the caller may be gone when the job runs */
     char service[8];
     struct addrinfo hints;
@@ -185,6 +193,10 @@ int weft_resolve(const char *host, uint16_t port, int family, int socktype, weft
     if (host && *host && weft_addr_ip(out, host, port) == 0 &&
         (family == AF_UNSPEC || out->u.sa.sa_family == family))
         return 1;
+    /* A lookup nobody would wait for is not made (the hand-off rule). */
+    int rc = weft__handoff_check();
+    if (rc) return rc;
+    if (timeout == 0) return -ETIMEDOUT;
     pthread_once(&dns_once, make_dns_pool);
     if (!dns_pool) return -ENOMEM;
     lookup *k = weft__calloc(1, sizeof *k);
@@ -195,12 +207,17 @@ int weft_resolve(const char *host, uint16_t port, int family, int socktype, weft
     k->hints.ai_socktype = socktype;
     k->hints.ai_flags = AI_NUMERICSERV | (host ? AI_ADDRCONFIG : AI_PASSIVE);
     atomic_init(&k->refs, 2);
+    k->done.fn = lookup_done;
+    k->done.arg = k;
     weft_future *f;
-    int rc = weft_pool_submit(dns_pool, &f, lookup_job, k);
+    rc = weft_pool_submit(dns_pool, &f, lookup_job, k);
     if (rc) { free(k->host); weft__free(k); return rc; }
-    if (weft_future_add_done_callback(f, lookup_done, k) != 0) lookup_put(k);
+    weft__future_add_cb(f, &k->done);   /* never fails; done already: runs here and now */
     rc = weft_future_result(f, timeout, NULL);
-    if (rc) weft_future_cancel(f);   /* not started: it never will; else it finishes alone */
+    if (weft_future_done(f))
+        rc = weft__future_take(f, NULL); /* ended, maybe just as the wait was cut: it counts */
+    else
+        weft_future_cancel(f);          /* not started: it never will; else it finishes alone */
     weft_future_release(f);
     int n = 0;
     if (rc == 0 && k->gai) rc = lookup_error(k);

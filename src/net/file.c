@@ -1,12 +1,19 @@
 /* net/file.c — regular-file I/O off the loop (weft/file.h).
  *
  * A coroutine's call is a job on the "weft-file" pool (created on first use, apart from
- * the resolver's pool in addr.c and the user's pools), awaited with weft_run_in_executor:
- * a cancelled caller cancels a job that has not started and otherwise waits for it, so
- * the job never writes into memory its caller has given up. A thread without coroutines
- * calls the system directly: it has nothing to keep running.
+ * the resolver's pool in addr.c and the user's pools), awaited with weft_run_in_executor,
+ * which follows the hand-off protocol (pool/internal.h): a caller already cancelled or past
+ * a deadline scope gets -ECANCELED / -ETIMEDOUT and the call is not made; a wait cut short
+ * cancels a job that has not started and otherwise waits for it, so the job never writes
+ * into memory its caller has given up; a call that was made reports its real result (an
+ * open's descriptor is never lost behind an -ECANCELED). A thread without coroutines calls
+ * the system directly: it has nothing to keep running; it looks at cancellation (a pool
+ * job's) and its deadline scopes first all the same.
+ * Close is the exception: it releases the descriptor whatever the caller's cancellation
+ * state and deadline scopes (weft_file_close).
  */
 #include "net/internal.h"
+#include "pool/internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -85,14 +92,17 @@ static int job(void *arg, void **result)
 }
 
 /* A caller whose waits would block its thread anyway (no coroutines to keep running) makes
- * the system call itself. */
+ * the system call itself. Either way, a caller that is cancelled or past a deadline scope
+ * makes no call. */
 static ssize_t run(call *c)
 {
+    int rc = weft__handoff_check();
+    if (rc) return rc;
     if (!weft__waits_on_loop(weft__tls_get())) return perform(c);
     pthread_once(&file_once, make_file_pool);
     if (!file_pool) return -ENOMEM;
-    int rc = weft_run_in_executor(file_pool, job, c, NULL);
-    return rc ? rc : c->result;
+    rc = weft_run_in_executor(file_pool, job, c, NULL);
+    return rc ? rc : c->result;    /* rc: the job never ran */
 }
 
 int weft_file_open(const char *path, int flags, mode_t mode)
@@ -137,11 +147,23 @@ int weft_file_sync(int fd)
     return (int)run(&c);
 }
 
+/* Never refused, never cut short: cancellation and deadline scopes do not apply (a close
+ * that did nothing would leak the descriptor; one abandoned halfway would leave its number
+ * to be reused under the caller). The wait for the file thread is shielded and unlimited
+ * (close(2) is quick); if the call cannot be handed off (no memory, no file thread), the
+ * caller closes the descriptor itself. */
 int weft_file_close(int fd)
 {
     if (fd < 0) return -EINVAL;
     call c = { .op = CLOSE, .fd = fd };
-    return (int)run(&c);
+    if (!weft__waits_on_loop(weft__tls_get())) return (int)perform(&c);
+    pthread_once(&file_once, make_file_pool);
+    weft_future *f;
+    if (!file_pool || weft_pool_submit(file_pool, &f, job, &c) != 0) return (int)perform(&c);
+    weft__future_wait(f, WEFT__NO_DEADLINE, true);
+    if (weft__future_take(f, NULL) != 0) c.result = perform(&c);  /* never ran (no way now) */
+    weft_future_release(f);
+    return (int)c.result;
 }
 
 #define READ_ALL_MAX (1u << 30)

@@ -1,10 +1,39 @@
-/* pool/executor.c — what is built on the pool's submit: Executor.map, the default pool and
- * to_thread.
+/* pool/executor.c — what is built on the pool's submit: the hand-off protocol
+ * (pool/internal.h), Executor.map, the default pool and to_thread.
  */
-#include "future/internal.h"
+#include "pool/internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+
+/* ---- hand-offs ------------------------------------------------------------------------- */
+
+int weft__handoff_check(void)
+{
+    if (weft__cancel_pending()) return -ECANCELED;
+    weft__scope *by;
+    int64_t until = weft__scope_clamp(WEFT__NO_DEADLINE, &by);
+    if (by && until <= weft_now()) {
+        by->hit = true;                  /* as a wait it cut: weft_scope_leave says so */
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+int weft__handoff_wait(weft_future *f, void **result)
+{
+    int rc = weft_future_result(f, WEFT_FOREVER, result);
+    /* Done, also if it ended just as the wait was cut: that outcome is the truth (the
+     * wait's own -ECANCELED would lose a result, or an fd the job opened). */
+    if (weft_future_done(f)) return weft__future_take(f, result);
+    if (rc != -ECANCELED && rc != -ETIMEDOUT) rc = -ECANCELED;   /* no other way, today */
+    /* Cut short. Not started: it never will. Started: it may write into the caller's
+     * memory until it ends, so wait for that, whatever else happens meanwhile. */
+    weft_future_cancel(f);
+    weft__future_wait(f, WEFT__NO_DEADLINE, true);
+    int own = weft__future_take(f, result);
+    return own == -ECANCELED ? rc : own;
+}
 
 /* ---- map ------------------------------------------------------------------------------- */
 
@@ -42,6 +71,14 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
 {
     if (!pool || !fn || (!args && n)) return -EINVAL;
     if (n == 0) return 0;
+    int rc = weft__handoff_check();
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {         /* nothing ran */
+            if (results) results[i] = NULL;
+            if (errs) errs[i] = -ECANCELED;
+        }
+        return rc;
+    }
     if (chunksize == 0) chunksize = 1;
     size_t nchunks = (n + chunksize - 1) / chunksize;
     /* One block: the chunks, their futures, and the per-item outcomes. */
@@ -55,46 +92,55 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
     int *err = (int *)(void *)(res + n);
     _Atomic bool *stop = (_Atomic bool *)(void *)(err + n);
     atomic_init(stop, false);
-    int rc = 0;
+    for (size_t i = 0; i < n; i++) {             /* what an item that never runs reports */
+        res[i] = NULL;
+        err[i] = -ECANCELED;
+    }
     size_t submitted = 0;
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * chunksize;
         chunks[c] = (chunk_job){ fn, args, first, n - first < chunksize ? n - first : chunksize,
                                  res, err, stop_at_error ? stop : NULL };
-        for (size_t i = first; i < first + chunks[c].count; i++) err[i] = -ECANCELED;
         rc = weft_pool_submit(pool, &fs[c], run_chunk, &chunks[c]);
         if (rc) break;
         submitted++;
     }
-    /* Wait for every chunk (they point into mem); if the caller is cancelled, or a submit
-     * failed, cancel what has not started first. */
-    int wrc = rc ? -ECANCELED : 0;
+    /* Wait for every chunk: they write into mem. Once a wait is cut short — the caller is
+     * cancelled, a deadline scope expires, whatever way a wait can fail — or a submit
+     * failed, the chunks not yet started are cancelled and every other one is waited for
+     * without limit, shielded: mem is freed only when no chunk can write into it any
+     * more (a scope's -ETIMEDOUT used to fall through, and mem was freed under running
+     * chunks: issue 11, bug 3). */
+    int why = 0;                                 /* why the wait was cut, if it was */
+    if (rc)
+        for (size_t c = 0; c < submitted; c++) weft_future_cancel(fs[c]);
     for (size_t c = 0; c < submitted; c++) {
-        if (wrc) weft_future_cancel(fs[c]);
-        int r = weft_future_result(fs[c], WEFT_FOREVER, NULL);
-        if (r == -ECANCELED && !weft_future_done(fs[c])) {
-            /* The caller was cancelled: cancel the rest, then wait for this one raw. */
-            wrc = -ECANCELED;
+        if (!rc && !why) {
+            int r = weft_future_result(fs[c], WEFT_FOREVER, NULL);
+            if (weft_future_done(fs[c])) continue;
+            why = r == -ETIMEDOUT ? -ETIMEDOUT : -ECANCELED;
             for (size_t k = c; k < submitted; k++) weft_future_cancel(fs[k]);
-            weft__future_wait(fs[c], WEFT__NO_DEADLINE, true);
         }
+        weft__future_wait(fs[c], WEFT__NO_DEADLINE, true);
     }
     for (size_t c = 0; c < submitted; c++) weft_future_release(fs[c]);
-    /* The first failure in argument order; -ECANCELED only if nothing failed otherwise
-     * (with stop_at_error, items before the failing one may be cancelled too: any not yet
-     * started when it failed). */
-    int first = 0, cancelled = 0;
+    /* The first failure in argument order; else -ECANCELED (or why the wait was cut) if
+     * some item did not run (with stop_at_error, items before the failing one may be
+     * cancelled too: any not yet started when it failed); else 0 — also when the wait was
+     * cut but every item had run by then: that is what happened. */
+    int first = 0;
+    bool cancelled = false;
     for (size_t i = 0; i < n; i++) {
         if (results) results[i] = res[i];
         if (errs) errs[i] = err[i];
-        if (err[i] == -ECANCELED) cancelled = err[i];
+        if (err[i] == -ECANCELED) cancelled = true;
         else if (!first && err[i] < 0) first = err[i];
     }
-    if (!first) first = cancelled;
     weft__free(mem);
     if (rc) return rc;
-    if (wrc) return wrc;
-    return first;
+    if (first) return first;
+    if (cancelled) return why ? why : -ECANCELED;
+    return 0;
 }
 
 /* ---- the default pool and to_thread ---------------------------------------------------- */
@@ -115,15 +161,19 @@ weft_pool *weft_default_pool(void)
     return default_pool;
 }
 
+/* The hand-off protocol (pool/internal.h): an already-cancelled caller submits nothing; a
+ * cut wait cancels the job and waits for it; a job that ran is reported as it ended. */
 int weft_run_in_executor(weft_pool *pool, weft_fn fn, void *arg, void **result)
 {
     if (!fn) return -EINVAL;
+    int rc = weft__handoff_check();
+    if (rc) return rc;
     weft_pool *p = pool ? pool : weft_default_pool();
     if (!p) return -ENOMEM;
     weft_future *f;
-    int rc = weft_pool_submit(p, &f, fn, arg);
+    rc = weft_pool_submit(p, &f, fn, arg);
     if (rc) return rc;
-    rc = weft_wait_for(f, WEFT_FOREVER, result);   /* cancelled: cancels f, waits for it */
+    rc = weft__handoff_wait(f, result);
     weft_future_release(f);
     return rc;
 }

@@ -14,7 +14,8 @@
  * ones; a worker that waits (weft_future_result) on a job of its own pool does not count
  * as active (future ops `blocking`), so a recursive fan-out starts compensating workers up
  * to max_workers + max_extra instead of deadlocking; when the wait ends, surplus workers
- * retire after their current job. Other waits (sleep, locks, I/O) start nobody.
+ * retire after their current job (and those in hand). Other waits (sleep, locks, I/O) start
+ * nobody.
  *
  * Items. The queue holds items: a function, its argument and a state (QUEUED → RUNNING, or
  * QUEUED → CANCELLED: one atomic, so a cancel and a worker's start are decided by one CAS).
@@ -24,7 +25,12 @@
  * worker that runs it frees it; a failure it returns is still reported as an unread one.
  *
  * Lifetime. The pool is reference-counted: the creator's reference and one per worker
- * thread; shutdown(wait) waits until the worker count is zero.
+ * thread; shutdown(wait) waits until the worker count is zero. A submit is either refused
+ * or its job runs: an accepted submit has pushed its job before `stopping` is set, so a
+ * worker leaves only after a look at the queue taken after it saw the flag (stopping_now),
+ * and the last worker of a stopping pool, deciding under m, stays while anything is queued
+ * (leave_worker) — also one that idled out or retired as surplus. What the last worker's
+ * drain still finds can only be refused jobs.
  */
 #include "future/internal.h"
 #include "sync/internal.h"
@@ -249,8 +255,8 @@ static item *pop(weft_pool *p)
 
 /* Takes j back out of the inbox if it is still the newest item there (its submitter,
  * waiting on it at once, usually finds it so): then no worker ever sees it. Safe against
- * ABA because an item enters the inbox once only (a retiring worker gives the jobs in its
- * hand back to the FIFO, not to the inbox): while the inbox's head is j, j's link is the
+ * ABA because an item enters the inbox once only (nothing is ever pushed back: a worker
+ * retires with an empty hand): while the inbox's head is j, j's link is the
  * one its push wrote. */
 static bool unpush(weft_pool *p, item *j)
 {
@@ -390,8 +396,7 @@ static void drain(weft_pool *p, int err)
     while ((j = pop(p)) != NULL) cancel_queued(j, err);
 }
 
-/* Waits for work: spins, then sleeps on seq. Returns a job, or NULL when the worker should
- * end (shut down and nothing queued, or idle too long). */
+/* Gives up the spin token, if held. */
 static void drop_token(weft_pool *p, bool *token)
 {
     if (!*token) return;
@@ -399,11 +404,6 @@ static void drop_token(weft_pool *p, bool *token)
     atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
 }
 
-/* Waits for work: with the spin token (at most one worker holds it, as Go's scheduler keeps
- * one spinning thread: more would take the CPU from the submitters), spins, then sleeps on
- * seq. A worker that finds a job while more are queued wakes another (the wake-up travels
- * from worker to worker, not from every submit). Returns a job, or NULL when the worker
- * should end (shut down and nothing queued, or idle too long). */
 /* A worker has just taken a job and stopped being idle. If jobs still wait, somebody must
  * come for them now: the submits of those jobs saw an idle worker and neither woke another
  * (one wake-up was on its way) nor started one, so a job that blocks (a FIFO's open, a slow
@@ -418,6 +418,25 @@ static void grow_for_backlog(weft_pool *p)
         start_worker_if_needed(p, false);
 }
 
+/* True if the pool is stopping; then *j is one more look at the queue, taken after that
+ * read. Every submit that was accepted pushed its job before `stopping` was set
+ * (weft_pool_submit), so a worker that has seen the flag and then finds the queue empty
+ * knows no accepted job is left; a look taken before reading the flag proves nothing (a
+ * submit and the shutdown may both have happened in between: the worker then left, and
+ * the last one's drain cancelled an accepted job, issue 11 bug 2). */
+static bool stopping_now(weft_pool *p, item **j, item **more)
+{
+    if (!atomic_load_explicit(&p->stopping, memory_order_seq_cst)) return false;
+    *j = pop_more(p, more);
+    return true;
+}
+
+/* Waits for work: with the spin token (at most one worker holds it, as Go's scheduler keeps
+ * one spinning thread: more would take the CPU from the submitters), spins, then sleeps on
+ * seq. A worker that finds a job while more are queued wakes another (the wake-up travels
+ * from worker to worker, not from every submit). Returns a job, or NULL when the worker
+ * should end: the pool is stopping and the queue was empty at a look taken after seeing
+ * so (stopping_now), or it has been idle too long. */
 static item *next_job(weft_pool *p, bool *token, item **more)
 {
     item *j = pop_more(p, more);
@@ -454,7 +473,7 @@ static item *next_job(weft_pool *p, bool *token, item **more)
                 wake_for_backlog(p);
                 break;
             }
-            if (atomic_load(&p->stopping)) break;
+            if (stopping_now(p, &j, more)) break;
         }
         /* Sleep. A submitter wakes a sleeper if, after its push, it sees nobody spinning
          * and no wake-up on its way; counts, flags and queue are sequentially consistent. */
@@ -463,7 +482,7 @@ static item *next_job(weft_pool *p, bool *token, item **more)
         uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
         if (!queue_looks_empty(p) || atomic_load(&p->stopping)) {
             atomic_fetch_sub(&p->sleepers, 1);
-            if ((j = pop(p)) != NULL || atomic_load(&p->stopping)) break;
+            if ((j = pop(p)) != NULL || stopping_now(p, &j, more)) break;
             continue;
         }
         if (!idle_since) idle_since = weft_now();
@@ -476,8 +495,10 @@ static item *next_job(weft_pool *p, bool *token, item **more)
             wake_for_backlog(p);
             break;
         }
-        if (atomic_load(&p->stopping)) break;
-        if (r == -ETIMEDOUT && weft_now() >= deadline) break;      /* idle too long */
+        if (stopping_now(p, &j, more)) break;
+        /* Idle too long: leave (worker_main makes sure the last worker leaves nothing
+         * queued behind it). */
+        if (r == -ETIMEDOUT && weft_now() >= deadline) break;
     }
     atomic_fetch_sub(&p->idle, 1);
     if (j) grow_for_backlog(p);
@@ -485,7 +506,8 @@ static item *next_job(weft_pool *p, bool *token, item **more)
 }
 
 /* A worker leaves (uncount: it is still counted). True if it was the last one of a pool
- * that is shut down: from then on no worker may start (the caller sets `exited`). */
+ * that is shut down: from then on no worker may start (the caller sets `exited`). For a
+ * worker thread that could not be started; running workers leave through leave_worker. */
 static bool uncount_worker(weft_pool *p, bool uncount)
 {
     weft__mutex_lock(&p->m);
@@ -494,6 +516,34 @@ static bool uncount_worker(weft_pool *p, bool uncount)
     if (last) p->ended = true;
     weft__mutex_unlock(&p->m);
     return last;
+}
+
+enum { LEAVE, LEAVE_LAST, STAY };
+
+/* A running worker is about to end (counted: it is still counted in `workers`). LEAVE;
+ * LEAVE_LAST if it is the last worker of a stopping pool: from then on no worker may start
+ * (the caller drains the queue and sets `exited`); or, if may_stay, STAY (counted again):
+ * it would be that last worker but jobs are still queued. Those were accepted (a refused
+ * submit's job, taken back, is skipped when popped): every accepted submit pushed before
+ * `stopping` was set and this look comes after reading it, so a worker that idled out, or
+ * saw the flag before a job came, still runs them rather than leave them to the drain. */
+static int leave_worker(weft_pool *p, bool counted, bool may_stay)
+{
+    weft__mutex_lock(&p->m);
+    int left = p->workers - (counted ? 1 : 0);
+    int how = LEAVE;
+    if (left == 0 && atomic_load(&p->stopping)) {
+        if (may_stay && !queue_looks_empty(p)) {
+            how = STAY;
+            if (!counted) atomic_fetch_add(&p->workers, 1);
+        } else {
+            how = LEAVE_LAST;
+            p->ended = true;
+        }
+    }
+    if (how != STAY && counted) atomic_fetch_sub(&p->workers, 1);
+    weft__mutex_unlock(&p->m);
+    return how;
 }
 
 static int worker_main(void *arg, void **result)
@@ -512,57 +562,50 @@ static int worker_main(void *arg, void **result)
     bool counted_out = false;               /* retired as surplus: already uncounted */
     bool token = false;                     /* holds the spin token */
     item *more = NULL;                      /* jobs handed out with the last one */
-    while (!rc) {
-        item *j;
-        if (more) {
-            j = more;
-            more = j->next;
-            /* shutdown(cancel_futures) since: these had not started, so they never do. */
-            if (atomic_load_explicit(&p->cancel_all, memory_order_acquire)) {
-                cancel_queued(j, -ECANCELED);
-                continue;
+    int how;
+    do {
+        while (!rc) {
+            item *j;
+            if (more) {
+                j = more;
+                more = j->next;
+                /* shutdown(cancel_futures) since: these had not started, so they never
+                 * do. */
+                if (atomic_load_explicit(&p->cancel_all, memory_order_acquire)) {
+                    cancel_queued(j, -ECANCELED);
+                    continue;
+                }
+            } else if ((j = next_job(p, &token, &more)) == NULL) {
+                break;
             }
-        } else if ((j = next_job(p, &token, &more)) == NULL) {
-            break;
-        }
-        run_job(p, j, &token);
-        /* Surplus once a wait on the pool's own jobs has ended: retire. (Only ever
-         * possible above max_workers threads: checked without the lock first.) */
-        if (weft__unlikely(atomic_load_explicit(&p->workers, memory_order_relaxed) >
-                           p->max_workers)) {
-            weft__mutex_lock(&p->m);
-            if (p->workers - p->blocked > p->max_workers) {
-                atomic_fetch_sub(&p->workers, 1);
-                counted_out = true;
+            run_job(p, j, &token);
+            /* Surplus once a wait on the pool's own jobs has ended: retire, with no job in
+             * hand (the hand would have to go back to the queue, behind the back of a
+             * worker that may just have looked at it and left). Only ever possible above
+             * max_workers threads: checked without the lock first. */
+            if (weft__unlikely(!more && atomic_load_explicit(&p->workers, memory_order_relaxed) >
+                                        p->max_workers)) {
+                weft__mutex_lock(&p->m);
+                if (p->workers - p->blocked > p->max_workers) {
+                    atomic_fetch_sub(&p->workers, 1);
+                    counted_out = true;
+                }
+                weft__mutex_unlock(&p->m);
+                if (counted_out) break;
             }
-            weft__mutex_unlock(&p->m);
-            if (counted_out) break;
         }
-    }
-    /* Retiring with jobs in hand: back to the front of the FIFO (they are older than
-     * anything queued since), never into the inbox again (see unpush). */
-    if (more) {
-        item *last = more;
-        size_t n = 1;
-        while (last->next) {
-            last = last->next;
-            n++;
-        }
-        weft__mutex_lock(&p->qm);
-        last->next = p->fifo;
-        p->fifo = more;
-        p->fifo_len += n;
-        atomic_store_explicit(&p->fifo_peek, p->fifo, memory_order_seq_cst);
-        atomic_store_explicit(&p->backlog, p->fifo_len, memory_order_relaxed);
-        weft__mutex_unlock(&p->qm);
-        more = NULL;
-    }
+        how = leave_worker(p, !counted_out, !rc);
+        if (how == STAY) counted_out = false;
+    } while (how == STAY);
     wake_one(p);
     drop_token(p, &token);
     if (p->finalizer && !rc) p->finalizer(p->finalizer_arg);
     t->pool = NULL;
-    if (uncount_worker(p, !counted_out)) {
-        drain(p, -ECANCELED);                /* a submit that raced with shutdown */
+    if (how == LEAVE_LAST) {
+        /* Only jobs whose submit was refused can be queued now (taken back, or pushed
+         * after this look): their references go. A broken pool fails what is queued. */
+        int broken = atomic_load(&p->broken);
+        drain(p, broken ? broken : -ECANCELED);
         weft_event_set(p->exited);
     } else if (!queue_looks_empty(p)) {
         start_worker_if_needed(p, false);    /* a job arrived as this one retired */
@@ -714,6 +757,17 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
             atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
             weft__future_complete(&j->fut, rc, NULL);
             weft_future_release(&j->fut);   /* the queue's goes with the queue */
+            return rc;
+        }
+        /* CANCELLED: a drain (the last worker's, or cancel_futures) got to it first and
+         * completes it -ECANCELED; it never runs, so the submit is refused all the same
+         * (returning 0 would accept a job that will not run). Unless the drain was a
+         * broken pool's: its future gets the initializer's error, as queued jobs do
+         * (weft_pool_create_ex), and the submit stands. RUNNING: a worker took it; it
+         * runs, the submit is accepted. */
+        if (s == CANCELLED && !atomic_load(&p->broken)) {
+            atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
+            weft_future_release(&j->fut);   /* the drain holds the queue's reference */
             return rc;
         }
     }
