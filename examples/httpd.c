@@ -10,7 +10,7 @@
  *
  * Timeouts: a connection waits for its next request idle_timeout at most, then it is
  * closed without a word (a client of a kept-alive connection must expect that, RFC 9112
- * §9.3; a 408 there could be taken for the answer to a request that crossed it); a
+ * §9.5; a 408 there could be taken for the answer to a request that crossed it); a
  * request, once its first byte came, must arrive whole within request_timeout, else it
  * gets 408. A peer that stops reading our answer fails its write after IO_TIMEOUT.
  *
@@ -38,6 +38,12 @@ static int64_t left(int64_t deadline)
     if (deadline < 0) return WEFT_FOREVER;
     int64_t l = deadline - weft_now();
     return l > 0 ? l : 0;
+}
+
+/* The deadline `timeout` from now (WEFT_FOREVER: none, -1). */
+static int64_t after(int64_t timeout)
+{
+    return timeout == WEFT_FOREVER ? -1 : weft_now() + timeout;
 }
 
 /* ---- server ---------------------------------------------------------------------------- */
@@ -136,14 +142,16 @@ static void serve_requests(httpd *h, conn *c, weft_stream *st)
 {
     char in[16 * 1024];
     size_t off = 0, len = 0;
-    int64_t deadline = -1;                /* the begun request's (-1: none) */
+    /* Idle: when the wait for a request ends; in a request: when it must be whole. Both
+     * count from a moment (the last answer, the request's first byte), not from each read:
+     * bytes that begin no request (empty lines) or come one at a time do not extend them. */
+    int64_t deadline = after(h->opts.idle_timeout);
     for (;;) {
         if (off == len) {
             bool begun = httpd_reader_begun(&c->rd);
             if (h->closing && !begun) return;
             c->idle = !begun;             /* httpd_close may shut its read side */
-            ssize_t n = weft_stream_read(st, in, sizeof in,
-                                         begun ? left(deadline) : h->opts.idle_timeout);
+            ssize_t n = weft_stream_read(st, in, sizeof in, left(deadline));
             c->idle = false;
             if (n == -ETIMEDOUT) {
                 h->st.timeouts++;
@@ -159,8 +167,7 @@ static void serve_requests(httpd *h, conn *c, weft_stream *st)
         httpd_event ev = httpd_reader_feed(&c->rd, in + off, len - off, &used);
         off += used;
         if (!begun && httpd_reader_begun(&c->rd))    /* a request started in these bytes */
-            deadline = h->opts.request_timeout == WEFT_FOREVER
-                           ? -1 : weft_now() + h->opts.request_timeout;
+            deadline = after(h->opts.request_timeout);
         int rc = 0;
         switch (ev) {
         case HTTPD_MORE:
@@ -173,6 +180,7 @@ static void serve_requests(httpd *h, conn *c, weft_stream *st)
         }
         case HTTPD_REQUEST:
             rc = respond(h, c, st);
+            deadline = after(h->opts.idle_timeout);   /* idle again, from now */
             break;
         case HTTPD_REFUSE:
             h->st.bad_requests++;

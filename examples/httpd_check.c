@@ -322,6 +322,23 @@ static void timeouts(void)
     check(closed && p->len == 0 && ms >= IDLE_MS / 2 && ms < 4000, what, NULL);
     hang_up(p);
 
+    /* Empty lines (which begin no request) a third of the idle timeout apart: they do not
+     * keep the connection open, it is closed on time all the same. */
+    p = dial();
+    t0 = weft_now();
+    closed = false;
+    for (int i = 0; i < 30 && !closed; i++) {           /* 3 s of empty lines */
+        usleep(IDLE_MS / 3 * 1000);
+        char b;
+        ssize_t r = recv(p->fd, &b, 1, MSG_DONTWAIT);   /* the end (0), or a reset */
+        closed = r == 0 || (r < 0 && errno != EAGAIN) || !send_str(p, "\r\n");
+    }
+    ms = ms_since(t0);
+    snprintf(what, sizeof what, "empty lines every %d ms: closed after %.0f ms all the same",
+             IDLE_MS / 3, ms);
+    check(closed && ms < 2000, what, NULL);
+    hang_up(p);
+
     /* A request that stops half-way: 408 after the request timeout, then closed. */
     p = dial();
     t0 = weft_now();
