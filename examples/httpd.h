@@ -16,9 +16,9 @@
  * (413) from its Content-Length, before the client sends it. When it ends a connection
  * after an answer, it does so in stages (RFC 9112 §9.6): it ends its sending side, then
  * reads and drops what the client still sends (until it falls quiet for a second, for
- * five seconds at most), then closes — a
- * close with unread bytes would send a reset, which can destroy the answer at the client
- * before it is read, and makes a client still sending a body fail instead of reading it.
+ * five seconds at most), then closes — a close with unread bytes would send a reset,
+ * which can destroy the answer at the client before it is read, and makes a client still
+ * sending a body fail instead of reading it.
  *
  * The client (httpc_*) is the other half in the plainest style: weft_tcp_connect, then a
  * stream over the socket — write the request, readline the status line and the headers,
@@ -70,10 +70,12 @@ typedef struct {
 } httpd_stats;
 
 typedef struct {
-    int64_t idle_timeout;     /* how long a connection may wait for its next request
-                                 (0: 5 s; WEFT_FOREVER: no limit); then it is closed */
+    int64_t idle_timeout;     /* how long a connection may wait for its next request,
+                                 from its start or its last answer (0: 5 s; WEFT_FOREVER:
+                                 no limit); then it is closed without a word */
     int64_t request_timeout;  /* how long a request may take to arrive whole, from its
-                                 first byte (0: 10 s); then it gets 408 and is closed */
+                                 first byte (0: 10 s; WEFT_FOREVER: no limit); then it
+                                 gets 408 and is closed */
     size_t body_max;          /* the largest request body accepted (0: 1 MiB); a larger
                                  one gets 413, from its Content-Length before any of it */
 } httpd_opts;
