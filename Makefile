@@ -8,6 +8,8 @@
 #   make test-tsan  the suite under TSan (clang)           build dir: build-tsan
 #   make test-valgrind  the suite under Valgrind memcheck
 #   make test-aarch64   cross-build for aarch64, run the fiber and task tests under qemu
+#   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
+#                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
 #
 # Every target installs the Debian packages it needs when they are missing (tools/deps.sh).
 
@@ -16,7 +18,7 @@ MESON   ?= meson
 TESTFLAGS ?=
 
 .PHONY: all test demo bench deps deps-bench deps-ci test-asan test-tsan test-valgrind \
-        test-aarch64 clean
+        test-aarch64 fuzz fuzz-build clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -68,5 +70,32 @@ test-aarch64: deps-ci
 	ninja -C build-aarch64
 	$(MESON) test -C build-aarch64 --print-errorlogs --timeout-multiplier 6 --suite cross $(TESTFLAGS)
 
+# The fuzzers (tests/fuzz/README.md): the library built by clang with coverage for
+# libFuzzer and ASan+UBSan (every UBSan report fatal), each target linked with libFuzzer's
+# main; then tests/fuzz/run.sh replays the saved inputs and fuzzes each FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# fuzz_http links the system's libhttp_parser, which libFuzzer cannot see into; for long
+# runs, FUZZ_HTTP_PARSER=path/to/http_parser.c builds the parser with coverage instead: a
+# source whose struct matches /usr/include/http_parser.h (tests/fuzz/README.md says which).
+FUZZ_HTTP_PARSER ?=
+FUZZ_PARSER_CFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+fuzz-build: deps-ci deps
+	@test -f build-fuzz/build.ninja || \
+	  CC=clang $(MESON) setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
+	    -Db_lundef=false -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
+	ninja -C build-fuzz libweft.a
+	clang $(FUZZ_CFLAGS) -Iinclude tests/fuzz/fuzz_stream.c build-fuzz/libweft.a -lpthread \
+	  -o build-fuzz/fuzz_stream
+	$(if $(FUZZ_HTTP_PARSER),clang -g -O1 $(FUZZ_PARSER_CFLAGS) -c $(FUZZ_HTTP_PARSER) \
+	  -o build-fuzz/http_parser.o)
+	clang $(FUZZ_CFLAGS) -Iinclude -Iexamples tests/fuzz/fuzz_http.c examples/httpd_reader.c \
+	  $(if $(FUZZ_HTTP_PARSER),build-fuzz/http_parser.o,-lhttp_parser) -o build-fuzz/fuzz_http
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-release build-asan build-tsan build-aarch64
+	rm -rf build build-release build-asan build-tsan build-aarch64 build-fuzz

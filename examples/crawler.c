@@ -315,7 +315,7 @@ static int crawler_main(void *arg, void **result)
     (void)arg; (void)result;
     make_site();
     httpd *h;
-    int rc = httpd_start(&h, "127.0.0.1", 0, serve, NULL);
+    int rc = httpd_start(&h, "127.0.0.1", 0, serve, NULL, NULL);
     if (rc) return rc;
     port = httpd_port(h);
     crawl cr = { 0 };

@@ -86,7 +86,7 @@ static int site_main(void *arg, void **result)
     (void)result;
     site *s = arg;
     httpd *h;
-    int rc = httpd_start(&h, "127.0.0.1", 0, serve_page, NULL);
+    int rc = httpd_start(&h, "127.0.0.1", 0, serve_page, NULL, NULL);
     if (rc) {
         weft_event_set(s->ready);          /* port 0 tells main it failed */
         return rc;

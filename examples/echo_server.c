@@ -17,9 +17,11 @@
  *      in one go before reading their echoes (they reach the server together, and its
  *      readline hands them out one by one); every byte echoed is compared;
  *   4. closes its sending side and sees the server close too.
+ * Then one more client sends a line longer than the server accepts (64 KiB): the server
+ * must tell it so before it closes, and close without a reset.
  *
- * Exits 0 if every client got every byte back, and the server saw all the connections
- * open at the same moment.
+ * Exits 0 if every client got every byte back, the server saw all the connections open at
+ * the same moment, and the client with the long line read the server's message.
  */
 #include <weft.h>
 
@@ -32,20 +34,43 @@
 #define LINES 8
 #define LINE_MAX_BYTES 1500
 #define TIMEOUT (30 * WEFT_SEC)
+#define SERVER_MAX_LINE 65536            /* a longer line ends its connection, with a word */
 
 /* ---- the server ------------------------------------------------------------------------ */
 
 static int open_now, open_max;          /* the server's thread only */
 
+/* A line over SERVER_MAX_LINE: says so, then ends the connection in stages — ends our
+ * sending side (the client reads the message, then the end), and reads and drops what the
+ * client still sends until it closes, falls quiet for a second, or five have passed.
+ * Closing at once, with its line unread, would send a reset: the client's writes would
+ * fail and it might never read why. */
+static void refuse_long_line(weft_stream *st)
+{
+    char msg[80];
+    int n = snprintf(msg, sizeof msg, "error: line longer than %d bytes; closing\n",
+                     SERVER_MAX_LINE);
+    if (weft_stream_write(st, msg, (size_t)n, TIMEOUT) || weft_stream_write_eof(st, TIMEOUT))
+        return;
+    int64_t until = weft_now() + 5 * WEFT_SEC;
+    char sink[4096];
+    for (int64_t now; (now = weft_now()) < until;) {
+        int64_t wait = until - now < WEFT_SEC ? until - now : WEFT_SEC;
+        if (weft_stream_read(st, sink, sizeof sink, wait) <= 0) break;
+    }
+}
+
 static int echo_conn(weft_socket *sock, void *arg)
 {
     (void)arg;
     weft_stream *st;
-    if (weft_stream_open(&st, sock, NULL)) return -ENOMEM;
+    weft_stream_opts so = { .max_line = SERVER_MAX_LINE };
+    if (weft_stream_open(&st, sock, &so)) return -ENOMEM;
     if (++open_now > open_max) open_max = open_now;
     for (;;) {
         const char *line;
         ssize_t n = weft_stream_readline(st, &line, WEFT_FOREVER);
+        if (n == -EMSGSIZE) refuse_long_line(st);
         if (n <= 0) break;               /* the client is done (0), or an error */
         if (weft_stream_write(st, line, (size_t)n, TIMEOUT)) break;
         if (weft_stream_read_buffered(st) == 0 && weft_stream_drain(st, TIMEOUT)) break;
@@ -189,6 +214,44 @@ static int clients_thread(void *arg, void **result)
     return weft_run(clients_main, arg, result);
 }
 
+/* A client whose line is too long: it must read the server's message, then the end —
+ * not a reset, not silence. Runs on the server's loop (a coroutine: the server's
+ * coroutine for the connection runs while this one waits). Returns 0 or why it failed. */
+static int long_line_check(uint16_t port)
+{
+    weft_socket *s;
+    int rc = weft_tcp_connect(&s, "127.0.0.1", port, TIMEOUT);
+    if (rc) return rc;
+    weft_stream *st;
+    if ((rc = weft_stream_open(&st, s, NULL))) {
+        weft_socket_close(s);
+        return rc;
+    }
+    size_t n = SERVER_MAX_LINE + 4096;   /* no '\n' at all */
+    char *big = malloc(n);
+    if (!big) rc = -ENOMEM;
+    else {
+        memset(big, 'x', n);
+        rc = weft_stream_write(st, big, n, TIMEOUT);
+        if (!rc) rc = weft_stream_drain(st, TIMEOUT);
+        free(big);
+    }
+    char want[80];
+    snprintf(want, sizeof want, "error: line longer than %d bytes; closing\n", SERVER_MAX_LINE);
+    const char *line;
+    ssize_t r = rc ? rc : weft_stream_readline(st, &line, TIMEOUT);
+    if (r >= 0) {
+        bool said = (size_t)r == strlen(want) && memcmp(line, want, (size_t)r) == 0;
+        r = !said ? -EPROTO : weft_stream_readline(st, &line, TIMEOUT);
+        rc = r == 0 ? 0 : r < 0 ? (int)r : -EPROTO;      /* then the end of the stream */
+    } else {
+        rc = (int)r;
+    }
+    weft_stream_close(st, 0);
+    weft_socket_close(s);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 /* Each connection takes two descriptors here (the client's and the server's): raise the
@@ -234,6 +297,7 @@ static int self_test(void *arg, void **result)
         weft_thread_release(t);
     }
     double ms = (double)(weft_now() - t0) / WEFT_MS;
+    int long_rc = rc ? 0 : long_line_check(run->port);
     int closed = weft_server_close(srv, 2 * WEFT_SEC);
     if (run->all_ready) weft_event_destroy(run->all_ready);
     if (rc) return rc;
@@ -246,6 +310,13 @@ static int self_test(void *arg, void **result)
                 weft_strerror(clients_rc));
         return clients_rc ? clients_rc : -EPROTO;
     }
+    if (long_rc) {
+        fprintf(stderr, "echo_server: a client with a line too long got no message before "
+                "the end (%s)\n", weft_strerror(long_rc));
+        return long_rc;
+    }
+    printf("a client's line over %d bytes: the server said so, then closed\n",
+           SERVER_MAX_LINE);
     return open_max == run->clients && closed == 0 ? 0 : -EPROTO;
 }
 

@@ -21,8 +21,9 @@
  *     already taken off the queue started);
  *   - the error reaches the caller as a return value, and the cancelled futures say so.
  *
- * Exits 0 if the pipeline failed with -ECONNREFUSED, some fetches were cancelled, and none
- * started after the failure had been seen.
+ * The failure is the point: the program says so, and exits 0 if the pipeline failed with
+ * -ECONNREFUSED, some fetches were cancelled, and none started after the failure had been
+ * seen (beyond those the workers had already taken).
  */
 #include <weft.h>
 
@@ -84,12 +85,23 @@ static int pipeline(int *n_done, int *n_cancelled)
 int main(void)
 {
     int n_done, n_cancelled;
+    printf("%d fetches on %d workers; fetch %d is made to fail, to show the pipeline "
+           "stopping\n", URLS, WORKERS, FAILING);
     int rc = pipeline(&n_done, &n_cancelled);
-    printf("pipeline ended with %s (%s): %d fetches ran, %d were cancelled\n",
-           weft_errname(rc), weft_strerror(rc), n_done, n_cancelled);
     int late = started_after_failure;
     bool ok = rc == -ECONNREFUSED && n_cancelled > 0 && n_done + n_cancelled == URLS &&
               late <= WORKERS;
-    if (!ok) fprintf(stderr, "fetch_pipeline: FAILED (%d started after the failure)\n", late);
+    if (ok) {
+        printf("as intended, the pipeline failed with fetch %d's error: %s (%s)\n",
+               FAILING, weft_errname(rc), weft_strerror(rc));
+        printf("%d fetches ran, %d were cancelled, %d started after the failure was seen "
+               "(at most %d may: those the workers had taken)\n",
+               n_done, n_cancelled, late, WORKERS);
+    } else {
+        fprintf(stderr, "fetch_pipeline: FAILED: expected the pipeline to fail with "
+                "ECONNREFUSED, some fetches cancelled and at most %d started after the "
+                "failure; got %s, %d ran, %d cancelled, %d started after\n",
+                WORKERS, weft_errname(rc), n_done, n_cancelled, late);
+    }
     return ok ? 0 : 1;
 }

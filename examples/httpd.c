@@ -1,27 +1,50 @@
 /* httpd.c — the small HTTP/1.1 server and client of httpd.h.
  *
  * Server: one coroutine per connection (weft_tcp_server). Each reads what the peer sends
- * into a buffer and feeds it to libhttp-parser; the parser's callbacks collect the target
- * and the body, and the one at the end of a request pauses the parser, so that the
- * coroutine can call the handler and write the response before it parses on (pipelined
- * requests are answered in order). Responses collect in the stream's write buffer, which
- * weft sends before the next read that has to wait: a batch of pipelined requests gets its
- * answers in one write.
+ * into a buffer and feeds it to its request reader (httpd_reader.c: libhttp-parser and a
+ * careful server's rules), which stops at each event: a request complete (the coroutine
+ * calls the handler and writes the response, then feeds on: pipelined requests are
+ * answered in order), "100 Continue" to send, or a refusal (answered, and the connection
+ * ends). Responses collect in the stream's write buffer, which weft sends before the next
+ * read that has to wait: a batch of pipelined requests gets its answers in one write.
+ *
+ * Timeouts: a connection waits for its next request idle_timeout at most, then it is
+ * closed without a word (a client of a kept-alive connection must expect that, RFC 9112
+ * §9.5; a 408 there could be taken for the answer to a request that crossed it); a
+ * request, once its first byte came, must arrive whole within request_timeout, else it
+ * gets 408. A peer that stops reading our answer fails its write after IO_TIMEOUT.
  *
  * All of a server's state is touched only by the coroutines of its loop, one at a time,
  * so none of it needs a lock.
  */
 #include "httpd.h"
+#include "httpd_reader.h"
 
-#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define TARGET_MAX 4096               /* longer request targets get 414 */
-#define BODY_MAX (1 << 20)            /* larger request bodies get 413 */
-#define IO_TIMEOUT (10 * WEFT_SEC)    /* a peer that stops reading or writing mid-request */
+#define DEFAULT_IDLE (5 * WEFT_SEC)
+#define DEFAULT_REQUEST (10 * WEFT_SEC)
+#define DEFAULT_BODY_MAX ((size_t)1 << 20)
+#define IO_TIMEOUT (10 * WEFT_SEC)    /* a peer that stops reading what we send */
+#define LINGER_QUIET WEFT_SEC         /* a connection ending stops reading after a quiet second */
+#define LINGER_MAX (5 * WEFT_SEC)     /* or after five in all */
+
+/* The time left until deadline (< 0: none), as a weft timeout. */
+static int64_t left(int64_t deadline)
+{
+    if (deadline < 0) return WEFT_FOREVER;
+    int64_t l = deadline - weft_now();
+    return l > 0 ? l : 0;
+}
+
+/* The deadline `timeout` from now (WEFT_FOREVER: none, -1). */
+static int64_t after(int64_t timeout)
+{
+    return timeout == WEFT_FOREVER ? -1 : weft_now() + timeout;
+}
 
 /* ---- server ---------------------------------------------------------------------------- */
 
@@ -29,87 +52,19 @@ typedef struct conn {
     struct conn *prev, *next;         /* in httpd.head: the open connections */
     weft_socket *sock;
     bool idle;                        /* waiting for the next request, none begun */
-    http_parser parser;
-    bool begun;                       /* a request has started and not yet completed */
-    char target[TARGET_MAX];
-    size_t target_len;
-    char *body;
-    size_t body_len, body_cap;
-    int reject;                       /* a status to answer instead of the handler's */
-    unsigned method;
-    bool keep_alive;
+    httpd_reader rd;
 } conn;
 
 struct httpd {
     weft_server *srv;
     httpd_handler_fn fn;
     void *arg;
+    httpd_opts opts;                  /* with the defaults filled in */
     uint16_t port;
     bool closing;
     conn head;                        /* the open connections: a circular list */
     int open, in_flight;
     httpd_stats st;
-};
-
-/* libhttp-parser's callbacks: they only record what they see. */
-
-static int on_message_begin(http_parser *p)
-{
-    conn *c = p->data;
-    c->begun = true;
-    c->target_len = c->body_len = 0;
-    c->reject = 0;
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-    conn *c = p->data;
-    if (c->target_len + n >= TARGET_MAX) {
-        c->reject = 414;
-        return 0;
-    }
-    memcpy(c->target + c->target_len, at, n);
-    c->target_len += n;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-    conn *c = p->data;
-    if (c->reject) return 0;
-    if (c->body_len + n > BODY_MAX) {
-        c->reject = 413;
-        return 0;
-    }
-    if (c->body_len + n + 1 > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 1024;
-        while (cap < c->body_len + n + 1) cap *= 2;
-        char *b = realloc(c->body, cap);
-        if (!b) return -1;                          /* the parser reports an error: 400 */
-        c->body = b;
-        c->body_cap = cap;
-    }
-    memcpy(c->body + c->body_len, at, n);
-    c->body_len += n;
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    conn *c = p->data;
-    c->begun = false;
-    c->method = p->method;
-    c->keep_alive = http_should_keep_alive(p);
-    http_parser_pause(p, 1);        /* hand the request to the coroutine (serve_conn) */
-    return 0;
-}
-
-static const http_parser_settings settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
 };
 
 /* Writes the status line, the headers and the body into the stream. */
@@ -132,87 +87,124 @@ static int send_response(weft_stream *st, const httpd_response *rs, bool head_on
     return rc;
 }
 
-/* A complete request is in c: runs the handler and writes its response. 0 to go on with
- * the connection; an error (or a request that asked to close) ends it. */
+/* The reader has a whole request: runs the handler and writes its response. Returns 0 to
+ * go on with the connection, 1 if the answer ended it ("Connection: close"), or an error
+ * (the handler's, or the write's). */
 static int respond(httpd *h, conn *c, weft_stream *st)
 {
-    c->target[c->target_len] = '\0';
-    if (c->body) c->body[c->body_len] = '\0';
-    httpd_request rq = { http_method_str((enum http_method)c->method), c->target,
-                         c->body ? c->body : "", c->body_len };
+    httpd_request rq;
+    httpd_reader_request(&c->rd, &rq);
     httpd_response rs = { 200, NULL, "", 0, NULL };
-    int rc = 0;
-    if (c->reject) {
-        rs.status = c->reject;
-        rs.body = rs.status == 414 ? "URI too long\n" : "payload too large\n";
-        rs.body_len = strlen(rs.body);
-        c->keep_alive = false;            /* the rest of what it sent is not worth reading */
-    } else {
-        if (++h->in_flight > h->st.max_in_flight) h->st.max_in_flight = h->in_flight;
-        rc = h->fn(&rq, &rs, h->arg);
-        h->in_flight--;
-        if (!rs.body) rs.body = "";
-    }
+    if (++h->in_flight > h->st.max_in_flight) h->st.max_in_flight = h->in_flight;
+    int rc = h->fn(&rq, &rs, h->arg);
+    h->in_flight--;
+    if (!rs.body) rs.body = "";
+    /* A server that is closing answers this request, then closes the connection. */
+    bool keep_alive = httpd_reader_keep_alive(&c->rd) && !h->closing;
     if (rc == 0) {
-        /* A server that is closing answers this request, then closes the connection. */
-        if (h->closing) c->keep_alive = false;
-        rc = send_response(st, &rs, c->method == HTTP_HEAD, c->keep_alive,
-                           c->parser.http_major == 1 && c->parser.http_minor == 0);
+        rc = send_response(st, &rs, httpd_reader_head(&c->rd), keep_alive,
+                           httpd_reader_http10(&c->rd));
         if (rc == 0) h->st.requests++;
     }
     free(rs.owned);
-    return rc ? rc : c->keep_alive ? 0 : -ECONNABORTED;
+    return rc ? rc : keep_alive ? 0 : 1;
 }
 
-static void answer_bad_request(httpd *h, weft_stream *st)
+/* Answers `status` (its reason phrase as the body) with "Connection: close". */
+static int refuse(weft_stream *st, int status)
 {
-    static const char msg[] = "bad request\n";
-    httpd_response rs = { 400, NULL, msg, sizeof msg - 1, NULL };
-    h->st.bad_requests++;
-    send_response(st, &rs, false, false, false);
+    char body[64];
+    int n = snprintf(body, sizeof body, "%s\n", http_status_str((enum http_status)status));
+    httpd_response rs = { status, NULL, body, (size_t)n, NULL };
+    return send_response(st, &rs, false, false, false);
 }
 
-/* Reads, parses and answers requests until the peer closes, an error, or the server
- * closes while the connection waits between requests. */
+/* Ends a connection after its last answer, in stages (RFC 9112 §9.6): sends what is
+ * buffered and ends our sending side (the client reads the answer, then the end); then
+ * reads and drops what the client still sends — until it closes too, falls quiet for
+ * LINGER_QUIET, or LINGER_MAX has passed (Apache's lingering close has the same bounds, 2 s
+ * and 30 s) — so that the close finds no unread bytes (which would make it send a reset). */
+static void close_in_stages(weft_stream *st)
+{
+    if (weft_stream_write_eof(st, IO_TIMEOUT)) return;
+    int64_t until = weft_now() + LINGER_MAX;
+    char sink[4096];
+    for (int64_t now; (now = weft_now()) < until;) {
+        int64_t wait = until - now < LINGER_QUIET ? until - now : LINGER_QUIET;
+        if (weft_stream_read(st, sink, sizeof sink, wait) <= 0) break;
+    }
+}
+
+/* Reads, parses and answers requests until the peer closes, an error, a timeout, a
+ * refusal, an answer that ends the connection, or the server closes while the connection
+ * waits between requests. */
 static void serve_requests(httpd *h, conn *c, weft_stream *st)
 {
     char in[16 * 1024];
     size_t off = 0, len = 0;
+    /* Idle: when the wait for a request ends; in a request: when it must be whole. Both
+     * count from a moment (the last answer, the request's first byte), not from each read:
+     * bytes that begin no request (empty lines) or come one at a time do not extend them. */
+    int64_t deadline = after(h->opts.idle_timeout);
     for (;;) {
         if (off == len) {
-            if (h->closing && !c->begun) return;
-            c->idle = !c->begun;          /* httpd_close may shut its read side */
-            ssize_t n = weft_stream_read(st, in, sizeof in,
-                                         c->begun ? IO_TIMEOUT : WEFT_FOREVER);
+            bool begun = httpd_reader_begun(&c->rd);
+            if (h->closing && !begun) return;
+            c->idle = !begun;             /* httpd_close may shut its read side */
+            ssize_t n = weft_stream_read(st, in, sizeof in, left(deadline));
             c->idle = false;
+            if (n == -ETIMEDOUT) {
+                h->st.timeouts++;
+                if (begun && refuse(st, 408) == 0) close_in_stages(st);
+                return;                   /* idle: closed in silence */
+            }
             if (n <= 0) return;           /* end of stream, error, cancelled */
             off = 0;
             len = (size_t)n;
         }
-        off += http_parser_execute(&c->parser, &settings, in + off, len - off);
-        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-        if (e == HPE_PAUSED) {
-            http_parser_pause(&c->parser, 0);
-            if (respond(h, c, st)) return;
-        } else if (e != HPE_OK) {
-            answer_bad_request(h, st);
-            return;
+        bool begun = httpd_reader_begun(&c->rd);
+        size_t used;
+        httpd_event ev = httpd_reader_feed(&c->rd, in + off, len - off, &used);
+        off += used;
+        if (!begun && httpd_reader_begun(&c->rd))    /* a request started in these bytes */
+            deadline = after(h->opts.request_timeout);
+        int rc = 0;
+        switch (ev) {
+        case HTTPD_MORE:
+            break;
+        case HTTPD_CONTINUE: {
+            /* Buffered: it goes out before the read that waits for the body. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            rc = weft_stream_write(st, cont, sizeof cont - 1, IO_TIMEOUT);
+            break;
         }
+        case HTTPD_REQUEST:
+            rc = respond(h, c, st);
+            deadline = after(h->opts.idle_timeout);   /* idle again, from now */
+            break;
+        case HTTPD_REFUSE:
+            h->st.bad_requests++;
+            rc = refuse(st, httpd_reader_status(&c->rd));
+            if (rc == 0) rc = 1;
+            break;
+        }
+        if (rc == 1) close_in_stages(st);
+        if (rc) return;
     }
 }
 
 static int serve_conn(weft_socket *sock, void *arg)
 {
     httpd *h = arg;
-    conn *c = calloc(1, sizeof *c);
+    conn *c = malloc(sizeof *c);
     weft_stream *st = NULL;
     if (!c || weft_stream_open(&st, sock, NULL)) {
         free(c);
         return -ENOMEM;
     }
     c->sock = sock;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    c->idle = false;
+    httpd_reader_init(&c->rd, h->opts.body_max);
     c->next = &h->head;                   /* link it, for httpd_close */
     c->prev = h->head.prev;
     c->prev->next = c->next->prev = c;
@@ -225,17 +217,30 @@ static int serve_conn(weft_socket *sock, void *arg)
     h->open--;
     c->prev->next = c->next;
     c->next->prev = c->prev;
-    free(c->body);
+    httpd_reader_destroy(&c->rd);
     free(c);
     return 0;                             /* the server closes sock */
 }
 
-int httpd_start(httpd **out, const char *host, uint16_t port, httpd_handler_fn fn, void *arg)
+static bool bad_timeout(int64_t t)
 {
+    return t < 0 && t != WEFT_FOREVER;
+}
+
+int httpd_start(httpd **out, const char *host, uint16_t port, httpd_handler_fn fn, void *arg,
+                const httpd_opts *opts)
+{
+    httpd_opts o = HTTPD_OPTS_INIT;
+    if (opts) o = *opts;
+    if (bad_timeout(o.idle_timeout) || bad_timeout(o.request_timeout)) return -EINVAL;
+    if (!o.idle_timeout) o.idle_timeout = DEFAULT_IDLE;
+    if (!o.request_timeout) o.request_timeout = DEFAULT_REQUEST;
+    if (!o.body_max) o.body_max = DEFAULT_BODY_MAX;
     httpd *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->fn = fn;
     h->arg = arg;
+    h->opts = o;
     h->head.next = h->head.prev = &h->head;
     int rc = weft_tcp_server(&h->srv, host, port, serve_conn, h, NULL);
     if (rc) {
@@ -306,14 +311,6 @@ void httpc_destroy(httpc *c)
     free(c);
 }
 
-/* The time left until deadline (< 0: none), as a weft timeout. */
-static int64_t left(int64_t deadline)
-{
-    if (deadline < 0) return WEFT_FOREVER;
-    int64_t l = deadline - weft_now();
-    return l > 0 ? l : 0;
-}
-
 /* A header line's value if its name is `name` (case-insensitive), else NULL. The line is
  * not NUL-terminated (it lies in the stream's buffer) but ends with '\n'. */
 static const char *header_value(const char *line, size_t n, const char *name)
@@ -358,7 +355,7 @@ static int read_head(weft_stream *st, int64_t deadline, long *clen, bool *close)
 static int exchange(httpc *c, const char *target, char **body, size_t *len, int64_t deadline,
                     bool *answered)
 {
-    char req[TARGET_MAX + 512];
+    char req[HTTPD_TARGET_MAX + 512];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%u\r\n"
                      "User-Agent: weft-httpc\r\n\r\n", target, c->host, c->port);
     if (n < 0 || (size_t)n >= sizeof req) return -EINVAL;

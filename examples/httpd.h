@@ -3,11 +3,22 @@
  * a protocol on weft's sockets and streams.
  *
  * The server (httpd_*) is weft_tcp_server underneath: an accepting coroutine, and a
- * coroutine per connection that reads with a weft_stream, feeds the bytes to
- * libhttp-parser, calls the handler for each request (keep-alive and pipelining
- * supported) and writes the response back through the stream. The handler runs in the
- * connection's coroutine, so it may block in weft calls (weft_sleep, a lock, a queue...):
- * only that connection waits.
+ * coroutine per connection that reads with a weft_stream, feeds the bytes to the request
+ * reader (httpd_reader.h: libhttp-parser plus a careful server's rules), calls the handler
+ * for each request (keep-alive and pipelining supported) and writes the response back
+ * through the stream. The handler runs in the connection's coroutine, so it may block in
+ * weft calls (weft_sleep, a lock, a queue...): only that connection waits.
+ *
+ * As a careful server, it closes connections left idle (idle_timeout) and requests that
+ * take too long to arrive (408); it speaks HTTP/1.x only (505 for other versions, 400 for
+ * a versionless HTTP/0.9 line); it sends "100 Continue" to a client that waits for it
+ * before sending a body (417 for any other expectation); it refuses an oversized body
+ * (413) from its Content-Length, before the client sends it. When it ends a connection
+ * after an answer, it does so in stages (RFC 9112 §9.6): it ends its sending side, then
+ * reads and drops what the client still sends (until it falls quiet for a second, for
+ * five seconds at most), then closes — a close with unread bytes would send a reset,
+ * which can destroy the answer at the client before it is read, and makes a client still
+ * sending a body fail instead of reading it.
  *
  * The client (httpc_*) is the other half in the plainest style: weft_tcp_connect, then a
  * stream over the socket — write the request, readline the status line and the headers,
@@ -54,12 +65,29 @@ typedef struct {
     uint64_t connections;     /* connections accepted */
     int max_connections;      /* most connections open at once */
     int max_in_flight;        /* most handler calls running at once */
-    int bad_requests;         /* requests that did not parse (answered 400) */
+    int bad_requests;         /* requests refused (400, 413, 414, 417, 431, 505...) */
+    int timeouts;             /* connections closed by the idle or the request timeout */
 } httpd_stats;
 
+typedef struct {
+    int64_t idle_timeout;     /* how long a connection may wait for its next request,
+                                 from its start or its last answer (0: 5 s; WEFT_FOREVER:
+                                 no limit); then it is closed without a word */
+    int64_t request_timeout;  /* how long a request may take to arrive whole, from its
+                                 first byte (0: 10 s; WEFT_FOREVER: no limit); then it
+                                 gets 408 and is closed */
+    size_t body_max;          /* the largest request body accepted (0: 1 MiB); a larger
+                                 one gets 413, from its Content-Length before any of it */
+} httpd_opts;
+
+#define HTTPD_OPTS_INIT { 0, 0, 0 }
+
 /* Starts a server on host:port (port 0: a free one, see httpd_port) on the calling
- * thread's loop; it runs whenever that thread waits in weft calls (weft_run...). */
-int httpd_start(httpd **h, const char *host, uint16_t port, httpd_handler_fn fn, void *arg);
+ * thread's loop; it runs whenever that thread waits in weft calls (weft_run...). opts may
+ * be NULL (the defaults). Errors: -EINVAL (a negative timeout other than WEFT_FOREVER),
+ * -ENOMEM, weft_tcp_server's. */
+int httpd_start(httpd **h, const char *host, uint16_t port, httpd_handler_fn fn, void *arg,
+                const httpd_opts *opts);
 
 uint16_t httpd_port(const httpd *h);
 
