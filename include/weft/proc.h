@@ -11,11 +11,11 @@
  * a pipe another thread is creating at the same moment never leaks into this child.
  *
  * Each child has a pidfd from the moment it exists (clone3 with CLONE_PIDFD): waiting
- * watches the pidfd (a coroutine's loop keeps running meanwhile), and a signal is sent
- * through it, so it can never reach another process that reused the PID. The child is
- * started with no exit signal: SIGCHLD is never sent for it, so a SIGCHLD handler of the
- * application, a waitpid(-1) elsewhere, or SIGCHLD set to SIG_IGN can neither take its exit
- * status nor be disturbed by it. weft installs no signal handler.
+ * watches the pidfd (a coroutine's loop keeps running meanwhile; no SIGCHLD handler is
+ * needed, and weft installs none), and a signal is sent through it, so it can never reach
+ * another process that reused the PID. The application must not reap weft's children
+ * itself: a waitpid(-1) elsewhere, or SIGCHLD set to SIG_IGN (the kernel then reaps them),
+ * takes the exit status away, and the wait says -ECHILD (it never hangs).
  *
  * The child starts with no signal blocked, with SIGPIPE and SIGXFSZ at their default
  * action (as Python's restore_signals: weft ignores SIGPIPE in the parent once it adopts a

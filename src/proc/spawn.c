@@ -11,10 +11,8 @@
  * resets every handled signal in the child, so no handler of the parent can run in the
  * child while it shares the parent's memory; glibc's posix_spawn asks the kernel about all
  * 64 signals one by one for that, and blocks and unblocks them around the clone.
- * The child has exit signal 0: its parent gets no SIGCHLD and a waitpid(-1) (without
- * __WALL) never sees it, so the application's SIGCHLD handling cannot steal its status; we
- * reap it with waitid(P_PIDFD, __WALL). (A reparented orphan is given SIGCHLD by the
- * kernel, so init reaps it as usual.)
+ * The exit signal is SIGCHLD, as for any child (exec would make it so anyway: the kernel
+ * resets a child's exit signal to SIGCHLD when it execs).
  *
  * Errors before the exec: the child writes its errno into the request in the shared memory
  * and exits 127; when the suspended parent resumes it reads the errno, reaps the child and
@@ -22,8 +20,8 @@
  *
  * Fallback (weft__spawn_method): when clone3 is refused (seccomp, a kernel before 5.5,
  * Valgrind, qemu-user), glibc's clone() with CLONE_PIDFD (or, when that too is refused,
- * pidfd_open right after: the child cannot be reaped meanwhile, as it sends no SIGCHLD and
- * waitpid(-1) does not see it). Handled signals are then reset by the child itself, all
+ * pidfd_open right after: only a foreign waitpid(-1) reaping the child in between, and its
+ * PID being reused at once, could fool it). Handled signals are then reset by the child itself, all
  * signals being blocked in the parent around the clone; and the errno travels through a
  * close-on-exec pipe, since emulators turn CLONE_VM|CLONE_VFORK into a fork whose memory is
  * not shared.
@@ -311,7 +309,7 @@ static long spawn_clone3(child_ctx *c, void *stack, int *pidfd)
     memset(&a, 0, sizeof a);
     a.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | WEFT_CLONE_CLEAR_SIGHAND;
     a.pidfd = (uint64_t)(uintptr_t)pidfd;
-    a.exit_signal = 0;
+    a.exit_signal = SIGCHLD;
     a.stack = (uint64_t)(uintptr_t)stack;
     a.stack_size = CHILD_STACK;
     long pid = weft__clone3_run(&a, sizeof a, child_main, c);
@@ -344,7 +342,7 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int flags = CLONE_VM | CLONE_VFORK | (method == WEFT__SPAWN_CLONE ? CLONE_PIDFD : 0);
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (method == WEFT__SPAWN_CLONE ? CLONE_PIDFD : 0);
     long pid = clone(child_main, (char *)stack + CHILD_STACK, flags, c, pidfd);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -380,8 +378,7 @@ static long spawn_fallback(child_ctx *c, void *stack, int *pidfd)
     *pidfd = -1;
     long pid = spawn_clone(c, stack, WEFT__SPAWN_CLONE_PIDFD_OPEN, pidfd);
     if (pid < 0) return pid;
-    /* The child cannot have been reaped by anyone (no SIGCHLD, invisible to waitpid(-1)),
-     * so its PID is still its own. */
+    /* Nobody but a foreign waitpid(-1) can have reaped it yet: its PID is still its own. */
     *pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
     if (*pidfd < 0) {
         int e = -errno;
