@@ -3,7 +3,7 @@
  *
  * How (measured against posix_spawn + pidfd_open and fork + exec: bench/RESULTS.md,
  * "Processes"): clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND), the
- * child running child_main on a stack of its own (clone3_<arch>.S). CLONE_VM|CLONE_VFORK is
+ * child running child_main on a stack of its own (clone_<arch>.S). CLONE_VM|CLONE_VFORK is
  * what makes vfork and glibc's posix_spawn fast: no page tables are copied, and the parent
  * thread is suspended until the child has called exec or exited. CLONE_PIDFD gives the
  * pidfd atomically with the child (pidfd_open after posix_spawn has a window in which a
@@ -19,7 +19,7 @@
  * returns -errno. An exec failure is thus the start call's error, never exit code 127.
  *
  * Fallback (weft__spawn_method): when clone3 is refused (seccomp, a kernel before 5.5,
- * Valgrind, qemu-user), glibc's clone() with CLONE_PIDFD (or, when that too is refused,
+ * Valgrind, qemu-user), the clone system call with CLONE_PIDFD (or, when that too is refused,
  * pidfd_open right after: only a foreign waitpid(-1) reaping the child in between, and its
  * PID being reused at once, could fool it). Handled signals are then reset by the child itself, all
  * signals being blocked in the parent around the clone; and the errno travels through a
@@ -62,7 +62,10 @@ struct clone_args_v0 {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
+/* clone_<arch>.S */
 long weft__clone3_run(struct clone_args_v0 *args, size_t size, int (*fn)(void *), void *arg);
+long weft__clone_run(unsigned long flags, void *stack_top, int *parent_tid, int (*fn)(void *),
+                     void *arg);
 
 /* The kernel's struct sigaction (x86_64 and arm64: both have sa_restorer). */
 struct ksigaction {
@@ -319,7 +322,8 @@ static long spawn_clone3(child_ctx *c, void *stack, int *pidfd)
     return pid;
 }
 
-/* clone(2) with all signals blocked and an error pipe. Returns the pid or -errno. */
+/* The clone system call, with all signals blocked and an error pipe. Returns the pid or
+ * -errno. */
 static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
 {
     int ep[2];
@@ -343,14 +347,14 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (method == WEFT__SPAWN_CLONE ? CLONE_PIDFD : 0);
-    long pid = clone(child_main, (char *)stack + CHILD_STACK, flags, c, pidfd);
-    int e = errno;
+    long pid = weft__clone_run((unsigned long)flags, (char *)stack + CHILD_STACK, pidfd,
+                               child_main, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(ep[1]);
     c->gaps = old_gaps;
     c->ngaps = old_ngaps;
     weft__free(gaps);
-    if (pid < 0) { close(ep[0]); return -e; }
+    if (pid < 0) { close(ep[0]); return pid; }
     /* Memory may not be shared (emulators): the errno comes through the pipe, which
      * reads end of file once the child's exec has closed its end. */
     int err = 0;
