@@ -598,28 +598,40 @@ static void body_emfile(void)
     weft_subprocess_opts o = WEFT_SUBPROCESS_OPTS_INIT;
     o.stdin_mode = o.stdout_mode = o.stderr_mode = WEFT_STDIO_PIPE;
     /* Room for 0..6 more descriptors: every pipe in turn, then the pidfd (made while the
-     * 6 pipe ends are open), fails, and leaves nothing behind; with 7 it works. */
-    for (int room = 0; room <= 7; room++) {
+     * 6 pipe ends are open), fails, and leaves nothing behind; with 7 it works (9 with the
+     * fallback spawner's error pipe, as under Valgrind). */
+    int room;
+    for (room = 0; room <= 9; room++) {
         low = old;
         low.rlim_cur = limit_with_room(room);
         CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
         weft_subprocess *p;
         int rc = weft_subprocess_start(&p, CHILD("exit", "0"), &o);
         CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
-        if (room < 7) {
-            CHECK_RC(rc, -EMFILE);
-        } else {
-            CHECK_OK(rc);
+        CHECK_FDS(fds + (rc == 0 ? 4 : 0));                /* 3 pipe ends and the pidfd */
+        if (rc == 0) {
+            CHECK(room >= 7);
             CHECK_OK(weft_subprocess_wait(p, 10 * WEFT_SEC, NULL));
             weft_subprocess_destroy(p);
+            break;
         }
-        CHECK_FDS(fds);
+        CHECK_RC(rc, -EMFILE);
         CHECK_EQ(count_children(NULL), 0);
     }
+    CHECK(room <= 9);
+    CHECK_FDS(fds);
+    CHECK_EQ(count_children(NULL), 0);
 }
 
 static void test_emfile(void)
 {
+    /* Valgrind keeps descriptors of its own under the limit, and asserts when a clone
+     * meets the lowered limit (valgrind 3.19: syswrap-main.c:2277). */
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "valgrind")) {
+        printf("   (skipped under Valgrind)\n");
+        return;
+    }
     from_thread_and_coroutine(body_emfile);
 }
 
@@ -807,6 +819,15 @@ static void test_fallback_methods(void)
 {
     for (int m = WEFT__SPAWN_CLONE; m <= WEFT__SPAWN_CLONE_PIDFD_OPEN; m++) {
         atomic_store(&weft__spawn_method, m);
+        weft_subprocess *p;
+        int rc = weft_subprocess_start(&p, CHILD("exit", "0"), NULL);
+        if (rc == -ENOSYS && m == WEFT__SPAWN_CLONE_PIDFD_OPEN) {
+            printf("   (no pidfd_open here: Valgrind)\n");
+            break;
+        }
+        CHECK_OK(rc);
+        CHECK_OK(weft_subprocess_wait(p, 10 * WEFT_SEC, NULL));
+        weft_subprocess_destroy(p);
         body_exit_codes();
         body_exec_errors();
         body_bad_cwd();

@@ -135,10 +135,24 @@ int weft_subprocess_wait(weft_subprocess *p, int64_t timeout, int *returncode)
     return 0;
 }
 
+/* Sends sig through the pidfd: 0 or -errno. Where pidfd_send_signal is missing (Linux
+ * before 5.1; Valgrind), kill(2) under p->mu while p is not reaped: the PID of a child
+ * nobody has reaped is still its own (only a foreign waitpid(-1) could break that). */
+static int signal_child(weft_subprocess *p, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return 0;
+    if (errno != ENOSYS) return -errno;
+    weft__mutex_lock(&p->mu);
+    int rc = atomic_load_explicit(&p->reaped, memory_order_relaxed) ? -ESRCH
+           : kill(p->pid, sig) == 0 ? 0 : -errno;
+    weft__mutex_unlock(&p->mu);
+    return rc;
+}
+
 void weft__subprocess_kill_and_reap(weft_subprocess *p)
 {
     if (weft__subprocess_try_reap(p) != -EAGAIN) return;
-    syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+    signal_child(p, SIGKILL);
     weft_scope shield;
     weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     int rc = weft__subprocess_wait_until(p, WEFT__NO_DEADLINE);
@@ -157,8 +171,7 @@ int weft_subprocess_send_signal(weft_subprocess *p, int sig)
     if (rc != -EAGAIN) return rc;
     /* Through the pidfd: if the child ends (even is reaped) meanwhile, this reaches nobody
      * else. A child that has ended but is not reaped yet takes the signal harmlessly. */
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0) return -errno;
-    return 0;
+    return signal_child(p, sig);
 }
 
 int weft_subprocess_terminate(weft_subprocess *p)
