@@ -127,6 +127,36 @@ static void test_timeout_keeps_output(void)
     from_thread_and_coroutine(body_timeout_keeps_output);
 }
 
+/* No time left: one pass without waiting still takes what is there, and completes if that
+ * was all (a call that can complete without waiting completes); a child that never stops
+ * writing cannot hold a call past its deadline. */
+static void body_timeout_zero(void)
+{
+    weft_subprocess *p = start_piped(CHILD("both"), true, true, true);
+    siginfo_t si;                              /* until it has ended, without reaping it */
+    CHECK(waitid(P_PIDFD, (id_t)weft_subprocess_pidfd(p), &si, WEXITED | WNOWAIT) == 0);
+    weft_subprocess_result res;
+    CHECK_OK(weft_subprocess_communicate(p, NULL, 0, 0, &res));
+    CHECK(strcmp(res.out, "out\nout2\n") == 0 && strcmp(res.err, "err\n") == 0);
+    weft_subprocess_result_free(&res);
+    weft_subprocess_destroy(p);
+
+    p = start_piped(CHILD("out", "4000000000", "4000000000"), false, true, true);
+    int64_t t0 = weft_now();
+    CHECK_RC(weft_subprocess_communicate(p, NULL, 0, 100 * WEFT_MS, &res), -ETIMEDOUT);
+    CHECK(weft_now() - t0 < 5 * WEFT_SEC);
+    size_t out, err;
+    CHECK(weft_subprocess_captured(p, 1, &out) && weft_subprocess_captured(p, 2, &err));
+    CHECK(out > 0 && err > 0);
+    CHECK_RC(weft_subprocess_communicate(p, NULL, 0, 0, &res), -ETIMEDOUT);
+    weft_subprocess_destroy(p);
+}
+
+static void test_timeout_zero(void)
+{
+    from_thread_and_coroutine(body_timeout_zero);
+}
+
 /* A child that never reads its input: the write waits, the call times out, the child runs
  * on; once it is killed, communicate completes (the write's EPIPE is no error). */
 static void body_input_never_read(void)
@@ -487,6 +517,7 @@ int main(void)
     RUN(test_ten_megabytes_each_way);
     RUN(test_outputs_only);
     RUN(test_timeout_keeps_output);
+    RUN(test_timeout_zero);
     RUN(test_input_never_read);
     RUN(test_closes_stdout_early);
     RUN(test_streams_and_communicate);

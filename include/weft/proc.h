@@ -166,9 +166,12 @@ WEFT_API int weft_subprocess_kill(weft_subprocess *p);
  * touched; what has been read is kept (weft_subprocess_captured shows it), and a later call
  * continues where this one stopped and returns everything (Python's rule). The later call
  * must pass the same input (or NULL): input is read from the caller's memory, which must
- * stay valid until a call returns 0 or the handle is destroyed. A child that stops reading
- * its input (or has ended) is not an error: writing stops (EPIPE), as in Python. Bytes the
- * program wrote to the stdin stream without draining them are sent first.
+ * stay valid until a call returns 0 or the handle is destroyed. With no time left (timeout
+ * 0, or a deadline scope that has expired) one pass is made without waiting: what is there
+ * is taken, and the call completes if that was all. A child that stops reading its input
+ * (or has ended) is not an error: writing stops (EPIPE), as in Python. Bytes the program
+ * wrote to the stdin stream without draining them are sent first (a timeout or a
+ * cancellation while they go drops them, as weft_stream_drain does).
  *
  * Errors: -EINVAL (p or r NULL, bad timeout, input given but stdin is not a pipe, input
  * other than the first call's), -ENOMEM, -ETIMEDOUT, -ECANCELED, -ECHILD (as for wait), the

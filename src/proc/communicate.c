@@ -88,6 +88,17 @@ static int write_some(weft_subprocess *p, int64_t timeout)
     return rc ? rc : 1;
 }
 
+/* Sends what the program wrote to the stdin stream and did not drain (Python flushes it
+ * first too), within the deadline: at most write_high bytes. A timeout or cancellation
+ * meanwhile drops them, as weft_stream_drain does. */
+static int drain_stdin(weft_subprocess *p, int64_t deadline)
+{
+    if (!p->io[0] || p->input_done || !weft_stream_write_buffered(p->io[0])) return 0;
+    int rc = weft_stream_drain(p->io[0], weft__remaining(deadline));
+    if (rc == -EPIPE) p->input_off = p->input_len;     /* the child stopped reading */
+    return rc == -EPIPE ? 0 : rc;
+}
+
 /* ---- from a coroutine: a task group ------------------------------------------------------ */
 
 typedef struct {
@@ -109,10 +120,8 @@ static int writer(void *arg, void **result)
 {
     (void)result;
     weft_subprocess *p = arg;
-    /* What the program wrote to the stdin stream and did not drain goes first. */
-    int rc = weft_stream_drain(p->io[0], WEFT_FOREVER);
-    if (rc == -EPIPE) p->input_off = p->input_len;
-    else if (rc) return rc;
+    int rc = drain_stdin(p, WEFT__NO_DEADLINE);         /* what the program buffered */
+    if (rc) return rc;
     for (;;) {
         rc = write_some(p, WEFT_FOREVER);
         if (rc) return rc > 0 ? 0 : rc;
@@ -178,32 +187,35 @@ static int poll_set(weft_subprocess *p, struct pollfd fds[3], int which[3])
     return n;
 }
 
-/* Serves the ready descriptors once. */
+/* Serves the ready descriptors: on each, transfers until it would block, ends, or has
+ * moved SERVE_ROUNDS pipefuls (so a pipe's end is seen in the same pass as its last bytes,
+ * and yet one busy pipe cannot starve the others). */
+#define SERVE_ROUNDS 8
+
 static int serve(weft_subprocess *p, const struct pollfd *fds, const int *which, int n)
 {
     for (int k = 0; k < n; k++) {
         if (!fds[k].revents) continue;
-        int rc = which[k] == 0 ? write_some(p, 0) : read_some(p, which[k] - 1, 0);
-        if (rc < 0 && rc != -ETIMEDOUT) return rc;   /* -ETIMEDOUT: not ready after all */
+        int rc = 0;
+        for (int round = 0; round < SERVE_ROUNDS && rc == 0; round++)
+            rc = which[k] == 0 ? write_some(p, 0) : read_some(p, which[k] - 1, 0);
+        if (rc < 0 && rc != -ETIMEDOUT) return rc;   /* -ETIMEDOUT: it would block */
     }
     return 0;
 }
 
+/* The poll loop. Once the deadline has passed it makes one more pass without waiting, so
+ * a call with time left 0 (or made after the deadline) still takes what is there and
+ * completes if that was all, yet a child that never stops writing cannot hold it. */
 static int transfer_polling(weft_subprocess *p, int64_t deadline)
 {
     weft__scope *by;
     int64_t until = weft__scope_clamp(deadline, &by);
     bool job = weft__tls_get()->job_cancel != NULL;
-    if (p->io[0] && !p->input_done && p->input_off == 0) {
-        /* What the program wrote to the stdin stream and did not drain (Python flushes it
-         * first too): at most write_high bytes, sent before the polling starts. */
-        int rc = weft_stream_drain(p->io[0], weft__remaining(until));
-        if (rc == -EPIPE) p->input_off = p->input_len;
-        else if (rc) return rc;
-    }
-    for (;;) {
-        int rc = take_buffered(p);
-        if (rc) return rc;
+    int rc = drain_stdin(p, until);
+    if (rc) return rc;
+    for (bool last = false;;) {
+        if ((rc = take_buffered(p))) return rc;
         if (p->io[0] && !p->input_done && p->input_off >= p->input_len && (rc = end_input(p)))
             return rc;
         struct pollfd fds[3];
@@ -211,10 +223,14 @@ static int transfer_polling(weft_subprocess *p, int64_t deadline)
         int n = poll_set(p, fds, which);
         if (n == 0) return 0;
         if (weft__cancel_pending()) return -ECANCELED;
-        int64_t left = until == WEFT__NO_DEADLINE ? -1 : until - weft_now();
-        if (until != WEFT__NO_DEADLINE && left <= 0) {
+        if (last) {
             if (by) by->hit = true;
             return -ETIMEDOUT;
+        }
+        int64_t left = until == WEFT__NO_DEADLINE ? -1 : until - weft_now();
+        if (until != WEFT__NO_DEADLINE && left <= 0) {
+            last = true;
+            left = 0;
         }
         if (job && (left < 0 || left > WEFT_MS)) left = WEFT_MS;   /* look at the job's flag */
         struct timespec ts = weft__timespec(left);
@@ -266,8 +282,10 @@ int weft_subprocess_communicate(weft_subprocess *p, const void *input, size_t le
     } else if (input && (input != p->input || len != p->input_len)) {
         return -EINVAL;
     }
-    int rc = weft__waits_on_loop(weft__tls_get()) ? transfer_in_group(p, deadline)
-                                                   : transfer_polling(p, deadline);
+    /* No time left: one pass without waiting, which the poll loop does in any context. */
+    bool now_only = deadline != WEFT__NO_DEADLINE && deadline <= weft_now();
+    int rc = weft__waits_on_loop(weft__tls_get()) && !now_only ? transfer_in_group(p, deadline)
+                                                               : transfer_polling(p, deadline);
     if (rc == 0) rc = weft__subprocess_wait_until(p, deadline);
     if (rc) return rc;
     if (p->lost) return -ECHILD;
