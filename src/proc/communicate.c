@@ -187,19 +187,67 @@ static int poll_set(weft_subprocess *p, struct pollfd fds[3], int which[3])
     return n;
 }
 
-/* Serves the ready descriptors: on each, transfers until it would block, ends, or has
- * moved SERVE_ROUNDS pipefuls (so a pipe's end is seen in the same pass as its last bytes,
- * and yet one busy pipe cannot starve the others). */
+/* The transfers of the poll loop make the system calls on the (non-blocking) descriptors
+ * themselves: the streams' read buffers are empty (take_buffered), nobody else uses the
+ * streams meanwhile, and a stream call would add a ppoll of its own at every EAGAIN. A
+ * short transfer means the pipe was emptied (or filled) at that moment: the loop stops
+ * there and polls, except in the last pass, which reads on to see the pipe's end. Each
+ * ready pipe gets at most SERVE_ROUNDS transfers per pass, so one busy pipe cannot starve
+ * the others. */
 #define SERVE_ROUNDS 8
 
-static int serve(weft_subprocess *p, const struct pollfd *fds, const int *which, int n)
+static int fd_of(weft_stream *st)
+{
+    return weft_socket_fd(weft_stream_socket(st));
+}
+
+static int read_raw(weft_subprocess *p, int i, bool last)
+{
+    weft__capture *c = &p->cap[i];
+    int fd = fd_of(p->io[i + 1]);
+    for (int round = 0; round < SERVE_ROUNDS; round++) {
+        int rc = reserve(c, READ_ROOM);
+        if (rc) return rc;
+        size_t room = c->cap - c->len - 1;
+        ssize_t n = read(fd, c->buf + c->len, room);
+        if (n > 0) {
+            c->len += (size_t)n;
+            if ((size_t)n < room && !last) return 0;
+        } else if (n == 0) {
+            c->eof = true;
+            return 0;
+        } else if (errno != EINTR) {
+            return errno == EAGAIN ? 0 : -errno;
+        }
+    }
+    return 0;
+}
+
+static int write_raw(weft_subprocess *p)
+{
+    int fd = fd_of(p->io[0]);
+    for (int round = 0; round < SERVE_ROUNDS && p->input_off < p->input_len; round++) {
+        size_t want = p->input_len - p->input_off;
+        ssize_t n = write(fd, p->input + p->input_off, want);
+        if (n > 0) {
+            p->input_off += (size_t)n;
+            if ((size_t)n < want) return 0;           /* the pipe is full */
+        } else if (n < 0 && errno == EPIPE) {
+            p->input_off = p->input_len;               /* the child stopped reading */
+        } else if (n < 0 && errno != EINTR) {
+            return errno == EAGAIN ? 0 : -errno;
+        }
+    }
+    return p->input_off >= p->input_len ? end_input(p) : 0;
+}
+
+static int serve(weft_subprocess *p, const struct pollfd *fds, const int *which, int n,
+                 bool last)
 {
     for (int k = 0; k < n; k++) {
         if (!fds[k].revents) continue;
-        int rc = 0;
-        for (int round = 0; round < SERVE_ROUNDS && rc == 0; round++)
-            rc = which[k] == 0 ? write_some(p, 0) : read_some(p, which[k] - 1, 0);
-        if (rc < 0 && rc != -ETIMEDOUT) return rc;   /* -ETIMEDOUT: it would block */
+        int rc = which[k] == 0 ? write_raw(p) : read_raw(p, which[k] - 1, last);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -236,7 +284,7 @@ static int transfer_polling(weft_subprocess *p, int64_t deadline)
         struct timespec ts = weft__timespec(left);
         int r = ppoll(fds, (nfds_t)n, left < 0 ? NULL : &ts, NULL);
         if (r < 0 && errno != EINTR) return -errno;
-        if (r > 0 && (rc = serve(p, fds, which, n))) return rc;
+        if (r > 0 && (rc = serve(p, fds, which, n, last))) return rc;
     }
 }
 
