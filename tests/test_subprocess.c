@@ -418,7 +418,7 @@ static void test_sigchld_taken(void)
 static void body_wait_timeout_and_twice(void)
 {
     weft_subprocess *p;
-    CHECK_OK(weft_subprocess_start(&p, CHILD("sleep", "300"), NULL));
+    CHECK_OK(weft_subprocess_start(&p, CHILD("sleep", "800"), NULL));
     CHECK(weft_subprocess_pid(p) > 0);
     CHECK(weft_subprocess_pidfd(p) >= 0);
     int code = 1234;
