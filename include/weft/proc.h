@@ -111,9 +111,11 @@ typedef struct weft_subprocess_result {
  * *p receives the handle; give it back with weft_subprocess_destroy (or _detach).
  *
  * Errors, with nothing left behind (no child, no descriptor): -EINVAL (p or argv NULL,
- * argv[0] NULL, a bad mode or descriptor in opts, WEFT_STDIO_STDOUT for stdin or stdout,
- * a pass_fds entry < 3); -ENOMEM; -EMFILE / -ENFILE (no descriptor for a pipe or the
- * pidfd); -EAGAIN (the process limit); -ENOSYS (a kernel older than 5.4).
+ * argv[0] NULL, a bad mode in opts, WEFT_STDIO_FD with a negative descriptor,
+ * WEFT_STDIO_STDOUT for stdin or stdout, a pass_fds entry < 3, process_group < -1,
+ * pipe_size < 0); -EBADF (a WEFT_STDIO_FD descriptor that is not open); -ENOMEM; -EMFILE
+ * and -ENFILE (no descriptor for a pipe or the pidfd); -EAGAIN (the process limit);
+ * -ENOSYS (a kernel older than 5.4); F_SETPIPE_SZ's errors for pipe_size (-EPERM).
  * The child's own failures before the program runs are this call's errors too, never an
  * exit code 127: exec's errors (-ENOENT: no such program, or no such working directory;
  * -EACCES: not executable, or the directory is not searchable; -ENOEXEC, -ENOTDIR, -E2BIG,
@@ -218,8 +220,8 @@ WEFT_API void weft_subprocess_detach(weft_subprocess *p);
  * it stdin is as opts say. The timeout covers the whole run: when it passes (or the calling
  * coroutine is cancelled), the child is killed (SIGKILL) and reaped, and -ETIMEDOUT
  * (-ECANCELED) is returned with r holding what was read so far and the killed child's
- * return code (Python's TimeoutExpired). A child that ended in time is reported as it ended,
- * never as a timeout.
+ * return code (Python's TimeoutExpired). If everything was over when the time ran out (the
+ * outputs had ended and the child had exited), the outcome is reported, not a timeout.
  * *r is always set (zeroed first): free it with weft_subprocess_result_free whatever the
  * call returned. Returns 0; WEFT_SUBPROCESS_FAILED (CHECK); weft_subprocess_start's errors;
  * communicate's. Blocks until the child has ended. */

@@ -8,8 +8,8 @@
  *     loop with a writer and a reader per output pipe, each a plain blocking loop over the
  *     pipe's stream (the loop's epoll multiplexes them); a deadline scope around the group
  *     wait gives the timeout, and a cut wait cancels the three and waits for them;
- *   - a plain thread: one ppoll(2) loop over the three descriptors, non-blocking transfers
- *     (timeout 0) through the same streams.
+ *   - a plain thread: one ppoll(2) loop over the three descriptors, with non-blocking
+ *     read(2) and write(2) on them (after the bytes the streams already buffer).
  * Either way every byte read is appended to p->cap[] as soon as it arrives and every byte
  * written advances p->input_off, so a timeout or a cancellation loses nothing: the next call
  * goes on from there (Python's rule).
