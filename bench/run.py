@@ -269,6 +269,11 @@ WORKLOADS = {w.name: w for w in [
     Workload("echo-c1000", "server-cpu-us/roundtrip"),
     Workload("http", "server-cpu-us/request"),
     Workload("http-rps", "requests/s", HIGHER),
+    Workload("proc-spawn-seq", "spawns/s", HIGHER),
+    Workload("proc-spawn-8", "spawns/s", HIGHER),
+    Workload("proc-spawn-seq-coro", "spawns/s", HIGHER),
+    Workload("proc-communicate", "MB/s", HIGHER),
+    Workload("proc-communicate-coro", "MB/s", HIGHER),
 ]}
 
 # Drivers of the network workloads (see "Wrapped programs" above).
@@ -413,6 +418,42 @@ GROUPS = [
                 wrap=HTTP_LOAD),
         Program("uvloop", script="http_asyncio.py", interpreter=NET_PY,
                 args=["--uvloop"], wrap=HTTP_LOAD),
+    ]),
+    # Processes (weft/proc.h).  proc-spawn-seq: /bin/true started and waited
+    # for, 2,000 times one after the other (weft: from a plain thread);
+    # proc-spawn-8: the same with 8 in flight (weft: 8 coroutines on one
+    # loop; C: waitpid(-1) / poll over pidfds; Go: 8 goroutines; Python: 8
+    # threads; asyncio: 8 tasks; libuv: exit callbacks starting the next);
+    # spawns/s.  proc-spawn-seq-coro is weft-only (one at a time from a
+    # coroutine).  posix_spawn+pidfd is the design weft did not take
+    # (posix_spawn, then pidfd_open): see src/proc/spawn.c.
+    Group("proc-spawn", ["proc-spawn-seq", "proc-spawn-8", "proc-spawn-seq-coro"], [
+        Program(WEFT, binary="bench/weft_proc_spawn"),
+        Program("posix_spawn", binary="bench/peers/proc_spawn_c",
+                args=["posix_spawn"], workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("posix_spawn+pidfd", binary="bench/peers/proc_spawn_c",
+                args=["posix_spawn_pidfd"], workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("fork+exec", binary="bench/peers/proc_spawn_c", args=["fork"],
+                workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("go", go="proc_spawn_go", workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("libuv", binary="bench/peers/proc_spawn_uv",
+                workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("python", script="proc_spawn_py.py", interpreter="python3",
+                workloads=["proc-spawn-seq", "proc-spawn-8"]),
+        Program("asyncio", script="proc_spawn_asyncio.py", interpreter="python3",
+                workloads=["proc-spawn-seq", "proc-spawn-8"]),
+    ]),
+    # 64 MB through /bin/cat's stdin and back from its stdout, every byte
+    # checked; MB/s, the median of 3 runs after a warm-up.  weft from a plain
+    # thread (its ppoll loop); proc-communicate-coro (weft-only) from a
+    # coroutine (a task group).  Python: Popen.communicate; poll: a bare C
+    # poll(2) loop (bench/peers/proc_communicate_poll.c).
+    Group("proc-communicate", ["proc-communicate", "proc-communicate-coro"], [
+        Program(WEFT, binary="bench/weft_proc_communicate"),
+        Program("poll", binary="bench/peers/proc_communicate_poll",
+                workloads=["proc-communicate"]),
+        Program("python", script="proc_communicate_py.py", interpreter="python3",
+                workloads=["proc-communicate"]),
     ]),
 ]
 

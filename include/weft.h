@@ -19,5 +19,6 @@
 #include "weft/net.h"
 #include "weft/stream.h"
 #include "weft/file.h"
+#include "weft/proc.h"
 
 #endif /* WEFT_H */
