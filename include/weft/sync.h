@@ -29,7 +29,9 @@ WEFT_API int weft_lock_create(weft_lock **l);
 /* Takes the lock, waiting up to timeout. 0 on success; -ETIMEDOUT; -ECANCELED; -EINVAL
  * (l NULL, bad timeout). Like threading.Lock it is not reentrant: acquiring it again waits
  * until someone (any context) releases it. Fast path: one atomic compare-and-swap.
- * Debug builds report on stderr a coroutine that ends while holding a lock. */
+ * Debug builds report on stderr a lock that a coroutine took and that nobody released:
+ * when the lock is destroyed still held, or at exit. (A coroutine that ends holding a lock
+ * that another context releases later, a hand-over, is fine and not reported.) */
 WEFT_API int weft_lock_acquire(weft_lock *l, int64_t timeout);
 
 /* Releases the lock; if someone waits, wakes one. -EPERM if it is not held; -EINVAL.
