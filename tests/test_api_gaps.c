@@ -148,9 +148,127 @@ static void test_lock_never_released_is_reported(void)
 #endif
 }
 
+/* ---- a thread's future ------------------------------------------------------------------ */
+
+typedef struct {
+    weft_event *go;             /* the thread waits for it before returning */
+    int ret;
+} thread_job;
+
+static int thread_fn(void *arg, void **result)
+{
+    thread_job *j = arg;
+    if (j->go) CHECK_OK(weft_event_wait(j->go, 10 * WEFT_SEC));
+    *result = j;
+    return j->ret;
+}
+
+/* The caller gets a reference of its own: it outlives the thread and its handle; the
+ * future cannot be cancelled or completed by anyone but the thread. */
+static void test_thread_future(void)
+{
+    CHECK(weft_thread_future(NULL) == NULL);
+    thread_job j = { .ret = 7 };
+    CHECK_OK(weft_event_create(&j.go));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, thread_fn, &j));
+    weft_future *f = weft_thread_future(t);
+    weft_future *g = weft_thread_future(t);         /* a second reference, same future */
+    CHECK_PTR(f, g);
+    weft_future_release(g);
+    CHECK(!weft_future_done(f));
+    CHECK_RC(weft_future_cancel(f), -EBUSY);        /* a thread cannot be cancelled */
+    CHECK_RC(weft_future_set_result(f, NULL), -EINVAL);
+    CHECK_RC(weft_future_set_error(f, -EIO), -EINVAL);
+    CHECK(!weft_future_done(f) && weft_thread_is_alive(t));
+    CHECK_RC(weft_future_result(f, 0, NULL), -ETIMEDOUT);
+    weft_thread_release(t);                         /* the future stays ours */
+    CHECK_OK(weft_event_set(j.go));
+    void *res = NULL;
+    CHECK_RC(weft_future_result(f, 10 * WEFT_SEC, &res), 7);
+    CHECK_PTR(res, &j);
+    CHECK(!weft_future_cancelled(f));
+    weft_future_release(f);
+    weft_event_destroy(j.go);
+}
+
+/* wait, gather and as_completed take a thread's future beside a task's and a pool job's. */
+static int slow_job(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg, 10 * WEFT_SEC);
+}
+
+static int mixed_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_event *late;
+    CHECK_OK(weft_event_create(&late));
+    thread_job j = { .ret = 0 };
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, thread_fn, &j));
+    weft_future *fs[3];
+    fs[0] = weft_thread_future(t);
+    CHECK_OK(weft_spawn(&fs[1], slow_job, late));
+    CHECK_OK(weft_pool_submit(weft_default_pool(), &fs[2], slow_job, late));
+    /* The thread ends first (the others wait for `late`). */
+    weft_as_completed *it;
+    CHECK_OK(weft_as_completed_create(&it, fs, 3, 10 * WEFT_SEC));
+    weft_future *first;
+    CHECK_OK(weft_as_completed_next(it, &first));
+    CHECK_PTR(first, fs[0]);
+    bool done[3];
+    CHECK_EQ(weft_wait(fs, 3, WEFT_FIRST_COMPLETED, 0, done), 1);
+    CHECK(done[0] && !done[1] && !done[2]);
+    CHECK_OK(weft_event_set(late));
+    int errs[3];
+    CHECK_OK(weft_gather(fs, 3, 10 * WEFT_SEC, true, errs));
+    CHECK(errs[0] == 0 && errs[1] == 0 && errs[2] == 0);
+    void *res = NULL;
+    CHECK_OK(weft_future_result(fs[0], 0, &res));
+    CHECK_PTR(res, &j);
+    weft_future *f;
+    CHECK_OK(weft_as_completed_next(it, &f));
+    CHECK_OK(weft_as_completed_next(it, &f));
+    CHECK_RC(weft_as_completed_next(it, &f), -ENOENT);
+    weft_as_completed_destroy(it);
+    weft_thread_release(t);
+    for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
+    weft_event_destroy(late);
+    return 0;
+}
+
+static void test_thread_future_with_others(void)
+{
+    CHECK_OK(weft_run(mixed_main, NULL, NULL));
+}
+
+/* Joining still means "ended" after a cancel attempt: the future completes with the
+ * thread's own outcome, not -ECANCELED, and weft_thread_join agrees. */
+static void test_thread_future_cancel_changes_nothing(void)
+{
+    thread_job j = { .ret = -EIO };
+    CHECK_OK(weft_event_create(&j.go));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, thread_fn, &j));
+    weft_future *f = weft_thread_future(t);
+    for (int i = 0; i < 3; i++) CHECK_RC(weft_future_cancel(f), -EBUSY);
+    CHECK_RC(weft_thread_join(t, 0, NULL), -ETIMEDOUT);
+    CHECK_OK(weft_event_set(j.go));
+    CHECK_RC(weft_thread_join(t, 10 * WEFT_SEC, NULL), -EIO);
+    CHECK_RC(weft_future_result(f, 0, NULL), -EIO);
+    CHECK_RC(weft_future_cancel(f), -EBUSY);
+    weft_future_release(f);
+    weft_thread_release(t);
+    weft_event_destroy(j.go);
+}
+
 int main(void)
 {
     RUN(test_lock_hand_over_is_not_reported);
     RUN(test_lock_never_released_is_reported);
+    RUN(test_thread_future);
+    RUN(test_thread_future_with_others);
+    RUN(test_thread_future_cancel_changes_nothing);
     return 0;
 }
