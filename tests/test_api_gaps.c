@@ -263,6 +263,148 @@ static void test_thread_future_cancel_changes_nothing(void)
     weft_event_destroy(j.go);
 }
 
+/* ---- waiter counts: Event and Condition --------------------------------------------------- */
+
+/* Polls (from a thread) until get() == want; fails after 10 s. */
+static void await_count(size_t (*get)(void *), void *obj, size_t want)
+{
+    int64_t end = weft_now() + 10 * WEFT_SEC;
+    while (get(obj) != want) {
+        if (weft_now() > end) {
+            fprintf(stderr, "waiters: %zu, expected %zu\n", get(obj), want);
+            abort();
+        }
+        weft_sleep(WEFT_MS);
+    }
+}
+
+static size_t event_count(void *e) { return weft_event_waiters(e); }
+static size_t cond_count(void *c) { return weft_cond_waiters(c); }
+
+typedef struct {
+    weft_event *e;
+    int64_t timeout;
+    int want;
+} event_waiter;
+
+static int wait_event(void *arg, void **result)
+{
+    (void)result;
+    event_waiter *w = arg;
+    CHECK_RC(weft_event_wait(w->e, w->timeout), w->want);
+    return 0;
+}
+
+/* Three threads and two coroutines (of a loop thread) park; the count says so; a timed-out
+ * and a cancelled waiter leave it; a set empties it. */
+typedef struct {
+    event_waiter *ok;
+    weft_future *cancelled;
+    atomic_int spawned;
+    weft_event *done;
+} event_loop;
+
+static int event_loop_main(void *arg, void **result)
+{
+    (void)result;
+    event_loop *x = arg;
+    event_waiter *c = malloc(sizeof *c);
+    CHECK(c != NULL);
+    *c = (event_waiter){ x->ok->e, WEFT_FOREVER, -ECANCELED };
+    weft_future *a;
+    CHECK_OK(weft_spawn(&a, wait_event, x->ok));
+    CHECK_OK(weft_spawn(&x->cancelled, wait_event, c));
+    atomic_store(&x->spawned, 1);
+    CHECK_OK(weft_future_result(a, 10 * WEFT_SEC, NULL));
+    CHECK_OK(weft_future_result(x->cancelled, 10 * WEFT_SEC, NULL));
+    weft_future_release(a);
+    weft_future_release(x->cancelled);
+    free(c);
+    return 0;
+}
+
+static void test_event_waiters(void)
+{
+    CHECK_EQ(weft_event_waiters(NULL), 0);
+    weft_event *e;
+    CHECK_OK(weft_event_create(&e));
+    CHECK_EQ(weft_event_waiters(e), 0);
+    event_waiter ok = { e, 10 * WEFT_SEC, 0 }, late = { e, 30 * WEFT_MS, -ETIMEDOUT };
+    weft_thread *t[4];
+    for (int i = 0; i < 3; i++) CHECK_OK(weft_thread_start(&t[i], NULL, wait_event, &ok));
+    event_loop x = { .ok = &ok };
+    loop_job job = { event_loop_main, &x };
+    weft_thread *lt = start_loop_thread(&job);
+    await_count(event_count, e, 5);
+    CHECK_OK(weft_thread_start(&t[3], NULL, wait_event, &late));
+    join_and_release(t[3]);                         /* timed out: no longer counted */
+    CHECK_EQ(weft_event_waiters(e), 5);
+    while (!atomic_load(&x.spawned)) weft_sleep(WEFT_MS);
+    CHECK_OK(weft_future_cancel(x.cancelled));      /* from another thread */
+    await_count(event_count, e, 4);
+    CHECK_OK(weft_event_set(e));
+    CHECK_EQ(weft_event_waiters(e), 0);
+    for (int i = 0; i < 3; i++) join_and_release(t[i]);
+    join_and_release(lt);
+    CHECK_EQ(weft_event_waiters(e), 0);
+    CHECK_RC(weft_event_wait(e, 0), 0);             /* set: no wait, never counted */
+    weft_event_destroy(e);
+}
+
+typedef struct {
+    weft_cond *c;
+    int64_t timeout;
+    atomic_int woken, timedout;
+} cond_waiter;
+
+static int wait_cond(void *arg, void **result)
+{
+    (void)result;
+    cond_waiter *w = arg;
+    CHECK_OK(weft_cond_acquire(w->c, WEFT_FOREVER));
+    int rc = weft_cond_wait(w->c, w->timeout);
+    CHECK_OK(weft_cond_release(w->c));
+    CHECK(rc == 0 || rc == -ETIMEDOUT);
+    atomic_fetch_add(rc == 0 ? &w->woken : &w->timedout, 1);
+    return 0;
+}
+
+static int spawn_two_cond_waiters(void *arg, void **result)
+{
+    (void)result;
+    spawn_job job = { 2, wait_cond, arg };
+    return spawn_all_and_wait(&job, NULL);
+}
+
+static void test_cond_waiters(void)
+{
+    CHECK_EQ(weft_cond_waiters(NULL), 0);
+    weft_cond *c;
+    CHECK_OK(weft_cond_create(&c, NULL));
+    CHECK_EQ(weft_cond_waiters(c), 0);
+    cond_waiter w = { .c = c, .timeout = 10 * WEFT_SEC };
+    cond_waiter quick = { .c = c, .timeout = 30 * WEFT_MS };
+    weft_thread *t[4];
+    for (int i = 0; i < 2; i++) CHECK_OK(weft_thread_start(&t[i], NULL, wait_cond, &w));
+    loop_job job = { spawn_two_cond_waiters, &w };
+    t[2] = start_loop_thread(&job);
+    await_count(cond_count, c, 4);
+    CHECK_OK(weft_thread_start(&t[3], NULL, wait_cond, &quick));
+    join_and_release(t[3]);                         /* timed out, lock taken back, gone */
+    CHECK_EQ(atomic_load(&quick.timedout), 1);
+    CHECK_OK(weft_cond_acquire(c, WEFT_FOREVER));
+    CHECK_EQ(weft_cond_waiters(c), 4);              /* under the lock nobody can join */
+    CHECK_EQ(weft_cond_notify(c, 1), 1);
+    CHECK_EQ(weft_cond_waiters(c), 3);              /* a notified one no longer counts */
+    CHECK_EQ(weft_cond_notify_all(c), 3);
+    CHECK_EQ(weft_cond_waiters(c), 0);
+    CHECK_OK(weft_cond_release(c));
+    for (int i = 0; i < 3; i++) join_and_release(t[i]);
+    CHECK_EQ(atomic_load(&w.woken), 4);
+    CHECK_EQ(weft_cond_waiters(c), 0);
+    weft_cond_destroy(c);
+}
+
 int main(void)
 {
     RUN(test_lock_hand_over_is_not_reported);
@@ -270,5 +412,7 @@ int main(void)
     RUN(test_thread_future);
     RUN(test_thread_future_with_others);
     RUN(test_thread_future_cancel_changes_nothing);
+    RUN(test_event_waiters);
+    RUN(test_cond_waiters);
     return 0;
 }
