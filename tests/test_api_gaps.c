@@ -405,6 +405,90 @@ static void test_cond_waiters(void)
     weft_cond_destroy(c);
 }
 
+/* ---- timers: the future is the caller's reference; daemon timer threads ------------------ */
+
+static int timer_job(void *arg, void **result)
+{
+    atomic_int *runs = arg;
+    atomic_fetch_add(runs, 1);
+    *result = arg;
+    return weft_in_coroutine() ? 1 : 2;
+}
+
+/* weft_timer_future gives a reference: it outlives the timer handle, each call's must be
+ * released (ASan and Valgrind see a leak or a use after free otherwise). */
+static void test_timer_future_is_a_reference(void)
+{
+    CHECK(weft_timer_future(NULL) == NULL);
+    for (int mode = 0; mode < 3; mode++) {
+        atomic_int runs = 0;
+        weft_timer_opts o = WEFT_TIMER_OPTS_INIT;
+        o.thread = mode > 0;
+        o.daemon = mode == 2;
+        weft_timer *t;
+        CHECK_OK(weft_timer_start(&t, 5 * WEFT_MS, timer_job, &runs, &o));
+        weft_future *f = weft_timer_future(t), *g = weft_timer_future(t);
+        CHECK_PTR(f, g);
+        weft_timer_release(t);                      /* before it fires */
+        weft_future_release(g);
+        void *res = NULL;
+        CHECK_RC(weft_future_result(f, 10 * WEFT_SEC, &res), mode ? 2 : 1);
+        CHECK_PTR(res, &runs);
+        CHECK_EQ(atomic_load(&runs), 1);
+        weft_future_release(f);
+    }
+}
+
+/* Started with daemon, the timer thread does not hold up program exit (a pending timer
+ * never fires); a coroutine timer ignores daemon. */
+static int say_fired(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    fprintf(stderr, "timer fired\n");
+    return 0;
+}
+
+static void exit_with_daemon_timer(void)
+{
+    weft_timer *t;
+    weft_timer_opts o = WEFT_TIMER_OPTS_INIT;
+    o.thread = true;
+    o.daemon = true;
+    CHECK_OK(weft_timer_start(&t, 20 * WEFT_SEC, say_fired, NULL, &o));
+    weft_timer_release(t);
+    exit(0);                    /* weft_shutdown does not join a daemon thread */
+}
+
+static void shutdown_then_daemon_timer(void)
+{
+    CHECK_OK(weft_shutdown());
+    weft_timer *t;
+    weft_timer_opts o = WEFT_TIMER_OPTS_INIT;
+    o.thread = true;
+    CHECK_RC(weft_timer_start(&t, 0, say_fired, NULL, &o), -ESHUTDOWN);
+    o.daemon = true;                                /* a daemon one is still allowed */
+    CHECK_OK(weft_timer_start(&t, 0, say_fired, NULL, &o));
+    weft_future *f = weft_timer_future(t);
+    CHECK_OK(weft_future_result(f, 10 * WEFT_SEC, NULL));
+    weft_future_release(f);
+    weft_timer_release(t);
+    exit(0);
+}
+
+static void test_daemon_timer(void)
+{
+    if (TEST_TSAN || under_qemu()) return;          /* threads in a forked child */
+    int64_t t0 = weft_now();
+    child_result r = in_child(exit_with_daemon_timer);
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    CHECK(strstr(r.err, "timer fired") == NULL);
+    CHECK(weft_now() - t0 < 10 * WEFT_SEC);         /* did not wait for the 20 s timer */
+    r = in_child(shutdown_then_daemon_timer);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) fprintf(stderr, "%s\n", r.err);
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    CHECK(strstr(r.err, "timer fired\n") != NULL);
+}
+
 int main(void)
 {
     RUN(test_lock_hand_over_is_not_reported);
@@ -414,5 +498,7 @@ int main(void)
     RUN(test_thread_future_cancel_changes_nothing);
     RUN(test_event_waiters);
     RUN(test_cond_waiters);
+    RUN(test_timer_future_is_a_reference);
+    RUN(test_daemon_timer);
     return 0;
 }
