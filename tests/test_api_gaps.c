@@ -489,6 +489,107 @@ static void test_daemon_timer(void)
     CHECK(strstr(r.err, "timer fired\n") != NULL);
 }
 
+/* ---- option structs: one convention, each with an _INIT ----------------------------------- */
+
+static atomic_int inits;
+
+static int count_init(void *arg)
+{
+    CHECK_PTR(arg, &inits);
+    atomic_fetch_add(&inits, 1);
+    return 0;
+}
+
+static int worker_name(void *arg, void **result)
+{
+    (void)arg;
+    static __thread char name[16];
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    *result = name;
+    return 0;
+}
+
+static void test_pool_opts(void)
+{
+    /* Every field through weft_pool_create (weft_pool_opts_ex was the second struct). */
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    o.max_workers = 1;
+    o.name_prefix = "gaps";
+    o.initializer = count_init;
+    o.initializer_arg = &inits;
+    o.idle_timeout = WEFT_FOREVER;
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &o));
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(p, &f, worker_name, NULL));
+    void *name = NULL;
+    CHECK_OK(weft_future_result(f, 10 * WEFT_SEC, &name));
+    CHECK(strcmp(name, "gaps-1") == 0);
+    CHECK_EQ(atomic_load(&inits), 1);
+    weft_future_release(f);
+    weft_pool_destroy(p);
+    /* Zeroed or partial structs mean the defaults; the old names still compile. */
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
+    weft_pool_destroy(p);
+    weft_pool_opts_ex ex = WEFT_POOL_OPTS_EX_INIT;
+    ex.max_workers = 1;
+    CHECK_OK(weft_pool_create_ex(&p, &ex));
+    weft_pool_destroy(p);
+    /* Misuse of any field: -EINVAL from the one create. */
+    weft_pool_opts bad = WEFT_POOL_OPTS_INIT;
+    bad.max_extra_workers = -1;
+    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
+    bad = (weft_pool_opts)WEFT_POOL_OPTS_INIT;
+    bad.idle_timeout = -5;
+    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
+    bad = (weft_pool_opts)WEFT_POOL_OPTS_INIT;
+    bad.max_workers = -1;
+    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
+    CHECK_RC(weft_pool_create(NULL, &o), -EINVAL);
+}
+
+static int echo_once(weft_socket *conn, void *arg)
+{
+    (void)arg;
+    char buf[8];
+    ssize_t n = weft_socket_read(conn, buf, sizeof buf, 10 * WEFT_SEC);
+    if (n > 0) weft_socket_write(conn, buf, (size_t)n, 10 * WEFT_SEC);
+    return 0;
+}
+
+static int server_opts_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_server_opts so = WEFT_SERVER_OPTS_INIT;
+    so.max_connections = 1;
+    weft_server *srv;
+    CHECK_OK(weft_tcp_server(&srv, "127.0.0.1", 0, echo_once, NULL, &so));
+    weft_addr a;
+    CHECK_OK(weft_server_addr(srv, &a));
+    weft_socket *c;
+    CHECK_OK(weft_tcp_connect(&c, "127.0.0.1", weft_addr_port(&a), 10 * WEFT_SEC));
+    weft_stream_opts o = WEFT_STREAM_OPTS_INIT;
+    o.max_line = 4;
+    weft_stream *st;
+    CHECK_OK(weft_stream_open(&st, c, &o));
+    CHECK_OK(weft_stream_write(st, "abcdef\n", 7, WEFT_FOREVER));
+    const char *line;
+    CHECK_RC(weft_stream_readline(st, &line, 10 * WEFT_SEC), -EMSGSIZE);   /* max_line 4 */
+    CHECK_OK(weft_stream_close(st, WEFT_FOREVER));
+    weft_socket_close(c);
+    CHECK_OK(weft_server_close(srv, 10 * WEFT_SEC));
+    return 0;
+}
+
+static void test_server_and_stream_opts_init(void)
+{
+    weft_server_opts so = WEFT_SERVER_OPTS_INIT;
+    CHECK(so.max_connections == 0 && so.backlog == 0 && so.stack_size == 0);
+    weft_stream_opts o = WEFT_STREAM_OPTS_INIT;
+    CHECK(o.max_line == 0 && o.write_high == 0);
+    CHECK_OK(weft_run(server_opts_main, NULL, NULL));
+}
+
 int main(void)
 {
     RUN(test_lock_hand_over_is_not_reported);
@@ -500,5 +601,7 @@ int main(void)
     RUN(test_cond_waiters);
     RUN(test_timer_future_is_a_reference);
     RUN(test_daemon_timer);
+    RUN(test_pool_opts);
+    RUN(test_server_and_stream_opts_init);
     return 0;
 }

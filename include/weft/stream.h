@@ -19,11 +19,15 @@ extern "C" {
 
 typedef struct weft_stream weft_stream;
 
-typedef struct {
+/* Options for weft_stream_open and weft_stream_open_fd. Initialise with
+ * WEFT_STREAM_OPTS_INIT (zero fields mean the defaults); more fields may be added at the
+ * end. */
+typedef struct weft_stream_opts {
     size_t max_line;     /* the longest line or record a read may return (0: 64 KiB, as
                             asyncio's limit); the read buffer grows up to this */
     size_t write_high;   /* bytes buffered before a write sends and waits (0: 64 KiB) */
 } weft_stream_opts;
+#define WEFT_STREAM_OPTS_INIT { 0, 0 }
 
 /* A stream over s, which stays the caller's (close it after weft_stream_close). The stream
  * keeps a reference to s until weft_stream_close: closing s meanwhile, from any thread and
