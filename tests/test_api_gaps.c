@@ -590,6 +590,131 @@ static void test_server_and_stream_opts_init(void)
     CHECK_OK(weft_run(server_opts_main, NULL, NULL));
 }
 
+/* ---- skipping an over-long line after -EMSGSIZE ------------------------------------------ */
+
+/* A stream (max_line 16) over one end of a socketpair; *peer is the other end's fd. */
+static weft_stream *small_stream(int *peer)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    weft_stream_opts o = WEFT_STREAM_OPTS_INIT;
+    o.max_line = 16;
+    weft_stream *st;
+    CHECK_OK(weft_stream_open_fd(&st, sv[0], &o));
+    *peer = sv[1];
+    return st;
+}
+
+static void put(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    CHECK_EQ(write(fd, s, n), (ssize_t)n);
+}
+
+static void expect_line(weft_stream *st, const char *want)
+{
+    const char *line;
+    ssize_t n = weft_stream_readline(st, &line, 10 * WEFT_SEC);
+    CHECK_EQ(n, (ssize_t)strlen(want));
+    CHECK(memcmp(line, want, (size_t)n) == 0);
+}
+
+static void test_skip_line_after_emsgsize(void)
+{
+    int peer;
+    weft_stream *st = small_stream(&peer);
+    char longline[102];
+    memset(longline, 'x', 100);
+    strcpy(longline + 100, "\n");
+    put(peer, "short\n");
+    put(peer, longline);
+    put(peer, "next\n");
+    expect_line(st, "short\n");
+    const char *line;
+    CHECK_RC(weft_stream_readline(st, &line, 10 * WEFT_SEC), -EMSGSIZE);
+    CHECK(weft_stream_read_buffered(st) >= 16);     /* the bytes stayed... */
+    CHECK_EQ(weft_stream_skip_line(st, 10 * WEFT_SEC), 101);   /* ...until skipped */
+    expect_line(st, "next\n");
+    /* At the end of the stream, the last unterminated bytes are the line; then 0. */
+    put(peer, "tail");
+    close(peer);
+    CHECK_EQ(weft_stream_skip_line(st, 10 * WEFT_SEC), 4);
+    CHECK_EQ(weft_stream_skip_line(st, 10 * WEFT_SEC), 0);
+    CHECK_OK(weft_stream_close(st, 0));
+}
+
+/* A line far longer than the buffer, arriving in pieces from a thread while the skip
+ * waits: skipped whole, one buffer at a time. */
+typedef struct {
+    int fd;
+    size_t len;                 /* bytes of 'y' before the '\n' */
+} slow_writer;
+
+static int write_slowly(void *arg, void **result)
+{
+    (void)result;
+    slow_writer *w = arg;
+    char chunk[4096];
+    memset(chunk, 'y', sizeof chunk);
+    for (size_t sent = 0; sent < w->len;) {
+        size_t n = w->len - sent < sizeof chunk ? w->len - sent : sizeof chunk;
+        CHECK_EQ(write(w->fd, chunk, n), (ssize_t)n);
+        sent += n;
+        if (sent % (64 * 1024) == 0) weft_sleep(WEFT_MS);
+    }
+    put(w->fd, "\nafter\n");
+    return 0;
+}
+
+static void test_skip_line_longer_than_the_buffer(void)
+{
+    int peer;
+    weft_stream *st = small_stream(&peer);
+    slow_writer w = { peer, 1 << 20 };
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, write_slowly, &w));
+    const char *line;
+    CHECK_RC(weft_stream_readline(st, &line, 10 * WEFT_SEC), -EMSGSIZE);
+    CHECK_EQ(weft_stream_skip_line(st, 30 * WEFT_SEC), (ssize_t)w.len + 1);
+    expect_line(st, "after\n");
+    join_and_release(t);
+    close(peer);
+    CHECK_OK(weft_stream_close(st, 0));
+}
+
+/* A multi-byte delimiter split between two reads; a skip cut short by its timeout goes on
+ * where it stopped when called again. */
+static void test_skip_until_and_resume(void)
+{
+    int peer;
+    weft_stream *st = small_stream(&peer);
+    put(peer, "0123456789abcdefghij\r\n\r");           /* 20 bytes, then 3 of the 4 */
+    const char *rec;
+    CHECK_RC(weft_stream_read_until(st, "\r\n\r\n", 4, &rec, 10 * WEFT_SEC), -EMSGSIZE);
+    CHECK_RC(weft_stream_skip_until(st, "\r\n\r\n", 4, 20 * WEFT_MS), -ETIMEDOUT);
+    put(peer, "\nrest\n");                          /* the delimiter's last byte */
+    CHECK_EQ(weft_stream_skip_until(st, "\r\n\r\n", 4, 10 * WEFT_SEC), 4);  /* kept: 3 + 1 */
+    expect_line(st, "rest\n");
+    /* skip_line cut short, resumed. */
+    put(peer, "0123456789012345678901234567890123456789");
+    CHECK_RC(weft_stream_skip_line(st, 20 * WEFT_MS), -ETIMEDOUT);
+    put(peer, "end\nnext\n");
+    CHECK_EQ(weft_stream_skip_line(st, 10 * WEFT_SEC), 4);
+    expect_line(st, "next\n");
+    /* The stream ends before the delimiter: -ENODATA, and nothing is left. */
+    put(peer, "no delimiter");
+    close(peer);
+    CHECK_RC(weft_stream_skip_until(st, "\r\n", 2, 10 * WEFT_SEC), -ENODATA);
+    CHECK_EQ(weft_stream_read_buffered(st), 0);
+    CHECK_EQ(weft_stream_skip_until(st, "\r\n", 2, 10 * WEFT_SEC), 0);
+    /* Misuse. */
+    CHECK_RC(weft_stream_skip_line(NULL, 0), -EINVAL);
+    CHECK_RC(weft_stream_skip_line(st, -7), -EINVAL);
+    CHECK_RC(weft_stream_skip_until(st, NULL, 1, 0), -EINVAL);
+    CHECK_RC(weft_stream_skip_until(st, "\n", 0, 0), -EINVAL);
+    CHECK_OK(weft_stream_close(st, 0));
+}
+
 int main(void)
 {
     RUN(test_lock_hand_over_is_not_reported);
@@ -603,5 +728,8 @@ int main(void)
     RUN(test_daemon_timer);
     RUN(test_pool_opts);
     RUN(test_server_and_stream_opts_init);
+    RUN(test_skip_line_after_emsgsize);
+    RUN(test_skip_line_longer_than_the_buffer);
+    RUN(test_skip_until_and_resume);
     return 0;
 }
