@@ -53,8 +53,6 @@ typedef int (*weft_fn)(void *arg, void **result);
 /* A thread started by weft: Python's threading.Thread. */
 typedef struct weft_thread weft_thread;
 
-typedef struct weft_future weft_future;   /* weft/future.h */
-
 /* Options for weft_thread_start. Initialise with WEFT_THREAD_OPTS_INIT; more fields may be
  * added at the end. */
 typedef struct weft_thread_opts {
@@ -93,7 +91,7 @@ WEFT_API int weft_thread_join(weft_thread *t, int64_t timeout, void **result);
  * weft_future_cancel on it returns -EBUSY and changes nothing (a thread cannot be
  * cancelled); weft_future_set_result / _set_error return -EINVAL. NULL if t is NULL.
  * Any context; never blocks. */
-WEFT_API weft_future *weft_thread_future(weft_thread *t);
+WEFT_API struct weft_future *weft_thread_future(weft_thread *t);   /* weft/future.h */
 
 /* True until the thread has ended, in weft_thread_join's sense. Any context; never blocks. */
 WEFT_API bool weft_thread_is_alive(weft_thread *t);
