@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     long n = bench_count(argc, argv, 1000000);
     long rt = n / 10;
     weft_pool *p;
-    BENCH_CHECK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    BENCH_CHECK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     BENCH_CHECK(weft_event_create(&all_done));
     throughput(p, n / 10);                             /* warm-up: threads, caches */
     throughput_futures(p, n / 10);
@@ -140,11 +140,11 @@ int main(int argc, char **argv)
     bench_result("pool-throughput", throughput(p, n));
     bench_result("pool-throughput-futures", throughput_futures(p, n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
     o.max_workers = 2;
     o.caller_runs = true;
     weft_pool *cr;
-    BENCH_CHECK(weft_pool_create_ex(&cr, &o));
+    BENCH_CHECK(weft_pool_create(&cr, &o));
     roundtrip(cr, rt / 10);
     bench_result("pool-roundtrip-caller-runs", roundtrip(cr, rt));
     weft_pool_destroy(cr);

@@ -175,7 +175,7 @@ static int with_threads(void)
     weft_pool *pool;
     int rc = weft_local_create(&session_of_thread, session_end);
     if (rc) return rc;
-    if ((rc = weft_pool_create(&pool, &(weft_pool_opts){ WORKERS }))) return rc;
+    if ((rc = weft_pool_create(&pool, &(weft_pool_opts){ .max_workers = WORKERS }))) return rc;
     weft_future *fs[PAGES];
     size_t n = 0;
     for (; n < PAGES && !rc; n++)

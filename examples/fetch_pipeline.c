@@ -54,7 +54,7 @@ static int fetch(void *arg, void **result)
 static int pipeline(int *n_done, int *n_cancelled)
 {
     weft_pool *pool;
-    int rc = weft_pool_create(&pool, &(weft_pool_opts){ WORKERS });
+    int rc = weft_pool_create(&pool, &(weft_pool_opts){ .max_workers = WORKERS });
     if (rc) return rc;
     weft_future *fs[URLS];
     size_t n = 0;

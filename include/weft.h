@@ -11,6 +11,7 @@
 #include "weft/core.h"
 #include "weft/future.h"
 #include "weft/task.h"
+#include "weft/loop.h"
 #include "weft/sync.h"
 #include "weft/io.h"
 #include "weft/queue.h"

@@ -339,8 +339,8 @@ static void ends_holding_child(void)
     CHECK_OK(weft_spawn_ex(&f, &o, ends_holding, held_lock));
     CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
     weft_future_release(f);
-    CHECK_OK(weft_lock_release(held_lock));           /* still safe afterwards */
-    weft_lock_destroy(held_lock);
+    weft_lock_destroy(held_lock);       /* nobody released it: reported (a hand-over is not:
+                                           test_api_gaps.c) */
 }
 #endif
 
@@ -351,7 +351,8 @@ static void test_misuse(void)
     child_result r = in_child(ends_holding_child);
     CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
     CHECK(strstr(r.err, "coroutine 'forgetful' #") != NULL);
-    CHECK(strstr(r.err, "ended holding 1 weft lock(s)") != NULL);
+    CHECK(strstr(r.err, "ended holding a weft lock that nobody released (destroyed still "
+                 "held)") != NULL);
 #endif
 }
 

@@ -42,7 +42,7 @@ static void test_submit_and_result_from_a_thread(void)
 {
     reset();
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 3 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 3 }));
     CHECK_EQ(weft_pool_workers(p), 0);                 /* lazy: nothing before a job */
     weft_future *f[100];
     for (int i = 0; i < 100; i++) CHECK_OK(weft_pool_submit(p, &f[i], square, (void *)(intptr_t)i));
@@ -112,7 +112,7 @@ static void test_max_workers_bounds_concurrency(void)
 {
     reset();
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     weft_future *f[10];
     for (int i = 0; i < 10; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(5 * WEFT_MS)));
     for (int i = 0; i < 10; i++) {
@@ -151,7 +151,7 @@ static int check_name(void *arg, void **result)
 
 static void test_initializer_finalizer_names_retirement(void)
 {
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
     o.max_workers = 2;
     o.name_prefix = "crawler";
     o.initializer = init_worker;
@@ -160,7 +160,7 @@ static void test_initializer_finalizer_names_retirement(void)
     o.finalizer_arg = (void *)&finis;
     o.idle_timeout = 20 * WEFT_MS;
     weft_pool *p;
-    CHECK_OK(weft_pool_create_ex(&p, &o));
+    CHECK_OK(weft_pool_create(&p, &o));
     weft_future *f[6];
     for (int i = 0; i < 6; i++) CHECK_OK(weft_pool_submit(p, &f[i], check_name, NULL));
     for (int i = 0; i < 6; i++) {
@@ -190,11 +190,11 @@ static int failing_init(void *arg)
 
 static void test_failing_initializer_breaks_the_pool(void)
 {
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
     o.max_workers = 1;
     o.initializer = failing_init;
     weft_pool *p;
-    CHECK_OK(weft_pool_create_ex(&p, &o));
+    CHECK_OK(weft_pool_create(&p, &o));
     weft_future *f;
     CHECK_OK(weft_pool_submit(p, &f, square, (void *)2));
     CHECK_RC(weft_future_result(f, WEFT_FOREVER, NULL), -EACCES);
@@ -233,7 +233,7 @@ static void test_cancellation_rules(void)
     reset();
     atomic_store(&saw_cancelled_flag, 0);
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 1 }));
     weft_future *a, *b;
     CHECK_OK(weft_pool_submit(p, &a, long_job, NULL));
     CHECK_OK(weft_pool_submit(p, &b, square, (void *)5));   /* queued behind a */
@@ -260,7 +260,7 @@ static void test_shutdown_semantics(void)
 {
     reset();
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 1 }));
     weft_future *f[20];
     for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(100000)));
     CHECK_OK(weft_pool_shutdown(p, true, false));
@@ -272,7 +272,7 @@ static void test_shutdown_semantics(void)
     weft_pool_destroy(p);
 
     reset();
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 1 }));
     for (int i = 0; i < 20; i++) CHECK_OK(weft_pool_submit(p, &f[i], sleeper, (void *)(2 * WEFT_MS)));
     while (atomic_load(&running) == 0) weft_sleep(100000);
     CHECK_OK(weft_pool_shutdown(p, false, true));
@@ -305,7 +305,7 @@ static int submits_more(void *arg, void **result)
 static void test_submit_from_a_job(void)
 {
     reset();
-    CHECK_OK(weft_pool_create(&self_pool, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&self_pool, &(weft_pool_opts){ .max_workers = 2 }));
     CHECK_OK(weft_pool_submit(self_pool, NULL, submits_more, (void *)9));
     int64_t t0 = weft_now();
     while (atomic_load(&ran) < 10 && weft_now() - t0 < 5000 * WEFT_MS) weft_sleep(100000);
@@ -330,7 +330,7 @@ static void test_destroy_from_a_job(void)
 {
     reset();
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 1 }));
     CHECK_OK(weft_pool_submit(p, NULL, destroys_its_pool, p));
     atomic_store(&submit_returned, 1);
     int64_t t0 = weft_now();
@@ -364,7 +364,7 @@ static int fib(void *arg, void **result)
 
 static void test_recursive_fan_out_completes(void)
 {
-    CHECK_OK(weft_pool_create(&fan_pool, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&fan_pool, &(weft_pool_opts){ .max_workers = 2 }));
     weft_future *f;
     CHECK_OK(weft_pool_submit(fan_pool, &f, fib, (void *)8));
     void *r;
@@ -387,7 +387,7 @@ static void test_compensation_for_a_running_job(void)
 {
     reset();
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     CHECK_OK(weft_pool_submit(p, &slow_job, sleeper, (void *)(200 * WEFT_MS)));
     while (atomic_load(&running) == 0) weft_sleep(100000);
     weft_future *w, *z;
@@ -416,7 +416,7 @@ static int fails_on_7(void *arg, void **result)
 static void test_map(void)
 {
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     void *args[50], *res[50];
     int errs[50];
     for (int i = 0; i < 50; i++) args[i] = (void *)(intptr_t)i;
@@ -443,7 +443,7 @@ static void test_map(void)
     }
     /* One worker runs the items in order: every item after the failing one is stopped. */
     weft_pool *one;
-    CHECK_OK(weft_pool_create(&one, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&one, &(weft_pool_opts){ .max_workers = 1 }));
     CHECK_RC(weft_pool_map(one, fails_on_7, args, 50, 1, true, res, errs), -EDOM);
     for (int i = 0; i < 7; i++) CHECK_OK(errs[i]);
     for (int i = 8; i < 50; i++) CHECK_RC(errs[i], -ECANCELED);
@@ -524,7 +524,7 @@ static int map_in_expiring_scope(void *arg, void **result)
 static void test_map_cut_by_a_deadline_scope(void)
 {
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     void *args[2] = { (void *)1, (void *)2 };
     CHECK_OK(weft_pool_map(p, square, args, 2, 1, false, NULL, NULL));   /* workers up */
     CHECK_OK(map_in_expiring_scope(p, NULL));                 /* a thread */
@@ -565,7 +565,7 @@ static int to_thread_main(void *arg, void **result)
     CHECK_OK(weft_to_thread(quick_call, NULL, &r));
     CHECK_PTR(r, (void *)0x43);
     weft_pool *own;
-    CHECK_OK(weft_pool_create(&own, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&own, &(weft_pool_opts){ .max_workers = 1 }));
     r = NULL;
     CHECK_OK(weft_run_in_executor(own, quick_call, NULL, &r));
     CHECK_PTR(r, (void *)0x43);
@@ -644,7 +644,7 @@ static void test_detached_jobs(void)
     for (int round = 0; round < 4; round++) {
         atomic_store(&detached_ran, 0);
         weft_pool *p;
-        CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+        CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
         detached_submitter d[4];
         weft_thread *th[4];
         for (int i = 0; i < 4; i++) {
@@ -677,7 +677,7 @@ static void test_detached_jobs(void)
 
     weft_set_unretrieved_hook(count_report, NULL);
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 1 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 1 }));
     CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)-EIO));
     CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)-ECANCELED));
     CHECK_OK(weft_pool_submit(p, NULL, fail_with, (void *)(intptr_t)0));
@@ -763,11 +763,11 @@ static int race_for_own_jobs(void *arg, void **result)
 static void test_caller_runs(void)
 {
     void *me = (void *)(uintptr_t)pthread_self();
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
     o.max_workers = 2;
     o.caller_runs = true;
     weft_pool *p;
-    CHECK_OK(weft_pool_create_ex(&p, &o));
+    CHECK_OK(weft_pool_create(&p, &o));
     /* Both workers busy: the caller runs it, no hand-off to wait for. (With a worker free,
      * which of the two gets the job first is a race.) */
     weft_event *gate;
@@ -821,7 +821,7 @@ static void test_caller_runs(void)
     weft_pool_destroy(p);
 
     /* Without the option the caller never runs it. */
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
     CHECK(ran_on(p, WEFT_FOREVER) != me);
     weft_pool_destroy(p);
 }
@@ -830,10 +830,10 @@ static void test_bad_arguments(void)
 {
     weft_pool *p;
     CHECK_RC(weft_pool_create(NULL, NULL), -EINVAL);
-    CHECK_RC(weft_pool_create(&p, &(weft_pool_opts){ -1 }), -EINVAL);
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    CHECK_RC(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = -1 }), -EINVAL);
+    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
     o.idle_timeout = -5;
-    CHECK_RC(weft_pool_create_ex(&p, &o), -EINVAL);
+    CHECK_RC(weft_pool_create(&p, &o), -EINVAL);
     CHECK_OK(weft_pool_create(&p, NULL));
     CHECK_RC(weft_pool_submit(NULL, NULL, square, NULL), -EINVAL);
     CHECK_RC(weft_pool_submit(p, NULL, NULL, NULL), -EINVAL);

@@ -704,7 +704,7 @@ static void test_million_jobs(void)
 {
     long cap = slow_tools() ? 100000 : 1000000;
     reset(records, cap, false, (slow_tools() ? 4000 : 3000) * WEFT_MS);
-    CHECK_OK(weft_pool_create(&S.pool, &(weft_pool_opts){ 4 }));
+    CHECK_OK(weft_pool_create(&S.pool, &(weft_pool_opts){ .max_workers = 4 }));
     static submitter subs[NTHREADS + NLOOPS * NCOROS];
     int ns = NTHREADS + NLOOPS * NCOROS;
     for (int i = 0; i < ns; i++) {
@@ -754,7 +754,7 @@ static void shutdown_round(int round, long run, tally *t, submitter *subs, long 
 {
     reset(records, records_cap < 200000 ? records_cap : 200000, true, 30 * WEFT_SEC);
     CHECK_OK(weft_event_create(&S.gate));
-    CHECK_OK(weft_pool_create(&S.pool, &(weft_pool_opts){ 4 }));
+    CHECK_OK(weft_pool_create(&S.pool, &(weft_pool_opts){ .max_workers = 4 }));
     rng r;
     rng_seed(&r, seed ^ (0xABCDEFull + (uint64_t)round));
     weft_future *gates[4];

@@ -207,6 +207,38 @@ static void test_pool_across_threads(void)
     }
 }
 
+/* A coroutine with a stack of its own size ends; the next to run starts for the first time
+ * on a reused default stack and frees the other's stack from its first frame. Under ASan
+ * that frame used to trip on the redzones the reused stack's previous coroutine left
+ * poisoned (it never returned from its frames): a false stack-buffer-overflow. */
+static int nop(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return 0;
+}
+
+static int reap_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_future *f[3];
+    CHECK_OK(weft_spawn(&f[0], nop, NULL));          /* leaves a used stack in the cache */
+    CHECK_OK(weft_future_result(f[0], WEFT_FOREVER, NULL));
+    weft_spawn_opts o = WEFT_SPAWN_OPTS_INIT;
+    o.stack_size = 64 * 1024;
+    CHECK_OK(weft_spawn_ex(&f[1], &o, nop, NULL));
+    CHECK_OK(weft_spawn(&f[2], nop, NULL));         /* runs next, reaps f[1]'s stack */
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    return 0;
+}
+
+static void test_own_size_stack_reaped_by_a_new_coroutine(void)
+{
+    CHECK_OK(weft_run(reap_main, NULL, NULL));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) return child(argv[1]);
@@ -215,5 +247,6 @@ int main(int argc, char **argv)
     RUN(test_deep_use_is_fine);
     RUN(test_stacks_are_reused);
     RUN(test_pool_across_threads);
+    RUN(test_own_size_stack_reaped_by_a_new_coroutine);
     return 0;
 }

@@ -34,7 +34,24 @@ static int timer_fn(void *arg, void **result)
     return j->ret;
 }
 
-static const weft_timer_opts thread_opts = { true };
+static const weft_timer_opts thread_opts = { true, false };
+
+/* weft_future_result on the timer's future (weft_timer_future hands out a reference). */
+static int timer_result(weft_timer *t, int64_t timeout, void **res)
+{
+    weft_future *f = weft_timer_future(t);
+    int rc = weft_future_result(f, timeout, res);
+    weft_future_release(f);
+    return rc;
+}
+
+static bool timer_done(weft_timer *t)
+{
+    weft_future *f = weft_timer_future(t);
+    bool done = weft_future_done(f);
+    weft_future_release(f);
+    return done;
+}
 
 static void test_errors(void)
 {
@@ -75,11 +92,13 @@ static int fire_in_run_main(void *arg, void **result)
     CHECK_RC(weft_timer_cancel(t), -EBUSY);           /* after firing */
     CHECK_RC(weft_timer_cancel(t), -EBUSY);
     weft_timer_release(t);
+    CHECK_RC(weft_future_result(f, 0, NULL), 5);      /* ours: valid after the release */
+    weft_future_release(f);
 
     /* An error from fn is the future's; delay 0 fires at the next chance. */
     job e = { .ret = -EIO };
     CHECK_OK(weft_timer_start(&t, 0, timer_fn, &e, NULL));
-    CHECK_RC(weft_future_result(weft_timer_future(t), 5 * WEFT_SEC, &res), -EIO);
+    CHECK_RC(timer_result(t, 5 * WEFT_SEC, &res), -EIO);
     CHECK_EQ(atomic_load(&e.runs), 1);
     weft_timer_release(t);
     return 0;
@@ -98,7 +117,7 @@ static void test_fires_on_thread_loop(void)
     int64_t t0 = weft_now();
     CHECK_OK(weft_timer_start(&t, 20 * WEFT_MS, timer_fn, &j, NULL));
     void *res = NULL;
-    CHECK_OK(weft_future_result(weft_timer_future(t), 5 * WEFT_SEC, &res));
+    CHECK_OK(timer_result(t, 5 * WEFT_SEC, &res));
     CHECK_PTR(res, &j);
     CHECK_BETWEEN(atomic_load(&j.fired_at) - t0, 20 * WEFT_MS, 3 * WEFT_SEC);
     CHECK(atomic_load(&j.in_coroutine));
@@ -109,7 +128,6 @@ static void test_fires_on_thread_loop(void)
     job k = { .ret = 3 };
     CHECK_OK(weft_timer_start(&t, 10 * WEFT_MS, timer_fn, &k, NULL));
     weft_future *f = weft_timer_future(t);
-    weft_future_retain(f);
     weft_timer_release(t);
     CHECK_RC(weft_future_result(f, 5 * WEFT_SEC, NULL), 3);
     CHECK_EQ(atomic_load(&k.runs), 1);
@@ -125,7 +143,7 @@ static void test_fires_in_thread_mode(void)
     weft_sleep(10 * WEFT_MS);
     CHECK_EQ(atomic_load(&j.runs), 0);
     void *res = NULL;
-    CHECK_OK(weft_future_result(weft_timer_future(t), 5 * WEFT_SEC, &res));
+    CHECK_OK(timer_result(t, 5 * WEFT_SEC, &res));
     CHECK_PTR(res, (void *)0xbeef);
     CHECK_BETWEEN(atomic_load(&j.fired_at) - t0, 200 * WEFT_MS, 3 * WEFT_SEC);
     CHECK(!atomic_load(&j.in_coroutine));
@@ -137,7 +155,6 @@ static void test_fires_in_thread_mode(void)
     job k = { .ret = -ENOENT };
     CHECK_OK(weft_timer_start(&t, 5 * WEFT_MS, timer_fn, &k, &thread_opts));
     weft_future *f = weft_timer_future(t);
-    weft_future_retain(f);
     weft_timer_release(t);
     CHECK_RC(weft_future_result(f, 5 * WEFT_SEC, NULL), -ENOENT);
     weft_future_release(f);
@@ -152,7 +169,7 @@ static int thread_mode_from_coroutine(void *arg, void **result)
     job j = { .ret = 9 };
     weft_timer *t;
     CHECK_OK(weft_timer_start(&t, 10 * WEFT_MS, timer_fn, &j, &thread_opts));
-    CHECK_RC(weft_future_result(weft_timer_future(t), 5 * WEFT_SEC, NULL), 9);
+    CHECK_RC(timer_result(t, 5 * WEFT_SEC, NULL), 9);
     CHECK(!atomic_load(&j.in_coroutine));
     weft_timer_release(t);
     return 0;
@@ -171,7 +188,6 @@ static void cancel_before_firing(const weft_timer_opts *opts)
     weft_timer *t;
     CHECK_OK(weft_timer_start(&t, 200 * WEFT_MS, timer_fn, &j, opts));
     weft_future *f = weft_timer_future(t);
-    weft_future_retain(f);
     CHECK_OK(weft_timer_cancel(t));
     CHECK(weft_future_done(f));                 /* completed by the cancel itself */
     CHECK(weft_future_cancelled(f));
@@ -201,7 +217,7 @@ static int cancel_in_run_main(void *arg, void **result)
     CHECK_OK(weft_timer_start(&t, 200 * WEFT_MS, timer_fn, &j, NULL));
     CHECK_OK(weft_sleep(10 * WEFT_MS));
     CHECK_OK(weft_timer_cancel(t));
-    CHECK_RC(weft_future_result(weft_timer_future(t), 0, NULL), -ECANCELED);
+    CHECK_RC(timer_result(t, 0, NULL), -ECANCELED);
     CHECK_OK(weft_sleep(250 * WEFT_MS));
     CHECK_EQ(atomic_load(&j.runs), 0);
     weft_timer_release(t);
@@ -222,9 +238,9 @@ static void cancel_while_running(const weft_timer_opts *opts)
     CHECK_OK(weft_timer_start(&t, 0, timer_fn, &j, opts));
     while (!atomic_load(&j.started)) weft_sleep(WEFT_MS);
     CHECK_RC(weft_timer_cancel(t), -EBUSY);
-    CHECK(!weft_future_done(weft_timer_future(t)));
+    CHECK(!timer_done(t));
     CHECK_OK(weft_event_set(j.hold));
-    CHECK_RC(weft_future_result(weft_timer_future(t), 5 * WEFT_SEC, NULL), 4);
+    CHECK_RC(timer_result(t, 5 * WEFT_SEC, NULL), 4);
     CHECK_RC(weft_timer_cancel(t), -EBUSY);
     weft_timer_release(t);
     weft_event_destroy(j.hold);
@@ -251,7 +267,7 @@ static int xcancel_loop(void *arg, void **result)
     CHECK_OK(weft_timer_start(&x->t, 200 * WEFT_MS, timer_fn, &x->j, NULL));
     CHECK_OK(weft_yield());
     atomic_store(&x->ready, 1);
-    CHECK_RC(weft_future_result(weft_timer_future(x->t), 10 * WEFT_SEC, NULL), -ECANCELED);
+    CHECK_RC(timer_result(x->t, 10 * WEFT_SEC, NULL), -ECANCELED);
     CHECK_OK(weft_sleep(250 * WEFT_MS));
     CHECK_EQ(atomic_load(&x->j.runs), 0);
     return 0;
@@ -299,6 +315,7 @@ static void shutdown_cancels(bool yield_first)
     CHECK_RC(weft_timer_cancel(s.t), -EBUSY);
     CHECK_EQ(atomic_load(&s.j.runs), 0);
     weft_timer_release(s.t);
+    weft_future_release(f);
 }
 
 static void test_run_end_cancels_waiting_timer(void)
@@ -363,6 +380,7 @@ static void thread_exit_cancels(bool yield_first)
     CHECK_EQ(atomic_load(&s.j.runs), 0);
     CHECK_RC(weft_timer_cancel(s.t), -EBUSY);
     weft_timer_release(s.t);
+    weft_future_release(f);
 }
 
 static void test_thread_exit_cancels_waiting_timer(void)
@@ -411,7 +429,7 @@ static void many_timers(const weft_timer_opts *opts, int n, int64_t spread, int6
     }
     int64_t started = weft_now();
     for (int i = 0; i < n; i++) {
-        CHECK_OK(weft_future_result(weft_timer_future(t[i]), 10 * WEFT_SEC, NULL));
+        CHECK_OK(timer_result(t[i], 10 * WEFT_SEC, NULL));
         weft_timer_release(t[i]);
     }
     CHECK_EQ(atomic_load(&next), n);
@@ -532,7 +550,8 @@ static int storm_starter(void *arg, void **result)
         slot *sl = &s->slots[i];
         sl->id = i;
         atomic_store(&sl->cancel_rc, 1);
-        weft_timer_opts o = { rnd(&seed) % 10 == 0 };
+        weft_timer_opts o = WEFT_TIMER_OPTS_INIT;
+        o.thread = rnd(&seed) % 10 == 0;
         int64_t delay = (int64_t)(rnd(&seed) % 3000) * WEFT_US;
         CHECK_OK(weft_timer_start(&sl->t, delay, storm_fn, sl, &o));
         atomic_store(&s->ready[i], 1);
@@ -622,6 +641,7 @@ static void test_stress(void)
         }
         CHECK_RC(weft_timer_cancel(sl->t), -EBUSY);
         weft_timer_release(sl->t);
+        weft_future_release(f);
     }
     weft_sleep(20 * WEFT_MS);
     for (int i = 0; i < n; i++) CHECK(atomic_load(&s.slots[i].runs) <= 1);
@@ -643,7 +663,7 @@ static void test_delay_counts_from_start(void)
     int64_t t0 = weft_now();
     CHECK_OK(weft_timer_start(&t, 300 * WEFT_MS, timer_fn, &j, NULL));
     while (weft_now() - t0 < 600 * WEFT_MS) {}      /* busy: its loop cannot run */
-    CHECK_OK(weft_future_result(weft_timer_future(t), 10 * WEFT_SEC, NULL));
+    CHECK_OK(timer_result(t, 10 * WEFT_SEC, NULL));
     int64_t at = atomic_load(&j.fired_at) - t0;
     weft_timer_release(t);
     printf("   delay 300 ms, thread busy 600 ms, fired at +%lld ms\n", (long long)(at / WEFT_MS));
@@ -667,6 +687,7 @@ static void test_cancel_through_future(void)
         CHECK_EQ(atomic_load(&j.runs), 0);
         CHECK_RC(weft_future_set_result(f, NULL), -EINVAL);   /* not the user's to complete */
         weft_timer_release(t);
+        weft_future_release(f);
     }
 }
 

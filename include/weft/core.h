@@ -83,6 +83,16 @@ WEFT_API int weft_thread_start(weft_thread **t, const weft_thread_opts *opts,
  * cancelled while it waited). */
 WEFT_API int weft_thread_join(weft_thread *t, int64_t timeout, void **result);
 
+/* The thread's future, for weft_wait, weft_gather, weft_as_completed and done-callbacks
+ * beside tasks and pool jobs: completed, once the thread has ended in weft_thread_join's
+ * sense, with fn's return value and result (waiting on it is joining, minus the -EDEADLK
+ * check: a thread waiting on its own future waits for ever). Returns a new reference, which
+ * the caller gives back with weft_future_release; it stays valid after weft_thread_release.
+ * weft_future_cancel on it returns -EBUSY and changes nothing (a thread cannot be
+ * cancelled); weft_future_set_result / _set_error return -EINVAL. NULL if t is NULL.
+ * Any context; never blocks. */
+WEFT_API struct weft_future *weft_thread_future(weft_thread *t);   /* weft/future.h */
+
 /* True until the thread has ended, in weft_thread_join's sense. Any context; never blocks. */
 WEFT_API bool weft_thread_is_alive(weft_thread *t);
 

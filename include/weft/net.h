@@ -193,12 +193,16 @@ typedef struct weft_server weft_server;
  * value is ignored (a handler reports its own errors). */
 typedef int (*weft_conn_fn)(weft_socket *conn, void *arg);
 
-typedef struct {
+/* Options for weft_server_start and weft_tcp_server. Initialise with
+ * WEFT_SERVER_OPTS_INIT (zero fields mean the defaults); more fields may be added at the
+ * end. */
+typedef struct weft_server_opts {
     int max_connections;    /* handlers running at once; further connections wait in the
                                listen backlog (0: no limit) */
     int backlog;            /* for weft_tcp_server (<= 0: SOMAXCONN) */
     uint32_t stack_size;    /* the handlers' stacks (0: weft's default) */
 } weft_server_opts;
+#define WEFT_SERVER_OPTS_INIT { 0, 0, 0 }
 
 /* Serves listener (a listening socket; the server takes it over and closes it): an
  * accepting coroutine on the calling thread's loop spawns fn(conn, arg) for each

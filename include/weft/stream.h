@@ -19,11 +19,15 @@ extern "C" {
 
 typedef struct weft_stream weft_stream;
 
-typedef struct {
+/* Options for weft_stream_open and weft_stream_open_fd. Initialise with
+ * WEFT_STREAM_OPTS_INIT (zero fields mean the defaults); more fields may be added at the
+ * end. */
+typedef struct weft_stream_opts {
     size_t max_line;     /* the longest line or record a read may return (0: 64 KiB, as
                             asyncio's limit); the read buffer grows up to this */
     size_t write_high;   /* bytes buffered before a write sends and waits (0: 64 KiB) */
 } weft_stream_opts;
+#define WEFT_STREAM_OPTS_INIT { 0, 0 }
 
 /* A stream over s, which stays the caller's (close it after weft_stream_close). The stream
  * keeps a reference to s until weft_stream_close: closing s meanwhile, from any thread and
@@ -50,7 +54,8 @@ WEFT_API int weft_stream_read_exactly(weft_stream *st, void *buf, size_t n, int6
 /* Reads through the next '\n' (included) and points *line at it, inside the stream's
  * buffer: valid until the next call on the stream. Returns the line's length; at the end
  * of the stream the last, unterminated bytes form the line; 0 once nothing is left.
- * -EMSGSIZE: no '\n' within max_line bytes (they stay buffered). Errors as
+ * -EMSGSIZE: no '\n' within max_line bytes (they stay buffered: weft_stream_skip_line
+ * drops the line, or weft_stream_read takes them piecemeal). Errors as
  * weft_stream_read. */
 WEFT_API ssize_t weft_stream_readline(weft_stream *st, const char **line, int64_t timeout);
 
@@ -59,6 +64,21 @@ WEFT_API ssize_t weft_stream_readline(weft_stream *st, const char **line, int64_
  * no delimiter within max_line bytes. */
 WEFT_API ssize_t weft_stream_read_until(weft_stream *st, const void *delim, size_t dlen,
                                         const char **data, int64_t timeout);
+
+/* After readline's -EMSGSIZE (or to drop a line unread): discards everything through the
+ * next '\n' (included), reading and dropping as much as it takes, however long the line;
+ * the stream's buffer does not grow. Returns how many bytes were discarded; at the
+ * end of the stream the last, unterminated bytes count as the line (as for readline); 0 if
+ * nothing was left. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED, the socket's. A skip cut short
+ * by an error has already discarded part of the line (a line of any length cannot be kept):
+ * calling it again discards the rest. Blocks as weft_stream_read. */
+WEFT_API ssize_t weft_stream_skip_line(weft_stream *st, int64_t timeout);
+
+/* As weft_stream_skip_line, through the delimiter delim (dlen >= 1 bytes, included), after
+ * read_until's -EMSGSIZE. -ENODATA: the stream ended before the delimiter (what was left
+ * has been discarded). */
+WEFT_API ssize_t weft_stream_skip_until(weft_stream *st, const void *delim, size_t dlen,
+                                        int64_t timeout);
 
 /* Buffers n bytes for sending. While more than write_high bytes are buffered, it sends and
  * waits for the peer (back-pressure) until the buffer is under the mark. Returns 0.

@@ -29,7 +29,9 @@ WEFT_API int weft_lock_create(weft_lock **l);
 /* Takes the lock, waiting up to timeout. 0 on success; -ETIMEDOUT; -ECANCELED; -EINVAL
  * (l NULL, bad timeout). Like threading.Lock it is not reentrant: acquiring it again waits
  * until someone (any context) releases it. Fast path: one atomic compare-and-swap.
- * Debug builds report on stderr a coroutine that ends while holding a lock. */
+ * Debug builds report on stderr a lock that a coroutine took and that nobody released:
+ * when the lock is destroyed still held, or at exit. (A coroutine that ends holding a lock
+ * that another context releases later, a hand-over, is fine and not reported.) */
 WEFT_API int weft_lock_acquire(weft_lock *l, int64_t timeout);
 
 /* Releases the lock; if someone waits, wakes one. -EPERM if it is not held; -EINVAL.
@@ -59,6 +61,13 @@ WEFT_API bool weft_event_is_set(weft_event *e);
 /* Waits until the flag is set: 0 (also if it is set already), -ETIMEDOUT, -ECANCELED,
  * -EINVAL. A waiter woken by a set returns 0 even if the flag was cleared again at once. */
 WEFT_API int weft_event_wait(weft_event *e, int64_t timeout);
+
+/* How many wait for the event now: waits that a weft_event_set at this instant would end
+ * (a wait counts from just before it parks until it is woken, times out or is cancelled).
+ * For tests and monitoring ("all five waiters are parked"); the value may be stale as soon
+ * as it is returned. 0 for NULL. Any context; never blocks (takes the event's internal lock
+ * for a moment). */
+WEFT_API size_t weft_event_waiters(weft_event *e);
 
 /* Destroys the event; destroying one with waiters is reported and aborts (see
  * weft_lock_destroy). NULL is ignored. */
@@ -119,6 +128,14 @@ WEFT_API int weft_cond_wait_for(weft_cond *c, bool (*pred)(void *arg), void *arg
  * Never blocks. */
 WEFT_API int weft_cond_notify(weft_cond *c, int n);
 WEFT_API int weft_cond_notify_all(weft_cond *c);
+
+/* How many wait on the condition now: waits that weft_cond_notify_all at this instant
+ * would wake (a wait counts from before it releases the lock until it is notified, times
+ * out or is cancelled; one notified and taking the lock back no longer counts). For tests
+ * and monitoring; the value may be stale as soon as it is returned (while the caller holds
+ * the condition's lock nobody can start waiting, so it can only go down: timeouts, cancels).
+ * 0 for NULL. Any context; never blocks. */
+WEFT_API size_t weft_cond_waiters(weft_cond *c);
 
 /* Destroys the condition (and its own lock, if it made one); with waiters: reported, abort.
  * NULL is ignored. */

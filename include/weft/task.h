@@ -93,17 +93,24 @@ WEFT_API const char *weft_task_name(weft_future *task);
 /* threading.Timer: runs fn(arg, result) once `delay` ns have passed, unless cancelled
  * first. By default fn runs as a coroutine on the calling thread's loop (so it runs when
  * that thread blocks in weft calls, or inside weft_run); with opts.thread it runs on a new
- * non-daemon thread, as Python's Timer does (program exit waits for it). */
+ * thread, non-daemon as Python's Timer (program exit waits for it) unless opts.daemon. */
 typedef struct weft_timer weft_timer;
 
+/* Options for weft_timer_start. Initialise with WEFT_TIMER_OPTS_INIT; more fields may be
+ * added at the end. */
 typedef struct weft_timer_opts {
     bool thread;          /* run on a new thread rather than as a coroutine */
+    bool daemon;          /* with thread: a daemon thread (Timer.daemon = True): program exit
+                             (weft_shutdown) does not wait for it, and a timer still pending
+                             then never fires. Ignored without thread. */
 } weft_timer_opts;
-#define WEFT_TIMER_OPTS_INIT { false }
+#define WEFT_TIMER_OPTS_INIT { false, false }
 
-/* Starts the timer; *t is the caller's handle (weft_timer_release). delay >= 0.
- * Errors: -EINVAL, -ENOMEM, -EAGAIN (no thread), -ESHUTDOWN (loop or program shutting
- * down). Any context; never blocks. */
+/* Starts the timer; *t is the caller's handle (weft_timer_release). delay >= 0; opts may
+ * be NULL (a coroutine timer). Errors: -EINVAL, -ENOMEM, -EAGAIN (no thread), -ESHUTDOWN
+ * (a coroutine timer: the caller's loop is shutting down; a non-daemon thread timer:
+ * weft_shutdown has begun; a daemon one is not refused, as weft_thread_start).
+ * Any context; never blocks. */
 WEFT_API int weft_timer_start(weft_timer **t, int64_t delay, weft_fn fn, void *arg,
                               const weft_timer_opts *opts);
 
@@ -112,9 +119,12 @@ WEFT_API int weft_timer_start(weft_timer **t, int64_t delay, weft_fn fn, void *a
  * Any context; never blocks. */
 WEFT_API int weft_timer_cancel(weft_timer *t);
 
-/* The timer's future (borrowed: valid until weft_timer_release; retain it to keep it):
- * completed with fn's return value and result, or -ECANCELED. Wait on it to join.
- * weft_future_cancel on it is weft_timer_cancel (-EBUSY once fn has started). */
+/* The timer's future: completed with fn's return value and result, or -ECANCELED. Wait
+ * on it to join; it works with weft_wait, weft_gather and the other calls that take
+ * futures. Returns a new reference, which the caller gives back with weft_future_release
+ * (as every call that hands out a future); it stays valid after weft_timer_release.
+ * weft_future_cancel on it is weft_timer_cancel (-EBUSY once fn has started).
+ * NULL if t is NULL. Any context; never blocks. */
 WEFT_API weft_future *weft_timer_future(weft_timer *t);
 
 /* Gives back the caller's handle; the timer still fires unless cancelled. NULL ignored. */

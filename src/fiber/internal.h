@@ -99,6 +99,8 @@ void weft__fiber_destroy(weft__fiber *f);
 
 #if WEFT_ASAN
 extern _Thread_local weft__fiber *weft__fiber_from;
+/* Clears the shadow of the calling fiber's live frames: it is leaving for good. */
+void weft__fiber_asan_leaving(const weft__fiber *f);
 #endif
 
 /* Switches from the running fiber `from` to `to`. Returns when some context switches back
@@ -106,6 +108,7 @@ extern _Thread_local weft__fiber *weft__fiber_from;
 static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool exiting)
 {
 #if WEFT_ASAN
+    if (exiting) weft__fiber_asan_leaving(from);
     weft__fiber_from = from;
     __sanitizer_start_switch_fiber(exiting ? NULL : &from->asan_fake,
                                    to->asan_bottom, to->asan_size);

@@ -9,6 +9,11 @@
  * Program exit follows Python: weft_shutdown (registered with atexit at the first start)
  * waits for every non-daemon thread; daemon threads are simply abandoned to exit().
  *
+ * The future is handed out too (weft_thread_future), so that wait, gather and
+ * as_completed take threads beside tasks and jobs. It cannot be cancelled (a thread has
+ * always started, and nothing may stop it but itself) nor completed by anyone but the
+ * thread: its ops refuse both, so a join, and weft_shutdown's join, always mean "ended".
+ *
  * Locking: registry_lock guards the registry (non-daemon threads that have not finished)
  * and shutting_down. A thread leaves the registry before its future completes.
  */
@@ -34,6 +39,30 @@ static weft__list registry = { &registry, &registry };
 static bool shutting_down;
 static unsigned long thread_count;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+/* A thread's future: weft_future_cancel says -EBUSY (it has started), and
+ * weft_future_set_result / _set_error refuse a future with ops (-EINVAL). */
+static int done_cancel(weft_future *f)
+{
+    (void)f;
+    return -EBUSY;
+}
+
+static void done_free(weft_future *f)
+{
+    weft__free(f);
+}
+
+static const weft__future_ops done_ops = { done_cancel, done_free, NULL, NULL, NULL };
+
+static int done_create(weft_future **out)
+{
+    weft_future *f = weft__malloc(sizeof *f);
+    if (!f) return -ENOMEM;
+    weft__future_init(f, &done_ops, 1);
+    *out = f;
+    return 0;
+}
 
 static void thread_unref(weft_thread *t)
 {
@@ -100,7 +129,7 @@ int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn f
     n = ++thread_count;
     weft__mutex_unlock(&registry_lock);
     t->name = make_name(opts, n);
-    if (!t->name || weft_future_create(&t->done) != 0) {
+    if (!t->name || done_create(&t->done) != 0) {
         weft__free(t->name);
         weft__free(t);
         return -ENOMEM;
@@ -153,6 +182,13 @@ int weft_thread_join(weft_thread *t, int64_t timeout, void **result)
     if (!t) return -EINVAL;
     if (weft__tls_self.thread == t) return -EDEADLK;
     return weft_future_result(t->done, timeout, result);
+}
+
+weft_future *weft_thread_future(weft_thread *t)
+{
+    if (!t) return NULL;
+    weft_future_retain(t->done);
+    return t->done;
 }
 
 bool weft_thread_is_alive(weft_thread *t)

@@ -150,6 +150,8 @@ struct weft__loop {
     struct weft__fd_watch *fds;       /* indexed by fd (poll.c) */
     size_t fds_cap;
     void *altstack;                   /* signal stack for overflow reports, or NULL */
+    struct weft_loop *handle;         /* its handle for other threads' posts (task/remote.c),
+                                         or NULL; loop thread only */
 };
 
 /* The calling thread's loop, created if needed (NULL: out of memory). */
@@ -271,9 +273,15 @@ void weft__loop_post(weft__loop *loop, weft__mpsc_node *node);
 void weft__loop_poke(weft__loop *loop);
 
 /* Cancels every live coroutine of the calling thread's loop and runs the loop until they
- * have all ended. Spawning fails with -ESHUTDOWN meanwhile; if `forever`, also afterwards.
+ * have all ended. Spawning fails with -ESHUTDOWN meanwhile; if `forever`, also afterwards,
+ * and first the loop's handle (if any) is closed to other threads' posts.
  * Call from the thread's own context (not a coroutine). */
 void weft__loop_drain(weft__loop *loop, bool forever);
+
+/* task/remote.c's, set when it makes a loop's handle: closes l->handle for good (refusing
+ * what was posted and not yet taken) and clears it. Called by weft__loop_drain(forever) on
+ * the loop's thread; the loop layer knows nothing else of handles. */
+extern void (*weft__loop_close_hook)(weft__loop *loop);
 
 /* The scheduler's half of a park: gives the CPU to the next runnable coroutine (or, in the
  * thread's own context, runs the loop) until w is claimed. */

@@ -151,11 +151,14 @@ void weft__coro_run_end_hooks(weft__coro *c)
     }
 }
 
+void (*weft__loop_close_hook)(weft__loop *l);
+
 void weft__loop_drain(weft__loop *l, bool forever)
 {
     weft__assert(l->current == &l->main, "the loop is drained from its thread's own context");
     bool was = l->shutting_down;
     l->shutting_down = true;
+    if (forever && l->handle) weft__loop_close_hook(l);   /* no post gets in from now on */
     while (l->nlive > 0) {
         for (weft__list *n = l->live.next; n != &l->live; n = n->next) {
             weft__coro *c = weft__container_of(n, weft__coro, live_link);

@@ -280,3 +280,53 @@ ssize_t weft_stream_read_until(weft_stream *st, const void *delim, size_t dlen,
 {
     return read_record(st, delim, dlen, false, data, timeout);
 }
+
+/* ---- skipping an over-long record (after -EMSGSIZE) ------------------------------------- *
+ * asyncio's LimitOverrunError says how much to consume; here the stream does the consuming:
+ * it discards through the delimiter, holding at most one buffer of it at a time, so a line
+ * of any length can be skipped. The last dlen - 1 bytes of what it has looked at stay
+ * buffered (the delimiter may straddle two reads), which also makes a skip cut short by a
+ * timeout or a cancel resumable: calling it again goes on from there. */
+
+static ssize_t skip_record(weft_stream *st, const char *delim, size_t dlen, bool eof_ok,
+                           int64_t timeout)
+{
+    int64_t deadline;
+    if (!st || !delim || !dlen || weft__deadline(timeout, &deadline)) return -EINVAL;
+    size_t skipped = 0;
+    for (;;) {
+        size_t have = st->rend - st->rstart;
+        char *hit = have >= dlen ? memmem(st->rbuf + st->rstart, have, delim, dlen) : NULL;
+        if (hit) {
+            size_t len = (size_t)(hit - (st->rbuf + st->rstart)) + dlen;
+            st->rstart += len;
+            st->scanned = st->rstart;
+            return (ssize_t)(skipped + len);
+        }
+        if (st->eof) {
+            st->rstart = st->scanned = st->rend;
+            if (!eof_ok && (skipped || have)) return -ENODATA;
+            return (ssize_t)(skipped + have);
+        }
+        /* Keep what could be the delimiter's beginning; drop the rest, and move the kept
+         * bytes to the front so that the next read has the whole buffer. */
+        size_t keep = have < dlen - 1 ? have : dlen - 1;
+        skipped += have - keep;
+        if (keep) memmove(st->rbuf, st->rbuf + st->rend - keep, keep);
+        st->rstart = st->scanned = 0;
+        st->rend = keep;
+        ssize_t r = fill(st, keep + 1, deadline);
+        if (r < 0) return r;
+    }
+}
+
+ssize_t weft_stream_skip_line(weft_stream *st, int64_t timeout)
+{
+    return skip_record(st, "\n", 1, true, timeout);
+}
+
+ssize_t weft_stream_skip_until(weft_stream *st, const void *delim, size_t dlen,
+                               int64_t timeout)
+{
+    return skip_record(st, delim, dlen, false, timeout);
+}

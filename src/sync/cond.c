@@ -6,13 +6,15 @@
  * the head. The user's lock orders notifies against the waits that should see them: a
  * waiter is on the list before it releases the lock, and a notifier holds the lock.
  *
- * Locking: m guards the list only; it is never held while the user's lock is taken.
+ * Locking: m guards the list (and its count, for weft_cond_waiters) only; it is never
+ * held while the user's lock is taken.
  */
 #include "sync/internal.h"
 
 struct weft_cond {
     weft__mutex m;
     weft__list waiters;                 /* m */
+    size_t nwaiters;                    /* m: nodes on waiters */
     weft_lock *lock;                    /* exactly one of lock and rlock */
     weft_rlock *rlock;
     bool own_lock;                      /* lock was made by weft_cond_create */
@@ -24,6 +26,7 @@ static int make(weft_cond **out, weft_lock *lock, weft_rlock *rlock)
     if (!c) return -ENOMEM;
     c->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&c->waiters);
+    c->nwaiters = 0;
     c->lock = lock;
     c->rlock = rlock;
     c->own_lock = false;
@@ -80,6 +83,7 @@ static int wait_until(weft_cond *c, int64_t deadline)
     weft__wait_node node = { .waiter = &w };
     weft__mutex_lock(&c->m);
     weft__list_push_back(&c->waiters, &node.link);
+    c->nwaiters++;
     weft__mutex_unlock(&c->m);
 
     uint32_t levels = 0;
@@ -89,6 +93,7 @@ static int wait_until(weft_cond *c, int64_t deadline)
     int rc = weft__waiter_park(&w, deadline);
     if (rc) {
         weft__mutex_lock(&c->m);
+        if (weft__list_linked(&node.link)) c->nwaiters--;
         weft__wait_node_forget(&node);
         weft__mutex_unlock(&c->m);
     }
@@ -130,10 +135,12 @@ static int notify(weft_cond *c, int n)
     int woken = 0;
     weft__mutex_lock(&c->m);
     weft__list *p;
-    while (woken < n && (p = weft__list_pop_front(&c->waiters)) != NULL)
+    while (woken < n && (p = weft__list_pop_front(&c->waiters)) != NULL) {
+        c->nwaiters--;
         if (weft__wakeq_claim(&q, weft__container_of(p, weft__wait_node, link)->waiter,
                               WEFT__W_WOKEN))
             woken++;
+    }
     weft__mutex_unlock(&c->m);
     weft__wakeq_flush(&q);
     return woken;
@@ -151,6 +158,15 @@ int weft_cond_notify_all(weft_cond *c)
     if (!c) return -EINVAL;
     if (!held(c)) return -EPERM;
     return notify(c, INT32_MAX);
+}
+
+size_t weft_cond_waiters(weft_cond *c)
+{
+    if (!c) return 0;
+    weft__mutex_lock(&c->m);
+    size_t n = c->nwaiters;
+    weft__mutex_unlock(&c->m);
+    return n;
 }
 
 void weft_cond_destroy(weft_cond *c)

@@ -2,7 +2,8 @@
  *
  * flag is read without the mutex (is_set, the fast path of wait, the fast path of set);
  * waiters are only ever added while the flag is clear, under m, and set claims them all
- * under m, so a set never misses a waiter that saw the flag clear.
+ * under m, so a set never misses a waiter that saw the flag clear. nwaiters counts the
+ * list (under m) for weft_event_waiters.
  */
 #include "sync/internal.h"
 
@@ -12,6 +13,7 @@ struct weft_event {
     _Atomic uint32_t flag;
     weft__mutex m;
     weft__list waiters;                 /* m */
+    size_t nwaiters;                    /* m: nodes on waiters */
 };
 
 int weft_event_create(weft_event **out)
@@ -22,6 +24,7 @@ int weft_event_create(weft_event **out)
     atomic_init(&e->flag, 0);
     e->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&e->waiters);
+    e->nwaiters = 0;
     *out = e;
     return 0;
 }
@@ -39,6 +42,7 @@ int weft_event_set(weft_event *e)
     while ((n = weft__list_pop_front(&e->waiters)) != NULL)
         weft__wakeq_claim(&q, weft__container_of(n, weft__wait_node, link)->waiter,
                           WEFT__W_WOKEN);
+    e->nwaiters = 0;
     weft__mutex_unlock(&e->m);
     weft__wakeq_flush(&q);
     return 0;
@@ -73,14 +77,25 @@ int weft_event_wait(weft_event *e, int64_t timeout)
         return 0;
     }
     weft__list_push_back(&e->waiters, &node.link);
+    e->nwaiters++;
     weft__mutex_unlock(&e->m);
     rc = weft__waiter_park(&w, deadline);
     if (rc) {
         weft__mutex_lock(&e->m);
+        if (weft__list_linked(&node.link)) e->nwaiters--;
         weft__wait_node_forget(&node);
         weft__mutex_unlock(&e->m);
     }
     return rc;
+}
+
+size_t weft_event_waiters(weft_event *e)
+{
+    if (!e) return 0;
+    weft__mutex_lock(&e->m);
+    size_t n = e->nwaiters;
+    weft__mutex_unlock(&e->m);
+    return n;
 }
 
 void weft_event_destroy(weft_event *e)

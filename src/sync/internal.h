@@ -23,8 +23,13 @@ struct weft_lock {
     weft__mutex m;
     weft__list waiters;                 /* m */
 #if WEFT_DEBUG
-    _Atomic(weft__coro *) owner;        /* the coroutine that holds it; debug_lock */
-    weft__list owner_link;              /* in owner->held_locks; debug_lock */
+    /* The debug registry (lock.c), under its debug_lock: which coroutine took the lock and
+     * has not released it; once that coroutine has ended, its id and name (an orphan). */
+    _Atomic uint32_t recorded;          /* 0, or WEFT__LOCK_OWNED / WEFT__LOCK_ORPHAN */
+    weft__coro *owner;                  /* OWNED: the live coroutine that took it */
+    weft__list owner_link;              /* OWNED: in owner->held_locks; ORPHAN: in orphans */
+    uint64_t orphan_id;                 /* ORPHAN: the ended coroutine's id and name */
+    char orphan_name[32];
 #endif
 };
 
@@ -51,8 +56,11 @@ static inline bool weft__lock_held(weft_lock *l)
     return atomic_load_explicit(&l->state, memory_order_relaxed) & WEFT__LOCK_LOCKED;
 }
 
-/* Debug builds: forgets every weft_lock coroutine c still holds (a later release by another
- * context must not reach c once it is gone) and returns how many there were. */
-int weft__locks_forget_owner(weft__coro *c);
+/* Debug builds, as coroutine c ends: the weft_locks it still holds become orphans. Handing
+ * a lock over is allowed (another context may release it), so nothing is reported now; an
+ * orphan still held when the lock is destroyed or the program exits is. c's records go (a
+ * later release must not reach c once it is gone). Called by task.c. */
+enum { WEFT__LOCK_OWNED = 1, WEFT__LOCK_ORPHAN = 2 };
+void weft__locks_orphan(weft__coro *c);
 
 #endif /* WEFT_SYNC_INTERNAL_H */

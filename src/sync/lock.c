@@ -13,10 +13,14 @@
  *
  * Locking: m guards the wait list and every change of WAITERS; LOCKED and WOKEN may change
  * without it. Invariant: the list is non-empty => WAITERS is set (both change under m).
- * Debug builds remember which coroutine took each lock, to report a coroutine that ends
- * holding one (task.c). Any context may release a lock, so the records (lock->owner and the
- * coroutine's held_locks list) are guarded by one process-wide debug mutex, taken only when
- * a coroutine acquires or a coroutine-owned lock is released.
+ * Debug builds remember which coroutine took each lock, to report one that ended holding a
+ * lock nobody ever released. Not at its end: a coroutine may take a lock and leave it to a
+ * thread to release (threading.Lock has no owner), so an ended holder only makes the lock
+ * an orphan; a release forgets it, and an orphan is reported when its lock is destroyed
+ * still held, or at exit if it is still there. Any context may release a lock, so the
+ * records (the lock's, the coroutine's held_locks list, the orphan list) are guarded by one
+ * process-wide debug mutex, taken only when a coroutine acquires or a recorded lock is
+ * released.
  */
 #include "sync/internal.h"
 
@@ -28,7 +32,8 @@ void weft__lock_init(weft_lock *l)
     l->m = (weft__mutex)WEFT__MUTEX_INIT;
     weft__list_init(&l->waiters);
 #if WEFT_DEBUG
-    atomic_init(&l->owner, NULL);
+    atomic_init(&l->recorded, 0);
+    l->owner = NULL;
 #endif
 }
 
@@ -42,8 +47,48 @@ int weft_lock_create(weft_lock **out)
     return 0;
 }
 
+/* ---- the debug registry ---------------------------------------------------------------- */
+
 #if WEFT_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+
 static weft__mutex debug_lock = WEFT__MUTEX_INIT;
+static weft__list orphans = { &orphans, &orphans };   /* debug_lock */
+static pthread_once_t at_exit_once = PTHREAD_ONCE_INIT;
+
+/* With debug_lock held: l has no record any more. */
+static void forget(weft_lock *l)
+{
+    if (!atomic_load_explicit(&l->recorded, memory_order_relaxed)) return;
+    weft__list_unlink(&l->owner_link);
+    l->owner = NULL;
+    atomic_store_explicit(&l->recorded, 0, memory_order_relaxed);
+}
+
+/* With debug_lock held: reports orphan l, still held `when`. */
+static void report(weft_lock *l, const char *when)
+{
+    fprintf(stderr, "weft: coroutine %s%s%s#%llu ended holding a weft lock that nobody "
+            "released (%s)\n", l->orphan_name[0] ? "'" : "", l->orphan_name,
+            l->orphan_name[0] ? "' " : "", (unsigned long long)l->orphan_id, when);
+}
+
+/* At exit: the orphans still held were never released by anyone. */
+static void report_at_exit(void)
+{
+    weft__mutex_lock(&debug_lock);
+    for (weft__list *n = orphans.next; n != &orphans; n = n->next) {
+        weft_lock *l = weft__container_of(n, weft_lock, owner_link);
+        if (weft__lock_held(l)) report(l, "still held at exit");
+    }
+    weft__mutex_unlock(&debug_lock);
+}
+
+static void register_at_exit(void)
+{
+    atexit(report_at_exit);
+}
 #endif
 
 static inline void note_acquired(weft_lock *l)
@@ -52,8 +97,12 @@ static inline void note_acquired(weft_lock *l)
     weft__coro *c = weft__coro_current();
     if (!c) return;
     weft__mutex_lock(&debug_lock);
-    atomic_store_explicit(&l->owner, c, memory_order_relaxed);
+    /* A record left by a release that raced with the acquire it released (it looked before
+     * the acquirer wrote its record): the acquirer's is the true one now. */
+    forget(l);
+    l->owner = c;
     weft__list_push_back(&c->held_locks, &l->owner_link);
+    atomic_store_explicit(&l->recorded, WEFT__LOCK_OWNED, memory_order_relaxed);
     weft__mutex_unlock(&debug_lock);
 #else
     (void)l;
@@ -63,34 +112,34 @@ static inline void note_acquired(weft_lock *l)
 static inline void note_released(weft_lock *l)
 {
 #if WEFT_DEBUG
-    if (!atomic_load_explicit(&l->owner, memory_order_relaxed)) return;
+    if (!atomic_load_explicit(&l->recorded, memory_order_relaxed)) return;
     weft__mutex_lock(&debug_lock);
-    if (atomic_load_explicit(&l->owner, memory_order_relaxed)) {
-        weft__list_unlink(&l->owner_link);
-        atomic_store_explicit(&l->owner, NULL, memory_order_relaxed);
-    }
+    forget(l);
     weft__mutex_unlock(&debug_lock);
 #else
     (void)l;
 #endif
 }
 
-int weft__locks_forget_owner(weft__coro *c)
+void weft__locks_orphan(weft__coro *c)
 {
-    int n = 0;
 #if WEFT_DEBUG
     weft__mutex_lock(&debug_lock);
+    bool any = !weft__list_empty(&c->held_locks);
     weft__list *p;
     while ((p = weft__list_pop_front(&c->held_locks)) != NULL) {
-        atomic_store_explicit(&weft__container_of(p, weft_lock, owner_link)->owner, NULL,
-                              memory_order_relaxed);
-        n++;
+        weft_lock *l = weft__container_of(p, weft_lock, owner_link);
+        l->owner = NULL;
+        l->orphan_id = c->id;
+        snprintf(l->orphan_name, sizeof l->orphan_name, "%s", c->name ? c->name : "");
+        weft__list_push_back(&orphans, &l->owner_link);
+        atomic_store_explicit(&l->recorded, WEFT__LOCK_ORPHAN, memory_order_relaxed);
     }
     weft__mutex_unlock(&debug_lock);
+    if (any) pthread_once(&at_exit_once, register_at_exit);
 #else
     (void)c;
 #endif
-    return n;
 }
 
 static inline bool try_take(weft_lock *l)
@@ -233,7 +282,19 @@ int weft_lock_release(weft_lock *l)
 
 void weft__lock_fini(weft_lock *l)
 {
-    note_released(l);   /* destroying a held lock is fine; its debug record must go */
+#if WEFT_DEBUG
+    /* Destroying a held lock is fine, but one an ended coroutine left held was never
+     * released by anyone: that is the leak the registry is for. The record goes either way. */
+    if (!atomic_load_explicit(&l->recorded, memory_order_relaxed)) return;
+    weft__mutex_lock(&debug_lock);
+    if (atomic_load_explicit(&l->recorded, memory_order_relaxed) == WEFT__LOCK_ORPHAN &&
+        weft__lock_held(l))
+        report(l, "destroyed still held");
+    forget(l);
+    weft__mutex_unlock(&debug_lock);
+#else
+    (void)l;
+#endif
 }
 
 void weft_lock_destroy(weft_lock *l)

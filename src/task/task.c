@@ -14,8 +14,6 @@
 #include "task/internal.h"
 #include "sync/internal.h"
 
-#include <stdio.h>
-
 typedef struct weft__task {
     weft_future fut;
     weft__coro coro;                  /* coro.entry is the weft_fn */
@@ -34,11 +32,8 @@ static void task_body(weft__coro *c)
     /* Task groups it created and did not wait for: wound up now, nothing outlives it. */
     if (weft__unlikely(!weft__list_empty(&c->cancel_hooks))) weft__coro_run_end_hooks(c);
 #if WEFT_DEBUG
-    int held = weft__locks_forget_owner(c);
-    if (held > 0)
-        fprintf(stderr, "weft: coroutine %s%s%s#%llu ended holding %d weft lock(s)\n",
-                c->name ? "'" : "", c->name ? c->name : "", c->name ? "' " : "",
-                (unsigned long long)c->id, held);
+    /* Locks it still holds may be handed over: reported only if nobody releases them. */
+    weft__locks_orphan(c);
 #endif
     weft__future_complete(&t->fut, err, result);
 }

@@ -1,14 +1,15 @@
 /* task/timer.c — weft_timer: threading.Timer, on a coroutine or a thread.
  *
- * The runner (a detached coroutine, or a non-daemon thread) waits on an event for the
+ * The runner (a detached coroutine, or a thread: non-daemon unless asked) waits on an event for the
  * delay; state moves once from WAITING to FIRED (the runner is about to call fn) or to
  * CANCELLED (weft_timer_cancel, or the runner's own wait being cancelled): the CAS decides
  * whether fn runs. A cancel completes the future itself and sets the event, so the runner
  * wakes and leaves at once. A runner coroutine cancelled before it first ran (its loop shut
  * down) never runs: a done-callback on its task then cancels the timer. References: the
  * caller's handle and the runner's (dropped by the thread runner, or by that callback).
- * The timer is its future: its reference count is the timer's, and weft_future_cancel on
- * it is weft_timer_cancel.
+ * The timer is its future: its reference count is the timer's (weft_timer_future hands
+ * out one more, as every call that gives a future does), and weft_future_cancel on it is
+ * weft_timer_cancel. A daemon runner thread is abandoned at exit with its reference.
  */
 #include "future/internal.h"
 
@@ -102,6 +103,7 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
         weft_thread *th;
         weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
         to.name = "weft-timer";
+        to.daemon = opts->daemon;
         rc = weft_thread_start(&th, &to, thread_runner, t);
         if (rc == 0) weft_thread_release(th);
     } else {
@@ -137,7 +139,9 @@ int weft_timer_cancel(weft_timer *t)
 
 weft_future *weft_timer_future(weft_timer *t)
 {
-    return t ? &t->fut : NULL;
+    if (!t) return NULL;
+    weft_future_retain(&t->fut);
+    return &t->fut;
 }
 
 void weft_timer_release(weft_timer *t)
