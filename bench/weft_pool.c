@@ -140,11 +140,11 @@ int main(int argc, char **argv)
     bench_result("pool-throughput", throughput(p, n));
     bench_result("pool-throughput-futures", throughput_futures(p, n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 2;
     o.caller_runs = true;
     weft_pool *cr;
-    BENCH_CHECK(weft_pool_create(&cr, &o));
+    BENCH_CHECK(weft_pool_create_ex(&cr, &o));
     roundtrip(cr, rt / 10);
     bench_result("pool-roundtrip-caller-runs", roundtrip(cr, rt));
     weft_pool_destroy(cr);

@@ -516,15 +516,15 @@ static int worker_name(void *arg, void **result)
 
 static void test_pool_opts(void)
 {
-    /* Every field through weft_pool_create (weft_pool_opts_ex was the second struct). */
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    /* Every field through weft_pool_create_ex (weft_pool_opts is the fixed core's). */
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 1;
     o.name_prefix = "gaps";
     o.initializer = count_init;
     o.initializer_arg = &inits;
     o.idle_timeout = WEFT_FOREVER;
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &o));
+    CHECK_OK(weft_pool_create_ex(&p, &o));
     weft_future *f;
     CHECK_OK(weft_pool_submit(p, &f, worker_name, NULL));
     void *name = NULL;
@@ -533,24 +533,26 @@ static void test_pool_opts(void)
     CHECK_EQ(atomic_load(&inits), 1);
     weft_future_release(f);
     weft_pool_destroy(p);
-    /* Zeroed or partial structs mean the defaults; the old names still compile. */
-    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = 2 }));
+    /* The core's one-field struct, positionally as outside programs write it. */
+    CHECK_OK(weft_pool_create(&p, &(weft_pool_opts){ 2 }));
     weft_pool_destroy(p);
     weft_pool_opts_ex ex = WEFT_POOL_OPTS_EX_INIT;
     ex.max_workers = 1;
     CHECK_OK(weft_pool_create_ex(&p, &ex));
     weft_pool_destroy(p);
-    /* Misuse of any field: -EINVAL from the one create. */
-    weft_pool_opts bad = WEFT_POOL_OPTS_INIT;
+    /* Misuse of any field: -EINVAL. */
+    weft_pool_opts_ex bad = WEFT_POOL_OPTS_EX_INIT;
     bad.max_extra_workers = -1;
-    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
-    bad = (weft_pool_opts)WEFT_POOL_OPTS_INIT;
+    CHECK_RC(weft_pool_create_ex(&p, &bad), -EINVAL);
+    bad = (weft_pool_opts_ex)WEFT_POOL_OPTS_EX_INIT;
     bad.idle_timeout = -5;
-    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
-    bad = (weft_pool_opts)WEFT_POOL_OPTS_INIT;
+    CHECK_RC(weft_pool_create_ex(&p, &bad), -EINVAL);
+    bad = (weft_pool_opts_ex)WEFT_POOL_OPTS_EX_INIT;
     bad.max_workers = -1;
-    CHECK_RC(weft_pool_create(&p, &bad), -EINVAL);
-    CHECK_RC(weft_pool_create(NULL, &o), -EINVAL);
+    CHECK_RC(weft_pool_create_ex(&p, &bad), -EINVAL);
+    CHECK_RC(weft_pool_create_ex(NULL, &o), -EINVAL);
+    CHECK_RC(weft_pool_create(NULL, NULL), -EINVAL);
+    CHECK_RC(weft_pool_create(&p, &(weft_pool_opts){ -1 }), -EINVAL);
 }
 
 static int echo_once(weft_socket *conn, void *arg)

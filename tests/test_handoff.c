@@ -368,7 +368,7 @@ static void test_cancel_racing_each_handoff(void)
 {
     long max_tries = slow_tools() ? 10000 : 100000;
     int64_t budget = (slow_tools() ? 8 : 4) * WEFT_SEC;
-    weft_pool_opts o = { 2 };
+    weft_pool_opts o = { .max_workers = 2 };
     CHECK_OK(weft_pool_create(&user_pool, &o));
     path_of(open_path, sizeof open_path, "to-open");
     int fd = open(open_path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);

@@ -151,7 +151,7 @@ static int check_name(void *arg, void **result)
 
 static void test_initializer_finalizer_names_retirement(void)
 {
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 2;
     o.name_prefix = "crawler";
     o.initializer = init_worker;
@@ -160,7 +160,7 @@ static void test_initializer_finalizer_names_retirement(void)
     o.finalizer_arg = (void *)&finis;
     o.idle_timeout = 20 * WEFT_MS;
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &o));
+    CHECK_OK(weft_pool_create_ex(&p, &o));
     weft_future *f[6];
     for (int i = 0; i < 6; i++) CHECK_OK(weft_pool_submit(p, &f[i], check_name, NULL));
     for (int i = 0; i < 6; i++) {
@@ -190,11 +190,11 @@ static int failing_init(void *arg)
 
 static void test_failing_initializer_breaks_the_pool(void)
 {
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 1;
     o.initializer = failing_init;
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &o));
+    CHECK_OK(weft_pool_create_ex(&p, &o));
     weft_future *f;
     CHECK_OK(weft_pool_submit(p, &f, square, (void *)2));
     CHECK_RC(weft_future_result(f, WEFT_FOREVER, NULL), -EACCES);
@@ -763,11 +763,11 @@ static int race_for_own_jobs(void *arg, void **result)
 static void test_caller_runs(void)
 {
     void *me = (void *)(uintptr_t)pthread_self();
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 2;
     o.caller_runs = true;
     weft_pool *p;
-    CHECK_OK(weft_pool_create(&p, &o));
+    CHECK_OK(weft_pool_create_ex(&p, &o));
     /* Both workers busy: the caller runs it, no hand-off to wait for. (With a worker free,
      * which of the two gets the job first is a race.) */
     weft_event *gate;
@@ -831,9 +831,9 @@ static void test_bad_arguments(void)
     weft_pool *p;
     CHECK_RC(weft_pool_create(NULL, NULL), -EINVAL);
     CHECK_RC(weft_pool_create(&p, &(weft_pool_opts){ .max_workers = -1 }), -EINVAL);
-    weft_pool_opts o = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.idle_timeout = -5;
-    CHECK_RC(weft_pool_create(&p, &o), -EINVAL);
+    CHECK_RC(weft_pool_create_ex(&p, &o), -EINVAL);
     CHECK_OK(weft_pool_create(&p, NULL));
     CHECK_RC(weft_pool_submit(NULL, NULL, square, NULL), -EINVAL);
     CHECK_RC(weft_pool_submit(p, NULL, NULL, NULL), -EINVAL);

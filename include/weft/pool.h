@@ -25,10 +25,24 @@ extern "C" {
 
 typedef struct weft_pool weft_pool;
 
-/* Options for weft_pool_create. Initialise with WEFT_POOL_OPTS_INIT (or zero them: every
- * zero field means its default, so `&(weft_pool_opts){ 4 }` asks for 4 workers and nothing
- * else); more fields may be added at the end. */
-typedef struct weft_pool_opts {
+/* The options of the fixed core API (../shared/API.md): exactly one field, so that
+ * `&(weft_pool_opts){ 4 }` compiles cleanly under -Wextra in every caller. Every other
+ * option is in weft_pool_opts_ex below, which begins with the same field; that is the one
+ * convention: weft_X_opts plus a WEFT_X_OPTS_INIT, and for the pool only, because its
+ * short struct is fixed, an _ex struct that carries everything. */
+typedef struct {
+    int max_workers;     /* 0: a sensible default, min(32, CPUs + 4) as Python's */
+} weft_pool_opts;
+#define WEFT_POOL_OPTS_INIT { 0 }
+
+/* Creates a pool (no thread starts before the first submission). opts may be NULL (every
+ * default). Errors: -EINVAL (pool NULL, max_workers < 0), -ENOMEM. Any context; never
+ * blocks. */
+WEFT_API int weft_pool_create(weft_pool **pool, const weft_pool_opts *opts);
+
+/* Every option of a pool. Initialise with WEFT_POOL_OPTS_EX_INIT (or zero it: every zero
+ * field means its default); more fields may be added at the end. */
+typedef struct weft_pool_opts_ex {
     int max_workers;                 /* 0: a sensible default, min(32, CPUs + 4) as Python's */
     const char *name_prefix;         /* worker names "<prefix>-<n>" (copied); NULL: "pool" */
     int (*initializer)(void *arg);   /* run by each worker before its first job; an error
@@ -48,18 +62,12 @@ typedef struct weft_pool_opts {
                                         with it a job may run outside the workers (without
                                         the initializer's per-thread state, under another
                                         thread's name). Coroutines never run jobs. */
-} weft_pool_opts;
-#define WEFT_POOL_OPTS_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
+} weft_pool_opts_ex;
+#define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
 
-/* Creates a pool (no thread starts before the first submission). opts may be NULL (every
- * default). Errors: -EINVAL (pool NULL, max_workers or max_extra_workers < 0, a negative
- * idle_timeout other than WEFT_FOREVER), -ENOMEM. Any context; never blocks. */
-WEFT_API int weft_pool_create(weft_pool **pool, const weft_pool_opts *opts);
-
-/* The former split, kept so that older callers compile: weft_pool_opts_ex is
- * weft_pool_opts and weft_pool_create_ex is weft_pool_create. New code uses those. */
-typedef weft_pool_opts weft_pool_opts_ex;
-#define WEFT_POOL_OPTS_EX_INIT WEFT_POOL_OPTS_INIT
+/* weft_pool_create with every option. Errors: -EINVAL (pool NULL, max_workers or
+ * max_extra_workers < 0, a negative idle_timeout other than WEFT_FOREVER), -ENOMEM. Any
+ * context; never blocks. */
 WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);
 
 /* Queues fn(arg) (FIFO). *f receives its future; f NULL: a detached job, nobody waits

@@ -655,10 +655,10 @@ static int default_workers(void)
     return cpus + 4 < 32 ? (int)cpus + 4 : 32;
 }
 
-int weft_pool_create(weft_pool **out, const weft_pool_opts *o)
+int weft_pool_create_ex(weft_pool **out, const weft_pool_opts_ex *o)
 {
     if (!out) return -EINVAL;
-    weft_pool_opts d = WEFT_POOL_OPTS_INIT;
+    weft_pool_opts_ex d = WEFT_POOL_OPTS_EX_INIT;
     if (!o) o = &d;
     if (o->max_workers < 0 || o->max_extra_workers < 0 ||
         (o->idle_timeout < 0 && o->idle_timeout != WEFT_FOREVER))
@@ -691,9 +691,11 @@ int weft_pool_create(weft_pool **out, const weft_pool_opts *o)
     return 0;
 }
 
-int weft_pool_create_ex(weft_pool **out, const weft_pool_opts_ex *opts)
+int weft_pool_create(weft_pool **out, const weft_pool_opts *opts)
 {
-    return weft_pool_create(out, opts);
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    if (opts) o.max_workers = opts->max_workers;
+    return weft_pool_create_ex(out, &o);
 }
 
 /* Whether a worker can be counted on to reach a job queued now: one is alive, or could be
