@@ -56,7 +56,7 @@ test-tsan: deps-ci
 	@test -f build-tsan/build.ninja || \
 	  CC=clang $(MESON) setup build-tsan --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
 	ninja -C build-tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/tsan.supp \
 	  $(MESON) test -C build-tsan --print-errorlogs --timeout-multiplier 4 $(TESTFLAGS)
 
 test-valgrind: all
