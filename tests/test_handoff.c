@@ -138,9 +138,8 @@ static int count_fds(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-        char path[64], target[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-        ssize_t len = readlink(path, target, sizeof target - 1);
+        char target[256];
+        ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
         if (len < 0) continue;              /* closed meanwhile */
         target[len] = '\0';
         if (strncmp(target, "anon_inode:", 11) == 0 || strncmp(target, "pipe:", 5) == 0)

@@ -123,6 +123,20 @@ static inline void weft__futex_wake(_Atomic uint32_t *word, int n)
     syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* The store-to-load barrier of the "publish, then look" (Dekker) pattern: one side stores its
+ * flag then loads the other side's, the other side does the same (or an atomic RMW, then a
+ * load), and at least one must see the other's store. C11 promises that for seq_cst
+ * accesses alone, and the hardware gives it (x86 compiles the store to xchg, aarch64's ldar
+ * may not pass an earlier stlr), but emulators do not always: qemu-user turns aarch64's
+ * stlr/ldar pair into plain x86 moves, which the host's store buffer reorders, and a loop
+ * then slept with a post it never saw (issue 20's lost wake-up). A full fence between the
+ * store and the load holds under every translation. Only on slow paths (before sleeping,
+ * shutting down, closing): it costs an mfence / dmb ish. */
+static inline void weft__store_load_fence(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 static inline void weft__cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

@@ -97,6 +97,7 @@ int weft_socket_close(weft_socket *s)
     weft__assert(!atomic_load_explicit(&s->closed, memory_order_relaxed),
                  "a socket closed twice");
     atomic_store_explicit(&s->closed, true, memory_order_seq_cst);
+    weft__store_load_fence();       /* pairs with a user's refs++, then its closed read */
     if (atomic_load_explicit(&s->refs, memory_order_seq_cst) > 1) {
         /* Calls in progress: wake them, wherever they wait. shutdown wakes poll and epoll
          * waiters of every socket kind (listening and unconnected ones included). */

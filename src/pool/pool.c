@@ -479,6 +479,7 @@ static item *next_job(weft_pool *p, bool *token, item **more)
          * and no wake-up on its way; counts, flags and queue are sequentially consistent. */
         atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
         atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
+        weft__store_load_fence();   /* pairs with wake_one: push, then wake_pending's CAS */
         uint32_t s = atomic_load_explicit(&p->seq, memory_order_seq_cst);
         if (!queue_looks_empty(p) || atomic_load(&p->stopping)) {
             atomic_fetch_sub(&p->sleepers, 1);
@@ -491,6 +492,7 @@ static item *next_job(weft_pool *p, bool *token, item **more)
         int r = weft__futex_wait(&p->seq, s, deadline);
         atomic_fetch_sub(&p->sleepers, 1);
         atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
+        weft__store_load_fence();   /* as above, before the queue is read again */
         if ((j = pop(p)) != NULL) {
             wake_for_backlog(p);
             break;
@@ -806,6 +808,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     if (!p) return -EINVAL;
     if (wait && weft__tls_get()->pool == p) return -EDEADLK;
     atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
+    weft__store_load_fence();       /* pairs with a submit's submitting++, then shutdown read */
     /* Detached submits in progress finish first (a few hundred ns; a thread start at
      * worst): their items are queued before the workers may leave. */
     for (unsigned i = 0; atomic_load_explicit(&p->submitting, memory_order_seq_cst); i++) {

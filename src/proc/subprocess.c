@@ -33,6 +33,7 @@ static void mark_reaped(weft_subprocess *p)
     atomic_store_explicit(&p->reaped, true, memory_order_seq_cst);
     /* seq_cst with the event's installation in wait_shared: either this sees the event, or
      * the installer sees reaped. */
+    weft__store_load_fence();
     weft_event *ev = atomic_load_explicit(&p->reaped_ev, memory_order_seq_cst);
     if (ev) weft_event_set(ev);
 }

@@ -248,6 +248,7 @@ static void kick_run(weft__loop *l, weft__mpsc_node *n)
     /* Cleared before the inbox is read: a poster that pushes after this sees it clear and
      * kicks again (its push is then read by that kick, or by this one). */
     atomic_store_explicit(&h->kicked, 0, memory_order_seq_cst);
+    weft__store_load_fence();       /* pairs with a poster's push, then its kicked exchange */
     if (weft__tls_self.loop == l && l->handle == h) {   /* not closed, not the final unref */
         weft__mpsc_node *rn;
         while ((rn = weft__mpsc_pop(&h->inbox)) != NULL)
