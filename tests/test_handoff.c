@@ -138,7 +138,7 @@ static int count_fds(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-        char path[64], target[256];
+        char path[300], target[256];
         snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
         ssize_t len = readlink(path, target, sizeof target - 1);
         if (len < 0) continue;              /* closed meanwhile */

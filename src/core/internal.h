@@ -10,6 +10,8 @@
 
 #include <weft.h>
 
+#include "core/perturb.h"
+
 #include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -156,13 +158,17 @@ static inline void weft__mutex_lock(weft__mutex *m)
 {
     uint32_t expected = 0;
     if (weft__likely(atomic_compare_exchange_strong_explicit(
-            &m->word, &expected, 1, memory_order_acquire, memory_order_relaxed)))
+            &m->word, &expected, 1, memory_order_acquire, memory_order_relaxed))) {
+        weft__perturb(WEFT__PP_MUTEX_LOCKED);
         return;
+    }
     weft__mutex_lock_slow(m);
+    weft__perturb(WEFT__PP_MUTEX_LOCKED);
 }
 
 static inline void weft__mutex_unlock(weft__mutex *m)
 {
+    weft__perturb(WEFT__PP_MUTEX_UNLOCK);
     if (weft__unlikely(atomic_exchange_explicit(&m->word, 0, memory_order_release) == 2))
         weft__futex_wake(&m->word, 1);
 }

@@ -102,6 +102,7 @@ void weft__loop_poke(weft__loop *l)
 void weft__loop_post(weft__loop *l, weft__mpsc_node *n)
 {
     weft__mpsc_push(&l->remote, n);
+    weft__perturb(WEFT__PP_LOOP_POST);
     weft__loop_poke(l);
     weft__loop_unref(l);
 }
@@ -186,5 +187,6 @@ static void loop_thread_exit(void)
     weft__loop_drain(l, true);
     t->loop = NULL;
     weft__overflow_teardown(l);
+    weft__perturb(WEFT__PP_LOOP_EXIT);
     weft__loop_unref(l);
 }

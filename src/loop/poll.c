@@ -296,7 +296,9 @@ static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
     s->pfd = p;
     p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
     weft__loop_ref(l);
+    weft__perturb(WEFT__PP_POLL_BIND_PUBLISH);
     atomic_store_explicit(&p->loop, l, memory_order_relaxed);
+    weft__perturb(WEFT__PP_POLL_BIND_DONE);
     return 0;
 }
 
@@ -329,6 +331,7 @@ int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
     if (weft__cancel_pending()) return -ECANCELED;
     weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_relaxed);
     if (!bound) {
+        weft__perturb(WEFT__PP_POLL_BIND_SEEN);
         int rc = pollfd_bind(w.loop, p, events);
         if (rc == -EPERM) return (int)events;      /* regular file: always ready */
         if (rc) return rc;

@@ -155,6 +155,7 @@ static void idle(weft__loop *l)
     }
     uint32_t how = l->nfds ? WEFT__SLEEP_EPOLL : WEFT__SLEEP_FUTEX;
     atomic_store_explicit(&l->sleeping, how, memory_order_seq_cst);
+    weft__perturb(WEFT__PP_LOOP_SLEEP);
     if (weft__mpsc_empty(&l->remote)) {
         if (how == WEFT__SLEEP_EPOLL) weft__loop_poll(l, next);
         else weft__futex_wait(&l->sleeping, how, next);
