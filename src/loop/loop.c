@@ -136,6 +136,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
 
 void weft__coro_cancel(weft__coro *c)
 {
+    weft__assert_loop_thread(c->loop);
     c->cancelled = true;
     if (c->waiter && !c->waiter->shielded) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
     for (weft__list *n = c->cancel_hooks.next; n != &c->cancel_hooks; n = n->next) {

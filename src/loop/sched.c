@@ -190,6 +190,8 @@ static void main_run(weft__loop *l, weft__waiter *w)
 
 void weft__sched_park(weft__loop *l, weft__waiter *w)
 {
+    weft__assert_no_mutex();
+    weft__assert_loop_thread(l);
     weft__coro *self = l->current;
     if (self == &l->main) {
         main_run(l, w);

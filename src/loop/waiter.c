@@ -135,6 +135,7 @@ int weft__waiter_park_raw(weft__waiter *w, int64_t deadline)
 
 static int park(weft__waiter *w, int64_t deadline)
 {
+    weft__assert_no_mutex();
     weft__coro *c = w->coro;
     if (!c) return park_thread(w, deadline);
     weft__loop *l = w->loop;
