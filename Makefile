@@ -7,6 +7,8 @@
 #   make test-asan  the suite under ASan+UBSan (gcc)       build dir: build-asan
 #   make test-tsan  the suite under TSan (clang)           build dir: build-tsan
 #   make test-valgrind  the suite under Valgrind memcheck
+#   make test-perturb   the stress tests and the perturbation regression tests under ASan
+#                       and schedule perturbation (-Dperturb=true)  build dir: build-perturb
 #   make test-aarch64   cross-build for aarch64, run the fiber and task tests under qemu
 #   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
 #                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
@@ -18,7 +20,7 @@ MESON   ?= meson
 TESTFLAGS ?=
 
 .PHONY: all test demo bench deps deps-bench deps-ci test-asan test-tsan test-valgrind \
-        test-aarch64 fuzz fuzz-build clean
+        test-perturb test-aarch64 fuzz fuzz-build clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -64,6 +66,21 @@ test-valgrind: all
 	  --wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tools/valgrind.supp' \
 	  --no-suite novalgrind $(TESTFLAGS)
 
+# Schedule perturbation (src/core/perturb.h, tests/README.md): ASan+UBSan and random delays
+# at the runtime's named points; the 'stress' and 'perturb' suites, without the 'unfixed'
+# ones (tests of bugs not yet fixed on this branch). PERTURB_ENV sets WEFT_PERTURB_* (e.g.
+# PERTURB_ENV='WEFT_PERTURB_SEED=42 WEFT_PERTURB_POINTS=pool.').
+PERTURB_ENV ?=
+test-perturb: deps-ci
+	@test -f build-perturb/build.ninja || \
+	  $(MESON) setup build-perturb --buildtype=debugoptimized -Db_sanitize=address,undefined \
+	    -Db_lundef=false -Dperturb=true
+	ninja -C build-perturb
+	env $(PERTURB_ENV) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON) test -C build-perturb --print-errorlogs --timeout-multiplier 3 \
+	    --suite stress --suite perturb --no-suite unfixed $(TESTFLAGS)
+
 test-aarch64: deps-ci
 	@test -f build-aarch64/build.ninja || \
 	  $(MESON) setup build-aarch64 --cross-file tools/aarch64-linux-gnu.ini --buildtype=debugoptimized
@@ -98,4 +115,4 @@ fuzz: fuzz-build
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-release build-asan build-tsan build-aarch64 build-fuzz
+	rm -rf build build-release build-asan build-tsan build-perturb build-aarch64 build-fuzz

@@ -11,6 +11,7 @@
 #include <weft.h>
 
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>

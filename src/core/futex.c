@@ -16,6 +16,30 @@ int weft__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline
     return 0;
 }
 
+#if WEFT_DEBUG
+_Thread_local weft__mutexes_owned weft__mutexes_self __attribute__((tls_model("initial-exec")));
+
+void weft__mutex_note(weft__mutex *m)
+{
+    weft__mutexes_owned *o = weft__mutexes_get();
+    if (o->n == WEFT__MUTEX_DEPTH)
+        weft__fatal("more than %d internal mutexes held at once", WEFT__MUTEX_DEPTH);
+    o->held[o->n++] = m;
+}
+
+void weft__mutex_forget(weft__mutex *m)
+{
+    weft__mutexes_owned *o = weft__mutexes_get();
+    for (unsigned i = o->n; i-- > 0;) {
+        if (o->held[i] != m) continue;
+        for (; i + 1 < o->n; i++) o->held[i] = o->held[i + 1];
+        o->n--;
+        return;
+    }
+    weft__fatal("an internal mutex unlocked by a thread that does not hold it");
+}
+#endif
+
 /* Drepper's "mutex 3": 0 free, 1 locked, 2 locked and someone may sleep. Spin first: the
  * critical sections it protects are a few dozen instructions. */
 void weft__mutex_lock_slow(weft__mutex *m)

@@ -10,6 +10,8 @@
 
 #include <weft.h>
 
+#include "core/perturb.h"
+
 #include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -160,23 +162,76 @@ static inline void weft__cpu_relax(void)
 /* A small futex mutex (0 free, 1 locked, 2 locked with sleepers) for weft's own short
  * critical sections: wait-lists and bookkeeping, never user code. Taking it blocks the
  * whole thread (never suspends a coroutine), so nothing may wait or switch while holding
- * one. Spins briefly before sleeping. Lock order between two of them: see each user. */
+ * one. Spins briefly before sleeping. Lock order between two of them: see each user.
+ *
+ * Debug builds record, per thread, which internal mutexes it holds (a short list: they
+ * nest a few deep at most; the mutex itself stays one word, as weft_once's fixed size
+ * needs), so that "m held" rules can be asserted (weft__mutex_held, as SQLite's
+ * sqlite3_mutex_held), an unlock by a thread that does not hold the mutex aborts, and a
+ * wait or switch with one held aborts (weft__assert_no_mutex: weft__sched_park and the
+ * waiter's park). */
 typedef struct { _Atomic uint32_t word; } weft__mutex;
 #define WEFT__MUTEX_INIT { 0 }
 
 void weft__mutex_lock_slow(weft__mutex *m);
 
+#if WEFT_DEBUG
+/* The internal mutexes the calling thread holds, innermost last (core/futex.c). */
+#define WEFT__MUTEX_DEPTH 8
+typedef struct weft__mutexes_owned {
+    unsigned n;
+    weft__mutex *held[WEFT__MUTEX_DEPTH];
+} weft__mutexes_owned;
+extern _Thread_local weft__mutexes_owned weft__mutexes_self
+    __attribute__((tls_model("initial-exec")));
+
+static inline weft__mutexes_owned *weft__mutexes_get(void)
+{
+    weft__mutexes_owned *o = &weft__mutexes_self;
+    __asm__("" : "+r"(o));              /* as weft__tls_get: no UBSan check of the address */
+    return o;
+}
+
+/* Debug bookkeeping of lock and unlock (core/futex.c); the second aborts if the calling
+ * thread does not hold m. */
+void weft__mutex_note(weft__mutex *m);
+void weft__mutex_forget(weft__mutex *m);
+
+/* True if the calling thread holds m. Debug builds only (assertions). */
+static inline bool weft__mutex_held(weft__mutex *m)
+{
+    const weft__mutexes_owned *o = weft__mutexes_get();
+    for (unsigned i = o->n; i-- > 0;)
+        if (o->held[i] == m) return true;
+    return false;
+}
+#define weft__assert_held(m) weft__assert(weft__mutex_held(m), "internal mutex not held")
+/* Before anything that waits or switches: the calling thread holds no internal mutex. */
+#define weft__assert_no_mutex() \
+    weft__assert(weft__mutexes_get()->n == 0, "a wait or switch with an internal mutex held")
+#else
+#define weft__assert_held(m) ((void)0)
+#define weft__assert_no_mutex() ((void)0)
+#endif
+
 static inline void weft__mutex_lock(weft__mutex *m)
 {
     uint32_t expected = 0;
-    if (weft__likely(atomic_compare_exchange_strong_explicit(
+    if (weft__unlikely(!atomic_compare_exchange_strong_explicit(
             &m->word, &expected, 1, memory_order_acquire, memory_order_relaxed)))
-        return;
-    weft__mutex_lock_slow(m);
+        weft__mutex_lock_slow(m);
+#if WEFT_DEBUG
+    weft__mutex_note(m);
+#endif
+    weft__perturb(WEFT__PP_MUTEX_LOCKED);
 }
 
 static inline void weft__mutex_unlock(weft__mutex *m)
 {
+    weft__perturb(WEFT__PP_MUTEX_UNLOCK);
+#if WEFT_DEBUG
+    weft__mutex_forget(m);
+#endif
     if (weft__unlikely(atomic_exchange_explicit(&m->word, 0, memory_order_release) == 2))
         weft__futex_wake(&m->word, 1);
 }

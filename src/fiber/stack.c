@@ -121,6 +121,7 @@ static int madvise_vec(struct iovec *iov, int n, int advice)
  * Called with pool_lock held (it may change the mode). */
 static uint32_t install_guard(char *p)
 {
+    weft__assert_held(&pool_lock);
     if (mode == GUARD_MADVISE) {
         if (madvise(p, page, MADV_GUARD_INSTALL) == 0) return WEFT__STACK_GUARDED;
         mode = GUARD_MPROTECT;            /* EINVAL: an older kernel */
@@ -153,6 +154,7 @@ static weft__stack *describe(char *lo, size_t size, uint32_t flags)
  * Called with pool_lock held. */
 static weft__stack *new_slab(void)
 {
+    weft__assert_held(&pool_lock);
     size_t usable = round_pages(WEFT_STACK_DEFAULT), stride = usable + page;
     char *base = mmap(NULL, stride * SLAB_STACKS, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -154,6 +154,11 @@ struct weft__loop {
                                          or NULL; loop thread only */
 };
 
+/* Debug builds: aborts unless the caller runs on l's thread (l is that thread's loop), for
+ * the functions whose rule is "loop thread only". */
+#define weft__assert_loop_thread(l) \
+    weft__assert(weft__tls_self.loop == (l), "loop thread only, called from another thread")
+
 /* The calling thread's loop, created if needed (NULL: out of memory). */
 weft__loop *weft__loop_get(void);
 

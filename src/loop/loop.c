@@ -102,6 +102,7 @@ void weft__loop_poke(weft__loop *l)
 void weft__loop_post(weft__loop *l, weft__mpsc_node *n)
 {
     weft__mpsc_push(&l->remote, n);
+    weft__perturb(WEFT__PP_LOOP_POST);
     weft__loop_poke(l);
     weft__loop_unref(l);
 }
@@ -135,6 +136,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
 
 void weft__coro_cancel(weft__coro *c)
 {
+    weft__assert_loop_thread(c->loop);
     c->cancelled = true;
     if (c->waiter && !c->waiter->shielded) weft__waiter_wake(c->waiter, WEFT__W_CANCELLED);
     for (weft__list *n = c->cancel_hooks.next; n != &c->cancel_hooks; n = n->next) {
@@ -186,5 +188,6 @@ static void loop_thread_exit(void)
     weft__loop_drain(l, true);
     t->loop = NULL;
     weft__overflow_teardown(l);
+    weft__perturb(WEFT__PP_LOOP_EXIT);
     weft__loop_unref(l);
 }

@@ -152,6 +152,7 @@ static void dispatch_pollfd(weft__pollfd *p, uint32_t events)
 
 void weft__loop_poll(weft__loop *l, int64_t deadline)
 {
+    weft__assert_loop_thread(l);
     struct epoll_event ev[POLL_BATCH];
     int64_t left = -1;                            /* no deadline */
     if (deadline != WEFT__NO_DEADLINE) {
@@ -296,7 +297,9 @@ static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
     s->pfd = p;
     p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
     weft__loop_ref(l);
+    weft__perturb(WEFT__PP_POLL_BIND_PUBLISH);
     atomic_store_explicit(&p->loop, l, memory_order_relaxed);
+    weft__perturb(WEFT__PP_POLL_BIND_DONE);
     return 0;
 }
 
@@ -329,6 +332,7 @@ int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
     if (weft__cancel_pending()) return -ECANCELED;
     weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_relaxed);
     if (!bound) {
+        weft__perturb(WEFT__PP_POLL_BIND_SEEN);
         int rc = pollfd_bind(w.loop, p, events);
         if (rc == -EPERM) return (int)events;      /* regular file: always ready */
         if (rc) return rc;
@@ -343,6 +347,7 @@ int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
 
 void weft__pollfd_wake_all(weft__pollfd *p)
 {
+    weft__assert_loop_thread(atomic_load_explicit(&p->loop, memory_order_relaxed));
     if (p->rd) { weft__waiter *w = p->rd; p->rd = NULL; weft__waiter_wake(w, WEFT__W_WOKEN); }
     if (p->wr) { weft__waiter *w = p->wr; p->wr = NULL; weft__waiter_wake(w, WEFT__W_WOKEN); }
 }

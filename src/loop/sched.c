@@ -156,6 +156,7 @@ static void idle(weft__loop *l)
     uint32_t how = l->nfds ? WEFT__SLEEP_EPOLL : WEFT__SLEEP_FUTEX;
     atomic_store_explicit(&l->sleeping, how, memory_order_seq_cst);
     weft__store_load_fence();       /* pairs with the poster's push, then read of sleeping */
+    weft__perturb(WEFT__PP_LOOP_SLEEP);
     if (weft__mpsc_empty(&l->remote)) {
         if (how == WEFT__SLEEP_EPOLL) weft__loop_poll(l, next);
         else weft__futex_wait(&l->sleeping, how, next);
@@ -190,6 +191,8 @@ static void main_run(weft__loop *l, weft__waiter *w)
 
 void weft__sched_park(weft__loop *l, weft__waiter *w)
 {
+    weft__assert_no_mutex();
+    weft__assert_loop_thread(l);
     weft__coro *self = l->current;
     if (self == &l->main) {
         main_run(l, w);

@@ -43,6 +43,7 @@ static void sift_down(weft__loop *l, size_t i)
 
 void weft__timer_add(weft__loop *l, weft__timer *t)
 {
+    weft__assert_loop_thread(l);
     if (l->nheap == l->heap_cap) {
         size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
         /* Not through weft__malloc: a timer must always be armable (a failed arm would turn
@@ -58,6 +59,7 @@ void weft__timer_add(weft__loop *l, weft__timer *t)
 
 void weft__timer_del(weft__loop *l, weft__timer *t)
 {
+    weft__assert_loop_thread(l);
     size_t i = t->index;
     if (i == WEFT__TIMER_IDLE) return;
     t->index = WEFT__TIMER_IDLE;
@@ -70,6 +72,7 @@ void weft__timer_del(weft__loop *l, weft__timer *t)
 
 void weft__timers_run(weft__loop *l, int64_t now)
 {
+    weft__assert_loop_thread(l);
     while (l->nheap && l->heap[0]->deadline <= now) {
         weft__timer *t = l->heap[0];
         weft__timer_del(l, t);

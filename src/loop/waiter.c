@@ -84,6 +84,7 @@ static int park_thread(weft__waiter *w, int64_t deadline)
         }
         weft__cpu_relax();
     }
+    weft__perturb(WEFT__PP_WAITER_SLEEP);
     s = WEFT__W_WAITING;
     if (!atomic_compare_exchange_strong_explicit(&w->state, &s,
                                                  WEFT__W_WAITING | WEFT__W_SLEEPING,
@@ -134,6 +135,7 @@ int weft__waiter_park_raw(weft__waiter *w, int64_t deadline)
 
 static int park(weft__waiter *w, int64_t deadline)
 {
+    weft__assert_no_mutex();
     weft__coro *c = w->coro;
     if (!c) return park_thread(w, deadline);
     weft__loop *l = w->loop;
@@ -168,6 +170,7 @@ bool weft__waiter_claim(weft__waiter *w, uint32_t why, weft__wake *wk)
         if (old & WEFT__W_STATUS) return false;
     } while (!atomic_compare_exchange_weak_explicit(&w->state, &old, why, memory_order_acq_rel,
                                                     memory_order_relaxed));
+    weft__perturb(WEFT__PP_WAITER_CLAIM);
     wk->coro = c;
     wk->loop = l;
     wk->futex = (!c && (old & WEFT__W_SLEEPING)) ? &w->state : NULL;
@@ -193,6 +196,7 @@ void weft__wake_deliver(const weft__wake *wk)
      * without waiting for it; pushing it twice would corrupt the queue. */
     if (!c->is_main || !atomic_exchange_explicit(&l->main_posted, 1, memory_order_acq_rel))
         weft__mpsc_push(&l->remote, &c->remote);
+    weft__perturb(WEFT__PP_WAITER_DELIVER);
     weft__loop_poke(l);
     weft__loop_unref(l);
 }

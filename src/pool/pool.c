@@ -203,6 +203,7 @@ static void push(weft_pool *p, item *j)
 {
     atomic_store_explicit(&j->link, LINKING, memory_order_relaxed);
     item *old = atomic_exchange_explicit(&p->inbox, j, memory_order_seq_cst);
+    weft__perturb(WEFT__PP_POOL_PUSH);
     atomic_store_explicit(&j->link, old, memory_order_release);
 }
 
@@ -426,6 +427,7 @@ static void grow_for_backlog(weft_pool *p)
  * the last one's drain cancelled an accepted job, issue 11 bug 2). */
 static bool stopping_now(weft_pool *p, item **j, item **more)
 {
+    weft__perturb(WEFT__PP_POOL_NEXT_EMPTY);
     if (!atomic_load_explicit(&p->stopping, memory_order_seq_cst)) return false;
     *j = pop_more(p, more);
     return true;
@@ -596,6 +598,7 @@ static int worker_main(void *arg, void **result)
                 if (counted_out) break;
             }
         }
+        weft__perturb(WEFT__PP_POOL_LEAVE);
         how = leave_worker(p, !counted_out, !rc);
         if (how == STAY) counted_out = false;
     } while (how == STAY);
@@ -747,6 +750,7 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
     atomic_init(&j->it.cancel, false);
     j->it.bare = false;
     push(p, &j->it);
+    weft__perturb(WEFT__PP_POOL_SUBMIT);
     wake_or_grow(p);
     /* Shut down meanwhile (the workers may have left), or nobody to run it (no thread
      * could start and none is alive): take it back rather than leave its future pending
@@ -815,6 +819,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
         if (i < 1000) weft__cpu_relax();
         else sched_yield();
     }
+    weft__perturb(WEFT__PP_POOL_STOPPING);
     atomic_store_explicit(&p->stopping, true, memory_order_seq_cst);
     if (cancel_futures) {
         atomic_store(&p->cancel_all, true);  /* for jobs workers hold in hand */

@@ -197,6 +197,7 @@ int weft_queue_try_get(weft_queue *q, void **item)
 /* With m held: wakes the joiners if every item put is done. */
 static void wake_joiners_if_done(weft_queue *q, weft__wakeq *wq)
 {
+    weft__assert_held(&q->m);
     if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q))
         wake_all_locked(&q->joiners, NULL, wq);
 }

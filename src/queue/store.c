@@ -28,6 +28,7 @@ int weft__locked_init(weft__locked *l, weft_queue_kind kind,
 /* Doubles the array, unrolling the FIFO ring to start at 0. With m held. */
 static int grow(weft__locked *l)
 {
+    weft__assert_held(&l->m);
     size_t size = l->size * 2;
     void **buf = weft__malloc(size * sizeof *buf);
     if (!buf) return -ENOMEM;

@@ -61,6 +61,7 @@ static void release_all(weft__list *list, int outcome, weft__wakeq *q)
 /* With m held: the barrier breaks; everyone waiting (this round and early) gets -EPIPE. */
 static void break_locked(weft_barrier *b, weft__wakeq *q)
 {
+    weft__assert_held(&b->m);
     b->broken = true;
     b->count = 0;
     release_all(&b->waiters, -EPIPE, q);
@@ -85,6 +86,7 @@ static int park_on(weft_barrier *b, weft__list *list, barrier_node *n, int64_t d
 /* The last arrival: run the action, then let everyone go. Called and returns with m held. */
 static int finish_round(weft_barrier *b, weft__wakeq *q)
 {
+    weft__assert_held(&b->m);
     unsigned index = b->count - 1;
     b->releasing = true;
     int rc = 0;

@@ -60,6 +60,7 @@ static pthread_once_t at_exit_once = PTHREAD_ONCE_INIT;
 /* With debug_lock held: l has no record any more. */
 static void forget(weft_lock *l)
 {
+    weft__assert_held(&debug_lock);
     if (!atomic_load_explicit(&l->recorded, memory_order_relaxed)) return;
     weft__list_unlink(&l->owner_link);
     l->owner = NULL;
@@ -69,6 +70,7 @@ static void forget(weft_lock *l)
 /* With debug_lock held: reports orphan l, still held `when`. */
 static void report(weft_lock *l, const char *when)
 {
+    weft__assert_held(&debug_lock);
     fprintf(stderr, "weft: coroutine %s%s%s#%llu ended holding a weft lock that nobody "
             "released (%s)\n", l->orphan_name[0] ? "'" : "", l->orphan_name,
             l->orphan_name[0] ? "' " : "", (unsigned long long)l->orphan_id, when);
@@ -156,6 +158,7 @@ static inline bool try_take(weft_lock *l)
 /* Sets WAITERS unless the lock is free; with m held. False: it was free (try again). */
 static bool mark_waiters(weft_lock *l)
 {
+    weft__assert_held(&l->m);
     uint32_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
     for (;;) {
         if (!(s & LOCKED)) return false;

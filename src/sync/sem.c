@@ -52,6 +52,7 @@ static bool try_take(weft_sem *s)
 /* With m held: take a permit if there is one, else mark WAITERS. True: taken. */
 static bool take_or_mark(weft_sem *s)
 {
+    weft__assert_held(&s->m);
     uint32_t v = atomic_load_explicit(&s->state, memory_order_relaxed);
     for (;;) {
         uint32_t want = (v & COUNT) ? v - 1 : v | WAITERS;

@@ -81,6 +81,7 @@ static inline bool is_failure(int err)
 /* Closes the group to new children and asks every running child to stop. g->m held. */
 static void cancel_children_locked(weft_group *g)
 {
+    weft__assert_held(&g->m);
     g->closing = true;
     for (size_t i = 0; i < g->n; i++) {
         child *c = slot(g, i);
@@ -164,6 +165,7 @@ int weft_group_create(weft_group **out)
 /* Makes room for child n. g->m held. */
 static int grow(weft_group *g)
 {
+    weft__assert_held(&g->m);
     size_t k = g->nchunks;
     if (g->n < FIRST * ((1ul << k) - 1)) return 0;   /* (also after a failed spawn) */
     if (k == NCHUNKS) return -ENOMEM;
