@@ -10,6 +10,7 @@
 
 #include <weft.h>
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,8 +44,96 @@
     if (v_ < l_ || v_ > h_) { fprintf(stderr, "%s:%d: CHECK_BETWEEN(%s) failed: %lld not in " \
         "[%lld, %lld]\n", __FILE__, __LINE__, #v, v_, l_, h_); abort(); } } while (0)
 
-#define RUN(fn) do { int64_t t0_ = weft_now(); fn(); \
-    printf("ok %-40s %8.1f ms\n", #fn, (double)(weft_now() - t0_) / 1e6); fflush(stdout); } while (0)
+/* ---- The runner --------------------------------------------------------------------------
+ * RUN(fn) runs one test function, unless WEFT_TEST names others: WEFT_TEST=a,b runs only the
+ * tests whose names contain "a" or "b" (WEFT_TEST=cancel, WEFT_TEST=test_pool_map,...). A
+ * test that cannot run here says so with SKIP("why") (void test functions) and is printed
+ * "skip"; a binary whose every selected test skipped (or that selected none) exits 77,
+ * which meson reports as SKIP (main ends with `return check_done();`).
+ * After each test, the descriptors open in the process (files and sockets: see
+ * check_open_fds) and the coroutines alive on the main thread's loop must be back to what
+ * they were before it (libuv's MAKE_VALGRIND_HAPPY): a leak fails the test that made it.
+ * Descriptors closed by another thread a moment later get a second's grace. */
+static const char *check_skip_why_;
+static int check_ran_, check_skipped_;
+
+#define SKIP(why) do { check_skip_why_ = (why); return; } while (0)
+
+static inline int check_wanted_(const char *name)
+{
+    const char *sel = getenv("WEFT_TEST");
+    if (!sel || !*sel) return 1;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", sel);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save))
+        if (strstr(name, tok)) return 1;
+    return 0;
+}
+
+/* Files and sockets open in the process: what a test could leak. Epoll and event
+ * descriptors (anon inodes) are left out, as they belong to the loops of pool threads,
+ * which come and go beside the tests; pipes too, as sanitizers open their own. */
+static inline int check_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
+        char target[256];
+        ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+        if (len < 0) continue;              /* closed meanwhile */
+        target[len] = '\0';
+        if (strncmp(target, "anon_inode:", 11) == 0 || strncmp(target, "pipe:", 5) == 0)
+            continue;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static inline void check_after_(const char *name, int64_t t0, int fds_before,
+                                size_t coros_before)
+{
+    double ms = (double)(weft_now() - t0) / 1e6;
+    if (check_skip_why_) {
+        printf("skip %-38s %s\n", name, check_skip_why_);
+        check_skip_why_ = NULL;
+        check_skipped_++;
+    } else {
+        printf("ok %-40s %8.1f ms\n", name, ms);
+        check_ran_++;
+    }
+    fflush(stdout);
+    int fds = check_open_fds();
+    for (int i = 0; i < 100 && fds > fds_before; i++) {
+        usleep(10000);
+        fds = check_open_fds();
+    }
+    if (fds > fds_before) {
+        fprintf(stderr, "%s left %d descriptor(s) open (files and sockets: %d before, %d "
+                "after)\n", name, fds - fds_before, fds_before, fds);
+        abort();
+    }
+    size_t coros = weft_live_coroutines();
+    if (coros > coros_before) {
+        fprintf(stderr, "%s left %zu coroutine(s) alive on the main thread's loop\n", name,
+                coros - coros_before);
+        abort();
+    }
+}
+
+#define RUN(fn) do { if (check_wanted_(#fn)) { \
+    int fds_ = check_open_fds(); size_t coros_ = weft_live_coroutines(); \
+    int64_t t0_ = weft_now(); fn(); check_after_(#fn, t0_, fds_, coros_); } } while (0)
+
+/* The end of a test binary's main: 77 (meson's SKIP) if no selected test ran. */
+static inline int check_done(void)
+{
+    return check_ran_ ? 0 : 77;
+}
 
 /* TEST_TSAN: built with ThreadSanitizer (gcc or clang). */
 #if defined(__SANITIZE_THREAD__)

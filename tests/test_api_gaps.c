@@ -482,7 +482,7 @@ static void shutdown_then_daemon_timer(void)
 
 static void test_daemon_timer(void)
 {
-    if (TEST_TSAN || under_qemu()) return;          /* threads in a forked child */
+    if (TEST_TSAN || under_qemu()) SKIP("threads in a forked child");
     int64_t t0 = weft_now();
     child_result r = in_child(exit_with_daemon_timer);
     CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
@@ -738,5 +738,5 @@ int main(void)
     RUN(test_skip_line_after_emsgsize);
     RUN(test_skip_line_longer_than_the_buffer);
     RUN(test_skip_until_and_resume);
-    return 0;
+    return check_done();
 }

@@ -883,5 +883,5 @@ int main(void)
     RUN(test_destroy_with_waiter_aborts);
     RUN(test_early_arrival_timeout_breaks);
     RUN(test_early_arrival_cancel_breaks);
-    return 0;
+    return check_done();
 }

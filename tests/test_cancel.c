@@ -282,5 +282,5 @@ int main(void)
     RUN(test_catching_cancellation_and_carrying_on);
     RUN(test_cancelled_before_first_run_never_runs);
     RUN(test_cancel_from_another_thread_before_start);
-    return 0;
+    return check_done();
 }

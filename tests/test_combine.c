@@ -382,5 +382,5 @@ int main(void)
     RUN(test_shield);
     RUN(test_unretrieved_errors_reported_once);
     RUN(test_default_report_on_stderr);
-    return 0;
+    return check_done();
 }

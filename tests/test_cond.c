@@ -975,5 +975,5 @@ int main(void)
     RUN(test_stress);
     RUN(test_out_of_memory);
     RUN(test_destroy_with_waiter_aborts);
-    return 0;
+    return check_done();
 }

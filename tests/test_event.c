@@ -212,5 +212,5 @@ int main(void)
     RUN(test_cancel_and_timeout_in_coroutine);
     RUN(test_stress_set_clear);
     RUN(test_destroy_with_waiters_aborts);
-    return 0;
+    return check_done();
 }

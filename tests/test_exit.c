@@ -285,5 +285,5 @@ int main(void)
     RUN(test_exit_from_coroutine_waits);
     RUN(test_shutdown_from_non_daemon_thread);
     RUN(test_shutdown_races_failed_start);     /* fails: see the comment above it */
-    return 0;
+    return check_done();
 }

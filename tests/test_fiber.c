@@ -135,5 +135,5 @@ int main(void)
     RUN(test_registers_survive);
     RUN(test_fp_control_is_per_context);
     RUN(test_alignment);
-    return 0;
+    return check_done();
 }

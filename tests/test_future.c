@@ -303,5 +303,5 @@ int main(void)
     RUN(test_cross_thread_wait_and_cancel);
     RUN(test_stress);
     RUN(test_use_after_release);
-    return 0;
+    return check_done();
 }

@@ -802,5 +802,5 @@ int main(void)
     RUN(test_stress_many_groups);
     RUN(test_unretrieved_hook_is_live);
     weft_set_unretrieved_hook(NULL, NULL);
-    return 0;
+    return check_done();
 }

@@ -690,5 +690,5 @@ int main(int argc, char **argv)
         RUN(test_resolve_callback_allocation_fails);
     }
     CHECK(rmdir(dir) == 0);
-    return 0;
+    return check_done();
 }

@@ -238,5 +238,5 @@ int main(void)
     RUN(test_reader_and_writer_on_one_fd);
     RUN(test_cancel_timeout_reuse);
     RUN(test_thread_with_coroutines_waits_for_fd);
-    return 0;
+    return check_done();
 }

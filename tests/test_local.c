@@ -441,5 +441,5 @@ int main(void)
     RUN(test_null_arguments);
     RUN(test_allocation_failures);
     RUN(test_exit_races_destroy);
-    return 0;
+    return check_done();
 }

@@ -368,5 +368,5 @@ int main(void)
     RUN(test_stress_timeouts_and_cancels);
     RUN(test_contended_unbounded_waits);
     RUN(test_misuse);
-    return 0;
+    return check_done();
 }

@@ -83,5 +83,5 @@ static void test_million_blocked_coroutines(void)
 int main(void)
 {
     RUN(test_million_blocked_coroutines);
-    return 0;
+    return check_done();
 }

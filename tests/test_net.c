@@ -833,8 +833,7 @@ static void test_emfile(void)
      * the parent's threads, which a forked child does not have). */
     const char *pre = getenv("LD_PRELOAD");
     if (TEST_TSAN || under_qemu() || (pre && strstr(pre, "valgrind"))) {
-        printf("  (fork with threads, or Valgrind: skipped here)\n");
-        return;
+        SKIP("fork with threads, or Valgrind");
     }
     int to_parent[2], to_child[2];
     CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
@@ -976,8 +975,7 @@ static int slow_dns_main(void *arg, void **result)
 static void test_slow_dns(void)
 {
     if (TEST_TSAN || under_qemu() || slow_tools() || geteuid() != 0) {
-        printf("  (needs root and fork with threads: skipped here)\n");
-        return;
+        SKIP("needs root and fork with threads");
     }
     fflush(NULL);
     pid_t pid = fork();
@@ -1108,5 +1106,5 @@ int main(void)
     RUN(test_emfile);
     RUN(test_slow_dns);
     RUN(test_load);
-    return 0;
+    return check_done();
 }

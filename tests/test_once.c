@@ -552,5 +552,5 @@ int main(void)
     RUN(test_cancel_across_threads);
     RUN(test_thread_and_its_own_coroutines);
     RUN(test_stress);
-    return 0;
+    return check_done();
 }

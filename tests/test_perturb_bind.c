@@ -78,5 +78,5 @@ static void test_two_loops_bind_one_socket(void)
 int main(void)
 {
     RUN(test_two_loops_bind_one_socket);
-    return 0;
+    return check_done();
 }

@@ -52,5 +52,5 @@ static void test_wake_of_an_ending_thread(void)
 int main(void)
 {
     RUN(test_wake_of_an_ending_thread);
-    return 0;
+    return check_done();
 }

@@ -112,5 +112,5 @@ static void test_submit_racing_shutdown(void)
 int main(void)
 {
     RUN(test_submit_racing_shutdown);
-    return 0;
+    return check_done();
 }

@@ -868,5 +868,5 @@ int main(void)
     RUN(test_detached_jobs);
     RUN(test_caller_runs);
     RUN(test_bad_arguments);
-    return 0;
+    return check_done();
 }

@@ -859,5 +859,5 @@ int main(void)
     RUN(test_shutdown_while_submitting);
     weft_set_unretrieved_hook(NULL, NULL);
     free(records);
-    return 0;
+    return check_done();
 }

@@ -566,5 +566,5 @@ int main(void)
     RUN(test_stress);
     RUN(test_ten_million);
     RUN(test_destroy_with_waiters_aborts);
-    return 0;
+    return check_done();
 }

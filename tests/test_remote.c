@@ -622,5 +622,5 @@ int main(void)
     RUN(test_cancel_races_start);
     RUN(test_stress_two_loops_one_shuts_down);
     RUN(test_refused_after_weft_shutdown);  /* last: no non-daemon thread starts after it */
-    return 0;
+    return check_done();
 }

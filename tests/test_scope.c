@@ -306,5 +306,5 @@ int main(void)
     RUN(test_thread_scope_with_coroutines);
     RUN(test_misuse);
     RUN(test_many_scopes);
-    return 0;
+    return check_done();
 }

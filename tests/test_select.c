@@ -274,5 +274,5 @@ int main(void)
     RUN(test_coroutine_selects_thread_feeds);
     RUN(test_cancel);
     RUN(test_stress);
-    return 0;
+    return check_done();
 }

@@ -611,5 +611,5 @@ int main(void)
     RUN(test_out_of_memory);
     RUN(test_destroy_with_waiters_aborts);
     RUN(test_bounded_zero_with_waiter);
-    return 0;
+    return check_done();
 }

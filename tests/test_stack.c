@@ -248,5 +248,5 @@ int main(int argc, char **argv)
     RUN(test_stacks_are_reused);
     RUN(test_pool_across_threads);
     RUN(test_own_size_stack_reaped_by_a_new_coroutine);
-    return 0;
+    return check_done();
 }

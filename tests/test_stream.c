@@ -1415,5 +1415,5 @@ int main(void)
     RUN(test_request_response);
     RUN(test_epipe);
     RUN(test_stress);
-    return 0;
+    return check_done();
 }

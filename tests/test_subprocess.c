@@ -898,5 +898,5 @@ int main(void)
     RUN(test_many_waiters);
     RUN(test_fallback_methods);
     remove_tmpdir();
-    return 0;
+    return check_done();
 }

@@ -539,5 +539,5 @@ int main(void)
     RUN(test_thread_with_a_loop);
     RUN(test_pool_job_cancelled);
     RUN(test_communicate_in_scope);
-    return 0;
+    return check_done();
 }

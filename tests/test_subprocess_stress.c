@@ -186,5 +186,5 @@ int main(void)
     warm_up();
     RUN(test_thousand_children_from_coroutines);
     RUN(test_everything_at_once);
-    return 0;
+    return check_done();
 }

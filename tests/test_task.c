@@ -383,5 +383,5 @@ int main(void)
     RUN(test_bad_arguments);
     RUN(test_spawn_options);
     RUN(test_waves_of_tasks);
-    return 0;
+    return check_done();
 }

@@ -593,5 +593,5 @@ int main(void)
     RUN(test_thread_end_cancels_its_coroutines);
     RUN(test_stress_many_threads);
     RUN(test_long_name_kept_whole);        /* fails: see the comment above it */
-    return 0;
+    return check_done();
 }

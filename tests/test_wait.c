@@ -233,5 +233,5 @@ int main(void)
     RUN(test_wait_bad_arguments);
     RUN(test_as_completed_order);
     RUN(test_as_completed_stress);
-    return 0;
+    return check_done();
 }
