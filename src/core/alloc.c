@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 _Atomic long weft__alloc_fail_countdown = 0;
 
@@ -31,6 +32,16 @@ void *weft__calloc(size_t n, size_t size)
 void *weft__aligned_alloc(size_t align, size_t size)
 {
     return should_fail() ? NULL : aligned_alloc(align, (size + align - 1) / align * align);
+}
+
+void *weft__realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : realloc(p, n);
+}
+
+char *weft__strdup(const char *s)
+{
+    return should_fail() ? NULL : strdup(s);
 }
 
 void weft__free(void *p)

@@ -76,6 +76,8 @@ noreturn void weft__fatal(const char *fmt, ...) __attribute__((format(printf, 1,
 void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void *weft__aligned_alloc(size_t align, size_t size);   /* size rounded up to align */
+void *weft__realloc(void *p, size_t n);                 /* NULL: p untouched, as realloc */
+char *weft__strdup(const char *s);
 void  weft__free(void *p);
 
 /* A per-thread cache of freed blocks of a few sizes (tasks, pool jobs: spawned and freed by the

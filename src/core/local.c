@@ -133,7 +133,7 @@ void weft_local_destroy(weft_local *l)
     /* Still holding the registry lock. */
     if (n_free == cap_free) {
         uint32_t cap = cap_free ? cap_free * 2 : 16;
-        uint32_t *ids = realloc(free_ids, cap * sizeof *ids);
+        uint32_t *ids = weft__realloc(free_ids, cap * sizeof *ids);
         if (ids) { free_ids = ids; cap_free = cap; }
     }
     if (n_free < cap_free) free_ids[n_free++] = l->id;  /* else the id is simply not reused */

@@ -125,11 +125,11 @@ void weft__overflow_setup(weft__loop *l)
     pthread_once(&install_once, install);
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  /* has one */
-    void *mem = malloc(ALTSTACK_SIZE);
+    void *mem = weft__malloc(ALTSTACK_SIZE);
     if (!mem) return;   /* overflows are then reported as plain SIGSEGV */
     stack_t ss = { .ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
     if (sigaltstack(&ss, NULL) == 0) l->altstack = mem;
-    else free(mem);
+    else weft__free(mem);
 }
 
 void weft__overflow_teardown(weft__loop *l)
@@ -137,7 +137,7 @@ void weft__overflow_teardown(weft__loop *l)
     if (!l->altstack) return;
     stack_t ss = { .ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE };
     sigaltstack(&ss, NULL);
-    free(l->altstack);
+    weft__free(l->altstack);
     l->altstack = NULL;
 }
 

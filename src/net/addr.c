@@ -115,15 +115,15 @@ uint16_t weft_addr_port(const weft_addr *a)
 
 /* ---- resolution ------------------------------------------------------------------------- */
 
-static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
-static weft_pool *dns_pool;
+static weft_pool *_Atomic dns_pool;
 
-static void make_dns_pool(void)
+/* The resolver pool, made on first use (NULL: not now). */
+static weft_pool *dns_pool_get(void)
 {
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 8;          /* lookups mostly wait on the network, not the CPU */
     o.name_prefix = "weft-dns";
-    if (weft_pool_create_ex(&dns_pool, &o) != 0) dns_pool = NULL;
+    return weft__lazy_pool(&dns_pool, &o);
 }
 
 typedef struct lookup {
@@ -142,7 +142,7 @@ static void lookup_put(lookup *k)
 {
     if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) != 1) return;
     if (k->res) freeaddrinfo(k->res);
-    free(k->host);
+    weft__free(k->host);
     weft__free(k);
 }
 
@@ -197,11 +197,11 @@ int weft_resolve(const char *host, uint16_t port, int family, int socktype, weft
     int rc = weft__handoff_check();
     if (rc) return rc;
     if (timeout == 0) return -ETIMEDOUT;
-    pthread_once(&dns_once, make_dns_pool);
-    if (!dns_pool) return -ENOMEM;
+    weft_pool *pool = dns_pool_get();
+    if (!pool) return -ENOMEM;
     lookup *k = weft__calloc(1, sizeof *k);
     if (!k) return -ENOMEM;
-    if (host && !(k->host = strdup(host))) { weft__free(k); return -ENOMEM; }
+    if (host && !(k->host = weft__strdup(host))) { weft__free(k); return -ENOMEM; }
     snprintf(k->service, sizeof k->service, "%u", port);
     k->hints.ai_family = family;
     k->hints.ai_socktype = socktype;
@@ -210,8 +210,8 @@ int weft_resolve(const char *host, uint16_t port, int family, int socktype, weft
     k->done.fn = lookup_done;
     k->done.arg = k;
     weft_future *f;
-    rc = weft_pool_submit(dns_pool, &f, lookup_job, k);
-    if (rc) { free(k->host); weft__free(k); return rc; }
+    rc = weft_pool_submit(pool, &f, lookup_job, k);
+    if (rc) { weft__free(k->host); weft__free(k); return rc; }
     weft__future_add_cb(f, &k->done);   /* never fails; done already: runs here and now */
     rc = weft_future_result(f, timeout, NULL);
     if (weft_future_done(f))

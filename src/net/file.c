@@ -21,15 +21,15 @@
 #include <sys/stat.h>
 #include <weft/file.h>
 
-static pthread_once_t file_once = PTHREAD_ONCE_INIT;
-static weft_pool *file_pool;
+static weft_pool *_Atomic file_pool;
 
-static void make_file_pool(void)
+/* The file pool, made on first use (NULL: not now). */
+static weft_pool *file_pool_get(void)
 {
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 4;
     o.name_prefix = "weft-file";
-    if (weft_pool_create_ex(&file_pool, &o) != 0) file_pool = NULL;
+    return weft__lazy_pool(&file_pool, &o);
 }
 
 enum op { OPEN, READ, WRITE, STAT, FSTAT, SYNC, CLOSE };
@@ -99,9 +99,9 @@ static ssize_t run(call *c)
     int rc = weft__handoff_check();
     if (rc) return rc;
     if (!weft__waits_on_loop(weft__tls_get())) return perform(c);
-    pthread_once(&file_once, make_file_pool);
-    if (!file_pool) return -ENOMEM;
-    rc = weft_run_in_executor(file_pool, job, c, NULL);
+    weft_pool *pool = file_pool_get();
+    if (!pool) return -ENOMEM;
+    rc = weft_run_in_executor(pool, job, c, NULL);
     return rc ? rc : c->result;    /* rc: the job never ran */
 }
 
@@ -157,9 +157,9 @@ int weft_file_close(int fd)
     if (fd < 0) return -EINVAL;
     call c = { .op = CLOSE, .fd = fd };
     if (!weft__waits_on_loop(weft__tls_get())) return (int)perform(&c);
-    pthread_once(&file_once, make_file_pool);
+    weft_pool *pool = file_pool_get();
     weft_future *f;
-    if (!file_pool || weft_pool_submit(file_pool, &f, job, &c) != 0) return (int)perform(&c);
+    if (!pool || weft_pool_submit(pool, &f, job, &c) != 0) return (int)perform(&c);
     weft__future_wait(f, WEFT__NO_DEADLINE, true);
     if (weft__future_take(f, NULL) != 0) c.result = perform(&c);  /* never ran (no way now) */
     weft_future_release(f);

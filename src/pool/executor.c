@@ -145,20 +145,33 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
 
 /* ---- the default pool and to_thread ---------------------------------------------------- */
 
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static weft_pool *default_pool;
+static weft_pool *_Atomic default_pool;
 
-static void make_default(void)
+weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o)
 {
-    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
-    o.name_prefix = "to_thread";
-    if (weft_pool_create_ex(&default_pool, &o) != 0) default_pool = NULL;
+    /* A pthread mutex, not weft's internal one: creating a pool starts threads, which is
+     * more than the internal mutex's few-instruction sections allow. */
+    static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER;
+    weft_pool *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (weft__likely(p != NULL)) return p;
+    pthread_mutex_lock(&making);
+    p = atomic_load_explicit(slot, memory_order_relaxed);
+    if (!p) {
+        weft_pool *made;
+        if (weft_pool_create_ex(&made, o) == 0) {
+            p = made;
+            atomic_store_explicit(slot, p, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&making);
+    return p;
 }
 
 weft_pool *weft_default_pool(void)
 {
-    pthread_once(&default_once, make_default);
-    return default_pool;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.name_prefix = "to_thread";
+    return weft__lazy_pool(&default_pool, &o);
 }
 
 /* The hand-off protocol (pool/internal.h): an already-cancelled caller submits nothing; a

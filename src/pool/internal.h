@@ -36,4 +36,12 @@ int weft__handoff_check(void);
  * was cut. Any context; blocks. */
 int weft__handoff_wait(weft_future *f, void **result);
 
+/* weft's own lazily made pools (the default pool of to_thread, the file and resolver
+ * pools): *slot, made with o on first use. A failed creation (-ENOMEM, no thread could be
+ * started) is not remembered, as pthread_once would: the next call tries again, so a
+ * moment without memory does not turn into -ENOMEM for the rest of the process. Returns
+ * the pool, or NULL if it cannot be made now. Any context; the first call may block on
+ * the creation (a few microseconds), under a process-wide internal mutex. */
+weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o);
+
 #endif /* WEFT_POOL_INTERNAL_H */
