@@ -13,6 +13,10 @@
 #   make test-aarch64   cross-build for aarch64, run the fiber and task tests under qemu
 #   make soak-aarch64   the lost wake-up soak: test_cond, test_queue and test_lock under
 #                       qemu beside two CPU hogs, SOAK_SECONDS (150) in all (tools/soak.sh)
+#   make install    install into PREFIX (/usr/local; DESTDIR respected): headers, libweft.so
+#                   (soname libweft.so.0) and libweft.a, pkg-config file, CMake package
+#   make test-install   install into a temporary prefix and build an outside project
+#                   against it with pkg-config and with CMake (tools/outside_build.sh)
 #   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
 #                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
 #
@@ -23,7 +27,7 @@ MESON   ?= meson
 TESTFLAGS ?=
 
 .PHONY: all test demo bench deps deps-bench deps-ci test-asan test-asan-O0 test-tsan test-valgrind \
-        test-perturb test-aarch64 soak-aarch64 fuzz fuzz-build clean
+        test-perturb test-aarch64 soak-aarch64 install test-install fuzz fuzz-build clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -68,7 +72,7 @@ test-asan-O0: deps-ci
 
 test-tsan: deps-ci
 	@test -f build-tsan/build.ninja || \
-	  CC=clang $(MESON) setup build-tsan --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
+	  CC=clang CXX=clang++ $(MESON) setup build-tsan --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
 	ninja -C build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/tsan.supp \
 	  $(MESON) test -C build-tsan --print-errorlogs --timeout-multiplier 4 $(TESTFLAGS)
@@ -133,5 +137,16 @@ fuzz-build: deps-ci deps
 fuzz: fuzz-build
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
+PREFIX ?= /usr/local
+install: deps
+	@test -f build-install/build.ninja || \
+	  $(MESON) setup build-install --prefix=$(PREFIX) --buildtype=release -Db_ndebug=true
+	$(MESON) configure build-install --prefix=$(PREFIX)
+	ninja -C build-install
+	$(MESON) install -C build-install
+
+test-install: deps-ci
+	tools/outside_build.sh
+
 clean:
-	rm -rf build build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz
+	rm -rf build build-install build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz

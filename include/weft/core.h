@@ -22,9 +22,37 @@
 #define WEFT_API
 #endif
 
+/* Alignment of the public structs' opaque storage, in C and C++ alike. */
+#ifdef __cplusplus
+#define WEFT_ALIGNAS(n) alignas(n)
+#else
+#define WEFT_ALIGNAS(n) _Alignas(n)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------------------------- version ------------- */
+
+/* The version of these headers. WEFT_VERSION_NUMBER compares: major * 10000 + minor * 100 +
+ * patch. The shared library's soname is libweft.so.<major>: a release that removes or
+ * changes the meaning of a public name, or the size of a public struct, raises the major
+ * version; additions raise the minor one. */
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION_STRING "0.1.0"
+#define WEFT_VERSION_NUMBER \
+    (WEFT_VERSION_MAJOR * 10000 + WEFT_VERSION_MINOR * 100 + WEFT_VERSION_PATCH)
+
+/* The version of the library linked at run time ("0.1.0"): may differ from the headers'
+ * WEFT_VERSION_STRING when a program runs against a newer shared library. Static string.
+ * Any context. */
+WEFT_API const char *weft_version(void);
+
+/* The same, as a number to compare with WEFT_VERSION_NUMBER. Any context. */
+WEFT_API int weft_version_number(void);
 
 /* ---------------------------------------------------------------- errors and time ---- */
 

@@ -107,7 +107,7 @@ WEFT_API int weft_shield(weft_future *f, weft_future **out);
  * while its coroutine is being cancelled (only the shielded scope's own deadline, and those
  * of scopes inside it, apply). */
 typedef struct weft_scope {
-    _Alignas(8) uint64_t opaque_[5];
+    WEFT_ALIGNAS(8) uint64_t opaque_[5];
 } weft_scope;
 
 #define WEFT_SCOPE_SHIELD 1u

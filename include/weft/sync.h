@@ -197,7 +197,7 @@ WEFT_API void weft_barrier_destroy(weft_barrier *b);
 
 /* Run-once initialisation (pthread_once), for threads and coroutines alike. */
 typedef struct weft_once {
-    _Alignas(8) uint32_t opaque_[8];
+    WEFT_ALIGNAS(8) uint32_t opaque_[8];
 } weft_once;
 #define WEFT_ONCE_INIT { { 0 } }
 
