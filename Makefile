@@ -46,7 +46,7 @@ test: all
 	$(MESON) test -C $(BUILD) --print-errorlogs $(TESTFLAGS)
 
 demo: all
-	@tools/demo.sh $(BUILD)
+	$(BUILD)/examples/tour
 
 bench: deps-bench
 	@test -f build-release/build.ninja || \
