@@ -302,9 +302,11 @@ bool weft__yield_if_others(void);
 void weft__loop_poll(weft__loop *l, int64_t deadline);
 
 /* A descriptor registered for good with one loop, edge-triggered (sockets, net/): see
- * poll.c. `loop` is set by that loop's thread when a coroutine there first waits (until
- * then, and for contexts of other threads, waits go through plain readiness polling);
- * `ready`, rd and wr belong to that thread. The owner keeps the struct alive, and the
+ * poll.c. `loop` is claimed (one CAS from NULL: exactly one loop wins when coroutines of
+ * several loops first wait at once) by that loop's thread when a coroutine there first
+ * waits (until then, and for contexts of other threads and loops, waits go through plain
+ * readiness polling or their own loop's one-shot registration); `ready`, `hangup`, rd and
+ * wr belong to that thread. The owner keeps the struct alive, and the
  * descriptor open, until weft__pollfd_detach has run on the loop's thread. */
 typedef struct weft__pollfd {
     int fd;

@@ -284,22 +284,41 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
 
 /* Registers p with l (l's thread). Until the kernel reports an edge, p is not ready for
  * the directions about to be waited for (the caller just saw EAGAIN); ADD reports the
- * current state as a first edge. */
-static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
+ * current state as a first edge.
+ *
+ * Coroutines of several loops may first wait on p at the same moment: the loop is claimed
+ * by one CAS of p->loop from NULL, before anything else, so exactly one loop registers p
+ * and takes the reference; the others see *bound (the winner) and wait as for any fd on
+ * their own loop (weft__pollfd_wait). A claim whose epoll ADD fails is given back (NULL):
+ * a later wait may try again. Returns 0, -EAGAIN (another loop won: *bound says which), or
+ * an error. */
+static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events, weft__loop **bound)
 {
     int rc;
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, p->fd))) return rc;
     struct weft__fd_watch *s = &l->fds[p->fd];
     if (s->rd || s->wr) return -EBUSY;    /* weft_io_wait of the same fd in progress */
-    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0) return -errno;
-    s->pfd = p;
-    p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
+    weft__loop *none = NULL;
     weft__loop_ref(l);
     weft__perturb(WEFT__PP_POLL_BIND_PUBLISH);
-    atomic_store_explicit(&p->loop, l, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&p->loop, &none, l, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        weft__loop_unref(l);              /* not the last: the caller's thread holds one */
+        *bound = none;
+        return -EAGAIN;
+    }
     weft__perturb(WEFT__PP_POLL_BIND_DONE);
+    /* Ours: only this thread touches ready, hangup, rd and wr from now on. */
+    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0) {
+        rc = -errno;
+        atomic_store_explicit(&p->loop, NULL, memory_order_release);
+        weft__loop_unref(l);
+        return rc;
+    }
+    s->pfd = p;
+    p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
     return 0;
 }
 
@@ -330,13 +349,16 @@ int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
     int64_t until;
     if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, p->fd, events, until, by);
     if (weft__cancel_pending()) return -ECANCELED;
-    weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_relaxed);
+    weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_acquire);
     if (!bound) {
         weft__perturb(WEFT__PP_POLL_BIND_SEEN);
-        int rc = pollfd_bind(w.loop, p, events);
+        int rc = pollfd_bind(w.loop, p, events, &bound);
         if (rc == -EPERM) return (int)events;      /* regular file: always ready */
-        if (rc) return rc;
-    } else if (bound != w.loop) {
+        if (rc == -EAGAIN) weft__assert(bound != w.loop, "a loop raced with itself");
+        else if (rc) return rc;
+        else bound = w.loop;
+    }
+    if (bound != w.loop) {
         /* Registered with another thread's loop: wait as for any fd, on this one. */
         int64_t left = deadline == WEFT__NO_DEADLINE ? WEFT_FOREVER
                      : deadline > weft_now() ? deadline - weft_now() : 0;
