@@ -154,8 +154,11 @@ WEFT_API int weft_socket_peer_addr(const weft_socket *s, weft_addr *a);
 
 /* Closes the socket and frees the handle (NULL: nothing). Calls blocked on it in other
  * coroutines or threads return -EBADF; the descriptor is closed when the last of them has
- * returned. Returns 0 (close(2)'s own error is not reported: the descriptor is gone either
- * way). Any context; never blocks. Using s afterwards is a use after free — except through
+ * returned — at once if none is in progress, also for a socket a coroutine of another
+ * thread's loop has waited on, whether that loop is running or not. It always closes,
+ * whatever the caller's cancellation state and deadline scopes (it never waits). Returns
+ * 0 (close(2)'s own error is not reported: the descriptor is gone either way). Any
+ * context; never blocks. Using s afterwards is a use after free — except through
  * a stream over s, which holds it until weft_stream_close (its calls return -EBADF): a
  * thread that loops over calls on a socket another thread may close should read through a
  * stream. */

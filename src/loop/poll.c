@@ -251,6 +251,9 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     if (weft__cancel_pending()) return -ECANCELED;
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
+    if (s->pfd && atomic_load_explicit(&s->pfd->loop, memory_order_acquire) != l)
+        s->pfd = NULL;    /* released by another thread (weft__pollfd_detach_remote): the
+                             number was closed and may be another file's now */
     if (s->pfd) {
         /* A weft socket's fd, registered edge-triggered: its ready bits may be stale, so
          * ask the kernel once; if it is not ready now, the next change is an edge. */
@@ -311,7 +314,10 @@ static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events, weft__lo
     /* Ours: only this thread touches ready, hangup, rd and wr from now on. */
     struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0) {
+    /* EEXIST: this loop's one-shot registration of the number (a weft_io_wait on it, no
+     * waiter left) is still there: take it over. */
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0 &&
+        (errno != EEXIST || epoll_ctl(l->epfd, EPOLL_CTL_MOD, p->fd, &e) < 0)) {
         rc = -errno;
         atomic_store_explicit(&p->loop, NULL, memory_order_release);
         weft__loop_unref(l);
@@ -383,4 +389,27 @@ void weft__pollfd_detach(weft__pollfd *p, bool unref)
     if ((size_t)p->fd < l->fds_cap && l->fds[p->fd].pfd == p) l->fds[p->fd].pfd = NULL;
     atomic_store_explicit(&p->loop, NULL, memory_order_relaxed);
     if (unref) weft__loop_unref(l);
+}
+
+/* Another thread's half of a release (see loop/internal.h). The registration's loop
+ * reference keeps l, and so l->epfd, alive; l->epfd was set before p->loop was published
+ * (pollfd_bind's CAS), and this acquire load sees it. EPOLL_CTL_DEL may come from any
+ * thread: once it returns, no epoll_wait that starts later reports p. One that started
+ * before may already hold p's event in its array: l's thread dispatches it to p, which is
+ * why p's memory stays until l's thread has run weft__pollfd_forget (the caller's post),
+ * after which that epoll_wait batch is over. p->loop goes back to NULL, so l's thread can
+ * tell that its fd table's entry for the number (which may be reused at once) is stale. */
+weft__loop *weft__pollfd_detach_remote(weft__pollfd *p)
+{
+    weft__loop *l = atomic_load_explicit(&p->loop, memory_order_acquire);
+    if (!l) return NULL;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    atomic_store_explicit(&p->loop, NULL, memory_order_release);
+    return l;
+}
+
+/* l's thread, or the thread that drops l's last reference (its thread gone): no other. */
+void weft__pollfd_forget(weft__loop *l, weft__pollfd *p)
+{
+    if ((size_t)p->fd < l->fds_cap && l->fds[p->fd].pfd == p) l->fds[p->fd].pfd = NULL;
 }
