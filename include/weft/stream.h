@@ -44,7 +44,12 @@ WEFT_API int weft_stream_open_fd(weft_stream **st, int fd, const weft_stream_opt
 WEFT_API weft_socket *weft_stream_socket(weft_stream *st);
 
 /* Reads up to n bytes: what is buffered, else what one read brings (>= 1), 0 at the end of
- * the stream. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED, the socket's errors. */
+ * the stream. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED, the socket's errors.
+ * Every read that must wait for the peer first sends what is buffered for writing: that
+ * send is a write, under the timeout given to the weft_stream_write that last buffered
+ * bytes (counted from the start of the send) as well as the read's own; if it fails (say
+ * -ETIMEDOUT: the peer does not read) the read returns its error and the buffered bytes
+ * are dropped, as after a failed write. */
 WEFT_API ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout);
 
 /* Reads exactly n bytes into buf. Returns 0; -ENODATA if the stream ended first (the bytes
