@@ -464,6 +464,8 @@ static int write_eof_main(void *arg, void **result)
     weft_future_release(w);
     /* The parked writer is told at once: the pipe is closed for writing. */
     CHECK_RC(pw.rc, -EPIPE);
+    printf("   the parked writer got -EPIPE %.2f ms after write_eof began\n",
+           (double)(pw.ended - t0) / 1e6);
     CHECK_BETWEEN(pw.ended - t0, 0, 500 * WEFT_MS);
     /* The reader drains what went in, then reads the end. */
     static char sink[65536];

@@ -97,8 +97,10 @@ WEFT_API int weft_stream_drain(weft_stream *st, int64_t timeout);
 /* Drains, then ends the sending side (the peer reads end of stream): shutdown(SHUT_WR) on
  * a socket; on the write end of a pipe (opened write-only), closes the pipe (the stream
  * stays usable for nothing but weft_stream_close; later writes fail with -EPIPE, as on a
- * socket). -ENOTSOCK for other descriptors; -EBUSY for a pipe that a coroutine of another
- * thread's loop has waited on (end it from that thread). */
+ * socket). A write blocked on the pipe meanwhile (another coroutine's, through
+ * weft_stream_socket) returns -EPIPE: at once for a coroutine of the caller's loop, within
+ * 20 ms for a thread. -ENOTSOCK for other descriptors; -EBUSY for a pipe that a coroutine
+ * of another thread's loop has waited on (end it from that thread). */
 WEFT_API int weft_stream_write_eof(weft_stream *st, int64_t timeout);
 
 /* Bytes read and not yet consumed / written and not yet sent. */

@@ -477,6 +477,10 @@ int weft__socket_end_writes(weft_socket *s)
      * keep reporting events for s after s is freed). Delete it first, on its loop. */
     weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_relaxed);
     if (l && l != weft__tls_self.loop) return -EBUSY;
+    /* Coroutines of this loop parked on the registration (a writer waiting for room) are
+     * woken first: the registration goes, so nothing else would wake them. They run after
+     * this call (same thread), see writes_ended and return -EPIPE. */
+    if (l) weft__pollfd_wake_all(&s->poll);
     weft__pollfd_detach(&s->poll, true);
     int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (nul < 0) return -errno;
