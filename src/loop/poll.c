@@ -215,10 +215,18 @@ static void forget(weft__loop *l, int fd, weft__waiter *w)
 /* The wait of a context that cannot or need not park on a loop: a thread's ppoll, also for
  * a coroutine whose deadline scope has already expired (a ready fd is still reported: only
  * waiting is refused). */
+/* A cancelled caller is told what is ready now, without waiting, like every call that
+ * need not wait; -ECANCELED only if it would have to wait. */
+static int ready_or_cancelled(int fd, unsigned events)
+{
+    int rc = wait_thread(fd, events, 0);
+    return rc == -ETIMEDOUT ? -ECANCELED : rc;
+}
+
 static int wait_polling(const weft__waiter *w, int fd, unsigned events, int64_t until,
                         weft__scope *by)
 {
-    if (w->coro && weft__cancel_pending()) return -ECANCELED;
+    if (w->coro && weft__cancel_pending()) return ready_or_cancelled(fd, events);
     int rc = wait_thread(fd, events, until);
     if (rc == -ETIMEDOUT && by) by->hit = true;
     return rc;
@@ -248,7 +256,7 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     int64_t until;
     if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, fd, events, until, by);
     weft__loop *l = w.loop;
-    if (weft__cancel_pending()) return -ECANCELED;
+    if (weft__cancel_pending()) return ready_or_cancelled(fd, events);
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
     if (s->pfd && atomic_load_explicit(&s->pfd->loop, memory_order_acquire) != l)
