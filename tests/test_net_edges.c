@@ -530,9 +530,12 @@ static int stuck_handler(weft_socket *conn, void *arg)
     return 0;
 }
 
+/* arg: 0 a cancelled coroutine; 1 a coroutine past a deadline scope's deadline; 2 the
+ * same in a thread's own context (threads cannot be cancelled). */
 static int cancelled_closes_main(void *arg, void **result)
 {
-    (void)arg; (void)result;
+    (void)result;
+    int mode = (int)(intptr_t)arg;
     /* A file, a bare socket, a stream with bytes it cannot send, a server with a
      * connection: all opened, then closed by a cancelled coroutine. */
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -559,16 +562,20 @@ static int cancelled_closes_main(void *arg, void **result)
     }
     CHECK_OK(weft_sleep(5 * WEFT_MS));            /* the handler is in its read */
 
-    CHECK_OK(weft_future_cancel(weft_current_task()));
+    weft_scope sc;
+    if (mode == 0) CHECK_OK(weft_future_cancel(weft_current_task()));
+    else CHECK_OK(weft_scope_enter(&sc, 0, 0));
+    int cut = mode == 0 ? -ECANCELED : -ETIMEDOUT;
     CHECK_OK(weft_file_close(fd));
     CHECK(!fd_open(fd));
     CHECK_OK(weft_socket_close(s));
     CHECK(!fd_open(p[0]));
-    int rc = weft_stream_close(st, WEFT_SEC);       /* cannot drain: cancelled */
-    CHECK(rc == -ECANCELED || rc == 0);
+    int rc = weft_stream_close(st, WEFT_SEC);       /* cannot drain: cut */
+    CHECK(rc == cut || rc == 0);
     CHECK(!fd_open(q[0]));
     rc = weft_server_close(srv, WEFT_SEC);          /* the grace wait is cut */
-    CHECK(rc == -ECANCELED || rc == 0);
+    CHECK(rc == cut || rc == 0);
+    if (mode != 0) weft_scope_leave(&sc);
     char c;
     CHECK_EQ(read(client, &c, 1), 0);               /* the connection was closed */
     int probe = socket(a.u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -584,8 +591,17 @@ static int cancelled_closes_main(void *arg, void **result)
 static void test_closes_in_a_cancelled_coroutine(void)
 {
     int before = count_fds();
-    int rc = weft_run(cancelled_closes_main, NULL, NULL);
+    int rc = weft_run(cancelled_closes_main, (void *)(intptr_t)0, NULL);
     CHECK(rc == 0 || rc == -ECANCELED);
+    CHECK_EQ(count_fds(), before);
+}
+
+static void test_closes_past_a_deadline(void)
+{
+    int before = count_fds();
+    CHECK_OK(weft_run(cancelled_closes_main, (void *)(intptr_t)1, NULL));
+    CHECK_EQ(count_fds(), before);
+    CHECK_OK(cancelled_closes_main((void *)(intptr_t)2, NULL));
     CHECK_EQ(count_fds(), before);
 }
 
@@ -616,5 +632,6 @@ int main(int argc, char **argv)
     RUN_SELECTED(test_write_eof_wakes_a_parked_writer);
     RUN_SELECTED(test_io_wait_reports_readiness_when_cancelled);
     RUN_SELECTED(test_closes_in_a_cancelled_coroutine);
+    RUN_SELECTED(test_closes_past_a_deadline);
     return 0;
 }

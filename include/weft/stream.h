@@ -108,8 +108,10 @@ WEFT_API size_t weft_stream_read_buffered(const weft_stream *st);
 WEFT_API size_t weft_stream_write_buffered(const weft_stream *st);
 
 /* Drains (within timeout), then frees the stream (and closes the descriptor of a stream
- * made by weft_stream_open_fd). Returns the drain's result; the stream is freed either
- * way. NULL: nothing. */
+ * made by weft_stream_open_fd). Returns the drain's result; the stream is freed (and the
+ * descriptor closed) either way, whatever the caller's cancellation state and deadline
+ * scopes: a cancelled caller's drain sends only what needs no wait and returns -ECANCELED
+ * (-ETIMEDOUT past a scope's deadline), the rest is dropped. NULL: nothing. */
 WEFT_API int weft_stream_close(weft_stream *st, int64_t timeout);
 
 #ifdef __cplusplus
