@@ -19,7 +19,9 @@ extern "C" {
  * ready ones among them (> 0). A coroutine is suspended while its loop's epoll watches the
  * fd; a thread with live coroutines runs its loop meanwhile; other threads use ppoll.
  * Readiness is a hint: the next read or write may still say EAGAIN (then wait again).
- * Regular files are always ready. Errors: -EINVAL (fd < 0, events 0 or unknown bits),
+ * Regular files are always ready. An fd that is ready already is reported as such also to
+ * a cancelled coroutine or one past a deadline scope's deadline (nothing to wait for);
+ * -ECANCELED / -ETIMEDOUT only when it would have to wait. Errors: -EINVAL (fd < 0, events 0 or unknown bits),
  * -ETIMEDOUT, -ECANCELED, -EBADF, -ENOMEM, -EBUSY (another coroutine of the same loop is
  * already waiting for the same direction of the same fd). */
 WEFT_API int weft_io_wait(int fd, unsigned events, int64_t timeout);

@@ -154,8 +154,11 @@ WEFT_API int weft_socket_peer_addr(const weft_socket *s, weft_addr *a);
 
 /* Closes the socket and frees the handle (NULL: nothing). Calls blocked on it in other
  * coroutines or threads return -EBADF; the descriptor is closed when the last of them has
- * returned. Returns 0 (close(2)'s own error is not reported: the descriptor is gone either
- * way). Any context; never blocks. Using s afterwards is a use after free — except through
+ * returned — at once if none is in progress, also for a socket a coroutine of another
+ * thread's loop has waited on, whether that loop is running or not. It always closes,
+ * whatever the caller's cancellation state and deadline scopes (it never waits). Returns
+ * 0 (close(2)'s own error is not reported: the descriptor is gone either way). Any
+ * context; never blocks. Using s afterwards is a use after free — except through
  * a stream over s, which holds it until weft_stream_close (its calls return -EBADF): a
  * thread that loops over calls on a socket another thread may close should read through a
  * stream. */
@@ -190,7 +193,9 @@ typedef struct weft_server weft_server;
 
 /* A connection handler: runs as a coroutine on the server's loop, one per connection. The
  * server closes conn when the handler returns (the handler must not close it); the return
- * value is ignored (a handler reports its own errors). */
+ * value is ignored (a handler reports its own errors). A handler cancelled before it first
+ * ran (weft_run returning, its thread ending, a close with no grace) never runs, and the
+ * server closes its connection all the same. */
 typedef int (*weft_conn_fn)(weft_socket *conn, void *arg);
 
 /* Options for weft_server_start and weft_tcp_server. Initialise with
@@ -237,7 +242,12 @@ WEFT_API int weft_server_close_clients(weft_server *srv, bool hard);
  * for the running handlers to return, then cancels those still running and waits for
  * them to end; frees the server. Returns 0, or -ETIMEDOUT if handlers had to be
  * cancelled. Must be called on the server's thread (from a coroutine or its own context).
- * Blocks for at most about `grace` plus the cancelled handlers' clean-up. */
+ * Blocks for at most about `grace` plus the cancelled handlers' clean-up. It always
+ * releases everything, whatever the caller's cancellation state and deadline scopes:
+ * cancellation (or a scope's deadline) cuts only the grace wait, as if it were over — the
+ * handlers are cancelled and waited for, shielded — and is then returned (-ECANCELED,
+ * -ETIMEDOUT). -EINVAL, -EPERM (not the server's thread), -EDEADLK (called from one of its
+ * handlers): nothing done. */
 WEFT_API int weft_server_close(weft_server *srv, int64_t grace);
 
 #ifdef __cplusplus

@@ -44,7 +44,12 @@ WEFT_API int weft_stream_open_fd(weft_stream **st, int fd, const weft_stream_opt
 WEFT_API weft_socket *weft_stream_socket(weft_stream *st);
 
 /* Reads up to n bytes: what is buffered, else what one read brings (>= 1), 0 at the end of
- * the stream. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED, the socket's errors. */
+ * the stream. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED, the socket's errors.
+ * Every read that must wait for the peer first sends what is buffered for writing: that
+ * send is a write, under the timeout given to the weft_stream_write that last buffered
+ * bytes (counted from the start of the send) as well as the read's own; if it fails (say
+ * -ETIMEDOUT: the peer does not read) the read returns its error and the buffered bytes
+ * are dropped, as after a failed write. */
 WEFT_API ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout);
 
 /* Reads exactly n bytes into buf. Returns 0; -ENODATA if the stream ended first (the bytes
@@ -92,8 +97,10 @@ WEFT_API int weft_stream_drain(weft_stream *st, int64_t timeout);
 /* Drains, then ends the sending side (the peer reads end of stream): shutdown(SHUT_WR) on
  * a socket; on the write end of a pipe (opened write-only), closes the pipe (the stream
  * stays usable for nothing but weft_stream_close; later writes fail with -EPIPE, as on a
- * socket). -ENOTSOCK for other descriptors; -EBUSY for a pipe that a coroutine of another
- * thread's loop has waited on (end it from that thread). */
+ * socket). A write blocked on the pipe meanwhile (another coroutine's, through
+ * weft_stream_socket) returns -EPIPE: at once for a coroutine of the caller's loop, within
+ * 20 ms for a thread. -ENOTSOCK for other descriptors; -EBUSY for a pipe that a coroutine
+ * of another thread's loop has waited on (end it from that thread). */
 WEFT_API int weft_stream_write_eof(weft_stream *st, int64_t timeout);
 
 /* Bytes read and not yet consumed / written and not yet sent. */
@@ -101,8 +108,10 @@ WEFT_API size_t weft_stream_read_buffered(const weft_stream *st);
 WEFT_API size_t weft_stream_write_buffered(const weft_stream *st);
 
 /* Drains (within timeout), then frees the stream (and closes the descriptor of a stream
- * made by weft_stream_open_fd). Returns the drain's result; the stream is freed either
- * way. NULL: nothing. */
+ * made by weft_stream_open_fd). Returns the drain's result; the stream is freed (and the
+ * descriptor closed) either way, whatever the caller's cancellation state and deadline
+ * scopes: a cancelled caller's drain sends only what needs no wait and returns -ECANCELED
+ * (-ETIMEDOUT past a scope's deadline), the rest is dropped. NULL: nothing. */
 WEFT_API int weft_stream_close(weft_stream *st, int64_t timeout);
 
 #ifdef __cplusplus

@@ -302,9 +302,11 @@ bool weft__yield_if_others(void);
 void weft__loop_poll(weft__loop *l, int64_t deadline);
 
 /* A descriptor registered for good with one loop, edge-triggered (sockets, net/): see
- * poll.c. `loop` is set by that loop's thread when a coroutine there first waits (until
- * then, and for contexts of other threads, waits go through plain readiness polling);
- * `ready`, rd and wr belong to that thread. The owner keeps the struct alive, and the
+ * poll.c. `loop` is claimed (one CAS from NULL: exactly one loop wins when coroutines of
+ * several loops first wait at once) by that loop's thread when a coroutine there first
+ * waits (until then, and for contexts of other threads and loops, waits go through plain
+ * readiness polling or their own loop's one-shot registration); `ready`, `hangup`, rd and
+ * wr belong to that thread. The owner keeps the struct alive, and the
  * descriptor open, until weft__pollfd_detach has run on the loop's thread. */
 typedef struct weft__pollfd {
     int fd;
@@ -360,6 +362,21 @@ void weft__pollfd_wake_all(weft__pollfd *p);
 /* Removes p's registration (p's loop thread; nothing parked on it); unref: also drop the
  * reference to the loop the registration held (not when a post consumed it). */
 void weft__pollfd_detach(weft__pollfd *p, bool unref);
+
+/* A release on a thread other than p's loop's (nothing parked on p, no call in progress,
+ * the loop perhaps not running at all): removes p's registration from that loop's epoll at
+ * once (EPOLL_CTL_DEL, allowed from any thread), so the caller may close the descriptor
+ * now; p->loop becomes NULL. Returns the loop it was registered with (NULL: none), whose
+ * reference the registration held and the caller still holds: the caller posts to it a
+ * job that calls weft__pollfd_forget and only then frees p — an epoll_wait of that loop
+ * that began before the DEL may still report p's last event, which its thread dispatches
+ * to p before it runs the post. Any thread; never blocks. */
+weft__loop *weft__pollfd_detach_remote(weft__pollfd *p);
+
+/* On l's thread (or in l's final unref, its thread gone), after
+ * weft__pollfd_detach_remote(p) returned l: drops l's fd table entry
+ * for p if it still points at p (the number may have been registered afresh meanwhile). */
+void weft__pollfd_forget(weft__loop *l, weft__pollfd *p);
 
 /* Stack-overflow reports: installs the SIGSEGV handler (once) and this thread's signal
  * stack. overflow.c. */

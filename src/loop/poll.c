@@ -215,10 +215,18 @@ static void forget(weft__loop *l, int fd, weft__waiter *w)
 /* The wait of a context that cannot or need not park on a loop: a thread's ppoll, also for
  * a coroutine whose deadline scope has already expired (a ready fd is still reported: only
  * waiting is refused). */
+/* A cancelled caller is told what is ready now, without waiting, like every call that
+ * need not wait; -ECANCELED only if it would have to wait. */
+static int ready_or_cancelled(int fd, unsigned events)
+{
+    int rc = wait_thread(fd, events, 0);
+    return rc == -ETIMEDOUT ? -ECANCELED : rc;
+}
+
 static int wait_polling(const weft__waiter *w, int fd, unsigned events, int64_t until,
                         weft__scope *by)
 {
-    if (w->coro && weft__cancel_pending()) return -ECANCELED;
+    if (w->coro && weft__cancel_pending()) return ready_or_cancelled(fd, events);
     int rc = wait_thread(fd, events, until);
     if (rc == -ETIMEDOUT && by) by->hit = true;
     return rc;
@@ -248,9 +256,12 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     int64_t until;
     if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, fd, events, until, by);
     weft__loop *l = w.loop;
-    if (weft__cancel_pending()) return -ECANCELED;
+    if (weft__cancel_pending()) return ready_or_cancelled(fd, events);
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
+    if (s->pfd && atomic_load_explicit(&s->pfd->loop, memory_order_acquire) != l)
+        s->pfd = NULL;    /* released by another thread (weft__pollfd_detach_remote): the
+                             number was closed and may be another file's now */
     if (s->pfd) {
         /* A weft socket's fd, registered edge-triggered: its ready bits may be stale, so
          * ask the kernel once; if it is not ready now, the next change is an edge. */
@@ -284,22 +295,44 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
 
 /* Registers p with l (l's thread). Until the kernel reports an edge, p is not ready for
  * the directions about to be waited for (the caller just saw EAGAIN); ADD reports the
- * current state as a first edge. */
-static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events)
+ * current state as a first edge.
+ *
+ * Coroutines of several loops may first wait on p at the same moment: the loop is claimed
+ * by one CAS of p->loop from NULL, before anything else, so exactly one loop registers p
+ * and takes the reference; the others see *bound (the winner) and wait as for any fd on
+ * their own loop (weft__pollfd_wait). A claim whose epoll ADD fails is given back (NULL):
+ * a later wait may try again. Returns 0, -EAGAIN (another loop won: *bound says which), or
+ * an error. */
+static int pollfd_bind(weft__loop *l, weft__pollfd *p, unsigned events, weft__loop **bound)
 {
     int rc;
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, p->fd))) return rc;
     struct weft__fd_watch *s = &l->fds[p->fd];
     if (s->rd || s->wr) return -EBUSY;    /* weft_io_wait of the same fd in progress */
-    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0) return -errno;
-    s->pfd = p;
-    p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
+    weft__loop *none = NULL;
     weft__loop_ref(l);
     weft__perturb(WEFT__PP_POLL_BIND_PUBLISH);
-    atomic_store_explicit(&p->loop, l, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&p->loop, &none, l, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        weft__loop_unref(l);              /* not the last: the caller's thread holds one */
+        *bound = none;
+        return -EAGAIN;
+    }
     weft__perturb(WEFT__PP_POLL_BIND_DONE);
+    /* Ours: only this thread touches ready, hangup, rd and wr from now on. */
+    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)(uintptr_t)p | POLLFD_TAG };
+    /* EEXIST: this loop's one-shot registration of the number (a weft_io_wait on it, no
+     * waiter left) is still there: take it over. */
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, p->fd, &e) < 0 &&
+        (errno != EEXIST || epoll_ctl(l->epfd, EPOLL_CTL_MOD, p->fd, &e) < 0)) {
+        rc = -errno;
+        atomic_store_explicit(&p->loop, NULL, memory_order_release);
+        weft__loop_unref(l);
+        return rc;
+    }
+    s->pfd = p;
+    p->ready = (WEFT_IO_READ | WEFT_IO_WRITE) & ~events;
     return 0;
 }
 
@@ -330,13 +363,16 @@ int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
     int64_t until;
     if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, p->fd, events, until, by);
     if (weft__cancel_pending()) return -ECANCELED;
-    weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_relaxed);
+    weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_acquire);
     if (!bound) {
         weft__perturb(WEFT__PP_POLL_BIND_SEEN);
-        int rc = pollfd_bind(w.loop, p, events);
+        int rc = pollfd_bind(w.loop, p, events, &bound);
         if (rc == -EPERM) return (int)events;      /* regular file: always ready */
-        if (rc) return rc;
-    } else if (bound != w.loop) {
+        if (rc == -EAGAIN) weft__assert(bound != w.loop, "a loop raced with itself");
+        else if (rc) return rc;
+        else bound = w.loop;
+    }
+    if (bound != w.loop) {
         /* Registered with another thread's loop: wait as for any fd, on this one. */
         int64_t left = deadline == WEFT__NO_DEADLINE ? WEFT_FOREVER
                      : deadline > weft_now() ? deadline - weft_now() : 0;
@@ -361,4 +397,27 @@ void weft__pollfd_detach(weft__pollfd *p, bool unref)
     if ((size_t)p->fd < l->fds_cap && l->fds[p->fd].pfd == p) l->fds[p->fd].pfd = NULL;
     atomic_store_explicit(&p->loop, NULL, memory_order_relaxed);
     if (unref) weft__loop_unref(l);
+}
+
+/* Another thread's half of a release (see loop/internal.h). The registration's loop
+ * reference keeps l, and so l->epfd, alive; l->epfd was set before p->loop was published
+ * (pollfd_bind's CAS), and this acquire load sees it. EPOLL_CTL_DEL may come from any
+ * thread: once it returns, no epoll_wait that starts later reports p. One that started
+ * before may already hold p's event in its array: l's thread dispatches it to p, which is
+ * why p's memory stays until l's thread has run weft__pollfd_forget (the caller's post),
+ * after which that epoll_wait batch is over. p->loop goes back to NULL, so l's thread can
+ * tell that its fd table's entry for the number (which may be reused at once) is stale. */
+weft__loop *weft__pollfd_detach_remote(weft__pollfd *p)
+{
+    weft__loop *l = atomic_load_explicit(&p->loop, memory_order_acquire);
+    if (!l) return NULL;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    atomic_store_explicit(&p->loop, NULL, memory_order_release);
+    return l;
+}
+
+/* l's thread, or the thread that drops l's last reference (its thread gone): no other. */
+void weft__pollfd_forget(weft__loop *l, weft__pollfd *p)
+{
+    if ((size_t)p->fd < l->fds_cap && l->fds[p->fd].pfd == p) l->fds[p->fd].pfd = NULL;
 }

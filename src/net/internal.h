@@ -36,8 +36,10 @@ struct weft_socket {
 int weft__socket_wrap(weft_socket **s, int fd, bool is_socket, bool stream);
 
 /* Ends the sending side: shutdown(SHUT_WR) for a socket; for a pipe's write end, closes
- * the pipe (the descriptor number stays reserved; later sends: -EPIPE). -ENOTSOCK for other
- * descriptors; -EBUSY for a pipe registered with another thread's loop. */
+ * the pipe (the descriptor number stays reserved; later sends: -EPIPE), first waking the
+ * coroutines of this loop parked on it (their sends return -EPIPE; threads polling it
+ * see it within their 20 ms slice). -ENOTSOCK for other descriptors; -EBUSY for a pipe
+ * registered with another thread's loop. */
 int weft__socket_end_writes(weft_socket *s);
 
 /* Holds s for the length of a call made of several socket calls (a stream call): a

@@ -5,8 +5,15 @@
  * needs no lock. Two events carry the hand-offs: `room` (a handler ended while the
  * acceptor waited for the connection limit to allow one more) and `idle` (the last handler
  * ended while close waited).
+ *
+ * A connection's bookkeeping (closing its socket, unlinking it, the count, the events)
+ * runs in its task's done-callback, not in the handler's coroutine: a handler cancelled
+ * before it first ran never runs (docs/CANCELLATION.md rule 4) — weft_run's drain, a thread's
+ * exit, a close with no grace — but its task still completes, on the server's loop, so the
+ * callback runs on the server's thread either way.
  */
 #include "net/internal.h"
+#include "future/internal.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +23,7 @@ typedef struct conn {
     weft_server *srv;
     weft_socket *sock;
     weft_future *task;
+    weft__cb done;                    /* conn_done, on task */
 } conn;
 
 struct weft_server {
@@ -39,16 +47,25 @@ static int conn_main(void *arg, void **result)
 {
     (void)result;
     conn *c = arg;
+    c->srv->fn(c->sock, c->srv->arg);   /* its outcome is the handler's business (weft/net.h) */
+    return 0;
+}
+
+/* The task's done-callback: whether the handler ran or not (cancelled before it started),
+ * on the server's loop thread. Never blocks. The loop still holds its own reference to the
+ * task, so releasing ours here is allowed. */
+static void conn_done(weft_future *f, void *arg)
+{
+    (void)f;
+    conn *c = arg;
     weft_server *srv = c->srv;
-    srv->fn(c->sock, srv->arg);   /* its outcome is the handler's business (weft/net.h) */
     weft_socket_close(c->sock);
     weft__list_unlink(&c->link);
-    if (c->task) weft_future_release(c->task);
-    weft__free(c);
+    weft_future_release(c->task);
+    weft__free(c);                      /* c->done included: the future has let go of it */
     srv->active--;
     if (srv->opts.max_connections > 0) weft_event_set(srv->room);
     if (srv->active == 0) weft_event_set(srv->idle);
-    return 0;
 }
 
 /* Out of descriptors or memory: the condition passes when connections end, so wait and
@@ -67,19 +84,21 @@ static int acceptor_main(void *arg, void **result)
         int max = srv->opts.max_connections;
         if (max > 0 && srv->active >= (size_t)max) {
             weft_event_clear(srv->room);
-            if (weft_event_wait(srv->room, WEFT_FOREVER) == -ECANCELED) break;
+            /* Only a cut wait fails here (-ECANCELED; -ETIMEDOUT should a scope ever
+             * apply): any error ends the acceptor, never a spin. */
+            if (weft_event_wait(srv->room, WEFT_FOREVER) != 0) break;
             continue;
         }
         weft_socket *sock;
         int rc = weft_socket_accept(srv->listener, &sock, NULL, WEFT_FOREVER);
-        if (rc == -ECANCELED || rc == -EBADF || srv->closing) {
+        if (rc == -ECANCELED || rc == -ETIMEDOUT || rc == -EBADF || srv->closing) {
             if (rc == 0) weft_socket_close(sock);
             break;
         }
         if (rc) {
             /* Resource exhaustion, or a connection's own error (EPROTO, EPERM from a
              * firewall...): never spin on it, never give up serving. */
-            if (weft_sleep(resource_error(rc) ? backoff : BACKOFF_MIN) == -ECANCELED) break;
+            if (weft_sleep(resource_error(rc) ? backoff : BACKOFF_MIN) != 0) break;
             if (resource_error(rc) && backoff < BACKOFF_MAX) backoff *= 2;
             continue;
         }
@@ -95,7 +114,12 @@ static int acceptor_main(void *arg, void **result)
             srv->active++;
             weft_event_clear(srv->idle);
             rc = weft_spawn_ex(&c->task, &so, conn_main, c);
-            if (rc) {
+            if (rc == 0) {
+                /* Not started yet (this coroutine has not yielded): embedded, cannot fail. */
+                c->done.fn = conn_done;
+                c->done.arg = c;
+                weft__future_add_cb(c->task, &c->done);
+            } else {
                 weft__list_unlink(&c->link);
                 weft__free(c);
                 srv->active--;
@@ -107,7 +131,7 @@ static int acceptor_main(void *arg, void **result)
         if (rc) {
             weft_socket_close(sock);
             if (rc == -ESHUTDOWN) break;
-            if (weft_sleep(backoff) == -ECANCELED) break;
+            if (weft_sleep(backoff) != 0) break;
             if (backoff < BACKOFF_MAX) backoff *= 2;
         }
     }

@@ -35,21 +35,29 @@ int weft__socket_wrap(weft_socket **out, int fd, bool is_socket, bool stream)
 
 /* ---- references ------------------------------------------------------------------------- */
 
+/* The second half of a release made on another thread than the registration's loop's
+ * (destroy): the descriptor is closed already; the loop's fd table forgets the socket and
+ * the memory goes, on the loop's thread, after any event its poll had already taken. */
 static void release_run(weft__loop *l, weft__mpsc_node *n)
 {
-    (void)l;
     weft_socket *s = weft__container_of(n, weft_socket, release);
-    weft__pollfd_detach(&s->poll, false);   /* the post consumed the loop reference */
-    close(s->poll.fd);
+    weft__pollfd_forget(l, &s->poll);
     weft__free(s);
 }
 
+/* The last reference: closes the descriptor now, whatever any loop does. A registration
+ * with this thread's loop is removed here; one with another thread's loop is removed from
+ * that loop's epoll from here too (EPOLL_CTL_DEL before close: with the file still open
+ * elsewhere — a dup, a forked child — the registration would outlive the number and keep
+ * reporting s), and only the memory waits for that loop's thread (release_run, the post
+ * consuming the registration's loop reference), which may be busy in its own code, its
+ * weft_run long returned: the descriptor does not wait for it. */
 static void destroy(weft_socket *s)
 {
-    weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_relaxed);
+    weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_acquire);
     if (l && l != weft__tls_self.loop) {
-        /* Registered with another thread's loop: the registration (and the event data
-         * pointing at s) must go on that thread, before the memory does. */
+        weft__pollfd_detach_remote(&s->poll);
+        close(s->poll.fd);
         s->release.run = release_run;
         weft__loop_post(l, &s->release);
         return;
@@ -469,6 +477,10 @@ int weft__socket_end_writes(weft_socket *s)
      * keep reporting events for s after s is freed). Delete it first, on its loop. */
     weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_relaxed);
     if (l && l != weft__tls_self.loop) return -EBUSY;
+    /* Coroutines of this loop parked on the registration (a writer waiting for room) are
+     * woken first: the registration goes, so nothing else would wake them. They run after
+     * this call (same thread), see writes_ended and return -EPIPE. */
+    if (l) weft__pollfd_wake_all(&s->poll);
     weft__pollfd_detach(&s->poll, true);
     int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (nul < 0) return -errno;

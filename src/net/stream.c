@@ -5,7 +5,8 @@
  * per piece. It grows (doubling) up to max_line when a record needs the room; plain reads
  * never grow it and read large requests straight into the caller's memory.
  * The write buffer is sent when it reaches write_high, on drain, and before a read that
- * must wait for the peer.
+ * must wait for the peer — that last one under the timeout of the write that buffered the
+ * bytes (and within the read's deadline): sending is writing, wherever it happens.
  * Contexts: any, one at a time per stream (no lock inside); blocking as the socket calls.
  *
  * The stream holds a reference to its socket from open to close. A stream call may make
@@ -33,6 +34,8 @@ struct weft_stream {
     size_t rcap, rstart, rend, scanned;
     char *wbuf;
     size_t wcap, wlen;
+    int64_t wtimeout;                 /* the timeout of the write that last buffered bytes:
+                                         it governs their sending wherever that happens */
 };
 
 int weft_stream_open(weft_stream **out, weft_socket *s, const weft_stream_opts *opts)
@@ -48,6 +51,7 @@ int weft_stream_open(weft_stream **out, weft_socket *s, const weft_stream_opts *
     st->sock = s;
     st->max_line = opts && opts->max_line ? opts->max_line : DEFAULT_MAX_LINE;
     st->write_high = opts && opts->write_high ? opts->write_high : DEFAULT_WRITE_HIGH;
+    st->wtimeout = WEFT_FOREVER;
     *out = st;
     return 0;
 }
@@ -94,6 +98,18 @@ static int drain_until(weft_stream *st, int64_t deadline)
     return r < 0 ? (int)r : 0;
 }
 
+/* Sends what is buffered before a read waits for the peer. That is a write, so the write
+ * timeout governs it, counted from now (issue 11 bug 6: an echo server that reads with no
+ * timeout and writes with 30 s held a peer that sends and never reads for ever); the
+ * read's own deadline bounds it too, as it bounds the whole read. */
+static int flush_for_read(weft_stream *st, int64_t deadline)
+{
+    if (!st->wlen) return 0;
+    int64_t wd;
+    if (weft__deadline(st->wtimeout, &wd)) wd = WEFT__NO_DEADLINE;
+    return drain_until(st, deadline < wd ? deadline : wd);
+}
+
 int weft_stream_drain(weft_stream *st, int64_t timeout)
 {
     int64_t deadline;
@@ -120,6 +136,7 @@ int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64_t timeou
     }
     memcpy(st->wbuf + st->wlen, buf, n);
     st->wlen += n;
+    st->wtimeout = timeout;
     return st->wlen >= st->write_high ? drain_until(st, deadline) : 0;
 }
 
@@ -168,7 +185,7 @@ static int reserve(weft_stream *st, size_t want)
 static ssize_t fill(weft_stream *st, size_t want, int64_t deadline)
 {
     if (st->eof) return 0;
-    int rc = drain_until(st, deadline);
+    int rc = flush_for_read(st, deadline);
     if (rc) return rc;
     if ((rc = reserve(st, want))) return rc;
     ssize_t r = weft_socket_recv(st->sock, st->rbuf + st->rend, st->rcap - st->rend, 0,
@@ -196,7 +213,7 @@ ssize_t weft_stream_read(weft_stream *st, void *buf, size_t n, int64_t timeout)
     if (n == 0) return 0;
     if (st->rend > st->rstart) return (ssize_t)take(st, buf, n);
     if (st->eof) return 0;
-    int rc = drain_until(st, deadline);
+    int rc = flush_for_read(st, deadline);
     if (rc) return rc;
     if (n >= INITIAL_READ) {                  /* large: straight into the caller's memory */
         ssize_t r = weft_socket_recv(st->sock, buf, n, 0, weft__remaining(deadline));
