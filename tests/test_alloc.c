@@ -92,6 +92,67 @@ static int op_resolve(void)
     return 0;
 }
 
+/* A whole file read from a thread: the buffer comes from the funnel (it came from libc). */
+static char read_all_path[64];
+
+static int op_read_all(void)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = weft_file_read_all(read_all_path, &data, &len);
+    if (rc) return rc;
+    CHECK_EQ(len, 10000);
+    CHECK(data[0] == 'x' && data[9999] == 'x' && data[10000] == '\0');
+    free(data);
+    return 0;
+}
+
+/* weft_io_wait in a coroutine of a fresh thread's loop, on a descriptor numbered 500: the
+ * loop's descriptor table grows to hold it (it came from libc). */
+static int io_wait_main(void *arg, void **result)
+{
+    (void)result;
+    int rc = weft_io_wait(*(int *)arg, WEFT_IO_WRITE, 5 * WEFT_SEC);
+    return rc < 0 ? rc : rc == WEFT_IO_WRITE ? 0 : -EPROTO;
+}
+
+static int io_wait_thread(void *arg, void **result)
+{
+    (void)result;
+    return weft_run(io_wait_main, arg, NULL);
+}
+
+static int high_fd = -1;
+
+static int op_io_wait(void)
+{
+    weft_thread *t;
+    int rc = weft_thread_start(&t, NULL, io_wait_thread, &high_fd);
+    if (rc) return rc;
+    rc = weft_thread_join(t, WEFT_FOREVER, NULL);        /* io_wait_thread's return */
+    weft_thread_release(t);
+    return rc;
+}
+
+static void test_more_allocations_can_fail(void)
+{
+    snprintf(read_all_path, sizeof read_all_path, "/tmp/weft-alloc-%d", (int)getpid());
+    FILE *f = fopen(read_all_path, "w");
+    CHECK(f != NULL);
+    for (int i = 0; i < 10000; i++) fputc('x', f);
+    fclose(f);
+    CHECK(fail_each_allocation(op_read_all) >= 1);
+    unlink(read_all_path);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    high_fd = dup2(p[1], 500);
+    CHECK_EQ(high_fd, 500);
+    CHECK(fail_each_allocation(op_io_wait) >= 3);
+    close(high_fd);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_every_allocation_can_fail(void)
 {
     CHECK(fail_each_allocation(op_future) >= 2);
@@ -167,6 +228,7 @@ static void test_no_stack(void)
 int main(void)
 {
     RUN(test_every_allocation_can_fail);
+    RUN(test_more_allocations_can_fail);
     RUN(test_no_stack);
     return check_done();
 }

@@ -82,7 +82,7 @@ void weft__loop_unref(weft__loop *l)
     if (l->epfd >= 0) close(l->epfd);
     if (l->evfd >= 0) close(l->evfd);
     free(l->heap);
-    free(l->fds);
+    weft__free(l->fds);
     weft__free(l);
 }
 

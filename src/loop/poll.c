@@ -65,7 +65,7 @@ static int ensure_slot(weft__loop *l, int fd)
     if ((size_t)fd < l->fds_cap) return 0;
     size_t cap = l->fds_cap ? l->fds_cap : 64;
     while (cap <= (size_t)fd) cap *= 2;
-    struct weft__fd_watch *t = realloc(l->fds, cap * sizeof *t);
+    struct weft__fd_watch *t = weft__realloc(l->fds, cap * sizeof *t);
     if (!t) return -ENOMEM;
     memset(t + l->fds_cap, 0, (cap - l->fds_cap) * sizeof *t);
     l->fds = t;

@@ -180,7 +180,7 @@ int weft_file_read_all(const char *path, char **data, size_t *len)
     char *buf = NULL;
     while (rc == 0) {
         if (cap > READ_ALL_MAX + 1) { rc = -EFBIG; break; }
-        char *b = realloc(buf, cap);
+        char *b = weft__realloc(buf, cap);
         if (!b) { rc = -ENOMEM; break; }
         buf = b;
         /* Full (at the size fstat gave, say): one byte, read into the NUL's place, tells
@@ -197,10 +197,10 @@ int weft_file_read_all(const char *path, char **data, size_t *len)
     }
     weft_file_close(fd);
     if (rc) {
-        free(buf);
+        weft__free(buf);
         return rc;
     }
-    if (!buf && !(buf = malloc(1))) return -ENOMEM;
+    if (!buf && !(buf = weft__malloc(1))) return -ENOMEM;
     buf[used] = '\0';
     *data = buf;
     if (len) *len = used;

@@ -129,7 +129,7 @@ int weft_stream_write(weft_stream *st, const void *buf, size_t n, int64_t timeou
     if (st->wlen + n > st->wcap) {
         size_t cap = st->wcap ? st->wcap : 4096;
         while (cap < st->wlen + n) cap *= 2;
-        char *b = realloc(st->wbuf, cap);
+        char *b = weft__realloc(st->wbuf, cap);
         if (!b) return -ENOMEM;
         st->wbuf = b;
         st->wcap = cap;
@@ -152,8 +152,8 @@ int weft_stream_close(weft_stream *st, int64_t timeout)
     int rc = weft_stream_drain(st, timeout);
     weft__socket_unhold(st->sock);         /* first: an owned socket's close is then its last */
     if (st->owns_socket) weft_socket_close(st->sock);
-    free(st->rbuf);
-    free(st->wbuf);
+    weft__free(st->rbuf);
+    weft__free(st->wbuf);
     weft__free(st);
     return rc;
 }
@@ -173,7 +173,7 @@ static int reserve(weft_stream *st, size_t want)
     if (st->rend < st->rcap && st->rcap >= want) return 0;
     size_t cap = st->rcap ? st->rcap : INITIAL_READ;
     while (cap < want || cap <= st->rend) cap *= 2;
-    char *b = realloc(st->rbuf, cap);
+    char *b = weft__realloc(st->rbuf, cap);
     if (!b) return -ENOMEM;
     st->rbuf = b;
     st->rcap = cap;
