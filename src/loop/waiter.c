@@ -165,18 +165,27 @@ bool weft__waiter_claim(weft__waiter *w, uint32_t why, weft__wake *wk)
     /* Read before the CAS: once it succeeds a thread waiter may return and be gone. */
     weft__coro *c = w->coro;
     weft__loop *l = w->loop;
+    /* The reference keeps another thread's loop valid for the wake-up that follows (the
+     * post and the poke), and it is taken BEFORE the claim: once the CAS succeeds, a waiter
+     * that is its thread's main context may see its state change and return (main_run
+     * does not wait for the post), and its thread may exit and free the loop. Until the
+     * CAS the waiter is still parked and listed where the caller found it, so the loop is
+     * alive now. A lost claim gives the reference back (it cannot be the last one: the
+     * waiter's own loop holds its own until it ends). */
+    bool ref = c && l != weft__tls_self.loop;
+    if (ref) weft__loop_ref(l);
     uint32_t old = atomic_load_explicit(&w->state, memory_order_relaxed);
     do {
-        if (old & WEFT__W_STATUS) return false;
+        if (old & WEFT__W_STATUS) {
+            if (ref) weft__loop_unref(l);
+            return false;
+        }
     } while (!atomic_compare_exchange_weak_explicit(&w->state, &old, why, memory_order_acq_rel,
                                                     memory_order_relaxed));
     weft__perturb(WEFT__PP_WAITER_CLAIM);
     wk->coro = c;
     wk->loop = l;
     wk->futex = (!c && (old & WEFT__W_SLEEPING)) ? &w->state : NULL;
-    /* The coroutine cannot run (so its loop cannot end) until we make it runnable; the
-     * reference keeps the loop valid for the wake-up that follows the post. */
-    if (c && l != weft__tls_self.loop) weft__loop_ref(l);
     return true;
 }
 
