@@ -25,7 +25,9 @@ typedef struct weft_future weft_future;
  * Blocks (see weft/core.h) until f is done or timeout passes; 0 does not wait.
  * Errors besides the task's own: -EINVAL (f NULL, negative timeout other than WEFT_FOREVER),
  * -ETIMEDOUT, -ECANCELED (also when the calling coroutine is cancelled while it waits: check
- * weft_cancelled() to tell the two apart), -EDEADLK (a coroutine waiting on its own task). */
+ * weft_cancelled() to tell the two apart), -EDEADLK (a coroutine waiting on its own task).
+ * A future done before the call, or completed as the wait was cut short, reports its own
+ * outcome whatever the caller's cancellation state (docs/CANCELLATION.md rule 8). */
 WEFT_API int weft_future_result(weft_future *f, int64_t timeout, void **result);
 
 /* Cancels f. A pending future that has not started (a user future, a task not yet run) is
@@ -87,9 +89,10 @@ WEFT_API int weft_future_remove_done_callback(weft_future *f, weft_future_cb cb,
  * futures): waits until `when` holds or timeout passes, then returns how many of fs are
  * done (a timeout is not an error: compare with n) and, if done is non-NULL, sets done[i]
  * for each. O(1) work per completion (a callback on each future; nothing polls). Errors:
- * -EINVAL (fs NULL with n > 0, a NULL future, bad when or timeout), -ENOMEM, -ECANCELED
- * (the calling coroutine was cancelled; nothing is cancelled with it). Blocks (see
- * weft/core.h). */
+ * -EINVAL (fs NULL with n > 0, a NULL future, bad when or timeout: `when` and timeout are
+ * checked before any future is looked at), -EDEADLK (fs holds the calling coroutine's own
+ * task, which cannot end while it waits), -ENOMEM, -ECANCELED (the calling coroutine was
+ * cancelled; nothing is cancelled with it). Blocks (see weft/core.h). */
 WEFT_API int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bool *done);
 
 /* concurrent.futures.as_completed as an iterator: each weft_as_completed_next hands out
@@ -99,14 +102,17 @@ WEFT_API int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bo
 typedef struct weft_as_completed weft_as_completed;
 
 /* timeout bounds the whole iteration, counted from this call (WEFT_FOREVER: none).
- * Errors: -EINVAL, -ENOMEM. Any context. */
+ * Errors: -EINVAL, -EDEADLK (fs holds the calling coroutine's own task), -ENOMEM. Any
+ * context. */
 WEFT_API int weft_as_completed_create(weft_as_completed **it, weft_future **fs, size_t n,
                                       int64_t timeout);
 
 /* Waits for the next future to be done and stores it in *f (a future of fs; no new
  * reference). Returns 0, -ENOENT once all n were handed out, -ETIMEDOUT once the
- * iteration's timeout has passed (also on later calls), -ECANCELED (the calling coroutine
- * was cancelled), -EINVAL. Blocks (see weft/core.h). One caller at a time. */
+ * iteration's timeout has passed (also on later calls) or when an enclosing deadline scope
+ * cut this call (that one only: a later call outside the scope goes on), -ECANCELED (the
+ * calling coroutine was cancelled), -EINVAL. Blocks (see weft/core.h). One caller at a
+ * time. */
 WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f);
 
 /* Frees the iterator (its callbacks on futures not yet done are taken back). NULL is

@@ -45,7 +45,7 @@ WEFT_API int weft_group_spawn(weft_group *g, weft_future **task, const weft_spaw
  * -ETIMEDOUT if a deadline scope cut the wait; -ECANCELED if the group was cancelled (its
  * owner, weft_group_cancel); else 0. Waiting again returns the same outcome at once.
  * Blocks (see weft/core.h). Errors besides those: -EINVAL, -EPERM (not called by the
- * coroutine or thread that created the group). */
+ * coroutine or thread that created the group: a child of the group among others). */
 WEFT_API int weft_group_wait(weft_group *g);
 
 /* The outcome weft_group_wait returned, or -EBUSY while it has not been waited for. Any
@@ -68,8 +68,9 @@ WEFT_API size_t weft_group_failures(weft_group *g);
 
 /* Destroys the group. A group not yet waited for is cancelled and waited for first, so that
  * no child outlives it (this blocks); that must happen on its owner's thread if the owner
- * is a coroutine still running (elsewhere: a report on stderr and abort). The futures the
- * children gave out stay valid until released. NULL is ignored. */
+ * is a coroutine still running (elsewhere: a report on stderr and abort), and never by one of
+ * the group's own children, which would wait for itself (a report on stderr and abort). The
+ * futures the children gave out stay valid until released. NULL is ignored. */
 WEFT_API void weft_group_destroy(weft_group *g);
 
 /* ---------------------------------------------------------------- gather, wait_for ---- */
@@ -80,14 +81,18 @@ WEFT_API void weft_group_destroy(weft_group *g);
  * (0, error, -ECANCELED) in errs[i] (errs may be NULL then). Results stay readable with
  * weft_future_result(fs[i], 0, &r). Returns 0, the first error, -ETIMEDOUT (none are
  * cancelled), -ECANCELED (the calling coroutine was cancelled: the futures not yet done are
- * cancelled too, as asyncio does), -EINVAL (fs NULL or holding NULL), -ENOMEM. */
+ * cancelled too, as asyncio does), -EINVAL (fs NULL or holding NULL), -EDEADLK (fs holds
+ * the calling coroutine's own task), -ENOMEM. A future that completes as the wait is cut
+ * counts as done (docs/CANCELLATION.md rule 8). */
 WEFT_API int weft_gather(weft_future **fs, size_t n, int64_t timeout, bool return_exceptions,
                          int *errs);
 
 /* asyncio.wait_for: weft_future_result with a timeout, but on timeout the future is
  * cancelled and waited for (uninterruptibly) before -ETIMEDOUT is returned; if the calling
  * coroutine is cancelled, so is the future (waited for the same way), and -ECANCELED is
- * returned. Otherwise as weft_future_result. */
+ * returned. A future that completed anyway (before the cancellation reached it, or as the
+ * wait was cut) reports its own outcome instead (docs/CANCELLATION.md rule 8: the outcome
+ * wins). Otherwise as weft_future_result (-EDEADLK for the caller's own task). */
 WEFT_API int weft_wait_for(weft_future *f, int64_t timeout, void **result);
 
 /* asyncio.shield: *out receives a new future that completes as f does (same result or

@@ -103,7 +103,8 @@ typedef struct weft_select_case {
  * exactly that one, and returns its index; its rc says how (0, or -ESHUTDOWN: a shut-down
  * queue is always "ready", as a closed channel is). Among cases ready at the same time the
  * choice is random, so none starves. Errors: -ETIMEDOUT (0: only look), -ECANCELED,
- * -EINVAL (cases NULL, n 0 or above 1024, a bad op). Works from threads and coroutines;
+ * -EINVAL (cases NULL, n 0 or above 1024, a bad op, a negative timeout other than
+ * WEFT_FOREVER; nothing is completed then). Works from threads and coroutines;
  * the queues may be shared with any number of other getters, putters and selects. */
 WEFT_API int weft_select(weft_select_case *cases, size_t n, int64_t timeout);
 

@@ -47,7 +47,9 @@ int weft_wait_for(weft_future *f, int64_t timeout, void **result)
     if (!f) return -EINVAL;
     weft__future_check(f);
     int rc = weft_future_result(f, timeout, result);
-    if ((rc != -ETIMEDOUT && rc != -ECANCELED) || weft_future_done(f)) return rc;
+    if (rc != -ETIMEDOUT && rc != -ECANCELED) return rc;
+    /* Done after all (it completed as the wait was cut): its outcome wins (rule 8). */
+    if (weft_future_done(f)) return weft__future_take(f, result);
     /* Cut short (its timeout, a deadline scope, the caller cancelled): cancel it and wait
      * until it has really ended, whatever else happens meanwhile. */
     weft_future_cancel(f);

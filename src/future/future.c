@@ -177,7 +177,10 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (blocking) blocking(f, +1);
     rc = plain && spin_until_done(f, deadline) ? 0 : wait_done(f, deadline, false);
     if (blocking) blocking(f, -1);
-    return rc ? rc : weft__future_take(f, result);
+    /* A wait cut short (timeout, cancellation, a scope) by a future that completed
+     * meanwhile reports the outcome (docs/CANCELLATION.md rule 8): a result that may own
+     * memory is never dropped. */
+    return rc && !is_done(f) ? rc : weft__future_take(f, result);
 }
 
 int weft_future_cancel(weft_future *f)

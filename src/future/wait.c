@@ -76,9 +76,14 @@ int weft__check_futures(weft_future **fs, size_t n)
 {
     if (!fs && n) return -EINVAL;
     if (n >= UINT32_MAX) return -ENOMEM;       /* refs count them in 32 bits */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (!fs[i]) return -EINVAL;
+    /* The caller's own task among them: it cannot end while the caller waits for it (as
+     * weft_future_result answers for one future). */
+    weft_future *self = weft_current_task();
+    for (size_t i = 0; i < n; i++) {
         weft__future_check(fs[i]);
+        if (fs[i] == self) return -EDEADLK;
     }
     return 0;
 }
@@ -141,9 +146,11 @@ int weft__watch_wait(watch *w, int64_t deadline)
 
 int weft_wait(weft_future **fs, size_t n, int when, int64_t timeout, bool *done)
 {
+    /* The plain arguments first: a bad `when` or timeout is -EINVAL, whatever fs holds. */
+    if (when < WEFT_FIRST_COMPLETED || when > WEFT_ALL_COMPLETED) return -EINVAL;
+    if (timeout < 0 && timeout != WEFT_FOREVER) return -EINVAL;
     int rc = weft__check_futures(fs, n);
     if (rc) return rc;
-    if (when < WEFT_FIRST_COMPLETED || when > WEFT_ALL_COMPLETED) return -EINVAL;
     int64_t deadline;
     if ((rc = weft__deadline(timeout, &deadline)) != 0) return rc;
     if (n > 0) {
@@ -195,7 +202,10 @@ int weft_as_completed_next(weft_as_completed *it, weft_future **f)
     if (w->head == w->n) return -ENOENT;
     if (it->timed_out) return -ETIMEDOUT;
     int rc = weft__watch_wait(w, w->deadline);
-    if (rc == -ETIMEDOUT) it->timed_out = true;
+    /* Only the iteration's own timeout ends it for good; an enclosing deadline scope's
+     * -ETIMEDOUT ends this call only (a later call outside the scope goes on). */
+    if (rc == -ETIMEDOUT && w->deadline != WEFT__NO_DEADLINE && weft_now() >= w->deadline)
+        it->timed_out = true;
     if (rc) return rc;
     weft__mutex_lock(&w->m);
     size_t i = w->ring[w->head++];

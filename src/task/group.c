@@ -250,10 +250,23 @@ static int leave(weft_group *g)
     return rc;
 }
 
+/* True if the calling coroutine is a child of g still running (it is, if it asks). With m
+ * held. O(children): for the misuse checks of wait and destroy only. */
+static bool caller_is_child_locked(weft_group *g)
+{
+    weft_future *self = weft_current_task();
+    if (!self) return false;
+    for (size_t i = 0; i < g->n; i++) {
+        child *c = slot(g, i);
+        if (!c->ended && c->f == self) return true;
+    }
+    return false;
+}
+
 int weft_group_wait(weft_group *g)
 {
     if (!g) return -EINVAL;
-    if (weft__context_id() != g->owner) return -EPERM;
+    if (weft__context_id() != g->owner) return -EPERM;   /* a child of g among others */
     return leave(g);
 }
 
@@ -311,7 +324,14 @@ void weft_group_destroy(weft_group *g)
     weft__mutex_lock(&g->m);
     bool waited = g->waited;
     weft__coro *owner = g->owner_coro;
+    bool own_child = !waited && caller_is_child_locked(g);
     weft__mutex_unlock(&g->m);
+    if (own_child) {
+        /* It would wait for its children, the caller among them: for ever. */
+        fprintf(stderr, "weft: a task group destroyed by one of its own children (it would "
+                        "wait for itself)\n");
+        abort();
+    }
     if (!waited) {
         /* Only the owner's thread may unhook it from the owner coroutine. */
         if (owner && owner->loop != weft__tls_self.loop) {
