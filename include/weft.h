@@ -21,5 +21,6 @@
 #include "weft/stream.h"
 #include "weft/file.h"
 #include "weft/proc.h"
+#include "weft/signal.h"
 
 #endif /* WEFT_H */

@@ -82,6 +82,12 @@ bool weft__future_remove_cb(weft_future *f, weft__cb *cb);
  * -ECANCELED (not shielded only). Blocks. */
 int weft__future_wait(weft_future *f, int64_t deadline, bool shielded);
 
+/* weft_thread_start for the threads weft makes for itself (pool workers, timer threads):
+ * the new thread blocks every asynchronous signal, so that none meant for the application
+ * is delivered to it. */
+int weft__thread_start_quiet(weft_thread **t, const weft_thread_opts *opts, weft_fn fn,
+                             void *arg);
+
 /* The outcome of a done future, marking it collected (no unretrieved report). */
 static inline int weft__future_take(weft_future *f, void **result)
 {

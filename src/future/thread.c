@@ -20,6 +20,7 @@
 #include "future/internal.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,34 @@ static char *make_name(const weft_thread_opts *opts, unsigned long n)
     return name;
 }
 
+/* The asynchronous signals a weft-made thread blocks (weft__thread_start_quiet): all but the
+ * synchronous ones, which a fault raises in the faulting thread whatever its mask (a blocked
+ * SIGSEGV would kill the process without the stack-overflow report). */
+static void quiet_mask(sigset_t *set)
+{
+    sigfillset(set);
+    static const int sync_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT,
+                                        SIGSYS };
+    for (size_t i = 0; i < sizeof sync_signals / sizeof sync_signals[0]; i++)
+        sigdelset(set, sync_signals[i]);
+}
+
+static int start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg,
+                 bool quiet);
+
 int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg)
+{
+    return start(out, opts, fn, arg, false);
+}
+
+int weft__thread_start_quiet(weft_thread **out, const weft_thread_opts *opts, weft_fn fn,
+                             void *arg)
+{
+    return start(out, opts, fn, arg, true);
+}
+
+static int start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg,
+                 bool quiet)
 {
     if (!out || !fn) return -EINVAL;
     weft_thread *t = weft__calloc(1, sizeof *t);
@@ -157,7 +185,17 @@ int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn f
     int rc = 0;
     if (opts && opts->stack_size) rc = pthread_attr_setstacksize(&attr, opts->stack_size);
     pthread_t pt;
+    /* A quiet thread starts with the asynchronous signals blocked (it inherits the mask in
+     * force at pthread_create), so that signals meant for the application never land on
+     * it: a program that waits for them with sigwait or signalfd on its own thread gets
+     * them all. */
+    sigset_t quiet_set, old;
+    if (quiet) {
+        quiet_mask(&quiet_set);
+        pthread_sigmask(SIG_BLOCK, &quiet_set, &old);
+    }
     if (rc == 0) rc = pthread_create(&pt, &attr, thread_main, t);
+    if (quiet) pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         /* A concurrent weft_shutdown may already hold a reference and wait on the future:

@@ -643,7 +643,7 @@ static void start_worker_if_needed(weft_pool *p, bool compensating)
     o.name = name;
     o.daemon = true;
     weft_thread *t;
-    if (weft_thread_start(&t, &o, worker_main, p) == 0) {
+    if (weft__thread_start_quiet(&t, &o, worker_main, p) == 0) {
         weft_thread_release(t);
         return;
     }

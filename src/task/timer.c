@@ -104,7 +104,7 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
         weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
         to.name = "weft-timer";
         to.daemon = opts->daemon;
-        rc = weft_thread_start(&th, &to, thread_runner, t);
+        rc = weft__thread_start_quiet(&th, &to, thread_runner, t);
         if (rc == 0) weft_thread_release(th);
     } else {
         weft_future *task;
