@@ -56,12 +56,16 @@ static int coroutine_main(void *arg, void **result)
     (void)arg; (void)result;
     weft_future *tk;
     CHECK_OK(weft_spawn(&tk, ticker, NULL));
+    /* Open before the signal can come (a signal nobody handles ends the process). */
+    int sigs[] = { SIGUSR2, SIGHUP };
+    weft_signal_receiver *rx;
+    CHECK_OK(weft_signal_open(&rx, sigs, 2));
     weft_thread *t;
     CHECK_OK(weft_thread_start(&t, NULL, raise_later, (void *)(intptr_t)SIGUSR2));
-    int sigs[] = { SIGUSR2, SIGHUP };
     int got = 0;
-    CHECK_OK(weft_signal_wait(sigs, 2, 10 * WEFT_SEC, &got));
+    CHECK_OK(weft_signal_next(rx, 10 * WEFT_SEC, &got));
     CHECK_EQ(got, SIGUSR2);
+    weft_signal_close(rx);
     CHECK(atomic_load(&ticks) >= 5);                 /* the loop ran while it waited */
     atomic_store(&stop_ticking, true);
     CHECK_OK(weft_future_result(tk, WEFT_FOREVER, NULL));
@@ -198,6 +202,9 @@ static int rt_sender(void *arg, void **result)
 
 static void test_realtime_stress(void)
 {
+    /* TSan runs handlers later, at its own points, from a small per-thread buffer: queued
+     * real-time signals beyond it are merged, so exact counts cannot hold there. */
+    if (TEST_TSAN) SKIP("TSan defers signals and merges queued real-time ones");
     weft_signal_receiver *rx;
     int sigs[] = { SIGRTMIN + 1, SIGRTMIN + 2 };
     CHECK_OK(weft_signal_open(&rx, sigs, 2));
