@@ -8,6 +8,8 @@
 #   make test-asan-O0  the same at -O0 (buildtype debug), as users build   build-asan0
 #   make test-tsan  the suite under TSan (clang)           build dir: build-tsan
 #   make test-valgrind  the suite under Valgrind memcheck
+#   make test-fault     the I/O tests with system calls failing at random (EINTR, short
+#                       transfers: tests/fault_sys.c preloaded)        build dir: build
 #   make test-perturb   the stress tests and the perturbation regression tests under ASan
 #                       and schedule perturbation (-Dperturb=true)  build dir: build-perturb
 #   make test-aarch64   cross-build for aarch64, run the fiber and task tests under qemu
@@ -27,7 +29,7 @@ MESON   ?= meson
 TESTFLAGS ?=
 
 .PHONY: all test demo bench deps deps-bench deps-ci test-asan test-asan-O0 test-tsan test-valgrind \
-        test-perturb test-aarch64 soak-aarch64 install test-install fuzz fuzz-build clean
+        test-fault test-perturb test-aarch64 soak-aarch64 install test-install fuzz fuzz-build clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -102,6 +104,13 @@ test-aarch64: deps-ci
 	  $(MESON) setup build-aarch64 --cross-file tools/aarch64-linux-gnu.ini --buildtype=debugoptimized
 	ninja -C build-aarch64
 	$(MESON) test -C build-aarch64 --print-errorlogs --timeout-multiplier 6 --suite cross $(TESTFLAGS)
+
+# System-call fault injection (tests/fault_sys.c, tests/README.md): EINTR from the waits and
+# blocking calls, short transfers where the kernel makes them; WEFT_FAULT_SEED repeats a run.
+FAULT_TESTS ?= net net_edges stream file handoff io subprocess subprocess_io signal graceful \
+               remote pool fault_sys
+test-fault: all
+	$(MESON) test -C $(BUILD) --setup fault --print-errorlogs $(FAULT_TESTS)
 
 SOAK_SECONDS ?= 150
 soak-aarch64: deps-ci
