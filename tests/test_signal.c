@@ -182,6 +182,78 @@ static void test_bad_input(void)
     CHECK_RC(weft_run_graceful(NULL, NULL, NULL), -EINVAL);
 }
 
+/* ---- handlers as ordinary code ----------------------------------------------------------- */
+
+typedef struct {
+    _Atomic int calls;
+    _Atomic int last;
+    weft_future *ran_in;          /* the task fn ran in (coroutine handlers) */
+    bool on_loop_thread;
+} handled;
+
+static _Thread_local int this_thread_marker;
+static int *loop_thread_marker;
+
+static void on_sig(int signo, void *arg)
+{
+    handled *h = arg;
+    h->ran_in = weft_current_task();
+    h->on_loop_thread = &this_thread_marker == loop_thread_marker;
+    weft_event *e;                           /* ordinary code: weft calls are fine here */
+    CHECK_OK(weft_event_create(&e));
+    weft_event_destroy(e);
+    atomic_store(&h->last, signo);
+    atomic_fetch_add(&h->calls, 1);
+}
+
+static int handler_in_coroutine(void *arg, void **result)
+{
+    (void)result;
+    handled *h = arg;
+    loop_thread_marker = &this_thread_marker;
+    weft_signal_handler *sh;
+    int sigs[] = { SIGUSR1 };
+    CHECK_OK(weft_signal_handle(&sh, sigs, 1, on_sig, h));
+    for (int i = 0; i < 3; i++) {
+        int before = atomic_load(&h->calls);
+        CHECK(kill(getpid(), SIGUSR1) == 0);
+        for (int k = 0; k < 10000 && atomic_load(&h->calls) == before; k++)
+            CHECK_OK(weft_sleep(WEFT_MS));   /* the handler runs while this one sleeps */
+        CHECK_EQ(atomic_load(&h->calls), before + 1);
+    }
+    weft_signal_unhandle(sh);
+    return 0;
+}
+
+static void test_handlers_run_as_ordinary_code(void)
+{
+    handled h = { 0 };
+    CHECK_OK(weft_run(handler_in_coroutine, &h, NULL));
+    CHECK_EQ(atomic_load(&h.calls), 3);
+    CHECK_EQ(atomic_load(&h.last), SIGUSR1);
+    CHECK(h.ran_in != NULL);                 /* in a coroutine... */
+    CHECK(h.on_loop_thread);                 /* ...of the registering loop */
+    struct sigaction now;
+    CHECK(sigaction(SIGUSR1, NULL, &now) == 0);
+    CHECK(now.sa_handler == SIG_DFL);        /* unhandled: the disposition is back */
+
+    /* From a plain thread: fn runs on a thread of its own. */
+    handled t = { 0 };
+    loop_thread_marker = &this_thread_marker;
+    weft_signal_handler *sh;
+    int sigs[] = { SIGUSR2 };
+    CHECK_OK(weft_signal_handle(&sh, sigs, 1, on_sig, &t));
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    for (int k = 0; k < 10000 && atomic_load(&t.calls) == 0; k++) usleep(1000);
+    CHECK_EQ(atomic_load(&t.calls), 1);
+    CHECK(!t.on_loop_thread);
+    CHECK(t.ran_in == NULL);
+    weft_signal_unhandle(sh);
+    CHECK_RC(weft_signal_handle(NULL, sigs, 1, on_sig, &t), -EINVAL);
+    CHECK_RC(weft_signal_handle(&sh, sigs, 1, NULL, &t), -EINVAL);
+    weft_signal_unhandle(NULL);
+}
+
 /* ---- stress: queued real-time signals, each received exactly once ---------------------- */
 
 #define RT_PER_SIGNAL 5000
@@ -237,6 +309,7 @@ int main(void)
     RUN(test_receivers_and_disposition);
     RUN(test_weft_threads_block_signals);
     RUN(test_bad_input);
+    RUN(test_handlers_run_as_ordinary_code);
     RUN(test_realtime_stress);
     return check_done();
 }

@@ -66,6 +66,28 @@ WEFT_API void weft_signal_close(weft_signal_receiver *rx);
  * seen). Errors: those of weft_signal_open and weft_signal_next. Blocks. */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int64_t timeout, int *signo);
 
+/* ---- handlers that run as ordinary code --------------------------------------------------- */
+
+typedef void (*weft_signal_fn)(int signo, void *arg);
+typedef struct weft_signal_handler weft_signal_handler;
+
+/* asyncio's loop.add_signal_handler, without its limits: fn(signo, arg) runs for each
+ * delivery of one of the n signals, as ordinary code — on a coroutine of the caller's loop
+ * when called from a coroutine (it runs whenever that loop runs, like any other coroutine
+ * there), else on a thread of its own. Never in a signal handler: fn may call anything,
+ * weft included. Deliveries are handled one at a time, in order. Errors: those of
+ * weft_signal_open, -EINVAL (h or fn NULL), weft_spawn's and weft_thread_start's. Any
+ * context; never blocks. */
+WEFT_API int weft_signal_handle(weft_signal_handler **h, const int *signals, size_t n,
+                                weft_signal_fn fn, void *arg);
+
+/* Stops the handler: deliveries not yet handled are dropped; a call of fn in progress
+ * finishes first (this waits for it), then the signals go back to their previous
+ * disposition if nothing else wants them, and h is freed. Not from fn itself, which would
+ * wait for itself (reported on stderr, then abort). NULL is ignored. Blocks until fn's
+ * coroutine or thread has ended. */
+WEFT_API void weft_signal_unhandle(weft_signal_handler *h);
+
 /* ---- graceful shutdown ------------------------------------------------------------------- */
 
 /* weft_run with Ctrl+C handled as asyncio.Runner does: runs main(arg) as the main

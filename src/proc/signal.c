@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -251,6 +252,75 @@ int weft_signal_wait(const int *signals, size_t n, int64_t timeout, int *signo)
     rc = weft_signal_next(rx, timeout, signo);
     weft_signal_close(rx);
     return rc;
+}
+
+/* ---- handlers that run as ordinary code ------------------------------------------------ */
+
+struct weft_signal_handler {
+    weft_signal_receiver *rx;
+    weft_signal_fn fn;
+    void *arg;
+    weft_future *runner;             /* the coroutine's task, or the thread's future */
+    weft_thread *thread;             /* NULL for a coroutine */
+};
+
+/* The handler's coroutine or thread: each delivery, fn; ends when the receiver's queue is
+ * shut down (weft_signal_unhandle). */
+static int handler_main(void *arg, void **result)
+{
+    (void)result;
+    weft_signal_handler *h = arg;
+    int signo;
+    while (weft_signal_next(h->rx, WEFT_FOREVER, &signo) == 0) h->fn(signo, h->arg);
+    return 0;
+}
+
+int weft_signal_handle(weft_signal_handler **out, const int *signals, size_t n,
+                       weft_signal_fn fn, void *arg)
+{
+    if (!out || !fn) return -EINVAL;
+    weft_signal_handler *h = weft__calloc(1, sizeof *h);
+    if (!h) return -ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    int rc = weft_signal_open(&h->rx, signals, n);
+    if (rc == 0) {
+        if (weft_in_coroutine()) {
+            rc = weft_spawn(&h->runner, handler_main, h);
+        } else {
+            weft_thread_opts o = WEFT_THREAD_OPTS_INIT;
+            o.name = "weft-sighandler";
+            o.daemon = true;             /* never holds up exit; unhandle joins it */
+            rc = weft_thread_start(&h->thread, &o, handler_main, h);
+        }
+        if (rc) weft_signal_close(h->rx);
+    }
+    if (rc) {
+        weft__free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void weft_signal_unhandle(weft_signal_handler *h)
+{
+    if (!h) return;
+    void *me = weft_in_coroutine() ? (void *)weft_current_task() : NULL;
+    if ((me && me == h->runner) || (h->thread && weft__tls_get()->thread == h->thread)) {
+        fprintf(stderr, "weft: weft_signal_unhandle called from the handler it stops\n");
+        abort();
+    }
+    weft_queue_shutdown(h->rx->q, true);        /* the runner's next wait ends */
+    if (h->thread) {
+        weft_thread_join(h->thread, WEFT_FOREVER, NULL);
+        weft_thread_release(h->thread);
+    } else {
+        weft__future_wait(h->runner, WEFT__NO_DEADLINE, true);
+        weft_future_release(h->runner);
+    }
+    weft_signal_close(h->rx);
+    weft__free(h);
 }
 
 /* ---- weft_run_graceful ----------------------------------------------------------------- */
