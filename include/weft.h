@@ -22,5 +22,6 @@
 #include "weft/file.h"
 #include "weft/proc.h"
 #include "weft/signal.h"
+#include "weft/process.h"
 
 #endif /* WEFT_H */

@@ -84,6 +84,14 @@ static struct {
     unsigned n;
 } depot[4];
 
+/* fork (proc/process.c): the depot stays consistent across it — its lock is held over the
+ * fork and released on both sides (the child's copy, held by the forking thread, which is
+ * the only one there). */
+void weft__alloc_fork_prepare(void) { weft__mutex_lock(&depot_lock); }
+void weft__alloc_fork_parent(void) { weft__mutex_unlock(&depot_lock); }
+void weft__alloc_fork_child(void) { depot_lock = (weft__mutex)WEFT__MUTEX_INIT; }
+#define WEFT__HAVE_DEPOT_FORK 1
+
 /* Takes a batch of `size` blocks from the depot into c (empty); false if none. */
 static bool depot_take(struct weft__block_class *c, size_t size)
 {
@@ -202,3 +210,10 @@ void weft__fatal(const char *fmt, ...)
     (void)r;
     abort();
 }
+
+#ifndef WEFT__HAVE_DEPOT_FORK
+/* ASan builds have no depot (every block goes to malloc, for ASan to see): nothing to do. */
+void weft__alloc_fork_prepare(void) {}
+void weft__alloc_fork_parent(void) {}
+void weft__alloc_fork_child(void) {}
+#endif

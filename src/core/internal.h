@@ -76,7 +76,11 @@ noreturn void weft__fatal(const char *fmt, ...) __attribute__((format(printf, 1,
 void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void *weft__aligned_alloc(size_t align, size_t size);   /* size rounded up to align */
-void *weft__realloc(void *p, size_t n);                 /* NULL: p untouched, as realloc */
+void *weft__realloc(void *p, size_t n);
+/* Around fork (proc/process.c's pthread_atfork): the allocation depot's lock. */
+void weft__alloc_fork_prepare(void);
+void weft__alloc_fork_parent(void);
+void weft__alloc_fork_child(void);                 /* NULL: p untouched, as realloc */
 char *weft__strdup(const char *s);
 void  weft__free(void *p);
 

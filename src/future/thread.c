@@ -96,6 +96,17 @@ static void *thread_main(void *p)
     return NULL;
 }
 
+/* fork (proc/process.c): the registry's lock is held over the fork; in the child, whose
+ * only thread is the forking one, the parent's threads do not exist: the registry starts
+ * empty (their records are left behind, unfreed). */
+void weft__thread_fork_prepare(void) { weft__mutex_lock(&registry_lock); }
+void weft__thread_fork_parent(void) { weft__mutex_unlock(&registry_lock); }
+void weft__thread_fork_child(void)
+{
+    registry_lock = (weft__mutex)WEFT__MUTEX_INIT;
+    registry.next = registry.prev = &registry;
+}
+
 static void shut_down(void);
 
 static void at_exit(void)

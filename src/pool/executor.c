@@ -147,11 +147,25 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
 
 static weft_pool *_Atomic default_pool;
 
+/* Every slot weft__lazy_pool has filled, so that a forked child can forget them all: their
+ * workers are the parent's threads, which the child does not have. */
+#define LAZY_SLOTS 8
+static weft_pool *_Atomic *lazy_slots[LAZY_SLOTS];
+static int nlazy;
+static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER;
+
+void weft__pool_fork_prepare(void) { pthread_mutex_lock(&making); }
+void weft__pool_fork_parent(void) { pthread_mutex_unlock(&making); }
+void weft__pool_fork_child(void)
+{
+    pthread_mutex_init(&making, NULL);
+    for (int i = 0; i < nlazy; i++) atomic_store(lazy_slots[i], NULL);   /* left behind */
+}
+
 weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o)
 {
-    /* A pthread mutex, not weft's internal one: creating a pool starts threads, which is
-     * more than the internal mutex's few-instruction sections allow. */
-    static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER;
+    /* `making`: a pthread mutex, not weft's internal one: creating a pool starts threads,
+     * which is more than the internal mutex's few-instruction sections allow. */
     weft_pool *p = atomic_load_explicit(slot, memory_order_acquire);
     if (weft__likely(p != NULL)) return p;
     pthread_mutex_lock(&making);
@@ -161,6 +175,7 @@ weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o)
         if (weft_pool_create_ex(&made, o) == 0) {
             p = made;
             atomic_store_explicit(slot, p, memory_order_release);
+            if (nlazy < LAZY_SLOTS) lazy_slots[nlazy++] = slot;
         }
     }
     pthread_mutex_unlock(&making);

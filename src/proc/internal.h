@@ -106,4 +106,14 @@ void weft__subprocess_kill_and_reap(weft_subprocess *p);
  * pool job, whose cancellation it notices within a millisecond. */
 int weft__proc_wait_fd(int fd, unsigned events, int64_t deadline);
 
+/* A handle for a child started otherwise (process.c's fork), with no pipes: waits, signals
+ * and destroy as for any subprocess. Takes pidfd over. NULL: no memory. */
+weft_subprocess *weft__subprocess_adopt(pid_t pid, int pidfd);
+
+/* ---- signal.c: around fork (process.c) ------------------------------------------------- */
+
+void weft__signal_fork_prepare(void);
+void weft__signal_fork_parent(void);
+void weft__signal_fork_child(void);
+
 #endif /* WEFT_PROC_INTERNAL_H */

@@ -254,6 +254,21 @@ int weft_signal_wait(const int *signals, size_t n, int64_t timeout, int *signo)
     return rc;
 }
 
+/* fork (proc/process.c): state_lock is held over the fork. The child has no router thread
+ * and none of the parent's receivers: it starts afresh (a receiver opened there starts a
+ * router of its own); the signals weft handled keep weft's handler, whose pipe nobody reads
+ * until then (the counts wait). */
+void weft__signal_fork_prepare(void) { pthread_mutex_lock(&state_lock); }
+void weft__signal_fork_parent(void) { pthread_mutex_unlock(&state_lock); }
+void weft__signal_fork_child(void)
+{
+    pthread_mutex_init(&state_lock, NULL);
+    receivers = NULL;
+    router_started = false;
+    if (graceful_task) graceful_task = NULL;     /* the parent's task: not ours to cancel */
+    atomic_store(&graceful_armed, false);
+}
+
 /* ---- handlers that run as ordinary code ------------------------------------------------ */
 
 struct weft_signal_handler {

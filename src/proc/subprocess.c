@@ -289,6 +289,16 @@ void weft_subprocess_destroy(weft_subprocess *p)
     reap_detached();
 }
 
+weft_subprocess *weft__subprocess_adopt(pid_t pid, int pidfd)
+{
+    weft_subprocess *p = weft__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->pid = pid;
+    p->pidfd = pidfd;
+    p->mu = (weft__mutex)WEFT__MUTEX_INIT;
+    return p;
+}
+
 /* ---- starting ---------------------------------------------------------------------------- */
 
 static bool valid_fd(int fd)
