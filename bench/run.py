@@ -272,6 +272,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-spawn-seq", "spawns/s", HIGHER),
     Workload("proc-spawn-8", "spawns/s", HIGHER),
     Workload("proc-spawn-seq-coro", "spawns/s", HIGHER),
+    Workload("proc-start", "starts/s", HIGHER),
     Workload("proc-communicate", "MB/s", HIGHER),
     Workload("proc-communicate-coro", "MB/s", HIGHER),
 ]}
@@ -442,6 +443,15 @@ GROUPS = [
                 workloads=["proc-spawn-seq", "proc-spawn-8"]),
         Program("asyncio", script="proc_spawn_asyncio.py", interpreter="python3",
                 workloads=["proc-spawn-seq", "proc-spawn-8"]),
+    ]),
+    # proc-start: a function started in a child process and joined, one after
+    # the other (weft_process_start + join, from a plain thread); beside a bare
+    # fork + waitpid (the floor) and Python's multiprocessing.Process with the
+    # fork start method.  Starts per second.
+    Group("proc-start", ["proc-start"], [
+        Program(WEFT, binary="bench/weft_proc_start"),
+        Program("fork+waitpid", binary="bench/peers/proc_start_c"),
+        Program("python", script="proc_start_py.py", interpreter="python3"),
     ]),
     # 64 MB through /bin/cat's stdin and back from its stdout, every byte
     # checked; MB/s, the median of 3 runs after a warm-up.  weft from a plain
