@@ -115,6 +115,10 @@ static void test_while_another_thread_floods_the_pool(void)
 
 static void test_second_sigint_exits_at_once(void)
 {
+    /* Under TSan the child's handler runs only when the thread next enters TSan's runtime:
+     * weft sleeps in raw futex and epoll_pwait2 calls TSan does not intercept, so the
+     * second SIGINT waits for the end of the child's 30 s sleep. */
+    if (TEST_TSAN) SKIP("TSan defers the child's signal handler past uninstrumented waits");
     weft_subprocess *p = start_child("stubborn", NULL);
     char line[64];
     next_line(p, line, sizeof line);
