@@ -11,6 +11,7 @@
 #include <weft.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -94,6 +95,31 @@ static inline int check_open_fds(void)
     return n;
 }
 
+/* The threads of this process now (/proc/self/task), or -1. */
+static inline int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Waits (polling, up to timeout ns) until at most n threads are left; whether they were.
+ * A thread may still be leaving after the work it did is seen done: a test that forks next
+ * waits for it, or the child holds memory only that vanished thread pointed to. */
+static inline int wait_threads_at_most(int n, int64_t timeout)
+{
+    int64_t t0 = weft_now();
+    while (count_threads() > n) {
+        if (weft_now() - t0 > timeout) return 0;
+        usleep(1000);
+    }
+    return 1;
+}
+
 static inline void check_after_(const char *name, int64_t t0, int fds_before,
                                 size_t coros_before)
 {
@@ -159,6 +185,35 @@ static inline int slow_tools(void)
 #endif
     const char *p = getenv("LD_PRELOAD");
     return (p && strstr(p, "valgrind")) || getenv("WEFT_TEST_SLOW") != NULL;
+}
+
+/* The tests' own transfers on blocking pipes: whole, whatever signals do. A signal may cut a
+ * blocking pipe read or write short or make it fail with EINTR (make test-fault injects
+ * exactly that), so the tests' helpers go on until the count is done or the pipe ends.
+ * Return the count done (less on a read only at the end), or -1 with errno on an error. */
+static inline ssize_t write_all(int fd, const void *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = write(fd, (const char *)buf + done, n - done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static inline ssize_t read_full(int fd, void *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = read(fd, (char *)buf + done, n - done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return done ? (ssize_t)done : -1;
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
 }
 
 /* The tests' pseudo-random numbers: an LCG, one seed per caller (reproducible per thread). */
@@ -389,6 +444,7 @@ static inline child_result in_child(void (*fn)(void))
     if (pid == 0) {
         close(p[0]);
         dup2(p[1], 2);
+        alarm(120);                 /* a child that hangs dies (SIGALRM), the test reports it */
         fn();
         fflush(NULL);
         _exit(0);
@@ -396,7 +452,8 @@ static inline child_result in_child(void (*fn)(void))
     close(p[1]);
     size_t n = 0;
     ssize_t k;
-    while ((k = read(p[0], r.err + n, sizeof r.err - 1 - n)) > 0) n += (size_t)k;
+    while ((k = read(p[0], r.err + n, sizeof r.err - 1 - n)) > 0 || (k < 0 && errno == EINTR))
+        if (k > 0) n += (size_t)k;
     close(p[0]);
     CHECK(waitpid(pid, &r.status, 0) == pid);
     return r;

@@ -240,11 +240,7 @@ static int fifo_feeder(void *arg, void **result)
     for (size_t i = 0; i < FEED; i++) p[i] = (unsigned char)(i % 251);
     int fd = open(path, O_WRONLY | O_CLOEXEC);        /* waits for the reader */
     CHECK(fd >= 0);
-    for (size_t off = 0; off < FEED;) {
-        ssize_t r = write(fd, p + off, FEED - off);
-        CHECK(r > 0);
-        off += (size_t)r;
-    }
+    CHECK_EQ(write_all(fd, p, FEED), (ssize_t)FEED);
     close(fd);
     free(p);
     return 0;

@@ -819,7 +819,7 @@ static int emfile_serve(void *p, void **r)
     weft_addr ad;
     CHECK_OK(weft_server_addr(srv, &ad));
     uint16_t port = weft_addr_port(&ad);
-    CHECK(write(a->out, &port, sizeof port) == sizeof port);
+    CHECK(write_all(a->out, &port, sizeof port) == sizeof port);
     char c;
     CHECK(weft_socket_read(a->ctl, &c, 1, 60 * WEFT_SEC) >= 0);
     CHECK_OK(weft_server_close(srv, WEFT_SEC));
@@ -858,7 +858,7 @@ static void test_emfile(void)
     close(to_parent[1]);
     close(to_child[0]);
     uint16_t port;
-    CHECK(read(to_parent[0], &port, sizeof port) == sizeof port);
+    CHECK(read_full(to_parent[0], &port, sizeof port) == sizeof port);
     /* The clients, from this process (no limit): all connect at once. */
     int fds[EMFILE_CLIENTS];
     for (int i = 0; i < EMFILE_CLIENTS; i++) {

@@ -470,7 +470,7 @@ static int write_eof_main(void *arg, void **result)
     /* The reader drains what went in, then reads the end. */
     static char sink[65536];
     ssize_t r;
-    while ((r = read(p[0], sink, sizeof sink)) > 0) {}
+    while ((r = read_full(p[0], sink, sizeof sink)) > 0) {}
     CHECK_EQ(r, 0);
     CHECK_OK(weft_stream_close(pw.st, 0));
     close(p[0]);

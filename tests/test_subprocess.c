@@ -242,7 +242,7 @@ static void test_low_descriptors(void)
     close(saved);
     CHECK_EQ(code, 0);
     char buf[64];
-    ssize_t n = read(pp[0], buf, sizeof buf - 1);
+    ssize_t n = read_full(pp[0], buf, sizeof buf - 1);   /* to the end */
     close(pp[0]);
     CHECK(n > 0);
     buf[n] = '\0';

@@ -574,6 +574,59 @@ static void test_long_name_kept_whole(void)
     CHECK_EQ(len, 100);
 }
 
+/* ---- a program's own fork (os.fork): the child has only the forking thread ---------------
+ * The parent's threads do not exist in the child: its exit must not wait for them, and the
+ * default pool, whose workers are the parent's, is made afresh when the child uses it. */
+static int wait_for_event(void *arg, void **result)
+{
+    (void)result;
+    return weft_event_wait(arg, 60 * WEFT_SEC);
+}
+
+static int triple(void *arg, void **result)
+{
+    *result = (void *)((intptr_t)arg * 3);
+    return 0;
+}
+
+static void use_weft_after_fork(void)
+{
+    void *res = NULL;
+    CHECK_OK(weft_to_thread(triple, (void *)14, &res));
+    CHECK_EQ((intptr_t)res, 42);
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, triple, (void *)5));
+    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, &res));
+    CHECK_EQ((intptr_t)res, 15);
+    weft_thread_release(t);
+    fprintf(stderr, "child done\n");
+    exit(0);                    /* atexit: weft_shutdown joins the child's threads only */
+}
+
+static void test_fork_while_threads_run(void)
+{
+    /* TSan does not start threads in the child of a multi-threaded fork; qemu-user may
+     * hang doing it. */
+    if (TEST_TSAN || under_qemu()) SKIP("threads in a forked child");
+    weft_event *e;
+    CHECK_OK(weft_event_create(&e));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, wait_for_event, e));   /* not daemon: exit joins */
+    void *res = NULL;
+    CHECK_OK(weft_to_thread(triple, (void *)1, &res));          /* the default pool is up */
+    int64_t t0 = weft_now();
+    child_result r = in_child(use_weft_after_fork);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+        fprintf(stderr, "child: status %#x: %s\n", (unsigned)r.status, r.err);
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    CHECK(strstr(r.err, "child done\n") != NULL);
+    CHECK(weft_now() - t0 < 60 * WEFT_SEC);
+    CHECK_OK(weft_event_set(e));
+    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
+    weft_thread_release(t);
+    weft_event_destroy(e);
+}
+
 int main(void)
 {
     RUN(test_start_join_result_and_rc);
@@ -592,6 +645,7 @@ int main(void)
     RUN(test_start_allocation_failures);
     RUN(test_thread_end_cancels_its_coroutines);
     RUN(test_stress_many_threads);
+    RUN(test_fork_while_threads_run);
     RUN(test_long_name_kept_whole);        /* fails: see the comment above it */
     return check_done();
 }

@@ -84,12 +84,12 @@ static struct {
     unsigned n;
 } depot[4];
 
-/* fork (proc/process.c): the depot stays consistent across it — its lock is held over the
+/* fork (core/fork.c, registered with the first thread): the depot stays consistent across it — its lock is held over the
  * fork and released on both sides (the child's copy, held by the forking thread, which is
  * the only one there). */
 void weft__alloc_fork_prepare(void) { weft__mutex_lock(&depot_lock); }
 void weft__alloc_fork_parent(void) { weft__mutex_unlock(&depot_lock); }
-void weft__alloc_fork_child(void) { depot_lock = (weft__mutex)WEFT__MUTEX_INIT; }
+void weft__alloc_fork_child(void) { weft__mutex_unlock(&depot_lock); }
 #define WEFT__HAVE_DEPOT_FORK 1
 
 /* Takes a batch of `size` blocks from the depot into c (empty); false if none. */

@@ -76,13 +76,29 @@ noreturn void weft__fatal(const char *fmt, ...) __attribute__((format(printf, 1,
 void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void *weft__aligned_alloc(size_t align, size_t size);   /* size rounded up to align */
-void *weft__realloc(void *p, size_t n);
-/* Around fork (proc/process.c's pthread_atfork): the allocation depot's lock. */
-void weft__alloc_fork_prepare(void);
-void weft__alloc_fork_parent(void);
-void weft__alloc_fork_child(void);                 /* NULL: p untouched, as realloc */
+void *weft__realloc(void *p, size_t n);            /* NULL: p untouched, as realloc */
 char *weft__strdup(const char *s);
 void  weft__free(void *p);
+
+/* Fork safety (core/fork.c): a module registers its hook on first use, once; from then
+ * on every fork of the process calls prepare (before it, in rank order), then parent or
+ * child (after it, in reverse rank order). A module whose lock is held while it calls into
+ * another module has the lower rank. Any context; may be called again (the last wins). */
+enum {
+    WEFT__FORK_PROCESS,              /* proc/process.c: the registry of processes */
+    WEFT__FORK_SIGNAL,               /* proc/signal.c: the router's state */
+    WEFT__FORK_POOL,                 /* pool/executor.c: the lazy pools */
+    WEFT__FORK_THREAD,               /* future/thread.c: the registry of threads */
+    WEFT__FORK_ALLOC,                /* core/alloc.c: the allocation depot */
+    WEFT__FORK_RANKS
+};
+void weft__fork_hook(int rank, void (*prepare)(void), void (*parent)(void),
+                     void (*child)(void));
+
+/* Around fork (the hooks above): the allocation depot's lock. */
+void weft__alloc_fork_prepare(void);
+void weft__alloc_fork_parent(void);
+void weft__alloc_fork_child(void);
 
 /* A per-thread cache of freed blocks of a few sizes (tasks, pool jobs: spawned and freed by the
  * thousand: without it glibc trims its heap top after each batch and the next batch faults

@@ -82,11 +82,6 @@ bool weft__future_remove_cb(weft_future *f, weft__cb *cb);
  * -ECANCELED (not shielded only). Blocks. */
 int weft__future_wait(weft_future *f, int64_t deadline, bool shielded);
 
-/* Around fork (proc/process.c): the thread registry. */
-void weft__thread_fork_prepare(void);
-void weft__thread_fork_parent(void);
-void weft__thread_fork_child(void);
-
 /* weft_thread_start for the threads weft makes for itself (pool workers, timer threads):
  * the new thread blocks every asynchronous signal, so that none meant for the application
  * is delivered to it. */

@@ -14,8 +14,9 @@
  * always started, and nothing may stop it but itself) nor completed by anyone but the
  * thread: its ops refuse both, so a join, and weft_shutdown's join, always mean "ended".
  *
- * Locking: registry_lock guards the registry (non-daemon threads that have not finished)
- * and shutting_down. A thread leaves the registry before its future completes.
+ * Locking: registry_lock guards the registry (non-daemon threads that have not finished),
+ * the list of daemon threads that have not finished (kept only for a forked child, see
+ * fork_child) and shutting_down. A thread leaves its list before its future completes.
  */
 #include "future/internal.h"
 
@@ -31,12 +32,13 @@ struct weft_thread {
     weft_fn fn;
     void *arg;
     bool daemon;
-    weft__list link;                    /* registry_lock: in the registry if non-daemon */
+    weft__list link;                    /* registry_lock: in registry, or daemons */
     char *name;                         /* owned copy */
 };
 
 static weft__mutex registry_lock = WEFT__MUTEX_INIT;
 static weft__list registry = { &registry, &registry };
+static weft__list daemons = { &daemons, &daemons };
 static bool shutting_down;
 static unsigned long thread_count;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
@@ -85,26 +87,34 @@ static void *thread_main(void *p)
     /* End the thread's weft state now, so that a join sees it finished. */
     if (weft__tls_self.loop && weft__exit_loop_hook) weft__exit_loop_hook();
     weft__locals_thread_exit();
-    if (!t->daemon) {
-        weft__mutex_lock(&registry_lock);
-        weft__list_unlink(&t->link);
-        weft__mutex_unlock(&registry_lock);
-    }
+    weft__mutex_lock(&registry_lock);
+    weft__list_unlink(&t->link);
+    weft__mutex_unlock(&registry_lock);
     weft__tls_self.thread = NULL;
     weft__future_complete(t->done, rc, result);
     thread_unref(t);
     return NULL;
 }
 
-/* fork (proc/process.c): the registry's lock is held over the fork; in the child, whose
- * only thread is the forking one, the parent's threads do not exist: the registry starts
- * empty (their records are left behind, unfreed). */
-void weft__thread_fork_prepare(void) { weft__mutex_lock(&registry_lock); }
-void weft__thread_fork_parent(void) { weft__mutex_unlock(&registry_lock); }
-void weft__thread_fork_child(void)
+/* fork (core/fork.c, registered with the first thread): the registry's lock is held over
+ * the fork (and released on both sides: in the child the forking thread, its holder, is
+ * the only one). In the child the parent's threads do not exist: its exit must not wait
+ * for them, so the registry starts empty; their records, daemons' too, are left behind,
+ * unfreed, on left_behind (reachable: a leak checker in the child does not report them). */
+static weft__list left_behind = { &left_behind, &left_behind };
+
+static void fork_prepare(void) { weft__mutex_lock(&registry_lock); }
+static void fork_parent(void) { weft__mutex_unlock(&registry_lock); }
+static void fork_child(void)
 {
-    registry_lock = (weft__mutex)WEFT__MUTEX_INIT;
-    registry.next = registry.prev = &registry;
+    weft__list *lists[] = { &registry, &daemons };
+    for (int i = 0; i < 2; i++)
+        while (!weft__list_empty(lists[i])) {
+            weft__list *l = lists[i]->next;
+            weft__list_unlink(l);
+            weft__list_push_back(&left_behind, l);
+        }
+    weft__mutex_unlock(&registry_lock);
 }
 
 static void shut_down(void);
@@ -117,6 +127,9 @@ static void at_exit(void)
 static void register_at_exit(void)
 {
     atexit(at_exit);
+    weft__fork_hook(WEFT__FORK_THREAD, fork_prepare, fork_parent, fork_child);
+    weft__fork_hook(WEFT__FORK_ALLOC, weft__alloc_fork_prepare, weft__alloc_fork_parent,
+                    weft__alloc_fork_child);
 }
 
 /* Copies the name, or makes "weft-N". */
@@ -187,7 +200,7 @@ static int start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, vo
         weft__free(t);
         return -ESHUTDOWN;
     }
-    if (!t->daemon) weft__list_push_back(&registry, &t->link);
+    weft__list_push_back(t->daemon ? &daemons : &registry, &t->link);
     weft__mutex_unlock(&registry_lock);
 
     pthread_attr_t attr;
@@ -211,11 +224,9 @@ static int start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, vo
     if (rc != 0) {
         /* A concurrent weft_shutdown may already hold a reference and wait on the future:
          * end the thread as if it had run and failed, then drop both of our references. */
-        if (!t->daemon) {
-            weft__mutex_lock(&registry_lock);
-            weft__list_unlink(&t->link);
-            weft__mutex_unlock(&registry_lock);
-        }
+        weft__mutex_lock(&registry_lock);
+        weft__list_unlink(&t->link);
+        weft__mutex_unlock(&registry_lock);
         weft__future_complete(t->done, -rc, NULL);
         atomic_store_explicit(&t->done->retrieved, 1, memory_order_relaxed);  /* returned */
         thread_unref(t);

@@ -154,12 +154,26 @@ static weft_pool *_Atomic *lazy_slots[LAZY_SLOTS];
 static int nlazy;
 static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER;
 
-void weft__pool_fork_prepare(void) { pthread_mutex_lock(&making); }
-void weft__pool_fork_parent(void) { pthread_mutex_unlock(&making); }
-void weft__pool_fork_child(void)
+static weft_pool *left_behind[64];     /* the parent's pools, in a child (reachable) */
+static int nleft;
+
+/* fork (core/fork.c, registered with the first lazy pool): `making` is held over the fork;
+ * the child forgets the pools, made afresh when next used. */
+static void fork_prepare(void) { pthread_mutex_lock(&making); }
+static void fork_parent(void) { pthread_mutex_unlock(&making); }
+static void fork_child(void)
 {
     pthread_mutex_init(&making, NULL);
-    for (int i = 0; i < nlazy; i++) atomic_store(lazy_slots[i], NULL);   /* left behind */
+    for (int i = 0; i < nlazy; i++) {
+        weft_pool *p = atomic_exchange(lazy_slots[i], NULL);
+        if (p && nleft < (int)(sizeof left_behind / sizeof left_behind[0]))
+            left_behind[nleft++] = p;
+    }
+}
+
+static void register_fork(void)
+{
+    weft__fork_hook(WEFT__FORK_POOL, fork_prepare, fork_parent, fork_child);
 }
 
 weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o)
@@ -168,6 +182,8 @@ weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o)
      * which is more than the internal mutex's few-instruction sections allow. */
     weft_pool *p = atomic_load_explicit(slot, memory_order_acquire);
     if (weft__likely(p != NULL)) return p;
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, register_fork);
     pthread_mutex_lock(&making);
     p = atomic_load_explicit(slot, memory_order_relaxed);
     if (!p) {

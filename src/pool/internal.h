@@ -44,9 +44,4 @@ int weft__handoff_wait(weft_future *f, void **result);
  * the creation (a few microseconds), under a process-wide internal mutex. */
 weft_pool *weft__lazy_pool(weft_pool *_Atomic *slot, const weft_pool_opts_ex *o);
 
-/* Around fork (proc/process.c): the lazy pools' lock; the child forgets the pools. */
-void weft__pool_fork_prepare(void);
-void weft__pool_fork_parent(void);
-void weft__pool_fork_child(void);
-
 #endif /* WEFT_POOL_INTERNAL_H */

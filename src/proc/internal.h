@@ -112,8 +112,5 @@ weft_subprocess *weft__subprocess_adopt(pid_t pid, int pidfd);
 
 /* ---- signal.c: around fork (process.c) ------------------------------------------------- */
 
-void weft__signal_fork_prepare(void);
-void weft__signal_fork_parent(void);
-void weft__signal_fork_child(void);
 
 #endif /* WEFT_PROC_INTERNAL_H */

@@ -5,11 +5,13 @@
  * pidfd (the subprocess machinery: weft__subprocess_adopt). Raw clone3 would give the pidfd
  * at once but skip glibc's fork handlers, and with them malloc's safety in the child.
  *
- * Fork safety: a pthread_atfork handler holds weft's global locks across the fork (the
- * allocation depot, the thread registry, the lazy pools, the signal router's state, this
- * file's registry), so the child's copies are consistent, and in the child drops what
- * belongs to the parent's threads (their loops, weft's pools, the router). The child's
- * thread-local block is cleared: the child starts as a plain thread that never used weft.
+ * Fork safety (core/fork.c, for every fork of the process): weft's global locks are held
+ * across the fork (the allocation depot, the thread registry, the lazy pools, the signal
+ * router's state, this file's registry), so the child's copies are consistent, and the
+ * child drops what belongs to the parent's threads (weft's pools, the router, the thread
+ * registry). Here the child's thread-local block is cleared too: the child of
+ * weft_process_start starts as a plain thread that never used weft (a program's own fork
+ * continues where it was).
  *
  * The registry (reg_lock) holds every handle not yet released plus the released children
  * still running; at normal exit (atexit) daemon children are killed and all are reaped.
@@ -41,35 +43,23 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_process *registry;
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&reg_lock);
-    weft__signal_fork_prepare();
-    weft__pool_fork_prepare();
-    weft__thread_fork_prepare();
-    weft__alloc_fork_prepare();
-}
+/* fork (core/fork.c, registered with the first process): reg_lock is held over every fork
+ * of the process; the parent's children are not the child's (the records stay reachable,
+ * on left_behind, unfreed). */
+static weft_process *left_behind;
 
-static void fork_parent(void)
-{
-    weft__alloc_fork_parent();
-    weft__thread_fork_parent();
-    weft__pool_fork_parent();
-    weft__signal_fork_parent();
-    pthread_mutex_unlock(&reg_lock);
-}
-
+static void fork_prepare(void) { pthread_mutex_lock(&reg_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&reg_lock); }
 static void fork_child(void)
 {
-#if WEFT_DEBUG
-    weft__mutexes_get()->n = 0;      /* the locks taken in fork_prepare are re-made below */
-#endif
-    weft__alloc_fork_child();
-    weft__thread_fork_child();
-    weft__pool_fork_child();
-    weft__signal_fork_child();
     pthread_mutex_init(&reg_lock, NULL);
-    registry = NULL;                 /* the parent's children are not the child's */
+    if (registry) {
+        weft_process *tail = registry;
+        while (tail->next) tail = tail->next;
+        tail->next = left_behind;
+        left_behind = registry;
+    }
+    registry = NULL;
 }
 
 /* Waits for sp's child with plain poll(2): at exit, no loop or coroutine is involved. */
@@ -120,7 +110,7 @@ static void at_exit(void)
 
 static void setup(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    weft__fork_hook(WEFT__FORK_PROCESS, fork_prepare, fork_parent, fork_child);
     atexit(at_exit);
 }
 

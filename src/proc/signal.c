@@ -179,6 +179,15 @@ static void drop_interest_locked(int signo)
     sigaction(signo, &saved[signo], NULL);
 }
 
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+static void register_fork(void)
+{
+    weft__fork_hook(WEFT__FORK_SIGNAL, fork_prepare, fork_parent, fork_child);
+}
+
 int weft_signal_open(weft_signal_receiver **out, const int *signals, size_t n)
 {
     if (!out || !signals || n == 0) return -EINVAL;
@@ -193,6 +202,7 @@ int weft_signal_open(weft_signal_receiver **out, const int *signals, size_t n)
         weft__free(rx);
         return rc;
     }
+    pthread_once(&fork_once, register_fork);
     pthread_mutex_lock(&state_lock);
     rc = start_router_locked();
     int s = 1;
@@ -254,15 +264,25 @@ int weft_signal_wait(const int *signals, size_t n, int64_t timeout, int *signo)
     return rc;
 }
 
-/* fork (proc/process.c): state_lock is held over the fork. The child has no router thread
- * and none of the parent's receivers: it starts afresh (a receiver opened there starts a
- * router of its own); the signals weft handled keep weft's handler, whose pipe nobody reads
- * until then (the counts wait). */
-void weft__signal_fork_prepare(void) { pthread_mutex_lock(&state_lock); }
-void weft__signal_fork_parent(void) { pthread_mutex_unlock(&state_lock); }
-void weft__signal_fork_child(void)
+/* fork (core/fork.c, registered at the first receiver or weft_run_graceful): state_lock is
+ * held over the fork. The child has no router thread and none of the parent's receivers:
+ * it starts afresh (a receiver opened there starts a router of its own); the signals weft
+ * handled keep weft's handler, whose pipe nobody reads until then (the counts wait). The
+ * parent's receivers stay reachable from left_behind (a leak checker in the child would
+ * otherwise report them). */
+static weft_signal_receiver *left_behind;
+
+static void fork_prepare(void) { pthread_mutex_lock(&state_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&state_lock); }
+static void fork_child(void)
 {
     pthread_mutex_init(&state_lock, NULL);
+    if (receivers) {
+        weft_signal_receiver *tail = receivers;
+        while (tail->next) tail = tail->next;
+        tail->next = left_behind;
+        left_behind = receivers;
+    }
     receivers = NULL;
     router_started = false;
     if (graceful_task) graceful_task = NULL;     /* the parent's task: not ours to cancel */
@@ -380,6 +400,7 @@ int weft_run_graceful(weft_fn main, void *arg, void **result)
     if (!atomic_compare_exchange_strong(&graceful_armed, &expected, true)) return -EBUSY;
     atomic_store(&graceful_hits, 0);
     atomic_store(&graceful_signo, 0);
+    pthread_once(&fork_once, register_fork);
     pthread_mutex_lock(&state_lock);
     int rc = start_router_locked();
     if (rc == 0 && (rc = add_interest_locked(SIGINT)) == 0 &&

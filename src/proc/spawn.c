@@ -358,10 +358,15 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
     /* Memory may not be shared (emulators): the errno comes through the pipe, which
      * reads end of file once the child's exec has closed its end. */
     int err = 0;
-    ssize_t n;
-    do n = read(ep[0], &err, sizeof err); while (n < 0 && errno == EINTR);
+    size_t got = 0;
+    while (got < sizeof err) {       /* the whole errno, whatever interrupts the reads */
+        ssize_t n = read(ep[0], (char *)&err + got, sizeof err - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
     close(ep[0]);
-    atomic_store_explicit(&c->err, n == (ssize_t)sizeof err ? err : 0, memory_order_relaxed);
+    atomic_store_explicit(&c->err, got == sizeof err ? err : 0, memory_order_relaxed);
     return pid;
 }
 
