@@ -871,6 +871,48 @@ static void remove_tmpdir(void)
     rmdir(tmpdir);
 }
 
+/* From a coroutine the start runs on a weft thread, by the hand-off rule: a coroutine
+ * already cancelled, or past its scope's deadline, gets -ECANCELED / -ETIMEDOUT and no
+ * child; a shield lets cleanup code start one. */
+static int start_when_cancelled(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    int fds = count_fds();
+    weft_subprocess *p = NULL;
+    CHECK_OK(weft_future_cancel(weft_current_task()));
+    CHECK_RC(weft_subprocess_start(&p, CHILD("exit", "3"), NULL), -ECANCELED);
+    CHECK(p == NULL);
+    weft_scope shield;
+    CHECK_OK(weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
+    int code = -1;
+    CHECK_OK(weft_subprocess_start(&p, CHILD("exit", "3"), NULL));
+    CHECK_OK(weft_subprocess_wait(p, 30 * WEFT_SEC, &code));
+    CHECK_EQ(code, 3);
+    weft_subprocess_destroy(p);
+    CHECK_OK(weft_scope_leave(&shield));
+    CHECK_EQ(count_fds(), fds);
+    return -ECANCELED;
+}
+
+static int start_past_deadline(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_scope sc;
+    CHECK_OK(weft_scope_enter(&sc, 0, 0));
+    weft_subprocess *p = NULL;
+    CHECK_RC(weft_subprocess_start(&p, CHILD("exit", "3"), NULL), -ETIMEDOUT);
+    CHECK(p == NULL);
+    CHECK_RC(weft_scope_leave(&sc), -ETIMEDOUT);
+    return 0;
+}
+
+static void test_start_from_cancelled_coroutine(void)
+{
+    CHECK_RC(weft_run(start_when_cancelled, NULL, NULL), -ECANCELED);
+    CHECK_OK(weft_run(start_past_deadline, NULL, NULL));
+    check_no_children();
+}
+
 int main(void)
 {
     make_tmpdir();
@@ -895,6 +937,7 @@ int main(void)
     RUN(test_allocation_failures);
     RUN(test_wait_suspends_only_the_coroutine);
     RUN(test_cancelled_wait_leaves_the_child);
+    RUN(test_start_from_cancelled_coroutine);
     RUN(test_many_waiters);
     RUN(test_fallback_methods);
     remove_tmpdir();

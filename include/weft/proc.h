@@ -120,7 +120,14 @@ typedef struct weft_subprocess_result {
  * exit code 127: exec's errors (-ENOENT: no such program, or no such working directory;
  * -EACCES: not executable, or the directory is not searchable; -ENOEXEC, -ENOTDIR, -E2BIG,
  * -ETXTBSY, ...), chdir's (-ENOENT, -ENOTDIR, -EACCES), setsid's and setpgid's (-EPERM).
- * Any context; blocks the thread (not only a coroutine) until the child has called exec. */
+ * Any context. A thread blocks until the child has called exec. A coroutine hands the start
+ * to one of weft's "weft-spawn" threads and waits for it: its loop runs meanwhile, and the
+ * starts of several coroutines proceed at once. There the hand-off rule applies (as for
+ * weft_to_thread): a coroutine cancelled (or past a scope's deadline) before the start
+ * began gets -ECANCELED (-ETIMEDOUT) and no child; once begun, the start's own outcome. The
+ * child is then made by that thread: what Linux keeps per thread (CPU affinity, scheduling
+ * policy and nice value set with sched_* for one thread only) comes from it, not from the
+ * coroutine's thread. */
 WEFT_API int weft_subprocess_start(weft_subprocess **p, const char *const argv[],
                                    const weft_subprocess_opts *opts);
 

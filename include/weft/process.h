@@ -13,7 +13,9 @@
  *     state that belongs to the parent's threads (the loops, weft's own pools, the signal
  *     router, the registry of threads) is forgotten there: fn may call weft afresh
  *     (weft_run, weft_to_thread, new pools, new threads). glibc makes malloc safe the
- *     same way.
+ *     same way. The same holds for a program's own fork(): its child may use weft (on
+ *     the forking thread, which keeps its weft state), and its exit does not wait for the
+ *     parent's threads.
  *   - Everything else is copied as it was at the fork: locks the application's other
  *     threads held then stay held in the child for ever; the application's pools and
  *     threads do not exist there (do not use a weft_pool made before the fork); a

@@ -72,8 +72,10 @@ typedef struct weft__spawn_req {
 
 /* Starts the child described by req. On success returns 0, with its pid and a pidfd
  * (close-on-exec). On failure (the child's own failures before exec included: that child
- * has been reaped) returns -errno and leaves nothing behind. Any context; blocks the thread
- * until the child has called exec or exited. */
+ * has been reaped) returns -errno and leaves nothing behind. Any context. A thread blocks
+ * until the child has called exec or exited; a coroutine hands the start to a thread of the
+ * spawn pool (its loop runs meanwhile) and waits by the hand-off rule (weft_to_thread's:
+ * cancelled before the start began, -ECANCELED and no child; once begun, its outcome). */
 int weft__spawn(const weft__spawn_req *req, pid_t *pid, int *pidfd);
 
 /* The spawning method: 0 not chosen yet, then one of these (tests may set it before a

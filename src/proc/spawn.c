@@ -33,6 +33,7 @@
  * would push onto its parent thread's shadow stack and never pop.
  */
 #include "proc/internal.h"
+#include "pool/internal.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -399,7 +400,8 @@ static long spawn_fallback(child_ctx *c, void *stack, int *pidfd)
     return pid;
 }
 
-int weft__spawn(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
+/* Starts the child on the calling thread (see weft__spawn). */
+static int spawn_here(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
 {
     child_ctx c;
     memset(&c, 0, sizeof c);
@@ -443,4 +445,41 @@ int weft__spawn(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
     *pid_out = (pid_t)pid;
     *pidfd_out = pidfd;
     return 0;
+}
+
+/* ---- from a coroutine: on a thread of the spawn pool ------------------------------------
+ * A start blocks its thread from the clone until the child's exec (CLONE_VFORK: some
+ * hundreds of microseconds). On a loop that would stop every coroutine of the loop for that
+ * long, and the starts of its coroutines would run one after the other on one CPU; on the
+ * spawn pool's threads the loop runs meanwhile and several starts proceed at once. */
+typedef struct spawn_job {
+    const weft__spawn_req *req;
+    pid_t pid;
+    int pidfd;
+} spawn_job;
+
+static int run_spawn_job(void *arg, void **result)
+{
+    (void)result;
+    spawn_job *j = arg;
+    return spawn_here(j->req, &j->pid, &j->pidfd);
+}
+
+static weft_pool *_Atomic spawn_pool;
+
+int weft__spawn(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
+{
+    if (!weft_in_coroutine()) return spawn_here(req, pid_out, pidfd_out);
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 8;
+    o.name_prefix = "weft-spawn";
+    weft_pool *pool = weft__lazy_pool(&spawn_pool, &o);
+    if (!pool) return spawn_here(req, pid_out, pidfd_out);
+    spawn_job j = { req, -1, -1 };
+    int rc = weft_run_in_executor(pool, run_spawn_job, &j, NULL);
+    if (rc == 0) {
+        *pid_out = j.pid;
+        *pidfd_out = j.pidfd;
+    }
+    return rc;
 }
