@@ -23,5 +23,6 @@
 #include "weft/proc.h"
 #include "weft/signal.h"
 #include "weft/process.h"
+#include "weft/procpool.h"
 
 #endif /* WEFT_H */

@@ -173,6 +173,13 @@ static inline int check_done(void)
 #define TEST_TSAN 0
 #endif
 
+/* Running under Valgrind. */
+static inline int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "valgrind") != NULL;
+}
+
 /* Running under a sanitizer or Valgrind: scale big workloads down. */
 static inline int slow_tools(void)
 {

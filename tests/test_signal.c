@@ -43,10 +43,15 @@ static int ticker(void *arg, void **result)
     return 0;
 }
 
+/* Sends the signal once the ticker has ticked 5 times more (the waiting coroutine's loop
+ * runs meanwhile), or after 10 s (then the check of the ticks fails). */
 static int raise_later(void *arg, void **result)
 {
     (void)result;
-    weft_sleep(50 * WEFT_MS);
+    int64_t t0 = weft_now();
+    int from = atomic_load(&ticks);
+    while (atomic_load(&ticks) < from + 5 && weft_now() - t0 < 10 * WEFT_SEC)
+        weft_sleep(WEFT_MS);
     CHECK(kill(getpid(), (int)(intptr_t)arg) == 0);
     return 0;
 }

@@ -3,9 +3,17 @@
 
 #include <string.h>
 
+/* weft's own codes, below the errno range (weft/procpool.h). */
+static const struct { int code; const char *name, *text; } own[] = {
+    { -4097, "EWORKERDIED", "A process pool's worker died running the task" },
+    { -4098, "EPOOLBROKEN", "The process pool is broken: its workers cannot start" },
+};
+
 const char *weft_strerror(int err)
 {
     if (err == 0) return "Success";
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i].code == err) return own[i].text;
     if (err < 0 && err > -4096) {
         const char *s = strerrordesc_np(-err);
         if (s) return s;
@@ -16,6 +24,8 @@ const char *weft_strerror(int err)
 const char *weft_errname(int err)
 {
     if (err == 0) return "OK";
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i].code == err) return own[i].name;
     if (err < 0 && err > -4096) {
         const char *s = strerrorname_np(-err);
         if (s) return s;

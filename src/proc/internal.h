@@ -15,6 +15,7 @@
 #include "net/internal.h"
 
 #include <weft/proc.h>
+#include <weft/process.h>
 
 /* What communicate has read from one output pipe and not yet handed back. */
 typedef struct weft__capture {
@@ -114,5 +115,10 @@ weft_subprocess *weft__subprocess_adopt(pid_t pid, int pidfd);
 
 /* ---- signal.c: around fork (process.c) ------------------------------------------------- */
 
+
+/* ---- process.c ---------------------------------------------------------------------------- */
+
+/* The pidfd of a process started by weft_process_start (owned by the handle). */
+int weft__process_pidfd(const weft_process *p);
 
 #endif /* WEFT_PROC_INTERNAL_H */

@@ -128,6 +128,11 @@ static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_
     _exit(rc & 0xff);
 }
 
+int weft__process_pidfd(const weft_process *p)
+{
+    return weft_subprocess_pidfd(p->sp);
+}
+
 int weft_process_start(weft_process **out, const weft_process_opts *opts, int (*fn)(void *),
                        void *arg)
 {

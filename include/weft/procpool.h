@@ -1,0 +1,110 @@
+/* weft/procpool.h — a pool of worker processes (concurrent.futures.ProcessPoolExecutor),
+ * which survives its workers.
+ *
+ * A task is a function and an argument of bytes; it runs in one of the pool's worker
+ * processes and gives back bytes. Its future mixes with every other weft future
+ * (weft_wait, weft_as_completed, weft_future_result from threads and coroutines).
+ *
+ * Workers are started by fork (weft/process.h says what a child gets), so a task function
+ * is any function of the program: its address is the same in the workers. Each worker runs
+ * one task at a time; the pool keeps a few more queued in each worker's pipe, so that many
+ * small tasks flow at the speed of the pipes, not of a round trip each.
+ *
+ * Beyond Python's executor:
+ *   - a worker that dies (kill -9, a crash, the OOM killer, exit() inside a task) fails
+ *     only the task it was running, with WEFT_EWORKERDIED; the tasks queued behind it,
+ *     which it had not begun, go to another worker; it is replaced, and the pool goes on;
+ *   - a per-task timeout (opts.task_timeout, from the moment the task begins in a worker):
+ *     past it, the worker is killed and replaced, and the task's future gets -ETIMEDOUT;
+ *   - cancelling (weft_future_cancel) a task no worker has begun means it never runs
+ *     (-ECANCELED); cancelling one a worker has begun kills that worker (pebble's rule:
+ *     the task may have run in part) and replaces it, and the future gets -ECANCELED.
+ *     A task sent to a worker's pipe but not begun is cancelled when the worker reaches
+ *     it, the same way.
+ * Workers ignore SIGINT (a Ctrl+C is the parent's to handle: weft_run_graceful lets the
+ * running tasks finish); they are daemon processes: they die with the parent, even when
+ * it is killed with kill -9.
+ */
+#ifndef WEFT_PROCPOOL_H
+#define WEFT_PROCPOOL_H
+
+#include "core.h"
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_procpool weft_procpool;
+
+/* A task, run in a worker process. arg and len: its argument bytes (the worker's copy of
+ * what weft_procpool_submit was given). It may give back result bytes: *out set to a
+ * buffer from malloc (the worker frees it once sent) and *out_len to its length; both
+ * start NULL / 0. Returns 0 (or any value >= 0): the future succeeds with those bytes;
+ * a negative errno value: the future's error (the bytes are dropped). */
+typedef int (*weft_proc_task)(const void *arg, size_t len, void **out, size_t *out_len);
+
+/* Options for weft_procpool_create. Initialise with WEFT_PROCPOOL_OPTS_INIT; more fields
+ * may be added at the end. */
+typedef struct weft_procpool_opts {
+    int workers;                   /* worker processes; 0: the number of CPUs */
+    int max_tasks_per_child;       /* a worker leaves after this many tasks and is
+                                      replaced (leaky libraries); 0: never */
+    int64_t task_timeout;          /* ns from a task's start in a worker; 0: none */
+    int (*initializer)(void *arg); /* run once in each new worker before any task; a
+                                      non-zero return breaks the pool (below) */
+    void *initarg;
+} weft_procpool_opts;
+#define WEFT_PROCPOOL_OPTS_INIT { 0, 0, 0, NULL, NULL }
+
+/* The task's worker died while running it (killed, crashed, exited). */
+#define WEFT_EWORKERDIED (-4097)
+/* The pool is broken: a worker's initializer failed (or died), so no worker can run tasks;
+ * queued and later tasks get this error. */
+#define WEFT_EPOOLBROKEN (-4098)
+
+/* Creates a pool and starts its workers. Errors: -EINVAL (pp NULL, a negative count or
+ * timeout), -ENOMEM, -EAGAIN (no process or thread could be started), -EMFILE, -ENOSYS
+ * (no pidfd_open: Linux < 5.3, Valgrind). Any context; blocks the thread while it forks
+ * the workers (a millisecond or so each). */
+WEFT_API int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts);
+
+/* Queues fn(arg, len) (the bytes are copied now; arg may be NULL when len is 0). *f
+ * receives the task's future (release it with weft_future_release); its result, once
+ * done, is read with weft_procpool_result. Errors: -EINVAL (pool, f or fn NULL; arg NULL
+ * with len > 0), -ENOMEM, -ESHUTDOWN (after weft_procpool_shutdown), WEFT_EPOOLBROKEN.
+ * Any context; never blocks. */
+WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_proc_task fn,
+                                  const void *arg, size_t len);
+
+/* Waits up to timeout ns (WEFT_FOREVER: no limit) for a task's future and gives its
+ * outcome: 0 with *data and *len set to the result bytes (valid until the future is
+ * released; data NULL and len 0 when the task gave none), or the task's error: its
+ * negative return value, WEFT_EWORKERDIED, -ETIMEDOUT (its task_timeout), -ECANCELED,
+ * WEFT_EPOOLBROKEN; or this wait's own -ETIMEDOUT / -ECANCELED as weft_future_result's.
+ * data and len may be NULL. -EINVAL for a future that is not a process pool task's.
+ * Any context; blocks as weft_future_result. */
+WEFT_API int weft_procpool_result(weft_future *f, int64_t timeout, const void **data,
+                                  size_t *len);
+
+/* Stops taking tasks (-ESHUTDOWN from then on). cancel_futures: every task no worker has
+ * received is cancelled (-ECANCELED); the others finish. wait: waits until every task has
+ * finished and every worker has left (from a coroutine, without blocking its loop).
+ * Calling it again is harmless. 0; -EINVAL (pool NULL); a wait's -ECANCELED (the
+ * shutdown goes on). Any context; blocks if wait. */
+WEFT_API int weft_procpool_shutdown(weft_procpool *pool, bool wait, bool cancel_futures);
+
+/* Shuts the pool down (waiting, tasks not cancelled) and frees it. Futures stay valid.
+ * Any context; blocks. */
+WEFT_API void weft_procpool_destroy(weft_procpool *pool);
+
+/* Counters, for monitoring and tests: workers alive now, and workers replaced so far
+ * (after a death, a timeout, a cancel or max_tasks_per_child). Any context. */
+WEFT_API int weft_procpool_workers(weft_procpool *pool);
+WEFT_API unsigned long weft_procpool_replaced(weft_procpool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_PROCPOOL_H */

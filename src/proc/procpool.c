@@ -1,0 +1,774 @@
+/* proc/procpool.c — the process pool (weft/procpool.h).
+ *
+ * One manager thread per pool owns the workers: it forks them (weft_process_start, daemon),
+ * writes tasks into their sockets, reads their results, notices their deaths (the socket's
+ * end and the pidfd, in one poll(2)), kills the ones past a task's timeout or running a
+ * cancelled task, and starts replacements. Submitters and cancellers only touch the queue.
+ *
+ * Wire format, over a SOCK_STREAM socketpair, each message a header and its bytes:
+ *   task   { id, fn, len } + len bytes       (fn 0: "leave now")
+ *   result { id, rc, len } + len bytes       (id 0: the worker's greeting after its
+ *                                             initializer, rc its return value)
+ * A worker runs its tasks one at a time, in order, and writes each result as soon as the
+ * task ends: so every result a worker wrote before dying is read, the oldest task without
+ * a result is the one it was running, and the tasks behind it were never begun (they go
+ * back to the front of the queue). Up to DEPTH tasks wait in each worker's socket, so that
+ * small tasks cost a share of a write and a read, not a round trip each.
+ *
+ * Locking: `mu` guards the queue, the pool's flags and the tasks' QUEUED -> SENT step;
+ * the workers (their sockets, buffers and lists of sent tasks) belong to the manager thread
+ * alone. A task's state is atomic: QUEUED (on the queue, under mu), SENT (on a worker's
+ * list), DONE. A cancel of a QUEUED task completes it at once (under mu it leaves the
+ * queue); of a SENT task it sets cancel_req, which the manager acts on when the task is the
+ * one its worker runs (then it kills the worker).
+ */
+#include "proc/internal.h"
+#include "future/internal.h"
+
+#include <weft/process.h>
+#include <weft/procpool.h>
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+enum { QUEUED, SENT, DONE };
+enum { DEPTH = 64, OUT_HIGH = 256 * 1024, MAX_WORKERS = 256, BOOT_FAILURES = 5 };
+
+typedef struct { uint64_t id, fn, len; } task_hdr;
+typedef struct { uint64_t id; int64_t rc; uint64_t len; } result_hdr;
+
+typedef struct pbytes {
+    size_t len;
+    unsigned char data[];
+} pbytes;
+
+typedef struct ptask {
+    weft_future fut;                 /* first: the future is the task */
+    weft__list link;                 /* the queue (mu) or a worker's sent list (manager) */
+    _Atomic int state;
+    _Atomic bool cancel_req;         /* cancelled while SENT */
+    weft_procpool *pool;             /* used while not DONE (a pool outlives those) */
+    weft_proc_task fn;
+    uint64_t id;
+    pbytes *res;                     /* the result bytes, once done */
+    size_t len;
+    unsigned char arg[];             /* the argument's copy */
+} ptask;
+
+typedef struct buf {
+    unsigned char *p;
+    size_t len, cap, off;            /* bytes [off, len) are pending */
+} buf;
+
+typedef struct worker {
+    weft_process *proc;
+    int fd;                          /* the manager's end, non-blocking */
+    int pidfd;
+    bool ready;                      /* greeted: its initializer succeeded */
+    bool leaving;                    /* sent "leave" (max tasks, shutdown) */
+    bool dead;
+    int kill_reason;                 /* 0, -ETIMEDOUT or -ECANCELED: why we killed it */
+    weft__list sent;                 /* ptask.link, oldest first */
+    int nsent;
+    unsigned long total;             /* tasks ever sent to it */
+    int64_t head_start;              /* when the oldest sent task began */
+    buf out, in;
+} worker;
+
+struct weft_procpool {
+    pthread_mutex_t mu;
+    weft__list queue;                /* ptask.link: QUEUED, in order */
+    bool shutdown, broken;
+    bool sleeping, woken;            /* the manager in poll; an eventfd write pending */
+    int evfd;
+    weft_thread *manager;
+    weft_procpool_opts o;
+    uint64_t next_id;                /* mu */
+    _Atomic int alive;
+    _Atomic unsigned long replaced;
+    /* the manager's */
+    worker *w[MAX_WORKERS];
+    int boot_failures;               /* deaths in a row before a greeting */
+    weft_event *started;             /* set once the first workers are up (start_rc) */
+    int start_rc;
+};
+
+/* ---- futures ---------------------------------------------------------------------------- */
+
+static void ptask_free(weft_future *f)
+{
+    ptask *t = (ptask *)f;
+    weft__free(t->res);
+    weft__free(t);
+}
+
+static int ptask_cancel(weft_future *f);
+
+static const weft__future_ops ptask_ops = { ptask_cancel, ptask_free, NULL, NULL, NULL };
+
+/* Completes t and drops the pool's reference. Any thread; no lock held. */
+static void finish(ptask *t, int err, pbytes *res)
+{
+    atomic_store(&t->state, DONE);
+    t->res = res;
+    if (err == -ECANCELED) atomic_store(&t->fut.cancel_requested, 1);
+    weft__future_complete(&t->fut, err, res);
+    weft_future_release(&t->fut);
+}
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int buf_reserve(buf *b, size_t more)
+{
+    if (b->off && b->off == b->len) b->off = b->len = 0;
+    if (b->len + more <= b->cap) return 0;
+    if (b->off) {                                 /* slide the pending bytes down */
+        memmove(b->p, b->p + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+        if (b->len + more <= b->cap) return 0;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more) cap *= 2;
+    unsigned char *p = weft__realloc(b->p, cap);
+    if (!p) return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void wake(weft_procpool *p)                /* with mu held */
+{
+    if (p->sleeping && !p->woken) {
+        p->woken = true;
+        uint64_t one = 1;
+        ssize_t r = write(p->evfd, &one, sizeof one);
+        (void)r;
+    }
+}
+
+/* ---- the worker process ------------------------------------------------------------------ */
+
+typedef struct boot {
+    weft_procpool *pool;
+    int fd;                                      /* the worker's end */
+    int other;                                   /* the manager's end */
+} boot;
+
+static int read_full_fd(int fd, void *b, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full_fd(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t r = writev(fd, iov, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        size_t k = (size_t)r;
+        while (n > 0 && k >= iov->iov_len) {
+            k -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= k;
+        }
+    }
+    return 0;
+}
+
+/* A buffered reader over the worker's socket (blocking reads). */
+typedef struct reader {
+    int fd;
+    unsigned char b[65536];
+    size_t off, len;
+} reader;
+
+static int reader_get(reader *r, void *dst, size_t n)
+{
+    unsigned char *d = dst;
+    while (n > 0) {
+        if (r->off == r->len) {
+            if (n >= sizeof r->b) return read_full_fd(r->fd, d, n);
+            ssize_t k;
+            do k = read(r->fd, r->b, sizeof r->b); while (k < 0 && errno == EINTR);
+            if (k <= 0) return -1;
+            r->off = 0;
+            r->len = (size_t)k;
+        }
+        size_t m = r->len - r->off < n ? r->len - r->off : n;
+        memcpy(d, r->b + r->off, m);
+        r->off += m;
+        d += m;
+        n -= m;
+    }
+    return 0;
+}
+
+static int worker_main(void *arg)
+{
+    boot *b = arg;
+    weft_procpool *p = b->pool;
+    signal(SIGINT, SIG_IGN);                      /* Ctrl+C is the parent's to handle */
+    signal(SIGPIPE, SIG_IGN);                     /* a write to a gone manager fails */
+    /* The other workers' sockets and the pool's eventfd are the manager's, not ours (a
+     * copy here would keep a worker's socket open after the manager closed it). */
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (p->w[i]) {
+            close(p->w[i]->fd);
+            close(p->w[i]->pidfd);
+        }
+    close(b->other);
+    close(p->evfd);
+    int rc = p->o.initializer ? p->o.initializer(p->o.initarg) : 0;
+    result_hdr hello = { 0, rc, 0 };
+    struct iovec hv[1] = { { &hello, sizeof hello } };
+    if (write_full_fd(b->fd, hv, 1) != 0 || rc != 0) return 1;
+    reader *r = malloc(sizeof *r);
+    if (!r) return 1;
+    r->fd = b->fd;
+    r->off = r->len = 0;
+    for (;;) {
+        task_hdr h;
+        if (reader_get(r, &h, sizeof h) != 0 || h.fn == 0) break;
+        void *a = malloc(h.len ? h.len : 1);
+        if (!a || reader_get(r, a, h.len) != 0) return 1;
+        void *out = NULL;
+        size_t out_len = 0;
+        weft_proc_task fn = (weft_proc_task)(uintptr_t)h.fn;
+        int trc = fn(a, h.len, &out, &out_len);
+        free(a);
+        result_hdr rh = { h.id, trc, trc < 0 ? 0 : out_len };
+        struct iovec v[2] = { { &rh, sizeof rh }, { out, rh.len } };
+        int wrc = write_full_fd(b->fd, v, rh.len ? 2 : 1);
+        free(out);
+        if (wrc != 0) break;
+    }
+    free(r);
+    return 0;
+}
+
+/* ---- the manager ------------------------------------------------------------------------ */
+
+/* Starts a worker in slot i. Manager thread. 0 or -errno. */
+static int start_worker(weft_procpool *p, int i)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
+    worker *w = weft__calloc(1, sizeof *w);
+    if (!w) {
+        close(sv[0]);
+        close(sv[1]);
+        return -ENOMEM;
+    }
+    weft__list_init(&w->sent);
+    w->fd = -1;
+    boot b = { p, sv[1], sv[0] };
+    weft_process_opts po = WEFT_PROCESS_OPTS_INIT;
+    po.daemon = true;
+    int rc = weft_process_start(&w->proc, &po, worker_main, &b);
+    close(sv[1]);
+    if (rc) {
+        close(sv[0]);
+        weft__free(w);
+        return rc;
+    }
+    w->fd = sv[0];
+    fcntl(w->fd, F_SETFL, O_NONBLOCK);
+    w->pidfd = weft__process_pidfd(w->proc);
+    p->w[i] = w;
+    atomic_fetch_add(&p->alive, 1);
+    return 0;
+}
+
+/* Appends task t to w's output. Manager thread. */
+static int queue_to_worker(worker *w, ptask *t)
+{
+    if (buf_reserve(&w->out, sizeof(task_hdr) + t->len) != 0) return -ENOMEM;
+    task_hdr h = { t->id, (uint64_t)(uintptr_t)t->fn, t->len };
+    memcpy(w->out.p + w->out.len, &h, sizeof h);
+    memcpy(w->out.p + w->out.len + sizeof h, t->arg, t->len);
+    w->out.len += sizeof h + t->len;
+    return 0;
+}
+
+static void send_leave(worker *w)
+{
+    if (w->leaving) return;
+    w->leaving = true;
+    if (buf_reserve(&w->out, sizeof(task_hdr)) != 0) return;   /* its close will do */
+    task_hdr h = { 0, 0, 0 };
+    memcpy(w->out.p + w->out.len, &h, sizeof h);
+    w->out.len += sizeof h;
+}
+
+/* Moves queued tasks to ready workers. Manager, with mu held. */
+static void dispatch_locked(weft_procpool *p, int64_t now)
+{
+    for (int i = 0; i < p->o.workers && !weft__list_empty(&p->queue); i++) {
+        worker *w = p->w[i];
+        if (!w || !w->ready || w->leaving || w->dead) continue;
+        while (w->nsent < DEPTH && w->out.len - w->out.off < OUT_HIGH &&
+               !weft__list_empty(&p->queue) &&
+               (p->o.max_tasks_per_child == 0 ||
+                w->total < (unsigned long)p->o.max_tasks_per_child)) {
+            ptask *t = weft__container_of(p->queue.next, ptask, link);
+            if (queue_to_worker(w, t) != 0) break;
+            weft__list_unlink(&t->link);
+            atomic_store(&t->state, SENT);
+            weft__list_push_back(&w->sent, &t->link);
+            if (w->nsent++ == 0) w->head_start = now;
+            w->total++;
+        }
+        if (p->o.max_tasks_per_child && w->total >= (unsigned long)p->o.max_tasks_per_child)
+            send_leave(w);
+    }
+}
+
+/* Parses the results in w's input. Manager thread. */
+static void take_results(weft_procpool *p, worker *w)
+{
+    for (;;) {
+        size_t have = w->in.len - w->in.off;
+        if (have < sizeof(result_hdr)) break;
+        result_hdr h;
+        memcpy(&h, w->in.p + w->in.off, sizeof h);
+        if (have - sizeof h < h.len) break;
+        const unsigned char *data = w->in.p + w->in.off + sizeof h;
+        w->in.off += sizeof h + h.len;
+        if (h.id == 0) {                          /* the greeting */
+            if (h.rc == 0) {
+                w->ready = true;
+                p->boot_failures = 0;
+            } else {
+                pthread_mutex_lock(&p->mu);
+                p->broken = true;
+                pthread_mutex_unlock(&p->mu);
+            }
+            continue;
+        }
+        if (weft__list_empty(&w->sent)) continue;                 /* cannot happen */
+        ptask *t = weft__container_of(w->sent.next, ptask, link);
+        weft__list_unlink(&t->link);
+        w->nsent--;
+        w->head_start = weft_now();
+        pbytes *res = NULL;
+        int err = h.rc < 0 ? (int)h.rc : 0;
+        if (!err && h.len) {
+            res = weft__malloc(sizeof *res + h.len);
+            if (!res) err = -ENOMEM;
+            else {
+                res->len = h.len;
+                memcpy(res->data, data, h.len);
+            }
+        }
+        finish(t, err, res);
+    }
+    if (w->in.off == w->in.len) w->in.off = w->in.len = 0;
+}
+
+/* Reads what w has sent; false at its end (EOF or an error). */
+static bool read_worker(weft_procpool *p, worker *w)
+{
+    for (;;) {
+        if (buf_reserve(&w->in, 65536) != 0) return true;         /* retry later */
+        ssize_t r = read(w->fd, w->in.p + w->in.len, w->in.cap - w->in.len);
+        if (r > 0) {
+            w->in.len += (size_t)r;
+            take_results(p, w);
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return true;
+        return false;
+    }
+}
+
+static void write_worker(worker *w)
+{
+    while (w->out.off < w->out.len) {
+        ssize_t r = write(w->fd, w->out.p + w->out.off, w->out.len - w->out.off);
+        if (r > 0) {
+            w->out.off += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        return;                                   /* EAGAIN, or gone: its death follows */
+    }
+    w->out.off = w->out.len = 0;
+}
+
+/* w has ended (or must): kill it if it still runs, reap it, settle its tasks, free it. */
+static void bury(weft_procpool *p, int i)
+{
+    worker *w = p->w[i];
+    weft_process_kill(w->proc);                   /* -ESRCH if it has ended: harmless */
+    weft_process_join(w->proc, WEFT_FOREVER, NULL);
+    read_worker(p, w);                            /* every result it wrote before dying */
+    weft_process_release(w->proc);
+    close(w->fd);
+    if (!w->ready) p->boot_failures++;
+    /* The oldest sent task was running: it fails; the others were never begun. */
+    weft__list requeue;
+    weft__list_init(&requeue);
+    bool first = true;
+    while (!weft__list_empty(&w->sent)) {
+        ptask *t = weft__container_of(weft__list_pop_front(&w->sent), ptask, link);
+        if (first) {
+            first = false;
+            finish(t, w->kill_reason ? w->kill_reason : WEFT_EWORKERDIED, NULL);
+        } else if (atomic_load(&t->cancel_req)) {
+            finish(t, -ECANCELED, NULL);
+        } else {
+            weft__list_push_back(&requeue, &t->link);
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!weft__list_empty(&requeue)) {            /* to the front, in their order */
+        ptask *t = weft__container_of(requeue.prev, ptask, link);
+        weft__list_unlink(&t->link);
+        atomic_store(&t->state, QUEUED);
+        weft__list_push_front(&p->queue, &t->link);
+    }
+    if (p->boot_failures >= BOOT_FAILURES) p->broken = true;
+    pthread_mutex_unlock(&p->mu);
+    weft__free(w->out.p);
+    weft__free(w->in.p);
+    weft__free(w);
+    p->w[i] = NULL;
+    atomic_fetch_sub(&p->alive, 1);
+}
+
+/* With mu held: fails every queued task with err (moved to out, completed after unlock). */
+static void drain_queue_locked(weft_procpool *p, weft__list *out)
+{
+    while (!weft__list_empty(&p->queue)) {
+        weft__list *l = weft__list_pop_front(&p->queue);
+        atomic_store(&weft__container_of(l, ptask, link)->state, DONE);
+        weft__list_push_back(out, l);
+    }
+}
+
+static void fail_all(weft__list *l, int err)
+{
+    while (!weft__list_empty(l))
+        finish(weft__container_of(weft__list_pop_front(l), ptask, link), err, NULL);
+}
+
+static int manager_main(void *arg, void **result)
+{
+    (void)result;
+    weft_procpool *p = arg;
+    /* The first workers, forked by this thread: a daemon worker gets the parent-death
+     * signal when the thread that forked it ends, and this one lives as long as the pool. */
+    int rc = 0;
+    for (int i = 0; i < p->o.workers && rc == 0; i++) rc = start_worker(p, i);
+    p->start_rc = rc;
+    if (rc) {
+        for (int i = 0; i < p->o.workers; i++)
+            if (p->w[i]) bury(p, i);
+        weft_event_set(p->started);
+        return 0;
+    }
+    weft_event_set(p->started);
+    int64_t retry_at = 0;                         /* a failed start is tried again then */
+    for (;;) {
+        int64_t now = weft_now();
+        /* Kill the workers running a task past its timeout, or a cancelled one. */
+        for (int i = 0; i < p->o.workers; i++) {
+            worker *w = p->w[i];
+            if (!w || w->dead || weft__list_empty(&w->sent)) continue;
+            ptask *head = weft__container_of(w->sent.next, ptask, link);
+            int why = 0;
+            if (atomic_load(&head->cancel_req)) why = -ECANCELED;
+            else if (p->o.task_timeout > 0 && now - w->head_start >= p->o.task_timeout)
+                why = -ETIMEDOUT;
+            if (why) {
+                w->kill_reason = why;
+                w->dead = true;
+            }
+        }
+        for (int i = 0; i < p->o.workers; i++)
+            if (p->w[i] && p->w[i]->dead) {
+                bury(p, i);
+                atomic_fetch_add(&p->replaced, 1);
+            }
+        pthread_mutex_lock(&p->mu);
+        bool stopping = p->shutdown;
+        weft__list failed;
+        weft__list_init(&failed);
+        if (p->broken) drain_queue_locked(p, &failed);
+        /* Replace the missing workers (not once shutting down with nothing left to do,
+         * nor when broken). */
+        bool queue_empty = weft__list_empty(&p->queue);
+        pthread_mutex_unlock(&p->mu);
+        fail_all(&failed, WEFT_EPOOLBROKEN);
+        if (!p->broken && !(stopping && queue_empty) && now >= retry_at) {
+            for (int i = 0; i < p->o.workers; i++)
+                if (!p->w[i] && start_worker(p, i) != 0) {
+                    retry_at = now + 50 * WEFT_MS;
+                    break;
+                }
+        }
+        pthread_mutex_lock(&p->mu);
+        dispatch_locked(p, now);
+        queue_empty = weft__list_empty(&p->queue);
+        bool idle = true;
+        for (int i = 0; i < p->o.workers; i++)
+            if (p->w[i] && p->w[i]->nsent) idle = false;
+        if (p->shutdown && queue_empty && idle) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        p->sleeping = true;
+        pthread_mutex_unlock(&p->mu);
+
+        /* Wait for results, deaths, room to write, submissions, or the next timeout. */
+        struct pollfd pf[1 + 2 * MAX_WORKERS];
+        int who[1 + 2 * MAX_WORKERS];
+        int n = 0;
+        pf[n] = (struct pollfd){ .fd = p->evfd, .events = POLLIN };
+        who[n++] = -1;
+        int64_t wait_ns = -1;
+        for (int i = 0; i < p->o.workers; i++) {
+            worker *w = p->w[i];
+            if (!w) {
+                if (!p->broken) {
+                    int64_t d = retry_at > now ? retry_at - now : WEFT_MS;
+                    if (wait_ns < 0 || d < wait_ns) wait_ns = d;
+                }
+                continue;
+            }
+            short ev = POLLIN;
+            if (w->out.off < w->out.len) ev |= POLLOUT;
+            pf[n] = (struct pollfd){ .fd = w->fd, .events = ev };
+            who[n++] = i;
+            pf[n] = (struct pollfd){ .fd = w->pidfd, .events = POLLIN };
+            who[n++] = i;
+            if (p->o.task_timeout > 0 && w->nsent) {
+                int64_t d = w->head_start + p->o.task_timeout - now;
+                if (d < 0) d = 0;
+                if (wait_ns < 0 || d < wait_ns) wait_ns = d;
+            }
+        }
+        int ms = wait_ns < 0 ? -1 : (int)((wait_ns + WEFT_MS - 1) / WEFT_MS);
+        int k = poll(pf, (nfds_t)n, ms);
+        pthread_mutex_lock(&p->mu);
+        p->sleeping = false;
+        p->woken = false;
+        pthread_mutex_unlock(&p->mu);
+        if (k <= 0) continue;
+        if (pf[0].revents) {
+            uint64_t v;
+            ssize_t r = read(p->evfd, &v, sizeof v);
+            (void)r;
+        }
+        for (int j = 1; j < n; j++) {
+            if (!pf[j].revents) continue;
+            worker *w = p->w[who[j]];
+            if (!w || w->dead) continue;
+            if (pf[j].fd == w->pidfd) {
+                w->dead = true;                   /* ended: bury reads what it left */
+                continue;
+            }
+            if (pf[j].revents & POLLOUT) write_worker(w);
+            if ((pf[j].revents & (POLLIN | POLLHUP | POLLERR)) && !read_worker(p, w))
+                w->dead = true;
+        }
+    }
+    /* Shutdown: every worker leaves (told so; killed if it will not within 5 s). */
+    for (int i = 0; i < p->o.workers; i++) {
+        worker *w = p->w[i];
+        if (!w) continue;
+        send_leave(w);
+        int fl = fcntl(w->fd, F_GETFL);
+        fcntl(w->fd, F_SETFL, fl & ~O_NONBLOCK);
+        write_worker(w);
+        shutdown(w->fd, SHUT_WR);
+        if (weft_process_join(w->proc, 5 * WEFT_SEC, NULL) != 0) weft_process_kill(w->proc);
+        bury(p, i);
+    }
+    return 0;
+}
+
+/* ---- the public calls ------------------------------------------------------------------- */
+
+static int ptask_cancel(weft_future *f)
+{
+    ptask *t = (ptask *)f;
+    weft_procpool *p = t->pool;
+    pthread_mutex_lock(&p->mu);
+    int s = atomic_load(&t->state);
+    if (s == QUEUED) {
+        weft__list_unlink(&t->link);
+        atomic_store(&t->state, DONE);
+        pthread_mutex_unlock(&p->mu);
+        finish(t, -ECANCELED, NULL);
+        return 0;
+    }
+    if (s == SENT) {
+        atomic_store(&t->cancel_req, true);
+        wake(p);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return -EBUSY;
+}
+
+static int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+}
+
+int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts)
+{
+    static const weft_procpool_opts defaults = WEFT_PROCPOOL_OPTS_INIT;
+    const weft_procpool_opts *o = opts ? opts : &defaults;
+    if (!pp || o->workers < 0 || o->workers > MAX_WORKERS || o->max_tasks_per_child < 0 ||
+        o->task_timeout < 0)
+        return -EINVAL;
+    weft_procpool *p = weft__calloc(1, sizeof *p);
+    if (!p) return -ENOMEM;
+    p->o = *o;
+    if (p->o.workers == 0) p->o.workers = cpu_count();
+    pthread_mutex_init(&p->mu, NULL);
+    weft__list_init(&p->queue);
+    p->next_id = 1;
+    p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->evfd < 0) {
+        int e = -errno;
+        weft__free(p);
+        return e;
+    }
+    /* The manager starts the first workers; a pool that cannot start them says so now. */
+    int rc = weft_event_create(&p->started);
+    weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
+    to.name = "weft-procpool";
+    to.daemon = true;
+    if (rc == 0) {
+        rc = weft__thread_start_quiet(&p->manager, &to, manager_main, p);
+        if (rc) weft_event_destroy(p->started);
+    }
+    if (rc == 0) {
+        weft_scope shield;                        /* the start is not to be cut short */
+        weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+        weft_event_wait(p->started, WEFT_FOREVER);
+        weft_scope_leave(&shield);
+        weft_event_destroy(p->started);
+        rc = p->start_rc;
+        if (rc) {
+            weft_thread_join(p->manager, WEFT_FOREVER, NULL);
+            weft_thread_release(p->manager);
+        }
+    }
+    if (rc) {
+        close(p->evfd);
+        pthread_mutex_destroy(&p->mu);
+        weft__free(p);
+        return rc;
+    }
+    *pp = p;
+    return 0;
+}
+
+int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
+                         const void *arg, size_t len)
+{
+    if (!p || !f || !fn || (!arg && len)) return -EINVAL;
+    ptask *t = weft__malloc(sizeof *t + len);
+    if (!t) return -ENOMEM;
+    weft__future_init(&t->fut, &ptask_ops, 2);    /* the caller's, and the pool's */
+    t->pool = p;
+    weft__list_init(&t->link);
+    atomic_init(&t->state, QUEUED);
+    atomic_init(&t->cancel_req, false);
+    t->fn = fn;
+    t->res = NULL;
+    t->len = len;
+    if (len) memcpy(t->arg, arg, len);
+    pthread_mutex_lock(&p->mu);
+    int rc = p->shutdown ? -ESHUTDOWN : p->broken ? WEFT_EPOOLBROKEN : 0;
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        weft__free(t);
+        return rc;
+    }
+    t->id = p->next_id++;
+    weft__list_push_back(&p->queue, &t->link);
+    wake(p);
+    pthread_mutex_unlock(&p->mu);
+    *f = &t->fut;
+    return 0;
+}
+
+int weft_procpool_result(weft_future *f, int64_t timeout, const void **data, size_t *len)
+{
+    if (!f || f->ops != &ptask_ops) return -EINVAL;
+    void *r = NULL;
+    int rc = weft_future_result(f, timeout, &r);
+    const pbytes *b = rc == 0 ? r : NULL;
+    if (data) *data = b ? b->data : NULL;
+    if (len) *len = b ? b->len : 0;
+    return rc;
+}
+
+int weft_procpool_shutdown(weft_procpool *p, bool wait, bool cancel_futures)
+{
+    if (!p) return -EINVAL;
+    weft__list cancelled;
+    weft__list_init(&cancelled);
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    if (cancel_futures) drain_queue_locked(p, &cancelled);
+    p->sleeping = true;                           /* wake it even if it is not asleep */
+    p->woken = false;
+    wake(p);
+    pthread_mutex_unlock(&p->mu);
+    fail_all(&cancelled, -ECANCELED);
+    if (!wait) return 0;
+    return weft_thread_join(p->manager, WEFT_FOREVER, NULL);
+}
+
+void weft_procpool_destroy(weft_procpool *p)
+{
+    if (!p) return;
+    weft_scope shield;                            /* a cancelled caller still waits */
+    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft_procpool_shutdown(p, true, false);
+    weft_scope_leave(&shield);
+    weft_thread_release(p->manager);
+    close(p->evfd);
+    pthread_mutex_destroy(&p->mu);
+    weft__free(p);
+}
+
+int weft_procpool_workers(weft_procpool *p)
+{
+    return p ? atomic_load(&p->alive) : 0;
+}
+
+unsigned long weft_procpool_replaced(weft_procpool *p)
+{
+    return p ? atomic_load(&p->replaced) : 0;
+}
