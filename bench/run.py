@@ -273,6 +273,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-spawn-8", "spawns/s", HIGHER),
     Workload("proc-spawn-seq-coro", "spawns/s", HIGHER),
     Workload("proc-start", "starts/s", HIGHER),
+    Workload("procpool-tasks", "tasks/s", HIGHER),
     Workload("proc-communicate", "MB/s", HIGHER),
     Workload("proc-communicate-coro", "MB/s", HIGHER),
 ]}
@@ -452,6 +453,19 @@ GROUPS = [
         Program(WEFT, binary="bench/weft_proc_start"),
         Program("fork+waitpid", binary="bench/peers/proc_start_c"),
         Program("python", script="proc_start_py.py", interpreter="python3"),
+    ]),
+    # procpool-tasks: 2 worker processes, 100,000 tasks returning their int
+    # argument, one task per message, every result read back: weft's process
+    # pool beside a bare C fork + pipes pool (16 in flight per worker: the
+    # floor), Python's ProcessPoolExecutor.map and multiprocessing's
+    # Pool.imap_unordered (chunk size 1).  Tasks per second.
+    Group("procpool", ["procpool-tasks"], [
+        Program(WEFT, binary="bench/weft_procpool"),
+        Program("fork+pipes", binary="bench/peers/procpool_c"),
+        Program("python-ppe", script="procpool_py.py", interpreter="python3",
+                args=["ppe"]),
+        Program("python-imap", script="procpool_py.py", interpreter="python3",
+                args=["imap"]),
     ]),
     # 64 MB through /bin/cat's stdin and back from its stdout, every byte
     # checked; MB/s, the median of 3 runs after a warm-up.  weft from a plain
