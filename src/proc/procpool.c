@@ -98,6 +98,7 @@ struct weft_procpool {
     /* the manager's */
     worker *w[MAX_WORKERS];
     int boot_failures;               /* deaths in a row before a greeting */
+    int64_t mean_task_ns;            /* a moving mean of task times (0: none yet) */
     weft_event *started;             /* set once the first workers are up (start_rc) */
     int start_rc;
 };
@@ -321,24 +322,43 @@ static void send_leave(worker *w)
     w->out.len += sizeof h;
 }
 
-/* Moves queued tasks to ready workers. Manager, with mu held. */
+/* How many tasks a worker may hold (running and waiting in its socket): deep for tasks
+ * that take microseconds (the pipe's cost is shared), shallow for long ones (a task
+ * queued behind a long one on a busy worker would wait while another worker idles).
+ * Follows the mean task time, measured as results come in. */
+static int depth_for(const weft_procpool *p)
+{
+    if (p->mean_task_ns == 0) return 1;              /* nothing measured yet */
+    if (p->mean_task_ns < 50 * 1000) return DEPTH;
+    if (p->mean_task_ns < 1000 * 1000) return 8;
+    return 1;
+}
+
+static bool can_take(const weft_procpool *p, const worker *w, int depth)
+{
+    return w && w->ready && !w->leaving && !w->dead && w->nsent < depth &&
+           w->out.len - w->out.off < OUT_HIGH &&
+           (p->o.max_tasks_per_child == 0 ||
+            w->total < (unsigned long)p->o.max_tasks_per_child);
+}
+
+/* Moves queued tasks to ready workers, each to the one holding the fewest. Manager, with
+ * mu held. */
 static void dispatch_locked(weft_procpool *p, int64_t now)
 {
-    for (int i = 0; i < p->o.workers && !weft__list_empty(&p->queue); i++) {
-        worker *w = p->w[i];
-        if (!w || !w->ready || w->leaving || w->dead) continue;
-        while (w->nsent < DEPTH && w->out.len - w->out.off < OUT_HIGH &&
-               !weft__list_empty(&p->queue) &&
-               (p->o.max_tasks_per_child == 0 ||
-                w->total < (unsigned long)p->o.max_tasks_per_child)) {
-            ptask *t = weft__container_of(p->queue.next, ptask, link);
-            if (queue_to_worker(w, t) != 0) break;
-            weft__list_unlink(&t->link);
-            atomic_store(&t->state, SENT);
-            weft__list_push_back(&w->sent, &t->link);
-            if (w->nsent++ == 0) w->head_start = now;
-            w->total++;
-        }
+    int depth = depth_for(p);
+    while (!weft__list_empty(&p->queue)) {
+        worker *w = NULL;
+        for (int i = 0; i < p->o.workers; i++)
+            if (can_take(p, p->w[i], depth) && (!w || p->w[i]->nsent < w->nsent)) w = p->w[i];
+        if (!w) break;
+        ptask *t = weft__container_of(p->queue.next, ptask, link);
+        if (queue_to_worker(w, t) != 0) break;
+        weft__list_unlink(&t->link);
+        atomic_store(&t->state, SENT);
+        weft__list_push_back(&w->sent, &t->link);
+        if (w->nsent++ == 0) w->head_start = now;
+        w->total++;
         if (p->o.max_tasks_per_child && w->total >= (unsigned long)p->o.max_tasks_per_child)
             send_leave(w);
     }
@@ -370,7 +390,10 @@ static void take_results(weft_procpool *p, worker *w)
         ptask *t = weft__container_of(w->sent.next, ptask, link);
         weft__list_unlink(&t->link);
         w->nsent--;
-        w->head_start = weft_now();
+        int64_t now = weft_now();
+        int64_t took = now - w->head_start;
+        p->mean_task_ns = p->mean_task_ns ? p->mean_task_ns + (took - p->mean_task_ns) / 8 : took;
+        w->head_start = now;
         pbytes *res = NULL;
         int err = h.rc < 0 ? (int)h.rc : 0;
         if (!err && h.len) {
