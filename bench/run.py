@@ -274,6 +274,8 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-spawn-seq-coro", "spawns/s", HIGHER),
     Workload("proc-start", "starts/s", HIGHER),
     Workload("procpool-tasks", "tasks/s", HIGHER),
+    Workload("signal-latency", "ns"),
+    Workload("signal-latency-coro", "ns"),
     Workload("proc-communicate", "MB/s", HIGHER),
     Workload("proc-communicate-coro", "MB/s", HIGHER),
 ]}
@@ -466,6 +468,16 @@ GROUPS = [
                 args=["ppe"]),
         Program("python-imap", script="procpool_py.py", interpreter="python3",
                 args=["imap"]),
+    ]),
+    # signal-latency: kill(getpid(), SIGUSR1) until the waiter has it, one at a
+    # time, median ns: weft's receiver from a thread and from a coroutine (its
+    # handler, self-pipe and router thread), beside a bare signalfd read (the
+    # kernel's own path) and asyncio's add_signal_handler.
+    Group("signal", ["signal-latency", "signal-latency-coro"], [
+        Program(WEFT, binary="bench/weft_signal"),
+        Program("signalfd", binary="bench/peers/signal_c", workloads=["signal-latency"]),
+        Program("asyncio", script="signal_py.py", interpreter="python3",
+                workloads=["signal-latency"]),
     ]),
     # 64 MB through /bin/cat's stdin and back from its stdout, every byte
     # checked; MB/s, the median of 3 runs after a warm-up.  weft from a plain
