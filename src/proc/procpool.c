@@ -406,7 +406,14 @@ static void take_results(weft_procpool *p, worker *w)
         }
         finish(t, err, res);
     }
-    if (w->in.off == w->in.len) w->in.off = w->in.len = 0;
+    if (w->in.off == w->in.len) {
+        w->in.off = w->in.len = 0;
+        if (w->in.cap > (1u << 20)) {            /* after a big result: give it back */
+            weft__free(w->in.p);
+            w->in.p = NULL;
+            w->in.cap = 0;
+        }
+    }
 }
 
 /* Reads what w has sent; false at its end (EOF or an error). */
@@ -429,7 +436,8 @@ static bool read_worker(weft_procpool *p, worker *w)
 static void write_worker(worker *w)
 {
     while (w->out.off < w->out.len) {
-        ssize_t r = write(w->fd, w->out.p + w->out.off, w->out.len - w->out.off);
+        /* MSG_NOSIGNAL: a worker that died must not bring SIGPIPE to the program. */
+        ssize_t r = send(w->fd, w->out.p + w->out.off, w->out.len - w->out.off, MSG_NOSIGNAL);
         if (r > 0) {
             w->out.off += (size_t)r;
             continue;
@@ -441,6 +449,8 @@ static void write_worker(worker *w)
 }
 
 /* w has ended (or must): kill it if it still runs, reap it, settle its tasks, free it. */
+static void fail_all(weft__list *l, int err);
+
 static void bury(weft_procpool *p, int i)
 {
     worker *w = p->w[i];
@@ -450,30 +460,30 @@ static void bury(weft_procpool *p, int i)
     weft_process_release(w->proc);
     close(w->fd);
     if (!w->ready) p->boot_failures++;
-    /* The oldest sent task was running: it fails; the others were never begun. */
-    weft__list requeue;
-    weft__list_init(&requeue);
-    bool first = true;
-    while (!weft__list_empty(&w->sent)) {
+    /* The oldest sent task was running: it fails; the others were never begun: back to
+     * the front of the queue, in their order — or, cancelled meanwhile, done (the check
+     * under mu: a canceller decides by the state under mu too). */
+    if (!weft__list_empty(&w->sent)) {
         ptask *t = weft__container_of(weft__list_pop_front(&w->sent), ptask, link);
-        if (first) {
-            first = false;
-            finish(t, w->kill_reason ? w->kill_reason : WEFT_EWORKERDIED, NULL);
-        } else if (atomic_load(&t->cancel_req)) {
-            finish(t, -ECANCELED, NULL);
-        } else {
-            weft__list_push_back(&requeue, &t->link);
-        }
+        finish(t, w->kill_reason ? w->kill_reason : WEFT_EWORKERDIED, NULL);
     }
+    weft__list cancelled;
+    weft__list_init(&cancelled);
     pthread_mutex_lock(&p->mu);
-    while (!weft__list_empty(&requeue)) {            /* to the front, in their order */
-        ptask *t = weft__container_of(requeue.prev, ptask, link);
+    while (!weft__list_empty(&w->sent)) {
+        ptask *t = weft__container_of(w->sent.prev, ptask, link);
         weft__list_unlink(&t->link);
-        atomic_store(&t->state, QUEUED);
-        weft__list_push_front(&p->queue, &t->link);
+        if (atomic_load(&t->cancel_req)) {
+            atomic_store(&t->state, DONE);
+            weft__list_push_back(&cancelled, &t->link);
+        } else {
+            atomic_store(&t->state, QUEUED);
+            weft__list_push_front(&p->queue, &t->link);
+        }
     }
     if (p->boot_failures >= BOOT_FAILURES) p->broken = true;
     pthread_mutex_unlock(&p->mu);
+    fail_all(&cancelled, -ECANCELED);
     weft__free(w->out.p);
     weft__free(w->in.p);
     weft__free(w);
