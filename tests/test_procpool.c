@@ -7,7 +7,10 @@
 #include "check.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdint.h>
 #include <weft/procpool.h>
 
@@ -506,6 +509,88 @@ static void test_stress_kill_workers(void)
     weft_procpool_destroy(p);
 }
 
+/* ---- the parent killed with kill -9: no worker survives it --------------------------------- */
+
+static int report_fd = -1;
+
+static int middle(void *arg)
+{
+    (void)arg;
+    weft_procpool *p = make_pool(2, 0, 0);
+    pid_t pids[2];
+    int n = our_children(pids, 2);
+    if (n != 2 || write(report_fd, pids, sizeof pids) != (ssize_t)sizeof pids) return 1;
+    weft_future *f = submit_square(p, 5);    /* busy, too */
+    (void)f;
+    sleep(30);
+    return 0;
+}
+
+static void test_parent_killed(void)
+{
+    int fds = check_open_fds();
+    int pp[2];
+    CHECK(pipe2(pp, O_CLOEXEC) == 0);
+    report_fd = pp[1];
+    weft_process *m;
+    CHECK_OK(weft_process_start(&m, NULL, middle, NULL));
+    close(pp[1]);
+    pid_t workers[2];
+    CHECK_EQ(read_full(pp[0], workers, sizeof workers), (ssize_t)sizeof workers);
+    close(pp[0]);
+    int wfd[2];
+    for (int i = 0; i < 2; i++) CHECK((wfd[i] = (int)syscall(SYS_pidfd_open, workers[i], 0)) >= 0);
+    CHECK_OK(weft_process_kill(m));
+    int code;
+    CHECK_OK(weft_process_join(m, 10 * WEFT_SEC, &code));
+    CHECK_EQ(code, -SIGKILL);
+    weft_process_release(m);
+    for (int i = 0; i < 2; i++) {                 /* both ended (not our children: watched) */
+        CHECK_EQ(weft_io_wait(wfd[i], WEFT_IO_READ, 10 * WEFT_SEC), WEFT_IO_READ);
+        close(wfd[i]);
+    }
+    CHECK_EQ(check_open_fds(), fds);
+}
+
+/* ---- EMFILE while replacing a worker: the pool tries again, nothing is lost --------------- */
+
+static void test_emfile_while_replacing(void)
+{
+    weft_procpool *p = make_pool(1, 0, 0);
+    weft_future *first = submit_square(p, 2);
+    CHECK_EQ(squared(first), 4);
+    weft_future_release(first);
+    struct rlimit old;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    /* No descriptor left for a new worker's socketpair: a limit just above the highest
+     * open descriptor, and every free number below it taken. */
+    int top = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (atoi(e->d_name) > top && atoi(e->d_name) != dirfd(d)) top = atoi(e->d_name);
+    closedir(d);
+    const char c = 'k';
+    weft_future *dead, *after;
+    CHECK_OK(weft_procpool_submit(p, &dead, dies, &c, 1));
+    struct rlimit tight = { (rlim_t)top + 1, old.rlim_max };
+    CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+    int fillers[1024], nf = 0;
+    while (nf < 1024 && (fillers[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) nf++;
+    CHECK(errno == EMFILE);
+    CHECK_RC(wait_rc(dead), WEFT_EWORKERDIED);
+    after = submit_square(p, 7);
+    weft_sleep(300 * WEFT_MS);                    /* replacements fail (EMFILE), retried */
+    CHECK(!weft_future_done(after));
+    CHECK_EQ(weft_procpool_workers(p), 0);
+    for (int i = 0; i < nf; i++) close(fillers[i]);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK_EQ(squared(after), 49);                 /* a worker came, the task ran */
+    weft_future_release(dead);
+    weft_future_release(after);
+    weft_procpool_destroy(p);
+}
+
 int main(void)
 {
     /* gcc 12's ASan allocator has no fork handler: a worker forked (by the manager thread)
@@ -529,5 +614,7 @@ int main(void)
     RUN(test_big_results);
     RUN(test_shutdown_cancel_futures);
     RUN(test_stress_kill_workers);
+    RUN(test_parent_killed);
+    RUN(test_emfile_while_replacing);
     return check_done();
 }
