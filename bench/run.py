@@ -274,6 +274,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-spawn-seq-coro", "spawns/s", HIGHER),
     Workload("proc-start", "starts/s", HIGHER),
     Workload("procpool-tasks", "tasks/s", HIGHER),
+    Workload("procpool-chunked", "tasks/s", HIGHER),
     Workload("signal-latency", "ns"),
     Workload("signal-latency-coro", "ns"),
     Workload("proc-communicate", "MB/s", HIGHER),
@@ -461,13 +462,20 @@ GROUPS = [
     # pool beside a bare C fork + pipes pool (16 in flight per worker: the
     # floor), Python's ProcessPoolExecutor.map and multiprocessing's
     # Pool.imap_unordered (chunk size 1).  Tasks per second.
-    Group("procpool", ["procpool-tasks"], [
+    # procpool-chunked: the same job, n * 10 items, through weft_procpool_map with
+    # chunks of 1,000, beside PPE.map(chunksize=1000) and Pool.map.
+    Group("procpool", ["procpool-tasks", "procpool-chunked"], [
         Program(WEFT, binary="bench/weft_procpool"),
-        Program("fork+pipes", binary="bench/peers/procpool_c"),
+        Program("fork+pipes", binary="bench/peers/procpool_c",
+                workloads=["procpool-tasks"]),
         Program("python-ppe", script="procpool_py.py", interpreter="python3",
-                args=["ppe"]),
+                args=["ppe"], workloads=["procpool-tasks"]),
         Program("python-imap", script="procpool_py.py", interpreter="python3",
-                args=["imap"]),
+                args=["imap"], workloads=["procpool-tasks"]),
+        Program("python-ppe-chunked", script="procpool_py.py", interpreter="python3",
+                args=["ppe-chunked"], workloads=["procpool-chunked"]),
+        Program("python-pool-map", script="procpool_py.py", interpreter="python3",
+                args=["map"], workloads=["procpool-chunked"]),
     ]),
     # signal-latency: kill(getpid(), SIGUSR1) until the waiter has it, one at a
     # time, median ns: weft's receiver from a thread and from a coroutine (its

@@ -591,6 +591,102 @@ static void test_emfile_while_replacing(void)
     weft_procpool_destroy(p);
 }
 
+/* ---- map ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    size_t next;                 /* the next index expected (in order) */
+    int errors, died;
+} map_seen;
+
+static void check_item(void *arg, size_t i, int rc, const void *data, size_t len)
+{
+    map_seen *m = arg;
+    CHECK_EQ(i, m->next);
+    m->next++;
+    if (i % 10 == 3) {                            /* those fail on purpose */
+        CHECK_RC(rc, -EDOM);
+        m->errors++;
+        return;
+    }
+    CHECK_RC(rc, 0);
+    CHECK_EQ(len, sizeof(int64_t));
+    int64_t v;
+    memcpy(&v, data, sizeof v);
+    CHECK_EQ(v, (int64_t)i * (int64_t)i);
+}
+
+static int square_or_fail(const void *arg, size_t len, void **out, size_t *out_len)
+{
+    int64_t v;
+    memcpy(&v, arg, sizeof v);
+    if (v % 10 == 3) return -EDOM;
+    return square(arg, len, out, out_len);
+}
+
+static void map_body(void)
+{
+    weft_procpool *p = make_pool(2, 0, 0);
+    enum { N = 5000 };
+    int64_t *items = malloc(sizeof *items * N);
+    for (int i = 0; i < N; i++) items[i] = i;
+    size_t chunks[] = { 0, 1, 7, 1000, 100000 };
+    for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+        map_seen m = { 0, 0, 0 };
+        CHECK_OK(weft_procpool_map(p, square_or_fail, items, sizeof *items, N, chunks[k],
+                                   check_item, &m));
+        CHECK_EQ(m.next, N);
+        CHECK_EQ(m.errors, N / 10);
+    }
+    map_seen m = { 0, 0, 0 };
+    CHECK_OK(weft_procpool_map(p, square, items, sizeof *items, 0, 10, check_item, &m));
+    CHECK_EQ(m.next, 0);
+    CHECK_RC(weft_procpool_map(p, square, NULL, 8, 3, 1, check_item, &m), -EINVAL);
+    CHECK_RC(weft_procpool_map(p, square, items, 0, 3, 1, check_item, &m), -EINVAL);
+    CHECK_RC(weft_procpool_map(p, NULL, items, 8, 3, 1, check_item, &m), -EINVAL);
+    CHECK_RC(weft_procpool_map(p, square, items, 8, 3, 1, NULL, &m), -EINVAL);
+    CHECK_RC(weft_procpool_map(NULL, square, items, 8, 3, 1, check_item, &m), -EINVAL);
+    free(items);
+    weft_procpool_destroy(p);
+}
+
+static int map_in_coroutine(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    map_body();
+    return 0;
+}
+
+static void count_died(void *arg, size_t i, int rc, const void *data, size_t len)
+{
+    (void)i; (void)data; (void)len;
+    map_seen *m = arg;
+    m->next++;
+    if (rc == WEFT_EWORKERDIED) m->died++;
+    else CHECK_RC(rc, 0);
+}
+
+static int die_on_7(const void *arg, size_t len, void **out, size_t *out_len)
+{
+    (void)len; (void)out; (void)out_len;
+    if (*(const char *)arg == 7) _exit(1);
+    return 0;
+}
+
+static void test_map(void)
+{
+    map_body();
+    CHECK_OK(weft_run(map_in_coroutine, NULL, NULL));
+    /* A worker dying in a chunk fails that chunk's items, and only those. */
+    weft_procpool *p = make_pool(2, 0, 0);
+    char items[40];
+    for (int i = 0; i < 40; i++) items[i] = (char)(i == 17 ? 7 : 0);
+    map_seen m = { 0, 0, 0 };
+    CHECK_OK(weft_procpool_map(p, die_on_7, items, 1, 40, 10, count_died, &m));
+    CHECK_EQ(m.next, 40);
+    CHECK_EQ(m.died, 10);
+    weft_procpool_destroy(p);
+}
+
 int main(void)
 {
     /* gcc 12's ASan allocator has no fork handler: a worker forked (by the manager thread)
@@ -605,6 +701,7 @@ int main(void)
     signal(SIGPIPE, SIG_DFL);
     RUN(test_results);
     RUN(test_wait_mixes);
+    RUN(test_map);
     RUN(test_bad_arguments);
     RUN(test_worker_death);
     RUN(test_task_timeout);

@@ -87,6 +87,26 @@ WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_pro
 WEFT_API int weft_procpool_result(weft_future *f, int64_t timeout, const void **data,
                                   size_t *len);
 
+/* What weft_procpool_map gives for item i: the task's return code (its negative errno,
+ * WEFT_EWORKERDIED...) and, if 0, its result bytes (valid during the call only). */
+typedef void (*weft_procpool_each)(void *arg, size_t i, int rc, const void *data, size_t len);
+
+/* Python's map with a chunk size: fn runs on each of n items (item i is the item_size bytes
+ * at items + i * item_size), chunk_size items to a message (0: 1; a worker runs a chunk's
+ * items one after the other), and each(arg, i, ...) is called for every item, in order
+ * of i, on the calling context, as the results come. A chunk is one task: a worker that
+ * dies running it fails every item of the chunk (WEFT_EWORKERDIED), and a task_timeout
+ * applies to the whole chunk. Returns 0 once every item has been reported (their own
+ * errors go to each); -EINVAL (pool, fn or each NULL; items NULL or item_size 0 with
+ * n > 0), -ENOMEM, -ESHUTDOWN, WEFT_EPOOLBROKEN (then the chunks already queued are
+ * cancelled, and each is not called); -ECANCELED / -ETIMEDOUT if the caller is cancelled
+ * (or past a deadline) while waiting: the chunks not finished are cancelled as by
+ * weft_future_cancel (a running one by killing its worker), and each is not called for
+ * the items not reported yet. Any context; blocks. */
+WEFT_API int weft_procpool_map(weft_procpool *pool, weft_proc_task fn, const void *items,
+                               size_t item_size, size_t n, size_t chunk_size,
+                               weft_procpool_each each, void *arg);
+
 /* Stops taking tasks (-ESHUTDOWN from then on). cancel_futures: every task no worker has
  * received is cancelled (-ECANCELED); the others finish. wait: waits until every task has
  * finished and every worker has left (from a coroutine, without blocking its loop).

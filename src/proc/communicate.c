@@ -152,6 +152,10 @@ static int transfer_in_group(weft_subprocess *p, int64_t deadline)
     int wrc = weft_group_wait(g);     /* cut short: the children are cancelled, awaited */
     if (in_scope == 0) weft_scope_leave(&scope);
     weft_group_destroy(g);
+    /* A group whose owner is cancelled closes: a spawn then says -ESHUTDOWN, but what
+     * happened is the cancellation (seen with the start handed to the spawn pool: a cancel
+     * landing during it reaches communicate here). */
+    if (rc == -ESHUTDOWN) return wrc ? wrc : -ECANCELED;
     return rc ? rc : wrc;
 }
 

@@ -766,6 +766,124 @@ int weft_procpool_result(weft_future *f, int64_t timeout, const void **data, siz
     return rc;
 }
 
+/* ---- map: chunks of items as one task each ---------------------------------------------
+ * A chunk's argument: { fn, item_size, count } + the items; its result: for each item,
+ * { rc, len } + len bytes. The chunk runner is this file's function: its address is the
+ * same in the workers. */
+typedef struct { uint64_t fn, item_size, count; } chunk_hdr;
+typedef struct { int64_t rc; uint64_t len; } item_hdr;
+
+static int run_chunk(const void *arg, size_t len, void **out, size_t *out_len)
+{
+    chunk_hdr h;
+    if (len < sizeof h) return -EINVAL;
+    memcpy(&h, arg, sizeof h);
+    if (len != sizeof h + h.item_size * h.count) return -EINVAL;
+    weft_proc_task fn = (weft_proc_task)(uintptr_t)h.fn;
+    const unsigned char *item = (const unsigned char *)arg + sizeof h;
+    unsigned char *res = NULL;
+    size_t rlen = 0, rcap = 0;
+    for (uint64_t i = 0; i < h.count; i++, item += h.item_size) {
+        void *o = NULL;
+        size_t olen = 0;
+        int rc = fn(item, h.item_size, &o, &olen);
+        item_hdr ih = { rc, rc < 0 ? 0 : olen };
+        if (rlen + sizeof ih + ih.len > rcap) {
+            size_t cap = rcap ? rcap : 4096;
+            while (cap < rlen + sizeof ih + ih.len) cap *= 2;
+            unsigned char *r = realloc(res, cap);
+            if (!r) {
+                free(o);
+                free(res);
+                return -ENOMEM;
+            }
+            res = r;
+            rcap = cap;
+        }
+        memcpy(res + rlen, &ih, sizeof ih);
+        if (ih.len) memcpy(res + rlen + sizeof ih, o, ih.len);
+        rlen += sizeof ih + ih.len;
+        free(o);
+    }
+    *out = res;
+    *out_len = rlen;
+    return 0;
+}
+
+/* Reports chunk c's items (first..first+count) to each. */
+static void report_chunk(weft_future *f, int rc, size_t first, size_t count,
+                         weft_procpool_each each, void *arg)
+{
+    const unsigned char *d = NULL;
+    size_t len = 0;
+    if (rc == 0) {
+        const pbytes *b = f->result;
+        d = b ? b->data : NULL;
+        len = b ? b->len : 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        item_hdr ih;
+        if (rc != 0 || len < sizeof ih) {
+            each(arg, first + i, rc ? rc : -EPROTO, NULL, 0);
+            continue;
+        }
+        memcpy(&ih, d, sizeof ih);
+        d += sizeof ih;
+        len -= sizeof ih;
+        if (ih.len > len) ih.len = len;
+        each(arg, first + i, (int)ih.rc, ih.len ? d : NULL, ih.len);
+        d += ih.len;
+        len -= ih.len;
+    }
+}
+
+int weft_procpool_map(weft_procpool *p, weft_proc_task fn, const void *items, size_t item_size,
+                      size_t n, size_t chunk_size, weft_procpool_each each, void *arg)
+{
+    if (!p || !fn || !each || (n && (!items || !item_size))) return -EINVAL;
+    if (n == 0) return 0;
+    if (chunk_size == 0) chunk_size = 1;
+    size_t nchunks = (n + chunk_size - 1) / chunk_size;
+    weft_future **fs = weft__calloc(nchunks, sizeof *fs);
+    unsigned char *buf = weft__malloc(sizeof(chunk_hdr) + item_size * chunk_size);
+    if (!fs || !buf) {
+        weft__free(fs);
+        weft__free(buf);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    size_t submitted = 0;
+    for (; submitted < nchunks && rc == 0; submitted++) {
+        size_t first = submitted * chunk_size;
+        size_t count = n - first < chunk_size ? n - first : chunk_size;
+        chunk_hdr h = { (uint64_t)(uintptr_t)fn, item_size, count };
+        memcpy(buf, &h, sizeof h);
+        memcpy(buf + sizeof h, (const unsigned char *)items + first * item_size,
+               count * item_size);
+        rc = weft_procpool_submit(p, &fs[submitted], run_chunk, buf,
+                                  sizeof h + count * item_size);
+        if (rc) break;
+    }
+    weft__free(buf);
+    /* In order: wait for each chunk and report its items. */
+    for (size_t c = 0; c < submitted; c++) {
+        if (rc == 0) {
+            int r = weft_future_result(fs[c], WEFT_FOREVER, NULL);
+            if (r == -ECANCELED && !weft_future_done(fs[c])) rc = r;    /* our wait's */
+            else if (r == -ETIMEDOUT && !weft_future_done(fs[c])) rc = r;
+            else {
+                size_t first = c * chunk_size;
+                size_t count = n - first < chunk_size ? n - first : chunk_size;
+                report_chunk(fs[c], r, first, count, each, arg);
+            }
+        }
+        if (rc) weft_future_cancel(fs[c]);        /* the chunks not begun never run */
+        weft_future_release(fs[c]);
+    }
+    weft__free(fs);
+    return rc;
+}
+
 int weft_procpool_shutdown(weft_procpool *p, bool wait, bool cancel_futures)
 {
     if (!p) return -EINVAL;
