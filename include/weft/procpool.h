@@ -63,10 +63,12 @@ typedef struct weft_procpool_opts {
  * queued and later tasks get this error. */
 #define WEFT_EPOOLBROKEN (-4098)
 
-/* Creates a pool and starts its workers. Errors: -EINVAL (pp NULL, a negative count or
- * timeout), -ENOMEM, -EAGAIN (no process or thread could be started), -EMFILE, -ENOSYS
- * (no pidfd_open: Linux < 5.3, Valgrind). Any context; blocks the thread while it forks
- * the workers (a millisecond or so each). */
+/* Creates a pool and starts its workers (forked by the pool's manager thread: each is a copy
+ * of the whole program at that moment, so a pool made early forks faster and copies less).
+ * Errors: -EINVAL (pp NULL, a negative count or timeout, more than 256 workers), -ENOMEM,
+ * -EAGAIN (no process or thread could be started), -EMFILE, -ENOSYS (no pidfd_open: Linux
+ * < 5.3, Valgrind). Any context; waits (a coroutine parks) until the workers are forked,
+ * a millisecond or so each, and is not cut short by a cancel. */
 WEFT_API int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts);
 
 /* Queues fn(arg, len) (the bytes are copied now; arg may be NULL when len is 0). *f
