@@ -455,11 +455,15 @@ static void bury(weft_procpool *p, int i)
 {
     worker *w = p->w[i];
     weft_process_kill(w->proc);                   /* -ESRCH if it has ended: harmless */
-    weft_process_join(w->proc, WEFT_FOREVER, NULL);
+    int code = 0;
+    weft_process_join(w->proc, WEFT_FOREVER, &code);
     read_worker(p, w);                            /* every result it wrote before dying */
     weft_process_release(w->proc);
     close(w->fd);
-    if (!w->ready) p->boot_failures++;
+    /* A worker that ended on its own before its greeting (its initializer crashed or
+     * exited) counts towards breaking the pool; one killed from outside (SIGKILL: kill -9,
+     * the OOM killer, or ourselves) does not: a newborn worker may be killed like any. */
+    if (!w->ready && code != -SIGKILL) p->boot_failures++;
     /* The oldest sent task was running: it fails; the others were never begun: back to
      * the front of the queue, in their order — or, cancelled meanwhile, done (the check
      * under mu: a canceller decides by the state under mu too). */
