@@ -229,6 +229,9 @@ static int worker_main(void *arg)
 {
     boot *b = arg;
     weft_procpool *p = b->pool;
+    sigset_t none;                                /* the manager's mask (every asynchronous */
+    sigemptyset(&none);                           /* signal blocked) is not the tasks' */
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
     signal(SIGINT, SIG_IGN);                      /* Ctrl+C is the parent's to handle */
     signal(SIGPIPE, SIG_IGN);                     /* a write to a gone manager fails */
     /* The other workers' sockets and the pool's eventfd are the manager's, not ours (a
@@ -576,6 +579,19 @@ static int manager_main(void *arg, void **result)
             pthread_mutex_unlock(&p->mu);
             break;
         }
+        /* A cancel sets cancel_req under mu and wakes us only if we sleep: look once more
+         * under mu before sleeping, or a cancel landing since the check above is lost. */
+        bool cancel_pending = false;
+        for (int i = 0; i < p->o.workers; i++) {
+            worker *w = p->w[i];
+            if (w && !w->dead && !weft__list_empty(&w->sent) &&
+                atomic_load(&weft__container_of(w->sent.next, ptask, link)->cancel_req))
+                cancel_pending = true;
+        }
+        if (cancel_pending) {
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
         p->sleeping = true;
         pthread_mutex_unlock(&p->mu);
 
@@ -896,9 +912,7 @@ int weft_procpool_shutdown(weft_procpool *p, bool wait, bool cancel_futures)
     pthread_mutex_lock(&p->mu);
     p->shutdown = true;
     if (cancel_futures) drain_queue_locked(p, &cancelled);
-    p->sleeping = true;                           /* wake it even if it is not asleep */
-    p->woken = false;
-    wake(p);
+    wake(p);                      /* if it is not asleep, it sees `shutdown` under mu first */
     pthread_mutex_unlock(&p->mu);
     fail_all(&cancelled, -ECANCELED);
     if (!wait) return 0;
