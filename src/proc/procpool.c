@@ -77,6 +77,7 @@ typedef struct worker {
     bool leaving;                    /* sent "leave" (max tasks, shutdown) */
     bool dead;
     int kill_reason;                 /* 0, -ETIMEDOUT or -ECANCELED: why we killed it */
+    const struct ptask *kill_task;   /* the task it was running then */
     weft__list sent;                 /* ptask.link, oldest first */
     int nsent;
     unsigned long total;             /* tasks ever sent to it */
@@ -472,7 +473,10 @@ static void bury(weft_procpool *p, int i)
      * under mu: a canceller decides by the state under mu too). */
     if (!weft__list_empty(&w->sent)) {
         ptask *t = weft__container_of(weft__list_pop_front(&w->sent), ptask, link);
-        finish(t, w->kill_reason ? w->kill_reason : WEFT_EWORKERDIED, NULL);
+        /* The kill's reason is that task's only: if its result came in before the kill
+         * landed, the one after it was cut short by the kill and simply died. */
+        finish(t, w->kill_reason && t == w->kill_task ? w->kill_reason : WEFT_EWORKERDIED,
+               NULL);
     }
     weft__list cancelled;
     weft__list_init(&cancelled);
@@ -544,6 +548,7 @@ static int manager_main(void *arg, void **result)
                 why = -ETIMEDOUT;
             if (why) {
                 w->kill_reason = why;
+                w->kill_task = head;
                 w->dead = true;
             }
         }
