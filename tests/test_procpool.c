@@ -448,6 +448,23 @@ static int our_children(int *pids, int max)
     return n;
 }
 
+/* SIGKILL to pid if it is still our child. A bare kill(pid) could reach another program:
+ * the child may have been reaped since the list was read and its number given to a new
+ * process or thread anywhere on the machine. A pidfd pins the number; a child still listed
+ * after it was opened is the one the pidfd refers to. */
+static bool kill_our_child(int pid)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return false;
+    int pids[64];
+    int n = our_children(pids, 64);
+    bool ours = false;
+    for (int i = 0; i < n; i++) ours |= pids[i] == pid;
+    bool killed = ours && syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) == 0;
+    close(fd);
+    return killed;
+}
+
 static int killer(void *arg, void **result)
 {
     (void)result;
@@ -457,7 +474,7 @@ static int killer(void *arg, void **result)
         weft_sleep((2 + rnd(&seed) % 5) * WEFT_MS);
         int pids[64];
         int n = our_children(pids, 64);
-        if (n > 0 && kill(pids[rnd(&seed) % (unsigned)n], SIGKILL) == 0)
+        if (n > 0 && kill_our_child(pids[rnd(&seed) % (unsigned)n]))
             atomic_fetch_add(&k->kills, 1);
     }
     return 0;

@@ -26,9 +26,12 @@ static void task_body(weft__coro *c)
 {
     weft__task *t = weft__container_of(c, weft__task, coro);
     void *result = NULL;
-    /* Cancelled before it first ran: it never runs. */
+    /* Cancelled before it first ran: it never runs. A cancel from another thread counts
+     * from the moment it returned, not from when this loop takes its post (the loop may
+     * run the task first: the post only makes it cancelled here). */
     weft_fn fn = (weft_fn)(uintptr_t)c->entry;
-    int err = c->cancelled ? -ECANCELED : fn(t->arg, &result);
+    bool cancelled = c->cancelled || atomic_load_explicit(&c->cancel_asked, memory_order_acquire);
+    int err = cancelled ? -ECANCELED : fn(t->arg, &result);
     /* Task groups it created and did not wait for: wound up now, nothing outlives it. */
     if (weft__unlikely(!weft__list_empty(&c->cancel_hooks))) weft__coro_run_end_hooks(c);
 #if WEFT_DEBUG
@@ -79,7 +82,7 @@ static int task_cancel(weft_future *f)
     if (local) {
         weft__coro_cancel(&t->coro);
     } else {
-        atomic_store_explicit(&t->coro.cancel_asked, true, memory_order_relaxed);
+        atomic_store_explicit(&t->coro.cancel_asked, true, memory_order_release);
         f->post.run = cancel_run;
         weft__loop_post(l, &f->post);
     }
