@@ -24,5 +24,6 @@
 #include "weft/signal.h"
 #include "weft/process.h"
 #include "weft/procpool.h"
+#include "weft/shared.h"
 
 #endif /* WEFT_H */

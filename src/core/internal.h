@@ -86,6 +86,7 @@ void  weft__free(void *p);
  * another module has the lower rank. Any context; may be called again (the last wins). */
 enum {
     WEFT__FORK_PROCESS,              /* proc/process.c: the registry of processes */
+    WEFT__FORK_SHARED,               /* shared/wait.c: the coroutines' futex table */
     WEFT__FORK_SIGNAL,               /* proc/signal.c: the router's state */
     WEFT__FORK_POOL,                 /* pool/executor.c: the lazy pools */
     WEFT__FORK_THREAD,               /* future/thread.c: the registry of threads */

@@ -1,0 +1,109 @@
+/* shared/barrier.c — a barrier between processes. Its counters change under an internal
+ * robust lock; waiters sleep on the sync word (the protocol of shared/internal.h) and
+ * decide by the generation (the barrier let its parties through), `broken` (aborted, or a
+ * waiter gave up) and `resets` (reset while they waited). */
+#include "shared/internal.h"
+
+struct weft_shared_barrier {
+    weft__shared_lock_state lock;
+    weft__shared_sync sync;
+    uint32_t parties;
+    _Atomic uint32_t count;           /* arrived in this generation */
+    _Atomic uint32_t generation;
+    _Atomic uint32_t broken;
+    _Atomic uint32_t resets;
+};
+
+#define BARRIER_MAP 4096
+
+int weft_shared_barrier_create(weft_shared_barrier **b, unsigned parties)
+{
+    if (!b || parties == 0 || parties > INT32_MAX) return -EINVAL;
+    weft_shared_barrier *m = weft__shared_map(BARRIER_MAP);
+    if (!m) return -ENOMEM;
+    m->parties = parties;
+    *b = m;
+    return 0;
+}
+
+/* The internal lock, shielded and unbounded (held for a few instructions). A dead holder
+ * left nothing half-done: every change under it is one store. */
+static void take(weft_shared_barrier *b)
+{
+    weft_scope shield;
+    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    weft__shared_lock_take(&b->lock, WEFT__NO_DEADLINE);
+    weft_scope_leave(&shield);
+}
+
+static void give(weft_shared_barrier *b) { weft__shared_lock_give(&b->lock); }
+
+int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
+{
+    if (!b) return -EINVAL;
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    if (weft__cancel_pending()) return -ECANCELED;
+    take(b);
+    if (atomic_load(&b->broken)) {
+        give(b);
+        return -EPIPE;
+    }
+    uint32_t gen = atomic_load(&b->generation), resets = atomic_load(&b->resets);
+    uint32_t index = atomic_fetch_add(&b->count, 1);
+    if (index + 1 == b->parties) {
+        atomic_store(&b->count, 0);
+        atomic_store(&b->generation, gen + 1);
+        give(b);
+        weft__shared_changed(&b->sync);
+        return (int)index;
+    }
+    give(b);
+    for (;;) {
+        atomic_fetch_add_explicit(&b->sync.waiters, 1, memory_order_seq_cst);
+        uint32_t seen = atomic_load_explicit(&b->sync.seq, memory_order_seq_cst);
+        bool through = atomic_load(&b->generation) != gen;
+        bool broken = atomic_load(&b->broken) || atomic_load(&b->resets) != resets;
+        if (!through && !broken) rc = weft__shared_wait(&b->sync.seq, seen, deadline);
+        atomic_fetch_sub_explicit(&b->sync.waiters, 1, memory_order_relaxed);
+        if (through) return (int)index;
+        if (broken) return -EPIPE;
+        if (rc) break;
+    }
+    /* Gave up: unless the barrier let us through meanwhile (that outcome wins), break it. */
+    take(b);
+    bool through = atomic_load(&b->generation) != gen;
+    if (!through) atomic_store(&b->broken, 1);
+    give(b);
+    if (through) return (int)index;
+    weft__shared_changed(&b->sync);
+    return rc;
+}
+
+int weft_shared_barrier_abort(weft_shared_barrier *b)
+{
+    if (!b) return -EINVAL;
+    take(b);
+    atomic_store(&b->broken, 1);
+    give(b);
+    weft__shared_changed(&b->sync);
+    return 0;
+}
+
+int weft_shared_barrier_reset(weft_shared_barrier *b)
+{
+    if (!b) return -EINVAL;
+    take(b);
+    atomic_fetch_add(&b->resets, 1);
+    atomic_store(&b->count, 0);
+    atomic_store(&b->broken, 0);
+    give(b);
+    weft__shared_changed(&b->sync);
+    return 0;
+}
+
+void weft_shared_barrier_destroy(weft_shared_barrier *b)
+{
+    weft__shared_unmap(b, BARRIER_MAP);
+}

@@ -1,0 +1,85 @@
+/* shared/internal.h — what the files of the shared layer (weft/shared.h) share: the
+ * shared mappings, the cross-process wait, and the robust lock's inside.
+ *
+ * Layer rule: shared uses core, loop and future (waits, futures, threads) and is used by
+ * none of them.
+ *
+ * Files: wait.c waits on a futex word of a shared mapping from any context (the
+ * "weft-shared" thread for coroutines); map.c makes and unmaps the mappings; lock.c is
+ * the robust lock (owners and their liveness); event.c, sem.c, cond.c, barrier.c,
+ * queue.c, mem.c, msgpipe.c are one object each.
+ *
+ * The protocol every object follows (no lost wake-up across processes): each has a
+ * sequence word `seq` that changes at every state change a waiter may be waiting for, and
+ * a count of sleepers `waiters`. A waiter: waiters++, read seq, look at the state, and if
+ * it must wait, wait while seq is still what it read; then waiters--. A changer: change
+ * the state, seq++, and wake everybody on seq if waiters > 0. All seq_cst: either the
+ * changer sees the waiter counted, or the waiter sees the new seq.
+ */
+#ifndef WEFT_SHARED_INTERNAL_H
+#define WEFT_SHARED_INTERNAL_H
+
+#include "loop/internal.h"
+#include "future/internal.h"
+
+#include <weft/shared.h>
+
+/* ---- map.c ------------------------------------------------------------------------------ */
+
+/* size bytes of zeroed shared anonymous memory (rounded up to pages), or NULL (errno). */
+void *weft__shared_map(size_t size);
+void weft__shared_unmap(void *p, size_t size);
+
+/* ---- wait.c ----------------------------------------------------------------------------- */
+
+/* How long one wait lasts at most before its caller looks again (the owner of a lock may
+ * have died; a pool job may have been cancelled). */
+#define WEFT__SHARED_SLICE (20 * WEFT_MS)
+
+/* Waits while *word == seen, until deadline (WEFT__NO_DEADLINE: none) or at most one slice.
+ * 0: woken, the word changed, or the slice ended (the caller looks again); -ETIMEDOUT
+ * (the deadline has passed); -ECANCELED (a cancelled coroutine or pool job, unshielded).
+ * Any context; blocks the thread (a thread, or a loop with no coroutine) or the coroutine
+ * (its loop runs on). */
+int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
+
+/* Wakes every waiter on word, in every process. Any context; never blocks. */
+void weft__shared_wake(_Atomic uint32_t *word);
+
+/* The waiter's side of the protocol above, around weft__shared_wait. */
+typedef struct weft__shared_sync {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t waiters;
+} weft__shared_sync;
+
+/* The changer's side: seq++, and wake the sleepers if any. */
+static inline void weft__shared_changed(weft__shared_sync *s)
+{
+    atomic_fetch_add_explicit(&s->seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&s->waiters, memory_order_seq_cst))
+        weft__shared_wake(&s->seq);
+}
+
+/* ---- lock.c ----------------------------------------------------------------------------- */
+
+/* The lock's shared state. owner: 0 (free) or the owner's identity (lock.c). */
+typedef struct weft__shared_lock_state {
+    _Atomic uint64_t owner;
+    weft__shared_sync sync;
+} weft__shared_lock_state;
+
+/* The lock's calls on a state embedded in another object (the queue's, the mem's). */
+int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline);
+int weft__shared_lock_give(weft__shared_lock_state *l);
+
+/* The calling thread's identity as a lock owner; forgotten in a fork's child. */
+uint64_t weft__shared_self(void);
+void weft__shared_forget_self(void);
+
+/* The state inside a public lock (for the condition). */
+weft__shared_lock_state *weft__shared_lock_state_of(weft_shared_lock *l);
+
+/* wait.c: registers the layer's fork hook (once). Any context. */
+void weft__shared_fork_hook(void);
+
+#endif /* WEFT_SHARED_INTERNAL_H */
