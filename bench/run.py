@@ -275,6 +275,8 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-start", "starts/s", HIGHER),
     Workload("procpool-tasks", "tasks/s", HIGHER),
     Workload("procpool-chunked", "tasks/s", HIGHER),
+    Workload("primes-processes", "x-speedup-2-vs-1", HIGHER),
+    Workload("primes-threads", "x-speedup-2-vs-1", HIGHER),
     Workload("signal-latency", "ns"),
     Workload("signal-latency-coro", "ns"),
     Workload("proc-communicate", "MB/s", HIGHER),
@@ -464,6 +466,12 @@ GROUPS = [
     # Pool.imap_unordered (chunk size 1).  Tasks per second.
     # procpool-chunked: the same job, n * 10 items, through weft_procpool_map with
     # chunks of 1,000, beside PPE.map(chunksize=1000) and Pool.map.
+    # primes: the seeds' 20 numbers below 2^47 on 1 and 2 workers, as a speed-up; the
+    # peer is bare fork / pthreads over an atomic counter (the machine's ceiling).
+    Group("primes", ["primes-processes", "primes-threads"], [
+        Program(WEFT, binary="bench/weft_primes"),
+        Program("bare", binary="bench/peers/primes_bare"),
+    ]),
     Group("procpool", ["procpool-tasks", "procpool-chunked"], [
         Program(WEFT, binary="bench/weft_procpool"),
         Program("fork+pipes", binary="bench/peers/procpool_c",

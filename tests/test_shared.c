@@ -129,6 +129,11 @@ static void test_lock_owner_dies(void)
     CHECK_EQ(code, 3);
     weft_process_release(p);
     CHECK(weft_shared_lock_locked(doomed));
+    CHECK_RC(weft_shared_lock_acquire(doomed, 0), -EOWNERDEAD);     /* a try learns it too */
+    CHECK_OK(weft_shared_lock_release(doomed));
+    CHECK_OK(weft_process_start(&p, NULL, hold_and_die, NULL));
+    CHECK_OK(weft_process_join(p, 60 * WEFT_SEC, &code));
+    weft_process_release(p);
     int64_t t0 = weft_now();
     CHECK_RC(weft_shared_lock_acquire(doomed, 10 * WEFT_SEC), -EOWNERDEAD);
     CHECK(weft_now() - t0 < 5 * WEFT_SEC);

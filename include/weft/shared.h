@@ -53,8 +53,10 @@ typedef struct weft_shared_lock weft_shared_lock;
 WEFT_API int weft_shared_lock_create(weft_shared_lock **l);
 
 /* Takes the lock, waiting up to timeout. 0; -EOWNERDEAD: taken, but its last owner died
- * holding it (see above); -ETIMEDOUT; -ECANCELED. Not reentrant: a thread (or a coroutine)
- * that takes it twice waits for ever, as with Python's Lock. */
+ * holding it (see above: found after 20 ms of waiting, or when a shorter timeout ends —
+ * timeout 0 included — so a polling caller learns it too); -ETIMEDOUT; -ECANCELED. Not
+ * reentrant: a thread (or a coroutine) that takes it twice waits for ever, as with
+ * Python's Lock. A try (timeout 0) on a held lock reads /proc once: not for a spin loop. */
 WEFT_API int weft_shared_lock_acquire(weft_shared_lock *l, int64_t timeout);
 
 /* Frees the lock. Any thread of any process may release it (Python's rule). -EPERM if it
@@ -159,7 +161,8 @@ typedef struct weft_shared_mem weft_shared_mem;
 /* size bytes of zeroed shared memory (Value: one number; Array: many), and a lock for it. */
 WEFT_API int weft_shared_mem_create(weft_shared_mem **m, size_t size);
 /* The bytes (at least 16-byte aligned: lock-free atomics on them work across processes
- * too), their size, and their lock. */
+ * too), their size, and their lock (part of m: weft_shared_mem_destroy unmaps it; never
+ * call weft_shared_lock_destroy on it). */
 WEFT_API void *weft_shared_mem_data(weft_shared_mem *m);
 WEFT_API size_t weft_shared_mem_size(weft_shared_mem *m);
 WEFT_API weft_shared_lock *weft_shared_mem_lock(weft_shared_mem *m);
@@ -180,7 +183,8 @@ WEFT_API int weft_msgpipe_create(weft_msgpipe **a, weft_msgpipe **b);
  * breaks the end (-EPIPE from then on): a half-sent message cannot be taken back. */
 WEFT_API int weft_msgpipe_send(weft_msgpipe *p, const void *data, size_t len,
                                int64_t timeout);
-/* Receives the next message into *data (malloc'd; the caller frees it) and *len. 0,
+/* Receives the next message into *data (malloc'd, also for an empty message: the caller
+ * frees it) and *len. 0,
  * -ETIMEDOUT, -ECANCELED (nothing taken), -EPIPE (the other end is gone and everything it
  * sent has been received), -ENOMEM. */
 WEFT_API int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout);

@@ -577,6 +577,7 @@ static int manager_main(void *arg, void **result)
         pthread_mutex_lock(&p->mu);
         dispatch_locked(p, now);
         queue_empty = weft__list_empty(&p->queue);
+        stopping = p->shutdown;
         bool idle = true;
         for (int i = 0; i < p->o.workers; i++)
             if (p->w[i] && p->w[i]->nsent) idle = false;
@@ -610,7 +611,9 @@ static int manager_main(void *arg, void **result)
         for (int i = 0; i < p->o.workers; i++) {
             worker *w = p->w[i];
             if (!w) {
-                if (!p->broken) {
+                /* A slot to fill again (not when broken, nor when shutting down with
+                 * nothing queued: nothing would fill it, and a 1 ms wake-up would spin). */
+                if (!p->broken && !(stopping && queue_empty)) {
                     int64_t d = retry_at > now ? retry_at - now : WEFT_MS;
                     if (wait_ns < 0 || d < wait_ns) wait_ns = d;
                 }

@@ -6,7 +6,7 @@
  * that has waited a slice (WEFT__SHARED_SLICE) looks at /proc/<pid>/task/<tid>/stat: no
  * such thread, a zombie, or a thread that started at another time (the numbers were
  * recycled) means the owner is dead, and the waiter swaps the dead identity for its own
- * (-EOWNERDEAD). A recycled thread with the same start time modulo 2^20 ticks (2.9 hours)
+ * (-EOWNERDEAD); so does one whose timeout ends first. A recycled thread with the same start time modulo 2^20 ticks (2.9 hours)
  * would be taken for the owner: the lock would then wait for it as if it were.
  *
  * The identity of a thread is computed once (one read of /proc/thread-self/stat) and kept
@@ -116,6 +116,12 @@ int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline)
         if (o != 0 && !dead) rc = weft__shared_wait(&l->sync.seq, seen, deadline);
         atomic_fetch_sub_explicit(&l->sync.waiters, 1, memory_order_relaxed);
         if (o == 0 && try_take(l, 0, me)) return 0;
+        /* Before giving up on a timeout, one look at the owner: a short or zero timeout
+         * would otherwise never learn that it died (a poll with timeout 0 costs one read
+         * of /proc while the lock is held). */
+        if (rc == -ETIMEDOUT && o != 0 && !dead &&
+            atomic_load_explicit(&l->owner, memory_order_relaxed) == o)
+            dead = !owner_alive(o);
         if (dead && try_take(l, o, me)) return -EOWNERDEAD;
         if (rc) return rc;
     }

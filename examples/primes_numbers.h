@@ -1,0 +1,31 @@
+/* primes_numbers.h — the numbers the primes examples check (seed scenario 5), and the
+ * check itself, shared by primes.c and primes_homegrown.c. */
+#ifndef PRIMES_NUMBERS_H
+#define PRIMES_NUMBERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { COUNT = 20 };
+
+/* Trial division: a prime near 2^47 costs some millions of divisions. */
+static inline bool is_prime(uint64_t n)
+{
+    if (n < 2) return false;
+    if (n % 2 == 0) return n == 2;
+    for (uint64_t d = 3; d * d <= n; d += 2)
+        if (n % d == 0) return false;
+    return true;
+}
+
+/* The 13 largest primes below 2^47, 6 products of two primes near 2^23.5 (as costly to
+ * rule out as a prime is to confirm), and 2^47 - 1 (composite, found at once). */
+static const uint64_t numbers[COUNT] = {
+    140737488355213, 140737151366261, 140737488355201, 140737488355181, 140736724288997,
+    140737488355049, 140737488355031, 140736107400481, 140737488354989, 140737488354893,
+    140735395607881, 140737488354787, 140737488354709, 140734612638163, 140737488354679,
+    140737488354613, 140734138112083, 140737488354557, 140737488354511, 140737488355327,
+};
+enum { KNOWN_PRIMES = 13 };
+
+#endif /* PRIMES_NUMBERS_H */
