@@ -18,11 +18,12 @@
  * Linux 5.16; where it is missing, as under Valgrind or qemu, coroutines look again every
  * millisecond instead). A thread waits on the futex itself.
  *
- * A process that dies holding a lock. The lock records its owner (process, thread, and the
- * thread's start time, so that a recycled number is not taken for it). A waiter that has
- * waited 20 ms looks whether the owner is still alive; if not, it takes the lock and is told
- * -EOWNERDEAD: it holds the lock, and the state the lock protects may be half-updated (repair
- * it, then release as usual). The queue, condition, semaphore, event and barrier below keep
+ * A process that dies holding a lock. The lock records the process that owns it (its id
+ * and start time, so that a recycled number is not taken for it; a lock belongs to a
+ * process, not a thread: any thread may release it, and a thread that ends holding it has
+ * not left it behind). A waiter that has waited 20 ms looks whether the owner is still
+ * alive; if not, it takes the lock and is told -EOWNERDEAD: it holds the lock, and the state
+ * the lock protects may be half-updated (repair it, then release as usual). The queue, condition, semaphore, event and barrier below keep
  * their own state consistent at every step, so the death of a process in the middle of one
  * of their calls loses at most the message or token it was handling.
  *
@@ -66,7 +67,10 @@ WEFT_API int weft_shared_lock_release(weft_shared_lock *l);
 /* Whether somebody holds it now (a snapshot). */
 WEFT_API bool weft_shared_lock_locked(weft_shared_lock *l);
 
-/* Unmaps it from this process. Nobody of this process may be using or waiting on it. */
+/* Unmaps it from this process. No call on it may be in progress in this process — not
+ * even the release (or set, post, put...) whose effect you have already seen: that call
+ * may still be waking others. Join the threads that use it first. The same holds for every
+ * _destroy below. */
 WEFT_API void weft_shared_lock_destroy(weft_shared_lock *l);
 
 /* ---- Event ------------------------------------------------------------------------------ */

@@ -73,9 +73,11 @@ int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
     }
     /* Gave up: unless the barrier let us through meanwhile (that outcome wins), break it. */
     take(b);
-    bool through = atomic_load(&b->generation) != gen;
-    if (!through) atomic_store(&b->broken, 1);
+    bool reset = atomic_load(&b->resets) != resets;
+    bool through = !reset && atomic_load(&b->generation) != gen;
+    if (!through && !reset) atomic_store(&b->broken, 1);
     give(b);
+    if (reset) return -EPIPE;                 /* reset meanwhile: leave the new one whole */
     if (through) return (int)index;
     weft__shared_changed(&b->sync);
     return rc;

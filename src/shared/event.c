@@ -45,14 +45,20 @@ int weft_shared_event_wait(weft_shared_event *e, int64_t timeout)
     int64_t deadline;
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
+    /* Only a set moves seq: once it has moved since the first look, a set happened while
+     * we waited, even if a clear came before we looked again (Python's wait returns True). */
+    atomic_fetch_add_explicit(&e->sync.waiters, 1, memory_order_seq_cst);
+    uint32_t first = atomic_load_explicit(&e->sync.seq, memory_order_seq_cst);
     for (;;) {
-        atomic_fetch_add_explicit(&e->sync.waiters, 1, memory_order_seq_cst);
         uint32_t seen = atomic_load_explicit(&e->sync.seq, memory_order_seq_cst);
-        if (!atomic_load_explicit(&e->flag, memory_order_seq_cst))
-            rc = weft__shared_wait(&e->sync.seq, seen, deadline);
-        atomic_fetch_sub_explicit(&e->sync.waiters, 1, memory_order_relaxed);
-        if (atomic_load_explicit(&e->flag, memory_order_acquire)) return 0;  /* outcome wins */
-        if (rc) return rc;
+        bool set = seen != first || atomic_load_explicit(&e->flag, memory_order_seq_cst);
+        if (!set) rc = weft__shared_wait(&e->sync.seq, seen, deadline);
+        set = set || atomic_load_explicit(&e->sync.seq, memory_order_seq_cst) != first ||
+              atomic_load_explicit(&e->flag, memory_order_acquire);
+        if (set || rc) {
+            atomic_fetch_sub_explicit(&e->sync.waiters, 1, memory_order_relaxed);
+            return set ? 0 : rc;                  /* the outcome wins over the timeout */
+        }
     }
 }
 

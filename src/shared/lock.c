@@ -1,16 +1,18 @@
 /* shared/lock.c — the robust lock between processes.
  *
- * owner holds 0 (free) or the owner's identity, installed by one compare-and-swap: the
- * process id (22 bits: pid_max is at most 2^22), the thread id (22 bits) and the low 20
- * bits of the thread's start time (in clock ticks since boot, /proc's starttime). A waiter
- * that has waited a slice (WEFT__SHARED_SLICE) looks at /proc/<pid>/task/<tid>/stat: no
- * such thread, a zombie, or a thread that started at another time (the numbers were
- * recycled) means the owner is dead, and the waiter swaps the dead identity for its own
- * (-EOWNERDEAD); so does one whose timeout ends first. A recycled thread with the same start time modulo 2^20 ticks (2.9 hours)
- * would be taken for the owner: the lock would then wait for it as if it were.
+ * owner holds 0 (free) or the owning process's identity, installed by one compare-and-swap:
+ * the process id (22 bits: pid_max is at most 2^22) and the low 42 bits of the process's
+ * start time (in clock ticks since boot, /proc's starttime). Ownership belongs to the
+ * process, not the thread: any thread may release (Python's rule), so a thread that took
+ * the lock and ended has not left it behind. A waiter that has waited a slice
+ * (WEFT__SHARED_SLICE), or whose timeout ends first, looks at /proc/<pid>/stat: no such
+ * process, a zombie, or a process that started at another time (the number was recycled)
+ * means the owner is dead, and the waiter swaps the dead identity for its own
+ * (-EOWNERDEAD). Without a readable /proc (our own stat could not be read) nobody is
+ * declared dead.
  *
- * The identity of a thread is computed once (one read of /proc/thread-self/stat) and kept
- * in a thread-local; the fork hook of wait.c forgets it in a child.
+ * The identity is computed once per process (one read of /proc/self/stat); the fork hook of
+ * wait.c forgets it in a child.
  */
 #include "shared/internal.h"
 
@@ -20,16 +22,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ID_BITS 22
-#define ID_MASK ((1u << ID_BITS) - 1)
-#define START_MASK ((1u << 20) - 1)
+#define PID_BITS 22
+#define PID_MASK ((1u << PID_BITS) - 1)
+#define START_MASK ((UINT64_C(1) << (64 - PID_BITS)) - 1)
 
-static _Thread_local uint64_t self_id;
+static _Atomic uint64_t self_id;
+static _Atomic bool proc_unreadable;
 
-void weft__shared_forget_self(void) { self_id = 0; }
+void weft__shared_forget_self(void) { atomic_store(&self_id, 0); }
 
-/* The thread's state letter and start time from a /proc .../stat file; false if there is
- * no such file (or it cannot be read: then *unknown). */
+/* The state letter and start time from a /proc .../stat file; false if there is no such
+ * file (or it cannot be read: then *unknown). */
 static bool read_stat(const char *path, char *state, unsigned long long *start, bool *unknown)
 {
     *unknown = false;
@@ -62,29 +65,32 @@ static bool read_stat(const char *path, char *state, unsigned long long *start, 
 
 uint64_t weft__shared_self(void)
 {
-    if (weft__likely(self_id != 0)) return self_id;
+    uint64_t id = atomic_load_explicit(&self_id, memory_order_relaxed);
+    if (weft__likely(id != 0)) return id;
     weft__shared_fork_hook();
-    uint64_t pid = (uint64_t)getpid() & ID_MASK, tid = (uint64_t)gettid() & ID_MASK;
     char state;
     unsigned long long start = 0;
     bool unknown;
-    read_stat("/proc/thread-self/stat", &state, &start, &unknown);  /* no /proc: start 0 */
-    self_id = pid | tid << ID_BITS | (uint64_t)(start & START_MASK) << (2 * ID_BITS);
-    return self_id;
+    if (!read_stat("/proc/self/stat", &state, &start, &unknown))
+        atomic_store(&proc_unreadable, true);      /* then nobody is declared dead */
+    id = ((uint64_t)getpid() & PID_MASK) | ((uint64_t)start & START_MASK) << PID_BITS;
+    atomic_store_explicit(&self_id, id, memory_order_relaxed);
+    return id;
 }
 
-/* Whether the thread with identity id still lives (true when it cannot be told). */
+/* Whether the process with identity id still lives (true when it cannot be told). */
 static bool owner_alive(uint64_t id)
 {
-    unsigned pid = id & ID_MASK, tid = (id >> ID_BITS) & ID_MASK;
-    unsigned start = (unsigned)(id >> (2 * ID_BITS));
+    if (atomic_load(&proc_unreadable)) return true;
+    unsigned pid = id & PID_MASK;
+    uint64_t start = id >> PID_BITS;
     char path[64], state = '?';
-    snprintf(path, sizeof path, "/proc/%u/task/%u/stat", pid, tid);
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
     unsigned long long st = 0;
     bool unknown;
     if (!read_stat(path, &state, &st, &unknown)) return unknown;
     if (state == 'Z' || state == 'X' || state == 'x') return false;
-    return (st & START_MASK) == start;
+    return ((uint64_t)st & START_MASK) == start;
 }
 
 static bool try_take(weft__shared_lock_state *l, uint64_t from, uint64_t me)

@@ -23,6 +23,7 @@ struct weft_msgpipe {
     /* The message being received, under recv_lock. */
     unsigned char hdr[8];
     size_t hdr_got;
+    bool recv_broken;                 /* a length that cannot be: out of step for good */
     char *buf;
     size_t len, got;
 };
@@ -124,6 +125,10 @@ int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
     if ((rc = weft_lock_acquire(p->recv_lock, timeout)) != 0) return rc;
+    if (p->recv_broken) {
+        weft_lock_release(p->recv_lock);
+        return -EPIPE;
+    }
     for (;;) {
         ssize_t r;
         if (p->hdr_got < 8) {
@@ -131,7 +136,11 @@ int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout
             if (r > 0 && (p->hdr_got += (size_t)r) == 8) {
                 uint64_t n;
                 memcpy(&n, p->hdr, 8);
-                if (n > SIZE_MAX - 1) { rc = -EMSGSIZE; break; }
+                if (n > SIZE_MAX - 1) {
+                    p->recv_broken = true;           /* later receives: -EPIPE */
+                    rc = -EMSGSIZE;
+                    break;
+                }
                 p->len = (size_t)n;
                 p->got = 0;
                 p->buf = malloc(p->len ? p->len : 1);

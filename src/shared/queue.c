@@ -22,6 +22,7 @@ struct weft_shared_queue {
     size_t map_size;
     uint32_t cap;                     /* ring bytes, a multiple of 8 */
     uint32_t max_items;               /* 0: no limit */
+    uint32_t max_len;                 /* the longest message: max_bytes - 8 */
     _Atomic uint64_t pos;             /* head | used << 32 */
     _Atomic uint32_t items;
     _Atomic uint32_t shut;            /* 0, 1: shut down */
@@ -47,6 +48,7 @@ int weft_shared_queue_create(weft_shared_queue **q, size_t max_items, size_t max
     m->map_size = size;
     m->cap = (uint32_t)cap;
     m->max_items = (uint32_t)max_items;
+    m->max_len = (uint32_t)(max_bytes - 8);
     *q = m;
     return 0;
 }
@@ -112,7 +114,7 @@ int weft_shared_queue_put(weft_shared_queue *q, const void *data, size_t len,
                           int64_t timeout)
 {
     if (!q || (!data && len)) return -EINVAL;
-    if (record_size(len) > q->cap) return -EMSGSIZE;
+    if (len > q->max_len) return -EMSGSIZE;   /* before record_size: no wrap-around */
     int64_t deadline;
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
