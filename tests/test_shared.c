@@ -714,6 +714,68 @@ static void test_used_after_creator_exited(void)
     weft_shared_mem_destroy(verdict);
 }
 
+/* ---- destroy as soon as the wait returns (found by review) -------------------------------
+ * The one-shot pattern: a thread waits, another sets (releases, posts, puts), and the waiter
+ * destroys the object as soon as its wait returns — while the setter may still be inside
+ * its call. The setter must not touch the object after its change is visible. The window
+ * is nanoseconds wide; under schedule perturbation (point shared.wake, make test-perturb)
+ * a setter that touched the word after its change crashed here at once (checked by
+ * putting such a touch back into event_set). */
+typedef struct {
+    weft_shared_event *ev;
+    weft_shared_sem *sem;
+    weft_shared_lock *lock;
+    weft_shared_queue *q;
+    _Atomic int phase;
+} one_shot;
+
+static int waits_then_destroys(void *arg, void **result)
+{
+    (void)result;
+    one_shot *o = arg;
+    atomic_store(&o->phase, 1);
+    CHECK_OK(weft_shared_event_wait(o->ev, 60 * WEFT_SEC));
+    weft_shared_event_destroy(o->ev);
+    CHECK_OK(weft_shared_sem_acquire(o->sem, 60 * WEFT_SEC));
+    weft_shared_sem_destroy(o->sem);
+    CHECK_OK(weft_shared_lock_acquire(o->lock, 60 * WEFT_SEC));
+    CHECK_OK(weft_shared_lock_release(o->lock));
+    weft_shared_lock_destroy(o->lock);
+    char buf[8];
+    size_t n;
+    CHECK_OK(weft_shared_queue_get(o->q, buf, sizeof buf, &n, 60 * WEFT_SEC));
+    weft_shared_queue_destroy(o->q);
+    return 0;
+}
+
+static void test_destroy_after_wait(void)
+{
+    int rounds = slow_tools() ? 300 : 3000;
+    for (int i = 0; i < rounds; i++) {
+        one_shot o = { .phase = 0 };
+        CHECK_OK(weft_shared_event_create(&o.ev));
+        CHECK_OK(weft_shared_sem_create(&o.sem, 0));
+        CHECK_OK(weft_shared_lock_create(&o.lock));
+        CHECK_OK(weft_shared_queue_create(&o.q, 0, 64));
+        CHECK_OK(weft_shared_lock_acquire(o.lock, 0));
+        weft_thread *t;
+        CHECK_OK(weft_thread_start(&t, NULL, waits_then_destroys, &o));
+        while (!atomic_load(&o.phase)) {}
+        if (i & 1) weft_sleep(WEFT_MS / 10);      /* the waiter asleep, or about to be */
+        /* Each call below may still be running when the waiter has destroyed the object:
+         * copies of the pointers, since the thread unmaps them. */
+        weft_shared_event *ev = o.ev;
+        weft_shared_sem *sem = o.sem;
+        weft_shared_lock *lock = o.lock;
+        weft_shared_queue *q = o.q;
+        CHECK_OK(weft_shared_event_set(ev));
+        CHECK_OK(weft_shared_sem_release(sem));
+        CHECK_OK(weft_shared_lock_release(lock));
+        CHECK_OK(weft_shared_queue_put(q, "x", 1, 0));
+        join_and_release(t);
+    }
+}
+
 int main(void)
 {
     RUN(test_lock_calls);
@@ -728,5 +790,6 @@ int main(void)
     RUN(test_msgpipe);
     RUN(test_msgpipe_peer_gone);
     RUN(test_used_after_creator_exited);
+    RUN(test_destroy_after_wait);
     return check_done();
 }

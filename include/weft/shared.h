@@ -67,10 +67,10 @@ WEFT_API int weft_shared_lock_release(weft_shared_lock *l);
 /* Whether somebody holds it now (a snapshot). */
 WEFT_API bool weft_shared_lock_locked(weft_shared_lock *l);
 
-/* Unmaps it from this process. No call on it may be in progress in this process — not
- * even the release (or set, post, put...) whose effect you have already seen: that call
- * may still be waking others. Join the threads that use it first. The same holds for every
- * _destroy below. */
+/* Unmaps it from this process. No wait on it may be in progress in this process. A call
+ * whose effect you have seen is no obstacle: a release (set, post, put, notify) touches
+ * nothing of the object once its change is visible, so the waiter it woke may destroy the
+ * object at once (the one-shot pattern). The same holds for every _destroy below. */
 WEFT_API void weft_shared_lock_destroy(weft_shared_lock *l);
 
 /* ---- Event ------------------------------------------------------------------------------ */

@@ -38,6 +38,7 @@
     X(POOL_NEXT_EMPTY,    "pool.next.empty")     /* next_job: queue looked empty, flag next */ \
     X(POOL_STOPPING,      "pool.stopping")       /* shutdown: before setting `stopping` */ \
     X(POOL_LEAVE,         "pool.leave")          /* worker_main: before leave_worker */ \
+    X(SHARED_WAKE,        "shared.wake")         /* shared/: change visible, before wake */ \
     X(POOL_SUBMIT,        "pool.submit")         /* submit: after push, before the flag */ \
     X(MUTEX_LOCKED,       "mutex.locked")        /* internal mutex: just taken */ \
     X(MUTEX_UNLOCK,       "mutex.unlock")        /* internal mutex: about to be released */

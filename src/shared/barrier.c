@@ -8,8 +8,10 @@ struct weft_shared_barrier {
     weft__shared_lock_state lock;
     weft__shared_sync sync;
     uint32_t parties;
-    _Atomic uint32_t count;           /* arrived in this generation */
-    _Atomic uint32_t generation;
+    _Atomic uint64_t round;           /* arrived in this generation (low 32 bits) and the
+                                         generation (high): one word, so that a process
+                                         killed as it lets the others through leaves
+                                         either the old round or the new one */
     _Atomic uint32_t broken;
     _Atomic uint32_t resets;
 };
@@ -27,7 +29,8 @@ int weft_shared_barrier_create(weft_shared_barrier **b, unsigned parties)
 }
 
 /* The internal lock, shielded and unbounded (held for a few instructions). A dead holder
- * left nothing half-done: every change under it is one store. */
+ * left nothing half-done: every change under it is one store (reset's two stores leave a
+ * reset barrier either way). */
 static void take(weft_shared_barrier *b)
 {
     weft_scope shield;
@@ -37,6 +40,15 @@ static void take(weft_shared_barrier *b)
 }
 
 static void give(weft_shared_barrier *b) { weft__shared_lock_give(&b->lock); }
+
+/* After a change, with the lock held: bump seq, let the lock go, wake the sleepers (the
+ * wake-up touches no memory of the barrier: a waiter let through may have unmapped it). */
+static void give_and_wake(weft_shared_barrier *b)
+{
+    bool sleepers = weft__shared_bump(&b->sync);
+    give(b);
+    if (sleepers) weft__shared_wake(&b->sync.seq);
+}
 
 int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
 {
@@ -50,20 +62,20 @@ int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
         give(b);
         return -EPIPE;
     }
-    uint32_t gen = atomic_load(&b->generation), resets = atomic_load(&b->resets);
-    uint32_t index = atomic_fetch_add(&b->count, 1);
+    uint32_t resets = atomic_load(&b->resets);
+    uint64_t r = atomic_load(&b->round);
+    uint32_t gen = (uint32_t)(r >> 32), index = (uint32_t)r;
     if (index + 1 == b->parties) {
-        atomic_store(&b->count, 0);
-        atomic_store(&b->generation, gen + 1);
-        give(b);
-        weft__shared_changed(&b->sync);
+        atomic_store(&b->round, (uint64_t)(gen + 1) << 32);          /* count 0, gen + 1 */
+        give_and_wake(b);
         return (int)index;
     }
+    atomic_store(&b->round, r + 1);
     give(b);
     for (;;) {
         atomic_fetch_add_explicit(&b->sync.waiters, 1, memory_order_seq_cst);
         uint32_t seen = atomic_load_explicit(&b->sync.seq, memory_order_seq_cst);
-        bool through = atomic_load(&b->generation) != gen;
+        bool through = (uint32_t)(atomic_load(&b->round) >> 32) != gen;
         bool broken = atomic_load(&b->broken) || atomic_load(&b->resets) != resets;
         if (!through && !broken) rc = weft__shared_wait(&b->sync.seq, seen, deadline);
         atomic_fetch_sub_explicit(&b->sync.waiters, 1, memory_order_relaxed);
@@ -74,12 +86,12 @@ int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
     /* Gave up: unless the barrier let us through meanwhile (that outcome wins), break it. */
     take(b);
     bool reset = atomic_load(&b->resets) != resets;
-    bool through = !reset && atomic_load(&b->generation) != gen;
+    bool through = !reset && (uint32_t)(atomic_load(&b->round) >> 32) != gen;
     if (!through && !reset) atomic_store(&b->broken, 1);
-    give(b);
+    if (reset || through) give(b);
+    else give_and_wake(b);                    /* broken: the others must hear of it */
     if (reset) return -EPIPE;                 /* reset meanwhile: leave the new one whole */
     if (through) return (int)index;
-    weft__shared_changed(&b->sync);
     return rc;
 }
 
@@ -88,8 +100,7 @@ int weft_shared_barrier_abort(weft_shared_barrier *b)
     if (!b) return -EINVAL;
     take(b);
     atomic_store(&b->broken, 1);
-    give(b);
-    weft__shared_changed(&b->sync);
+    give_and_wake(b);
     return 0;
 }
 
@@ -98,10 +109,9 @@ int weft_shared_barrier_reset(weft_shared_barrier *b)
     if (!b) return -EINVAL;
     take(b);
     atomic_fetch_add(&b->resets, 1);
-    atomic_store(&b->count, 0);
+    atomic_store(&b->round, atomic_load(&b->round) & ~(uint64_t)UINT32_MAX);
     atomic_store(&b->broken, 0);
-    give(b);
-    weft__shared_changed(&b->sync);
+    give_and_wake(b);
     return 0;
 }
 

@@ -52,7 +52,13 @@ int weft_shared_cond_wait(weft_shared_cond *c, int64_t timeout)
 int weft_shared_cond_notify_all(weft_shared_cond *c)
 {
     if (!c) return -EINVAL;
-    weft__shared_changed(&c->sync);
+    /* Count first, bump last: the bump is the last touch of the condition before the
+     * wake-up (a waiter may return and unmap it once it sees seq move). A waiter counted
+     * after the look read seq under the lock before the notifier took it, or sees the
+     * bump itself. */
+    bool sleepers = atomic_load_explicit(&c->sync.waiters, memory_order_seq_cst) != 0;
+    atomic_fetch_add_explicit(&c->sync.seq, 1, memory_order_seq_cst);
+    if (sleepers) weft__shared_wake(&c->sync.seq);
     return 0;
 }
 

@@ -9,12 +9,17 @@
  * the robust lock (owners and their liveness); event.c, sem.c, cond.c, barrier.c,
  * queue.c, mem.c, msgpipe.c are one object each.
  *
- * The protocol every object follows (no lost wake-up across processes): each has a
- * sequence word `seq` that changes at every state change a waiter may be waiting for, and
- * a count of sleepers `waiters`. A waiter: waiters++, read seq, look at the state, and if
- * it must wait, wait while seq is still what it read; then waiters--. A changer: change
- * the state, seq++, and wake everybody on seq if waiters > 0. All seq_cst: either the
- * changer sees the waiter counted, or the waiter sees the new seq.
+ * Two protocols (no lost wake-up across processes, and a changer touches the object's
+ * memory no more once a waiter can see its change: the waiter may return and unmap it):
+ *  - lock, event, semaphore: the state and a "somebody sleeps" bit in one futex word. A
+ *    waiter sets the bit (CAS) and sleeps while the word is what it set; a changer
+ *    changes the word in one atomic step, and if the bit was set, wakes everybody (a
+ *    system call on the address: harmless if it is unmapped by then).
+ *  - queue, barrier, condition (whose state changes under an internal robust lock): a
+ *    sequence word `seq` and a count of sleepers, both handled under the lock (waiters
+ *    count themselves and read seq before giving the lock up; changers bump seq and read
+ *    the count before giving it up), the wake-up after (weft__shared_bump).
+ * All seq_cst.
  */
 #ifndef WEFT_SHARED_INTERNAL_H
 #define WEFT_SHARED_INTERNAL_H
@@ -46,26 +51,36 @@ int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
 /* Wakes every waiter on word, in every process. Any context; never blocks. */
 void weft__shared_wake(_Atomic uint32_t *word);
 
+/* The same on a 64-bit word: the kernel compares its low half (which must change whenever
+ * the word changes in a way its waiters care about); the coroutines' thread compares all of
+ * it. And the wake-up of its waiters. */
+int weft__shared_wait64(_Atomic uint64_t *word, uint64_t seen, int64_t deadline);
+void weft__shared_wake64(_Atomic uint64_t *word);
+
 /* The waiter's side of the protocol above, around weft__shared_wait. */
 typedef struct weft__shared_sync {
     _Atomic uint32_t seq;
     _Atomic uint32_t waiters;
 } weft__shared_sync;
 
-/* The changer's side: seq++, and wake the sleepers if any. */
-static inline void weft__shared_changed(weft__shared_sync *s)
+/* The changer's side, under the object's internal lock (the waiters count themselves and
+ * read seq under it too): seq++, and whether anybody sleeps. The wake-up itself
+ * (weft__shared_wake on seq) comes after the lock is let go — only a system call on the
+ * address, harmless if a caller of this process has unmapped the object meanwhile (its
+ * wait ended as the lock was given: an object may be destroyed as soon as the calls that
+ * use it have returned, and the changer's call is not in its way any more). */
+static inline bool weft__shared_bump(weft__shared_sync *s)
 {
     atomic_fetch_add_explicit(&s->seq, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&s->waiters, memory_order_seq_cst))
-        weft__shared_wake(&s->seq);
+    return atomic_load_explicit(&s->waiters, memory_order_seq_cst) != 0;
 }
 
 /* ---- lock.c ----------------------------------------------------------------------------- */
 
-/* The lock's shared state. owner: 0 (free) or the owner's identity (lock.c). */
+/* The lock's shared state: 0 (free) or the owner's identity and a "somebody sleeps" bit
+ * (lock.c), in one word, so that a release touches nothing after the word. */
 typedef struct weft__shared_lock_state {
     _Atomic uint64_t owner;
-    weft__shared_sync sync;
 } weft__shared_lock_state;
 
 /* The lock's calls on a state embedded in another object (the queue's, the mem's). */

@@ -1,8 +1,10 @@
 /* shared/lock.c — the robust lock between processes.
  *
  * owner holds 0 (free) or the owning process's identity, installed by one compare-and-swap:
- * the process id (22 bits: pid_max is at most 2^22) and the low 42 bits of the process's
- * start time (in clock ticks since boot, /proc's starttime). Ownership belongs to the
+ * the process id (22 bits: pid_max is at most 2^22), a SLEEPERS bit (somebody waits on the
+ * word: the release wakes everybody, and clears it) and the low 41 bits of the process's
+ * start time (in clock ticks since boot, /proc's starttime). The word is also the futex
+ * (its low half, which holds the pid and the bit: it changes at every release). Ownership belongs to the
  * process, not the thread: any thread may release (Python's rule), so a thread that took
  * the lock and ended has not left it behind. A waiter that has waited a slice
  * (WEFT__SHARED_SLICE), or whose timeout ends first, looks at /proc/<pid>/stat: no such
@@ -24,7 +26,9 @@
 
 #define PID_BITS 22
 #define PID_MASK ((1u << PID_BITS) - 1)
-#define START_MASK ((UINT64_C(1) << (64 - PID_BITS)) - 1)
+#define SLEEPERS (UINT64_C(1) << PID_BITS)          /* somebody sleeps on the word */
+#define START_SHIFT (PID_BITS + 1)
+#define START_MASK ((UINT64_C(1) << (64 - START_SHIFT)) - 1)
 
 static _Atomic uint64_t self_id;
 static _Atomic bool proc_unreadable;
@@ -73,7 +77,7 @@ uint64_t weft__shared_self(void)
     bool unknown;
     if (!read_stat("/proc/self/stat", &state, &start, &unknown))
         atomic_store(&proc_unreadable, true);      /* then nobody is declared dead */
-    id = ((uint64_t)getpid() & PID_MASK) | ((uint64_t)start & START_MASK) << PID_BITS;
+    id = ((uint64_t)getpid() & PID_MASK) | ((uint64_t)start & START_MASK) << START_SHIFT;
     atomic_store_explicit(&self_id, id, memory_order_relaxed);
     return id;
 }
@@ -83,7 +87,7 @@ static bool owner_alive(uint64_t id)
 {
     if (atomic_load(&proc_unreadable)) return true;
     unsigned pid = id & PID_MASK;
-    uint64_t start = id >> PID_BITS;
+    uint64_t start = id >> START_SHIFT;
     char path[64], state = '?';
     snprintf(path, sizeof path, "/proc/%u/stat", pid);
     unsigned long long st = 0;
@@ -108,35 +112,47 @@ int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline)
         if (atomic_load_explicit(&l->owner, memory_order_relaxed) == 0 && try_take(l, 0, me))
             return 0;
     }
+    /* A release wakes every sleeper and clears the bit, so a taker never needs to set it:
+     * whoever still waits is awake, and sets it again before sleeping. */
     int64_t next_check = weft_now() + WEFT__SHARED_SLICE;
     for (;;) {
-        atomic_fetch_add_explicit(&l->sync.waiters, 1, memory_order_seq_cst);
-        uint32_t seen = atomic_load_explicit(&l->sync.seq, memory_order_seq_cst);
         uint64_t o = atomic_load_explicit(&l->owner, memory_order_seq_cst);
-        int rc = 0;
-        bool dead = false;
-        if (o != 0 && weft_now() >= next_check) {
-            dead = !owner_alive(o);
-            next_check = weft_now() + WEFT__SHARED_SLICE;
+        if (o == 0) {
+            if (try_take(l, 0, me)) return 0;
+            continue;
         }
-        if (o != 0 && !dead) rc = weft__shared_wait(&l->sync.seq, seen, deadline);
-        atomic_fetch_sub_explicit(&l->sync.waiters, 1, memory_order_relaxed);
-        if (o == 0 && try_take(l, 0, me)) return 0;
-        /* Before giving up on a timeout, one look at the owner: a short or zero timeout
-         * would otherwise never learn that it died (a poll with timeout 0 costs one read
-         * of /proc while the lock is held). */
-        if (rc == -ETIMEDOUT && o != 0 && !dead &&
-            atomic_load_explicit(&l->owner, memory_order_relaxed) == o)
-            dead = !owner_alive(o);
-        if (dead && try_take(l, o, me)) return -EOWNERDEAD;
+        if (weft_now() >= next_check) {
+            next_check = weft_now() + WEFT__SHARED_SLICE;
+            if (!owner_alive(o)) {
+                if (try_take(l, o, me)) return -EOWNERDEAD;
+                continue;
+            }
+        }
+        if (!(o & SLEEPERS)) {
+            if (!try_take(l, o, o | SLEEPERS)) continue;
+            o |= SLEEPERS;
+        }
+        int rc = weft__shared_wait64(&l->owner, o, deadline);
+        if (rc == -ETIMEDOUT) {
+            /* Before giving up, one more look: free now, or a dead owner (a short or zero
+             * timeout would otherwise never learn that it died; a poll with timeout 0
+             * costs one read of /proc while the lock is held). */
+            uint64_t now_o = atomic_load_explicit(&l->owner, memory_order_seq_cst);
+            if (now_o == 0 && try_take(l, 0, me)) return 0;
+            if (now_o != 0 && !owner_alive(now_o) && try_take(l, now_o, me)) return -EOWNERDEAD;
+        }
         if (rc) return rc;
     }
 }
 
 int weft__shared_lock_give(weft__shared_lock_state *l)
 {
-    if (atomic_exchange_explicit(&l->owner, 0, memory_order_release) == 0) return -EPERM;
-    weft__shared_changed(&l->sync);
+    uint64_t old = atomic_exchange_explicit(&l->owner, 0, memory_order_seq_cst);
+    if (old == 0) return -EPERM;
+    /* The exchange was the last touch of the object's memory: a waiter may have unmapped
+     * it since; the wake-up is a system call on the address only. */
+    weft__perturb(WEFT__PP_SHARED_WAKE);
+    if (old & SLEEPERS) weft__shared_wake64(&l->owner);
     return 0;
 }
 

@@ -99,6 +99,16 @@ static int take(weft_shared_queue *q)
 
 static void give(weft_shared_queue *q) { weft__shared_lock_give(&q->lock); }
 
+/* After a change, with the lock held: bump seq, let the lock go, wake the sleepers (the
+ * wake-up touches no memory of the queue: a caller may have unmapped it by then). */
+static void give_and_wake(weft_shared_queue *q)
+{
+    bool sleepers = weft__shared_bump(&q->sync);
+    give(q);
+    weft__perturb(WEFT__PP_SHARED_WAKE);
+    if (sleepers) weft__shared_wake(&q->sync.seq);
+}
+
 /* With the lock held: sleeps (lock let go) until something changes or the deadline. */
 static int wait_change(weft_shared_queue *q, int64_t deadline)
 {
@@ -135,8 +145,7 @@ int weft_shared_queue_put(weft_shared_queue *q, const void *data, size_t len,
             copy_in(q, (tail + 8) % q->cap, data, len);
             atomic_store(&q->pos, make_pos(head_of(pos), used_of(pos) + rec));  /* commit */
             atomic_store(&q->items, items + 1);
-            give(q);
-            weft__shared_changed(&q->sync);
+            give_and_wake(q);
             return 0;
         }
         if ((rc = wait_change(q, deadline)) != 0) return rc;
@@ -167,8 +176,7 @@ int weft_shared_queue_get(weft_shared_queue *q, void *buf, size_t cap, size_t *l
             atomic_store(&q->pos, make_pos((head_of(pos) + rec) % q->cap,
                                            used_of(pos) - rec));              /* commit */
             atomic_fetch_sub(&q->items, 1);
-            give(q);
-            weft__shared_changed(&q->sync);
+            give_and_wake(q);
             return 0;
         }
         if (atomic_load(&q->shut)) {
@@ -192,8 +200,7 @@ int weft_shared_queue_shutdown(weft_shared_queue *q, bool immediate)
         atomic_store(&q->pos, make_pos((uint32_t)((head_of(pos) + used_of(pos)) % q->cap), 0));
         atomic_store(&q->items, 0);
     }
-    give(q);
-    weft__shared_changed(&q->sync);
+    give_and_wake(q);
     return 0;
 }
 

@@ -33,8 +33,11 @@
 enum { SLOTS = 120 };             /* futex_waitv takes 128 words at most */
 
 typedef struct slot {
-    _Atomic uint32_t *word;       /* NULL: free */
+    _Atomic uint32_t *word;       /* NULL: free; the kernel's view of the word */
     uint32_t seen;
+    _Atomic uint64_t *word64;     /* non-NULL: a 64-bit word (word is its low half), whose
+                                     change the thread looks for with 64-bit loads */
+    uint64_t seen64;
     weft_future *fut;
 } slot;
 
@@ -98,8 +101,10 @@ static int waiter_main(void *arg, void **result)
         for (unsigned i = 0; i < SLOTS; i++) {
             slot *s = &W.slots[i];
             if (!s->word) continue;
-            if (!gone && atomic_load_explicit(s->word, memory_order_seq_cst) == s->seen)
-                continue;
+            bool same = s->word64
+                ? atomic_load_explicit(s->word64, memory_order_seq_cst) == s->seen64
+                : atomic_load_explicit(s->word, memory_order_seq_cst) == s->seen;
+            if (!gone && same) continue;
             weft_future_set_result(s->fut, NULL);
             weft_future_release(s->fut);
             s->word = NULL;
@@ -141,7 +146,8 @@ static void leave_slot(slot *s, weft_future *f)
 }
 
 /* A coroutine's wait through the thread; polls every millisecond if the thread cannot. */
-static int coro_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
+static int coro_wait(_Atomic uint32_t *word, uint32_t seen, _Atomic uint64_t *word64,
+                     uint64_t seen64, int64_t deadline)
 {
     weft_future *f;
     if (weft_future_create(&f) != 0) return weft_sleep(WEFT_MS);
@@ -153,6 +159,8 @@ static int coro_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
             if (!W.slots[i].word) { s = &W.slots[i]; break; }
         s->word = word;
         s->seen = seen;
+        s->word64 = word64;
+        s->seen64 = seen64;
         s->fut = f;
         weft_future_retain(f);                    /* the table's reference */
         W.used++;
@@ -171,7 +179,10 @@ static int coro_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
     return rc;
 }
 
-int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
+/* The wait of both entry points: word is what the kernel compares (32 bits), word64 (if
+ * not NULL) the whole word whose change the waiting thread looks for. */
+static int wait_word(_Atomic uint32_t *word, uint32_t seen, _Atomic uint64_t *word64,
+                     uint64_t seen64, int64_t deadline)
 {
     if (weft__cancel_pending()) return -ECANCELED;
     int64_t now = weft_now();
@@ -180,7 +191,7 @@ int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
     int64_t until = deadline < slice ? deadline : slice;
     weft__loop *l = weft__tls_self.loop;
     if (l && (l->current != &l->main || l->nlive > 0)) {
-        int rc = coro_wait(word, seen, until);
+        int rc = coro_wait(word, seen, word64, seen64, until);
         if (rc == -ETIMEDOUT && until != deadline) rc = 0;
         return rc;
     }
@@ -189,4 +200,23 @@ int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
             FUTEX_BITSET_MATCH_ANY);
     if (deadline != WEFT__NO_DEADLINE && weft_now() >= deadline) return -ETIMEDOUT;
     return 0;
+}
+
+int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
+{
+    return wait_word(word, seen, NULL, 0, deadline);
+}
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the low half comes first");
+
+int weft__shared_wait64(_Atomic uint64_t *word, uint64_t seen, int64_t deadline)
+{
+    /* The kernel's futexes are 32 bits: it compares the low half (little-endian: the first
+     * four bytes), which must change whenever the word does in a way waiters care about. */
+    return wait_word((_Atomic uint32_t *)(void *)word, (uint32_t)seen, word, seen, deadline);
+}
+
+void weft__shared_wake64(_Atomic uint64_t *word)
+{
+    weft__shared_wake((_Atomic uint32_t *)(void *)word);
 }
