@@ -707,6 +707,96 @@ static void test_map(void)
     weft_procpool_destroy(p);
 }
 
+/* Review items: a cancel racing destroy finds the pool's memory alive (the futures hold
+ * it); destroy and shutdown(wait) from a done-callback on the pool's own thread neither
+ * deadlock nor free the pool under the manager's feet. */
+typedef struct {
+    weft_future **f;
+    int n;
+    _Atomic int go;
+} canceller;
+
+static int cancel_all(void *arg, void **result)
+{
+    (void)result;
+    canceller *c = arg;
+    while (!atomic_load(&c->go)) {}
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < c->n; i++) weft_future_cancel(c->f[i]);
+    return 0;
+}
+
+static void test_cancel_racing_destroy(void)
+{
+    enum { N = 300 };
+    for (int rep = 0; rep < 5; rep++) {
+        weft_procpool *p = make_pool(2, 0, 0);
+        weft_future *f[N];
+        for (int i = 0; i < N; i++) f[i] = submit_square(p, i);
+        canceller c = { f, N, 0 };
+        weft_thread *t;
+        CHECK_OK(weft_thread_start(&t, NULL, cancel_all, &c));
+        atomic_store(&c.go, 1);
+        weft_procpool_destroy(p);              /* while the other thread cancels */
+        join_and_release(t);
+        for (int i = 0; i < N; i++) {
+            CHECK(weft_future_done(f[i]));
+            int rc = wait_rc(f[i]);
+            CHECK(rc == 0 || rc == -ECANCELED || rc == WEFT_EWORKERDIED);
+            if (rc == 0) CHECK_EQ(squared(f[i]), (int64_t)i * i);
+            CHECK_RC(weft_future_cancel(f[i]), -EBUSY);   /* the pool is gone: still safe */
+            weft_future_release(f[i]);
+        }
+    }
+}
+
+static _Atomic int callback_rc = 1;
+
+static void shut_from_callback(weft_future *f, void *arg)
+{
+    (void)f;
+    atomic_store(&callback_rc, weft_procpool_shutdown(arg, true, false));
+}
+
+static void destroy_from_callback(weft_future *f, void *arg)
+{
+    (void)f;
+    weft_procpool_destroy(arg);
+    atomic_store(&callback_rc, 0);
+}
+
+static void test_destroy_from_a_callback(void)
+{
+    weft_procpool *p = make_pool(1, 0, 0);
+    int ms = 50;                              /* the task sleeps: the callbacks below are */
+    weft_future *f;                           /* added before it ends, so the manager runs them */
+    CHECK_OK(weft_procpool_submit(p, &f, sleeps, &ms, sizeof ms));
+    CHECK_OK(weft_future_add_done_callback(f, shut_from_callback, p));
+    CHECK_OK(wait_rc(f));
+    int64_t t0 = weft_now();
+    while (atomic_load(&callback_rc) == 1 && weft_now() - t0 < 30 * WEFT_SEC) weft_sleep(WEFT_MS);
+    int rc = atomic_load(&callback_rc);
+    CHECK_RC(rc, -EDEADLK);                   /* it cannot wait for itself; no hang */
+    weft_future_release(f);
+    weft_procpool_destroy(p);
+
+    atomic_store(&callback_rc, 1);
+    p = make_pool(1, 0, 0);
+    weft_future *g;
+    CHECK_OK(weft_procpool_submit(p, &g, sleeps, &ms, sizeof ms));
+    CHECK_OK(weft_future_add_done_callback(g, destroy_from_callback, p));
+    CHECK_OK(wait_rc(g));
+    t0 = weft_now();
+    while (atomic_load(&callback_rc) == 1 && weft_now() - t0 < 30 * WEFT_SEC) weft_sleep(WEFT_MS);
+    CHECK_EQ(atomic_load(&callback_rc), 0);
+    weft_future_release(g);
+    /* The pool frees itself once its manager ends: its worker goes too. */
+    t0 = weft_now();
+    int pids[8];
+    while (our_children(pids, 8) > 0 && weft_now() - t0 < 30 * WEFT_SEC) weft_sleep(WEFT_MS);
+    CHECK_EQ(our_children(pids, 8), 0);
+}
+
 int main(void)
 {
     /* gcc 12's ASan allocator has no fork handler: a worker forked (by the manager thread)
@@ -733,5 +823,7 @@ int main(void)
     RUN(test_stress_kill_workers);
     RUN(test_parent_killed);
     RUN(test_emfile_while_replacing);
+    RUN(test_cancel_racing_destroy);
+    RUN(test_destroy_from_a_callback);
     return check_done();
 }

@@ -20,7 +20,9 @@
  *     (-ECANCELED); cancelling one a worker has begun kills that worker (pebble's rule:
  *     the task may have run in part) and replaces it, and the future gets -ECANCELED.
  *     A task sent to a worker's pipe but not begun is cancelled when the worker reaches
- *     it, the same way.
+ *     it, the same way. For a task in a worker's hands, a cancel that returned 0 is a
+ *     request: if the task ends before the kill lands, its own outcome stands (read the
+ *     future, as after any cancel).
  * Workers ignore SIGINT (a Ctrl+C is the parent's to handle: weft_run_graceful lets the
  * running tasks finish); they are daemon processes: they die with the parent, even when
  * it is killed with kill -9.
@@ -113,11 +115,15 @@ WEFT_API int weft_procpool_map(weft_procpool *pool, weft_proc_task fn, const voi
  * received is cancelled (-ECANCELED); the others finish. wait: waits until every task has
  * finished and every worker has left (from a coroutine, without blocking its loop).
  * Calling it again is harmless. 0; -EINVAL (pool NULL); a wait's -ECANCELED (the
- * shutdown goes on). Any context; blocks if wait. */
+ * shutdown goes on); -EDEADLK for wait from a done-callback of one of the pool's futures
+ * run on the pool's own thread (it cannot wait for itself; the shutdown goes on). Any
+ * context; blocks if wait. */
 WEFT_API int weft_procpool_shutdown(weft_procpool *pool, bool wait, bool cancel_futures);
 
-/* Shuts the pool down (waiting, tasks not cancelled) and frees it. Futures stay valid.
- * Any context; blocks. */
+/* Shuts the pool down (waiting, tasks not cancelled) and frees it. Futures stay valid
+ * (also for weft_future_cancel, which then returns -EBUSY: they are done). From a
+ * done-callback run on the pool's own thread it does not wait: the pool shuts down and
+ * is freed once its last task has finished. Any context; blocks (but there). */
 WEFT_API void weft_procpool_destroy(weft_procpool *pool);
 
 /* Counters, for monitoring and tests: workers alive now, and workers replaced so far

@@ -86,6 +86,10 @@ typedef struct worker {
 } worker;
 
 struct weft_procpool {
+    _Atomic long refs;               /* the owner's, and one per future: a late cancel on a
+                                        future finds the pool's memory (and mu) alive */
+    bool destroy_on_exit;            /* destroyed from the manager thread (a done-callback):
+                                        the manager frees the pool as it ends */
     pthread_mutex_t mu;
     weft__list queue;                /* ptask.link: QUEUED, in order */
     bool shutdown, broken;
@@ -106,12 +110,25 @@ struct weft_procpool {
 
 /* ---- futures ---------------------------------------------------------------------------- */
 
+/* The pool's memory goes with the last of its owner's and its futures' references. */
+static void pool_unref(weft_procpool *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+    pthread_mutex_destroy(&p->mu);
+    weft__free(p);
+}
+
 static void ptask_free(weft_future *f)
 {
     ptask *t = (ptask *)f;
+    weft_procpool *p = t->pool;
     weft__free(t->res);
     weft__free(t);
+    pool_unref(p);
 }
+
+/* The pool whose manager the calling thread is (NULL on any other thread). */
+static _Thread_local weft_procpool *managing;
 
 static int ptask_cancel(weft_future *f);
 
@@ -522,6 +539,7 @@ static int manager_main(void *arg, void **result)
 {
     (void)result;
     weft_procpool *p = arg;
+    managing = p;
     /* The first workers, forked by this thread: a daemon worker gets the parent-death
      * signal when the thread that forked it ends, and this one lives as long as the pool. */
     int rc = 0;
@@ -668,6 +686,15 @@ static int manager_main(void *arg, void **result)
         if (weft_process_join(w->proc, 5 * WEFT_SEC, NULL) != 0) weft_process_kill(w->proc);
         bury(p, i);
     }
+    managing = NULL;
+    pthread_mutex_lock(&p->mu);
+    bool destroy = p->destroy_on_exit;
+    pthread_mutex_unlock(&p->mu);
+    if (destroy) {                                /* destroyed from a done-callback here */
+        weft_thread_release(p->manager);
+        close(p->evfd);
+        pool_unref(p);
+    }
     return 0;
 }
 
@@ -716,6 +743,7 @@ int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts)
     pthread_mutex_init(&p->mu, NULL);
     weft__list_init(&p->queue);
     p->next_id = 1;
+    atomic_init(&p->refs, 1);                    /* the owner's */
     p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->evfd < 0) {
         int e = -errno;
@@ -775,6 +803,7 @@ int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
         weft__free(t);
         return rc;
     }
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);  /* the future's */
     t->id = p->next_id++;
     weft__list_push_back(&p->queue, &t->link);
     wake(p);
@@ -924,20 +953,29 @@ int weft_procpool_shutdown(weft_procpool *p, bool wait, bool cancel_futures)
     pthread_mutex_unlock(&p->mu);
     fail_all(&cancelled, -ECANCELED);
     if (!wait) return 0;
+    if (managing == p) return -EDEADLK;           /* a done-callback on the manager thread */
     return weft_thread_join(p->manager, WEFT_FOREVER, NULL);
 }
 
 void weft_procpool_destroy(weft_procpool *p)
 {
     if (!p) return;
+    if (managing == p) {
+        /* From a done-callback, which runs on the manager thread: it cannot wait for
+         * itself. Shut down without waiting; the manager frees the pool as it ends. */
+        pthread_mutex_lock(&p->mu);
+        p->destroy_on_exit = true;
+        pthread_mutex_unlock(&p->mu);
+        weft_procpool_shutdown(p, false, false);
+        return;
+    }
     weft_scope shield;                            /* a cancelled caller still waits */
     weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     weft_procpool_shutdown(p, true, false);
     weft_scope_leave(&shield);
     weft_thread_release(p->manager);
     close(p->evfd);
-    pthread_mutex_destroy(&p->mu);
-    weft__free(p);
+    pool_unref(p);
 }
 
 int weft_procpool_workers(weft_procpool *p)
