@@ -795,6 +795,22 @@ static void test_destroy_from_a_callback(void)
     int pids[8];
     while (our_children(pids, 8) > 0 && weft_now() - t0 < 30 * WEFT_SEC) weft_sleep(WEFT_MS);
     CHECK_EQ(our_children(pids, 8), 0);
+
+    /* Destroyed from the callback of a task that shutdown(cancel_futures) cancels, on the
+     * caller's thread (found by review: the shutdown went on with a freed pool). */
+    atomic_store(&callback_rc, 1);
+    p = make_pool(1, 0, 0);
+    weft_future *running, *queued;
+    CHECK_OK(weft_procpool_submit(p, &running, sleeps, &ms, sizeof ms));
+    CHECK_OK(weft_procpool_submit(p, &queued, sleeps, &ms, sizeof ms));
+    CHECK_OK(weft_future_add_done_callback(queued, destroy_from_callback, p));
+    CHECK_OK(weft_procpool_shutdown(p, true, true));   /* p is freed when it returns */
+    CHECK_EQ(atomic_load(&callback_rc), 0);
+    CHECK_RC(wait_rc(queued), -ECANCELED);
+    int rrc = wait_rc(running);                /* cancelled too if no worker had it yet */
+    CHECK(rrc == 0 || rrc == -ECANCELED);
+    weft_future_release(queued);
+    weft_future_release(running);
 }
 
 int main(void)

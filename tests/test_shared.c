@@ -748,8 +748,29 @@ static int waits_then_destroys(void *arg, void **result)
     return 0;
 }
 
+static int arrive_and_destroy_if_first(void *arg, void **result)
+{
+    (void)result;
+    weft_shared_barrier *b = arg;
+    int i = weft_shared_barrier_wait(b, 60 * WEFT_SEC);
+    CHECK(i == 0 || i == 1);
+    if (i == 0) weft_shared_barrier_destroy(b);   /* the last arrival may be waking us */
+    return 0;
+}
+
 static void test_destroy_after_wait(void)
 {
+    /* The barrier: the party let through first destroys it (found by review: its waiters
+     * decided without the lock, and the last arrival touched it after they could). */
+    for (int i = 0; i < (slow_tools() ? 200 : 1000); i++) {
+        weft_shared_barrier *b;
+        CHECK_OK(weft_shared_barrier_create(&b, 2));
+        weft_thread *t[2];
+        for (int k = 0; k < 2; k++)
+            CHECK_OK(weft_thread_start(&t[k], NULL, arrive_and_destroy_if_first, b));
+        for (int k = 0; k < 2; k++) join_and_release(t[k]);
+    }
+
     int rounds = slow_tools() ? 300 : 3000;
     for (int i = 0; i < rounds; i++) {
         one_shot o = { .phase = 0 };

@@ -90,6 +90,8 @@ struct weft_procpool {
                                         future finds the pool's memory (and mu) alive */
     bool destroy_on_exit;            /* destroyed from the manager thread (a done-callback):
                                         the manager frees the pool as it ends */
+    bool destroy_deferred;           /* destroyed from a done-callback that shutdown's own
+                                        cancels ran: shutdown finishes the destroy */
     pthread_mutex_t mu;
     weft__list queue;                /* ptask.link: QUEUED, in order */
     bool shutdown, broken;
@@ -129,6 +131,11 @@ static void ptask_free(weft_future *f)
 
 /* The pool whose manager the calling thread is (NULL on any other thread). */
 static _Thread_local weft_procpool *managing;
+/* The pool whose shutdown is running the done-callbacks of the tasks it cancelled on the
+ * calling thread (NULL otherwise). */
+static _Thread_local weft_procpool *cancelling;
+
+static void destroy_now(weft_procpool *p);
 
 static int ptask_cancel(weft_future *f);
 
@@ -951,7 +958,15 @@ int weft_procpool_shutdown(weft_procpool *p, bool wait, bool cancel_futures)
     if (cancel_futures) drain_queue_locked(p, &cancelled);
     wake(p);                      /* if it is not asleep, it sees `shutdown` under mu first */
     pthread_mutex_unlock(&p->mu);
-    fail_all(&cancelled, -ECANCELED);
+    weft_procpool *outer = cancelling;
+    cancelling = p;
+    fail_all(&cancelled, -ECANCELED);             /* runs their done-callbacks here */
+    cancelling = outer;
+    if (p->destroy_deferred && outer != p) {      /* a callback destroyed the pool */
+        p->destroy_deferred = false;
+        destroy_now(p);
+        return 0;
+    }
     if (!wait) return 0;
     if (managing == p) return -EDEADLK;           /* a done-callback on the manager thread */
     return weft_thread_join(p->manager, WEFT_FOREVER, NULL);
@@ -969,6 +984,18 @@ void weft_procpool_destroy(weft_procpool *p)
         weft_procpool_shutdown(p, false, false);
         return;
     }
+    if (cancelling == p) {
+        /* From a done-callback that this thread's shutdown is running: that shutdown
+         * still uses the pool; it finishes the destroy when its callbacks are done. */
+        p->destroy_deferred = true;
+        return;
+    }
+    destroy_now(p);
+}
+
+/* Shuts down, waits, frees. Not on the manager thread. */
+static void destroy_now(weft_procpool *p)
+{
     weft_scope shield;                            /* a cancelled caller still waits */
     weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     weft_procpool_shutdown(p, true, false);

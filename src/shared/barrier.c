@@ -47,6 +47,7 @@ static void give_and_wake(weft_shared_barrier *b)
 {
     bool sleepers = weft__shared_bump(&b->sync);
     give(b);
+    weft__perturb(WEFT__PP_SHARED_WAKE);
     if (sleepers) weft__shared_wake(&b->sync.seq);
 }
 
@@ -71,28 +72,31 @@ int weft_shared_barrier_wait(weft_shared_barrier *b, int64_t timeout)
         return (int)index;
     }
     atomic_store(&b->round, r + 1);
-    give(b);
+    /* Waiters decide under the lock (as the queue's do): a changer's last touch of the
+     * barrier is then its lock's release, and whoever it lets through may unmap it. */
     for (;;) {
+        bool reset = atomic_load(&b->resets) != resets;
+        bool through = !reset && (uint32_t)(atomic_load(&b->round) >> 32) != gen;
+        if (reset || (!through && atomic_load(&b->broken))) {
+            give(b);
+            return -EPIPE;
+        }
+        if (through) {
+            give(b);
+            return (int)index;                /* also after a timeout: the outcome wins */
+        }
+        if (rc) {                             /* gave up: break it for the others */
+            atomic_store(&b->broken, 1);
+            give_and_wake(b);
+            return rc;
+        }
         atomic_fetch_add_explicit(&b->sync.waiters, 1, memory_order_seq_cst);
         uint32_t seen = atomic_load_explicit(&b->sync.seq, memory_order_seq_cst);
-        bool through = (uint32_t)(atomic_load(&b->round) >> 32) != gen;
-        bool broken = atomic_load(&b->broken) || atomic_load(&b->resets) != resets;
-        if (!through && !broken) rc = weft__shared_wait(&b->sync.seq, seen, deadline);
+        give(b);
+        rc = weft__shared_wait(&b->sync.seq, seen, deadline);
         atomic_fetch_sub_explicit(&b->sync.waiters, 1, memory_order_relaxed);
-        if (through) return (int)index;
-        if (broken) return -EPIPE;
-        if (rc) break;
+        take(b);
     }
-    /* Gave up: unless the barrier let us through meanwhile (that outcome wins), break it. */
-    take(b);
-    bool reset = atomic_load(&b->resets) != resets;
-    bool through = !reset && (uint32_t)(atomic_load(&b->round) >> 32) != gen;
-    if (!through && !reset) atomic_store(&b->broken, 1);
-    if (reset || through) give(b);
-    else give_and_wake(b);                    /* broken: the others must hear of it */
-    if (reset) return -EPIPE;                 /* reset meanwhile: leave the new one whole */
-    if (through) return (int)index;
-    return rc;
 }
 
 int weft_shared_barrier_abort(weft_shared_barrier *b)

@@ -123,8 +123,10 @@ int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline)
         }
         if (weft_now() >= next_check) {
             next_check = weft_now() + WEFT__SHARED_SLICE;
+            /* Keep the sleepers bit of the dead owner's word: the others still sleep on
+             * it, and this owner's release must wake them. */
             if (!owner_alive(o)) {
-                if (try_take(l, o, me)) return -EOWNERDEAD;
+                if (try_take(l, o, me | (o & SLEEPERS))) return -EOWNERDEAD;
                 continue;
             }
         }
@@ -139,7 +141,8 @@ int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline)
              * costs one read of /proc while the lock is held). */
             uint64_t now_o = atomic_load_explicit(&l->owner, memory_order_seq_cst);
             if (now_o == 0 && try_take(l, 0, me)) return 0;
-            if (now_o != 0 && !owner_alive(now_o) && try_take(l, now_o, me)) return -EOWNERDEAD;
+            if (now_o != 0 && !owner_alive(now_o) && try_take(l, now_o, me | (now_o & SLEEPERS)))
+                return -EOWNERDEAD;
         }
         if (rc) return rc;
     }
