@@ -275,6 +275,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("proc-start", "starts/s", HIGHER),
     Workload("procpool-tasks", "tasks/s", HIGHER),
     Workload("procpool-chunked", "tasks/s", HIGHER),
+    Workload("shared-queue", "msgs/s", HIGHER),
     Workload("primes-processes", "x-speedup-2-vs-1", HIGHER),
     Workload("primes-threads", "x-speedup-2-vs-1", HIGHER),
     Workload("signal-latency", "ns"),
@@ -468,6 +469,15 @@ GROUPS = [
     # chunks of 1,000, beside PPE.map(chunksize=1000) and Pool.map.
     # primes: the seeds' 20 numbers below 2^47 on 1 and 2 workers, as a speed-up; the
     # peer is bare fork / pthreads over an atomic counter (the machine's ceiling).
+    # shared-queue: 1 producer process -> 1 consumer process, 8-byte messages through a
+    # queue of 1,000 slots; beside Python's multiprocessing.Queue and SimpleQueue.
+    Group("shared-queue", ["shared-queue"], [
+        Program(WEFT, binary="bench/weft_shared_queue"),
+        Program("python-queue", script="shared_queue_py.py", interpreter="python3",
+                args=["queue"]),
+        Program("python-simplequeue", script="shared_queue_py.py", interpreter="python3",
+                args=["simple"]),
+    ]),
     Group("primes", ["primes-processes", "primes-threads"], [
         Program(WEFT, binary="bench/weft_primes"),
         Program("bare", binary="bench/peers/primes_bare"),
