@@ -14,25 +14,6 @@
 
 #include "../examples/primes_numbers.h"
 
-static int check_task(const void *arg, size_t len, void **out, size_t *out_len)
-{
-    uint64_t n;
-    if (len != sizeof n) return -EINVAL;
-    memcpy(&n, arg, sizeof n);
-    unsigned char *r = malloc(1);
-    if (!r) return -ENOMEM;
-    *r = is_prime(n);
-    *out = r;
-    *out_len = 1;
-    return 0;
-}
-
-static int check_job(void *arg, void **result)
-{
-    *result = (void *)(uintptr_t)is_prime(*(const uint64_t *)arg);
-    return 0;
-}
-
 static int primes_found;
 
 /* One pass of the job; seconds (the pool already made: its start is not timed). */

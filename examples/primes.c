@@ -30,27 +30,6 @@
 
 #include "primes_numbers.h"
 
-/* The process pool's task: 8 bytes in (the number), 1 byte out (prime or not). */
-static int check_task(const void *arg, size_t len, void **out, size_t *out_len)
-{
-    uint64_t n;
-    if (len != sizeof n) return -EINVAL;
-    memcpy(&n, arg, sizeof n);
-    unsigned char *r = malloc(1);
-    if (!r) return -ENOMEM;
-    *r = is_prime(n);
-    *out = r;
-    *out_len = 1;
-    return 0;
-}
-
-/* The thread pool's job: the number in, the answer as the result pointer. */
-static int check_job(void *arg, void **result)
-{
-    *result = (void *)(uintptr_t)is_prime(*(const uint64_t *)arg);
-    return 0;
-}
-
 static void print_line(uint64_t n, bool prime)
 {
     printf("  %16" PRIu64 "  %s\n", n, prime ? "prime" : "not prime");

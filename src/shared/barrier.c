@@ -31,13 +31,7 @@ int weft_shared_barrier_create(weft_shared_barrier **b, unsigned parties)
 /* The internal lock, shielded and unbounded (held for a few instructions). A dead holder
  * left nothing half-done: every change under it is one store (reset's two stores leave a
  * reset barrier either way). */
-static void take(weft_shared_barrier *b)
-{
-    weft_scope shield;
-    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
-    weft__shared_lock_take(&b->lock, WEFT__NO_DEADLINE);
-    weft_scope_leave(&shield);
-}
+static void take(weft_shared_barrier *b) { weft__shared_lock_take_shielded(&b->lock); }
 
 static void give(weft_shared_barrier *b) { weft__shared_lock_give(&b->lock); }
 

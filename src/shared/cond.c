@@ -20,16 +20,6 @@ int weft_shared_cond_create(weft_shared_cond **c, weft_shared_lock *lock)
     return 0;
 }
 
-/* Takes the lock back, whatever happened to the wait: a shielded, unbounded take. */
-static int retake(weft__shared_lock_state *st)
-{
-    weft_scope shield;
-    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
-    int rc = weft__shared_lock_take(st, WEFT__NO_DEADLINE);
-    weft_scope_leave(&shield);
-    return rc;
-}
-
 int weft_shared_cond_wait(weft_shared_cond *c, int64_t timeout)
 {
     if (!c) return -EINVAL;
@@ -45,7 +35,7 @@ int weft_shared_cond_wait(weft_shared_cond *c, int64_t timeout)
     while (rc == 0 && atomic_load_explicit(&c->sync.seq, memory_order_seq_cst) == seen)
         rc = weft__shared_wait(&c->sync.seq, seen, deadline);
     atomic_fetch_sub_explicit(&c->sync.waiters, 1, memory_order_relaxed);
-    int again = retake(st);
+    int again = weft__shared_lock_take_shielded(st);   /* whatever the wait's end */
     return again == -EOWNERDEAD ? again : rc;
 }
 

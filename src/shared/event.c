@@ -62,14 +62,7 @@ int weft_shared_event_wait(weft_shared_event *e, int64_t timeout)
         w = atomic_load_explicit(&e->word, memory_order_seq_cst);
         if ((w & FLAG) || w / ONE_SET != sets) return 0;   /* the outcome wins */
         if (rc) return rc;
-        if (!(w & SLEEPING)) {
-            if (!atomic_compare_exchange_strong_explicit(&e->word, &w, w | SLEEPING,
-                                                         memory_order_seq_cst,
-                                                         memory_order_relaxed))
-                continue;
-            w |= SLEEPING;
-        }
-        rc = weft__shared_wait(&e->word, w, deadline);
+        rc = weft__shared_sleep(&e->word, w, SLEEPING, deadline);
     }
 }
 

@@ -51,6 +51,19 @@ int weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
 /* Wakes every waiter on word, in every process. Any context; never blocks. */
 void weft__shared_wake(_Atomic uint32_t *word);
 
+/* The sleep of the one-word protocol: the caller saw w in *word and must wait. Sets
+ * `sleeping` in the word (CAS) and waits while the word holds w | sleeping. 0 also when
+ * the CAS lost (the word moved: the caller looks again); else weft__shared_wait's. */
+static inline int weft__shared_sleep(_Atomic uint32_t *word, uint32_t w, uint32_t sleeping,
+                                     int64_t deadline)
+{
+    if (!(w & sleeping) &&
+        !atomic_compare_exchange_strong_explicit(word, &w, w | sleeping, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return 0;
+    return weft__shared_wait(word, w | sleeping, deadline);
+}
+
 /* The same on a 64-bit word: the kernel compares its low half (which must change whenever
  * the word changes in a way its waiters care about); the coroutines' thread compares all of
  * it. And the wake-up of its waiters. */
@@ -86,6 +99,9 @@ typedef struct weft__shared_lock_state {
 /* The lock's calls on a state embedded in another object (the queue's, the mem's). */
 int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline);
 int weft__shared_lock_give(weft__shared_lock_state *l);
+/* The take that is not cut short (by a deadline, a cancel): for an object's internal lock,
+ * held for a few instructions, and for a condition's retake. 0 or -EOWNERDEAD. */
+int weft__shared_lock_take_shielded(weft__shared_lock_state *l);
 
 /* The calling thread's identity as a lock owner; forgotten in a fork's child. */
 uint64_t weft__shared_self(void);

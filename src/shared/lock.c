@@ -148,6 +148,15 @@ int weft__shared_lock_take(weft__shared_lock_state *l, int64_t deadline)
     }
 }
 
+int weft__shared_lock_take_shielded(weft__shared_lock_state *l)
+{
+    weft_scope shield;
+    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
+    int rc = weft__shared_lock_take(l, WEFT__NO_DEADLINE);
+    weft_scope_leave(&shield);
+    return rc;
+}
+
 int weft__shared_lock_give(weft__shared_lock_state *l)
 {
     uint64_t old = atomic_exchange_explicit(&l->owner, 0, memory_order_seq_cst);

@@ -3,7 +3,6 @@
 #include "shared/internal.h"
 
 struct weft_shared_mem {
-    weft_shared_lock *lock;           /* = &lock_state below, seen as the public type */
     size_t size, map_size;
     weft__shared_lock_state lock_state __attribute__((aligned(16)));
     char data[] __attribute__((aligned(64)));
@@ -20,14 +19,16 @@ int weft_shared_mem_create(weft_shared_mem **m, size_t size)
     if (!p) return -ENOMEM;
     p->size = size;
     p->map_size = map_size;
-    p->lock = (weft_shared_lock *)(void *)&p->lock_state;
     *m = p;
     return 0;
 }
 
 void *weft_shared_mem_data(weft_shared_mem *m) { return m ? m->data : NULL; }
 size_t weft_shared_mem_size(weft_shared_mem *m) { return m ? m->size : 0; }
-weft_shared_lock *weft_shared_mem_lock(weft_shared_mem *m) { return m ? m->lock : NULL; }
+weft_shared_lock *weft_shared_mem_lock(weft_shared_mem *m)
+{
+    return m ? (weft_shared_lock *)(void *)&m->lock_state : NULL;
+}
 
 void weft_shared_mem_destroy(weft_shared_mem *m)
 {

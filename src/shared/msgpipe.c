@@ -142,15 +142,9 @@ int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout
                     break;
                 }
                 p->len = (size_t)n;
-                p->got = 0;
-                p->buf = malloc(p->len ? p->len : 1);
-                if (!p->buf) {
-                    p->hdr_got = 8;                  /* try the allocation again next time */
-                    rc = -ENOMEM;
-                    break;
-                }
+                p->got = 0;                          /* the buffer: next branch */
             }
-        } else if (!p->buf) {
+        } else if (!p->buf) {                        /* -ENOMEM: tried again next time */
             p->buf = malloc(p->len ? p->len : 1);
             if (!p->buf) { rc = -ENOMEM; break; }
             continue;

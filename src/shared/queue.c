@@ -190,10 +190,7 @@ int weft_shared_queue_get(weft_shared_queue *q, void *buf, size_t cap, size_t *l
 int weft_shared_queue_shutdown(weft_shared_queue *q, bool immediate)
 {
     if (!q) return -EINVAL;
-    weft_scope shield;                        /* never cut short: it does not wait long */
-    weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
-    take(q);
-    weft_scope_leave(&shield);
+    if (weft__shared_lock_take_shielded(&q->lock) == -EOWNERDEAD) repair(q);  /* never cut short */
     atomic_store(&q->shut, 1);
     if (immediate) {
         uint64_t pos = atomic_load(&q->pos);

@@ -40,14 +40,7 @@ int weft_shared_sem_acquire(weft_shared_sem *s, int64_t timeout)
             continue;
         }
         if (rc) return rc;             /* a cancelled or timed-out wait takes nothing */
-        if (!(w & SLEEPING)) {
-            if (!atomic_compare_exchange_strong_explicit(&s->word, &w, w | SLEEPING,
-                                                         memory_order_seq_cst,
-                                                         memory_order_relaxed))
-                continue;
-            w |= SLEEPING;
-        }
-        rc = weft__shared_wait(&s->word, w, deadline);
+        rc = weft__shared_sleep(&s->word, w, SLEEPING, deadline);
     }
 }
 
