@@ -292,6 +292,35 @@ static void test_non_daemon_waited_at_exit(void)
     unlink(path);
 }
 
+/* A child started while a subprocess's pipes are open keeps none of them: the subprocess
+ * sees the end of its input when the parent closes stdin, not when that child exits. */
+static void test_child_keeps_no_subprocess_pipe(void)
+{
+    weft_subprocess_opts so = WEFT_SUBPROCESS_OPTS_INIT;
+    so.stdin_mode = WEFT_STDIO_PIPE;
+    so.stdout_mode = WEFT_STDIO_PIPE;
+    weft_subprocess *cat;
+    const char *const argv[] = { "cat", NULL };
+    CHECK_OK(weft_subprocess_start(&cat, argv, &so));
+    weft_process *child;
+    CHECK_OK(weft_process_start(&child, NULL, sleep_long, NULL));
+    weft_subprocess_result r;
+    int64_t t0 = weft_now();
+    CHECK_OK(weft_subprocess_communicate(cat, "hello", 5, 10 * WEFT_SEC, &r));
+    CHECK(weft_now() - t0 < 10 * WEFT_SEC);
+    CHECK_EQ(r.returncode, 0);
+    CHECK_EQ(r.out_len, 5);
+    CHECK(memcmp(r.out, "hello", 5) == 0);
+    CHECK(weft_process_is_alive(child));         /* it was running all along */
+    weft_subprocess_result_free(&r);
+    weft_subprocess_destroy(cat);
+    CHECK_OK(weft_process_kill(child));
+    int code = 0;
+    CHECK_OK(weft_process_join(child, 10 * WEFT_SEC, &code));
+    CHECK_EQ(code, -SIGKILL);
+    weft_process_release(child);
+}
+
 static void test_bad_arguments(void)
 {
     weft_process *p;
@@ -315,6 +344,7 @@ int main(void)
     RUN(test_fork_while_threads_hammer);
     RUN(test_daemon_dies_with_its_parent);
     RUN(test_non_daemon_waited_at_exit);
+    RUN(test_child_keeps_no_subprocess_pipe);
     RUN(test_bad_arguments);
     return check_done();
 }

@@ -5,6 +5,8 @@
  * shutdown's rules, bad arguments, and the kill -9 stress test (workers killed from outside
  * during thousands of tasks: every future resolves exactly once, the pool ends whole). */
 #include "check.h"
+#include "core/internal.h"      /* weft__alloc_fail_countdown */
+#include "proc/internal.h"      /* weft__process_fail_next */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -611,6 +613,129 @@ static void test_emfile_while_replacing(void)
     weft_procpool_destroy(p);
 }
 
+/* ---- fork failing while replacing a worker: tried again, nothing lost ---------------------- */
+
+static void test_fork_failure_while_replacing(void)
+{
+    weft_procpool *p = make_pool(2, 0, 0);
+    weft_future *warm[2] = { submit_square(p, 1), submit_square(p, 2) };
+    CHECK_EQ(squared(warm[0]) + squared(warm[1]), 5);
+    weft_future_release(warm[0]);
+    weft_future_release(warm[1]);
+    /* Both workers die; the next four starts fail as fork does at the process limit. */
+    atomic_store(&weft__process_fail_next, 4);
+    const char c = 'x';
+    weft_future *dead[2], *after[50];
+    for (int i = 0; i < 2; i++) CHECK_OK(weft_procpool_submit(p, &dead[i], dies, &c, 1));
+    for (int i = 0; i < 2; i++) CHECK_RC(wait_rc(dead[i]), WEFT_EWORKERDIED);
+    for (int i = 0; i < 50; i++) after[i] = submit_square(p, i);
+    for (int i = 0; i < 50; i++) {              /* they wait for the retried starts */
+        CHECK_EQ(squared(after[i]), (int64_t)i * i);
+        weft_future_release(after[i]);
+    }
+    CHECK_EQ(atomic_load(&weft__process_fail_next), 0);    /* the failures were met */
+    int64_t t0 = weft_now();
+    while (weft_procpool_workers(p) < 2 && weft_now() - t0 < 10 * WEFT_SEC) weft_sleep(WEFT_MS);
+    CHECK_EQ(weft_procpool_workers(p), 2);
+    for (int i = 0; i < 2; i++) weft_future_release(dead[i]);
+    weft_procpool_destroy(p);
+}
+
+/* ---- out of memory in the manager: every future resolves once, the pool goes on ----------- */
+
+static void test_out_of_memory(void)
+{
+    weft_procpool *p = make_pool(2, 0, 0);
+    /* Results over 1 MB: the manager's input buffer is given back after each (over 1 MB), so
+     * every result needs allocations (the buffer, the result's copy), as does each submit. */
+    const size_t n = (1u << 20) + 4096;
+    int ok = 0, nomem = 0, died = 0, refused = 0;
+    for (int round = 0; round < 40; round++) {
+        weft_future *f[6];
+        int nf = 0;
+        /* Odd rounds: the failure lands in a submit; even ones: after them, in the manager
+         * (or in this thread's waits). */
+        if (round % 2) atomic_store(&weft__alloc_fail_countdown, 1 + round % 5);
+        for (int i = 0; i < 6; i++) {
+            int rc = weft_procpool_submit(p, &f[nf], big, &n, sizeof n);
+            if (rc == -ENOMEM) {
+                refused++;
+                continue;
+            }
+            CHECK_OK(rc);
+            nf++;
+        }
+        if (round % 2 == 0) atomic_store(&weft__alloc_fail_countdown, 1 + round % 5);
+        for (int i = 0; i < nf; i++) {
+            const void *d;
+            size_t len;
+            int rc = weft_procpool_result(f[i], 30 * WEFT_SEC, &d, &len);
+            if (rc == 0) {
+                CHECK_EQ(len, n);
+                CHECK_EQ(((const unsigned char *)d)[n - 1], (n - 1) % 251);
+                ok++;
+            } else if (rc == -ENOMEM) {
+                nomem++;
+            } else {
+                CHECK_RC(rc, WEFT_EWORKERDIED);
+                died++;
+            }
+            weft_future_release(f[i]);
+        }
+        atomic_store(&weft__alloc_fail_countdown, 0);
+    }
+    printf("  %d results, %d -ENOMEM results, %d worker-died, %d submits refused\n", ok, nomem,
+           died, refused);
+    CHECK(ok > 0);
+    CHECK(nomem + died + refused > 0);           /* the failures landed somewhere */
+    weft_future *last = submit_square(p, 9);     /* and the pool still works */
+    CHECK_EQ(squared(last), 81);
+    weft_future_release(last);
+    weft_procpool_destroy(p);
+}
+
+/* ---- a worker keeps no other pool's sockets ------------------------------------------------ */
+
+static int count_sockets(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[400], target[256];
+        snprintf(path, sizeof path, "%s/%.255s", dir, e->d_name);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        if (k > 0) {
+            target[k] = 0;
+            n += strncmp(target, "socket:", 7) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_workers_keep_no_other_sockets(void)
+{
+    weft_procpool *a = make_pool(2, 0, 0);
+    weft_procpool *b = make_pool(2, 0, 0);
+    weft_future *f;
+    CHECK_OK(weft_procpool_submit(b, &f, my_pid, NULL, 0));
+    const void *d;
+    size_t len;
+    CHECK_OK(weft_procpool_result(f, 30 * WEFT_SEC, &d, &len));
+    pid_t pid;
+    memcpy(&pid, d, sizeof pid);
+    /* Its own end, and no copy of pool a's ends (a's workers would not see the manager's
+     * end close while b's worker lives) nor of b's other worker's. */
+    CHECK_EQ(count_sockets(pid), 1);
+    weft_future_release(f);
+    weft_procpool_destroy(b);
+    weft_procpool_destroy(a);
+}
+
 /* ---- map ------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -839,6 +964,9 @@ int main(void)
     RUN(test_stress_kill_workers);
     RUN(test_parent_killed);
     RUN(test_emfile_while_replacing);
+    RUN(test_fork_failure_while_replacing);
+    RUN(test_out_of_memory);
+    RUN(test_workers_keep_no_other_sockets);
     RUN(test_cancel_racing_destroy);
     RUN(test_destroy_from_a_callback);
     return check_done();

@@ -19,7 +19,10 @@
  *   - Everything else is copied as it was at the fork: locks the application's other
  *     threads held then stay held in the child for ever; the application's pools and
  *     threads do not exist there (do not use a weft_pool made before the fork); a
- *     descriptor is shared with the parent.
+ *     descriptor is shared with the parent — except weft's own ends of conversations
+ *     that closing ends (a subprocess's pipes, a process pool's sockets): in every child
+ *     they point at /dev/null, so that a child never keeps a subprocess from seeing the
+ *     end of its input, or the parent from reading the end of its output.
  *   - stdout and stderr are flushed before the fork (no output printed twice), and the
  *     child ends with _exit(fn's return value & 0xff) after flushing them again: atexit
  *     handlers and weft's exit rules do not run in the child.

@@ -23,6 +23,12 @@
  *     it, the same way. For a task in a worker's hands, a cancel that returned 0 is a
  *     request: if the task ends before the kill lands, its own outcome stands (read the
  *     future, as after any cancel).
+ *   - a worker that cannot be replaced (fork failing with EAGAIN at the process limit, no
+ *     descriptor left: EMFILE, no memory) is tried again every 50 ms; tasks wait in the
+ *     queue meanwhile (none fails for it). If the pool runs out of memory while reading
+ *     what a dead worker wrote, the tasks it held fail with WEFT_EWORKERDIED rather than
+ *     run a second time: a task runs at most once. A result that cannot be copied for
+ *     want of memory makes that task's future -ENOMEM.
  * Workers ignore SIGINT (a Ctrl+C is the parent's to handle: weft_run_graceful lets the
  * running tasks finish); they are daemon processes: they die with the parent, even when
  * it is killed with kill -9.

@@ -90,11 +90,24 @@ enum {
     WEFT__FORK_SIGNAL,               /* proc/signal.c: the router's state */
     WEFT__FORK_POOL,                 /* pool/executor.c: the lazy pools */
     WEFT__FORK_THREAD,               /* future/thread.c: the registry of threads */
+    WEFT__FORK_PARENT_FD,            /* core/parent_fd.c: descriptors children must not keep */
     WEFT__FORK_ALLOC,                /* core/alloc.c: the allocation depot */
     WEFT__FORK_RANKS
 };
 void weft__fork_hook(int rank, void (*prepare)(void), void (*parent)(void),
                      void (*child)(void));
+
+/* Descriptors a forked child must not keep (core/parent_fd.c): in the child of every fork
+ * they point at /dev/null (the number stays taken). weft__parent_pipe / _socketpair make a
+ * pair with both ends registered before any fork can copy them (flags: pipe2's, or
+ * SOCK_CLOEXEC / SOCK_NONBLOCK); 0 or -errno. weft__parent_fd_close closes fd, forgetting
+ * it first if registered (any descriptor may be passed: the unregistered ones cost an
+ * atomic load); weft__parent_fd_forget forgets one that is to stay open in children (the
+ * end handed to a child). Any context; they block only on the table's short lock. */
+int weft__parent_pipe(int fds[2], int flags);
+int weft__parent_socketpair(int fds[2], int flags);
+int weft__parent_fd_close(int fd);
+void weft__parent_fd_forget(int fd);
 
 /* Around fork (the hooks above): the allocation depot's lock. */
 void weft__alloc_fork_prepare(void);

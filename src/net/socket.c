@@ -57,13 +57,13 @@ static void destroy(weft_socket *s)
     weft__loop *l = atomic_load_explicit(&s->poll.loop, memory_order_acquire);
     if (l && l != weft__tls_self.loop) {
         weft__pollfd_detach_remote(&s->poll);
-        close(s->poll.fd);
+        weft__parent_fd_close(s->poll.fd);
         s->release.run = release_run;
         weft__loop_post(l, &s->release);
         return;
     }
     weft__pollfd_detach(&s->poll, true);
-    close(s->poll.fd);
+    weft__parent_fd_close(s->poll.fd);  /* a subprocess's pipe is registered there */
     weft__free(s);
 }
 

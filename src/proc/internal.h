@@ -120,5 +120,9 @@ weft_subprocess *weft__subprocess_adopt(pid_t pid, int pidfd);
 
 /* The pidfd of a process started by weft_process_start (owned by the handle). */
 int weft__process_pidfd(const weft_process *p);
+/* Test hook: while > 0, weft_process_start fails with -EAGAIN (fork's error when the
+ * process limit is reached; root is exempt from RLIMIT_NPROC, so tests cannot cause it)
+ * and counts one down. */
+extern _Atomic long weft__process_fail_next;
 
 #endif /* WEFT_PROC_INTERNAL_H */

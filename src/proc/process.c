@@ -133,10 +133,22 @@ int weft__process_pidfd(const weft_process *p)
     return weft_subprocess_pidfd(p->sp);
 }
 
+_Atomic long weft__process_fail_next = 0;
+
+/* The test hook: true (and one fewer to fail) while weft__process_fail_next > 0. */
+static bool fail_for_test(void)
+{
+    long n = atomic_load_explicit(&weft__process_fail_next, memory_order_relaxed);
+    if (weft__likely(n <= 0)) return false;
+    while (n > 0 && !atomic_compare_exchange_weak(&weft__process_fail_next, &n, n - 1)) {}
+    return n > 0;
+}
+
 int weft_process_start(weft_process **out, const weft_process_opts *opts, int (*fn)(void *),
                        void *arg)
 {
     if (!out || !fn) return -EINVAL;
+    if (fail_for_test()) return -EAGAIN;      /* as fork says when it cannot */
     pthread_once(&setup_once, setup);
     weft_process *p = weft__calloc(1, sizeof *p);
     if (!p) return -ENOMEM;

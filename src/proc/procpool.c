@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { QUEUED, SENT, DONE };
@@ -82,7 +83,9 @@ typedef struct worker {
     int nsent;
     unsigned long total;             /* tasks ever sent to it */
     int64_t head_start;              /* when the oldest sent task began */
-    buf out, in;
+    int64_t read_again_at;           /* reading ran out of memory: not polled till then */
+    buf out, in;                     /* out always has room for one more header (the
+                                        "leave" message needs no allocation) */
 } worker;
 
 struct weft_procpool {
@@ -106,6 +109,7 @@ struct weft_procpool {
     worker *w[MAX_WORKERS];
     int boot_failures;               /* deaths in a row before a greeting */
     int64_t mean_task_ns;            /* a moving mean of task times (0: none yet) */
+    int64_t dispatch_again_at;       /* queueing to a worker ran out of memory: retry then */
     weft_event *started;             /* set once the first workers are up (start_rc) */
     int start_rc;
 };
@@ -259,8 +263,9 @@ static int worker_main(void *arg)
     pthread_sigmask(SIG_SETMASK, &none, NULL);
     signal(SIGINT, SIG_IGN);                      /* Ctrl+C is the parent's to handle */
     signal(SIGPIPE, SIG_IGN);                     /* a write to a gone manager fails */
-    /* The other workers' sockets and the pool's eventfd are the manager's, not ours (a
-     * copy here would keep a worker's socket open after the manager closed it). */
+    /* The manager's ends of every pool's sockets are /dev/null here already (core/
+     * parent_fd.c): close them, with this pool's pidfds and eventfd, which are the
+     * manager's too. */
     for (int i = 0; i < MAX_WORKERS; i++)
         if (p->w[i]) {
             close(p->w[i]->fd);
@@ -301,11 +306,20 @@ static int worker_main(void *arg)
 /* Starts a worker in slot i. Manager thread. 0 or -errno. */
 static int start_worker(weft_procpool *p, int i)
 {
+    /* The manager's end is registered as the parent's (core/parent_fd.c): no other
+     * process forked from here keeps it, this pool's workers and other pools' included.
+     * The worker's end is handed to the worker: it stays open in the fork below. */
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
+    int rc = weft__parent_socketpair(sv, SOCK_CLOEXEC);
+    if (rc) return rc;
+    weft__parent_fd_forget(sv[1]);
     worker *w = weft__calloc(1, sizeof *w);
+    if (w && buf_reserve(&w->out, sizeof(task_hdr)) != 0) {
+        weft__free(w);
+        w = NULL;
+    }
     if (!w) {
-        close(sv[0]);
+        weft__parent_fd_close(sv[0]);
         close(sv[1]);
         return -ENOMEM;
     }
@@ -314,10 +328,11 @@ static int start_worker(weft_procpool *p, int i)
     boot b = { p, sv[1], sv[0] };
     weft_process_opts po = WEFT_PROCESS_OPTS_INIT;
     po.daemon = true;
-    int rc = weft_process_start(&w->proc, &po, worker_main, &b);
+    rc = weft_process_start(&w->proc, &po, worker_main, &b);
     close(sv[1]);
     if (rc) {
-        close(sv[0]);
+        weft__parent_fd_close(sv[0]);
+        weft__free(w->out.p);
         weft__free(w);
         return rc;
     }
@@ -329,10 +344,11 @@ static int start_worker(weft_procpool *p, int i)
     return 0;
 }
 
-/* Appends task t to w's output. Manager thread. */
+/* Appends task t to w's output, keeping room for one more header. Manager thread. 0 or
+ * -ENOMEM. */
 static int queue_to_worker(worker *w, ptask *t)
 {
-    if (buf_reserve(&w->out, sizeof(task_hdr) + t->len) != 0) return -ENOMEM;
+    if (buf_reserve(&w->out, 2 * sizeof(task_hdr) + t->len) != 0) return -ENOMEM;
     task_hdr h = { t->id, (uint64_t)(uintptr_t)t->fn, t->len };
     memcpy(w->out.p + w->out.len, &h, sizeof h);
     memcpy(w->out.p + w->out.len + sizeof h, t->arg, t->len);
@@ -340,11 +356,13 @@ static int queue_to_worker(worker *w, ptask *t)
     return 0;
 }
 
+/* Tells w to leave once its tasks are done. Never allocates (out keeps room for it). */
 static void send_leave(worker *w)
 {
     if (w->leaving) return;
     w->leaving = true;
-    if (buf_reserve(&w->out, sizeof(task_hdr)) != 0) return;   /* its close will do */
+    if (buf_reserve(&w->out, sizeof(task_hdr)) != 0)
+        weft__fatal("procpool: no room kept for the leave message");
     task_hdr h = { 0, 0, 0 };
     memcpy(w->out.p + w->out.len, &h, sizeof h);
     w->out.len += sizeof h;
@@ -371,9 +389,10 @@ static bool can_take(const weft_procpool *p, const worker *w, int depth)
 }
 
 /* Moves queued tasks to ready workers, each to the one holding the fewest. Manager, with
- * mu held. */
+ * mu held. Out of memory, the rest stays queued and is tried again 10 ms later. */
 static void dispatch_locked(weft_procpool *p, int64_t now)
 {
+    if (now < p->dispatch_again_at) return;
     int depth = depth_for(p);
     while (!weft__list_empty(&p->queue)) {
         worker *w = NULL;
@@ -381,7 +400,10 @@ static void dispatch_locked(weft_procpool *p, int64_t now)
             if (can_take(p, p->w[i], depth) && (!w || p->w[i]->nsent < w->nsent)) w = p->w[i];
         if (!w) break;
         ptask *t = weft__container_of(p->queue.next, ptask, link);
-        if (queue_to_worker(w, t) != 0) break;
+        if (queue_to_worker(w, t) != 0) {
+            p->dispatch_again_at = now + 10 * WEFT_MS;
+            break;
+        }
         weft__list_unlink(&t->link);
         atomic_store(&t->state, SENT);
         weft__list_push_back(&w->sent, &t->link);
@@ -444,11 +466,13 @@ static void take_results(weft_procpool *p, worker *w)
     }
 }
 
-/* Reads what w has sent; false at its end (EOF or an error). */
-static bool read_worker(weft_procpool *p, worker *w)
+/* Reads what w has sent and settles the tasks whose results are whole. 1: nothing more
+ * for now; 0: its end (EOF or an error); -ENOMEM: no memory for the bytes waiting (they
+ * stay in the socket). Manager thread. */
+static int read_worker(weft_procpool *p, worker *w)
 {
     for (;;) {
-        if (buf_reserve(&w->in, 65536) != 0) return true;         /* retry later */
+        if (buf_reserve(&w->in, 65536) != 0) return -ENOMEM;
         ssize_t r = read(w->fd, w->in.p + w->in.len, w->in.cap - w->in.len);
         if (r > 0) {
             w->in.len += (size_t)r;
@@ -456,8 +480,8 @@ static bool read_worker(weft_procpool *p, worker *w)
             continue;
         }
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) return true;
-        return false;
+        if (r < 0 && errno == EAGAIN) return 1;
+        return 0;
     }
 }
 
@@ -485,9 +509,15 @@ static void bury(weft_procpool *p, int i)
     weft_process_kill(w->proc);                   /* -ESRCH if it has ended: harmless */
     int code = 0;
     weft_process_join(w->proc, WEFT_FOREVER, &code);
-    read_worker(p, w);                            /* every result it wrote before dying */
+    /* Every result it wrote before dying. Short of memory for them, try for a while; if
+     * they still cannot be read, nobody can tell which of its tasks ran: they all fail
+     * (run at most once) instead of going back to the queue. */
+    int rd;
+    for (int tries = 0; (rd = read_worker(p, w)) == -ENOMEM && tries < 100; tries++)
+        nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+    bool unread = rd == -ENOMEM;
     weft_process_release(w->proc);
-    close(w->fd);
+    weft__parent_fd_close(w->fd);
     /* A worker that ended on its own before its greeting (its initializer crashed or
      * exited) counts towards breaking the pool; one killed from outside (SIGKILL: kill -9,
      * the OOM killer, or ourselves) does not: a newborn worker may be killed like any. */
@@ -504,6 +534,12 @@ static void bury(weft_procpool *p, int i)
     }
     weft__list cancelled;
     weft__list_init(&cancelled);
+    if (unread) {
+        while (!weft__list_empty(&w->sent)) {
+            ptask *t = weft__container_of(weft__list_pop_front(&w->sent), ptask, link);
+            finish(t, WEFT_EWORKERDIED, NULL);
+        }
+    }
     pthread_mutex_lock(&p->mu);
     while (!weft__list_empty(&w->sent)) {
         ptask *t = weft__container_of(w->sent.prev, ptask, link);
@@ -633,6 +669,7 @@ static int manager_main(void *arg, void **result)
         pf[n] = (struct pollfd){ .fd = p->evfd, .events = POLLIN };
         who[n++] = -1;
         int64_t wait_ns = -1;
+        if (p->dispatch_again_at > now && !queue_empty) wait_ns = p->dispatch_again_at - now;
         for (int i = 0; i < p->o.workers; i++) {
             worker *w = p->w[i];
             if (!w) {
@@ -644,10 +681,16 @@ static int manager_main(void *arg, void **result)
                 }
                 continue;
             }
-            short ev = POLLIN;
-            if (w->out.off < w->out.len) ev |= POLLOUT;
-            pf[n] = (struct pollfd){ .fd = w->fd, .events = ev };
-            who[n++] = i;
+            if (w->read_again_at > now) {
+                /* Out of memory to read into: its socket waits; its death does not. */
+                int64_t d = w->read_again_at - now;
+                if (wait_ns < 0 || d < wait_ns) wait_ns = d;
+            } else {
+                short ev = POLLIN;
+                if (w->out.off < w->out.len) ev |= POLLOUT;
+                pf[n] = (struct pollfd){ .fd = w->fd, .events = ev };
+                who[n++] = i;
+            }
             pf[n] = (struct pollfd){ .fd = w->pidfd, .events = POLLIN };
             who[n++] = i;
             if (p->o.task_timeout > 0 && w->nsent) {
@@ -677,8 +720,11 @@ static int manager_main(void *arg, void **result)
                 continue;
             }
             if (pf[j].revents & POLLOUT) write_worker(w);
-            if ((pf[j].revents & (POLLIN | POLLHUP | POLLERR)) && !read_worker(p, w))
-                w->dead = true;
+            if (pf[j].revents & (POLLIN | POLLHUP | POLLERR)) {
+                int rd = read_worker(p, w);
+                if (rd == 0) w->dead = true;
+                else if (rd < 0) w->read_again_at = weft_now() + 10 * WEFT_MS;
+            }
         }
     }
     /* Shutdown: every worker leaves (told so; killed if it will not within 5 s). */

@@ -328,18 +328,21 @@ static long spawn_clone3(child_ctx *c, void *stack, int *pidfd)
 static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
 {
     int ep[2];
-    if (pipe2(ep, O_CLOEXEC) < 0) return -errno;
+    /* Registered (core/parent_fd.c): a process another thread forks meanwhile must not
+     * keep the write end, or the read below waits for that process's end. */
+    int rc = weft__parent_pipe(ep, O_CLOEXEC);
+    if (rc) return rc;
     if (ep[1] < 3) {                  /* the child's dups onto 0..2 must not hit it */
         int fd = fcntl(ep[1], F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) { int e = -errno; close(ep[0]); close(ep[1]); return e; }
-        close(ep[1]);
+        if (fd < 0) { int e = -errno; weft__parent_fd_close(ep[0]); weft__parent_fd_close(ep[1]); return e; }
+        weft__parent_fd_close(ep[1]);
         ep[1] = fd;
     }
     c->errfd = ep[1];
     c->reset_handlers = true;
     size_t ngaps;
     int *gaps = make_gaps(c->req, ep[1], &ngaps);
-    if (!gaps) { close(ep[0]); close(ep[1]); return -ENOMEM; }
+    if (!gaps) { weft__parent_fd_close(ep[0]); weft__parent_fd_close(ep[1]); return -ENOMEM; }
     const int *old_gaps = c->gaps;
     size_t old_ngaps = c->ngaps;
     c->gaps = gaps;
@@ -351,11 +354,11 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
     long pid = weft__clone_run((unsigned long)flags, (char *)stack + CHILD_STACK, pidfd,
                                child_main, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(ep[1]);
+    weft__parent_fd_close(ep[1]);
     c->gaps = old_gaps;
     c->ngaps = old_ngaps;
     weft__free(gaps);
-    if (pid < 0) { close(ep[0]); return pid; }
+    if (pid < 0) { weft__parent_fd_close(ep[0]); return pid; }
     /* Memory may not be shared (emulators): the errno comes through the pipe, which
      * reads end of file once the child's exec has closed its end. */
     int err = 0;
@@ -366,7 +369,7 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
         if (n <= 0) break;
         got += (size_t)n;
     }
-    close(ep[0]);
+    weft__parent_fd_close(ep[0]);
     atomic_store_explicit(&c->err, got == sizeof err ? err : 0, memory_order_relaxed);
     return pid;
 }

@@ -348,25 +348,28 @@ static int sorted_keep(const weft_subprocess_opts *o, int **keep, size_t *n)
 }
 
 /* The pipes: for each PIPE stream the parent's end becomes a stream (p->io[i]) and the
- * child's end goes into child[i]. Everything is close-on-exec: a child another thread
- * starts meanwhile gets none of it (and closes what it would get anyway). */
+ * child's end goes into child[i]. Everything is close-on-exec, and registered as the
+ * parent's (core/parent_fd.c): a child another thread starts meanwhile gets none of it,
+ * whether it execs or not (a forked copy of stdout's write end would keep the parent from
+ * reading EOF for as long as that other child lives). */
 static int make_pipes(weft_subprocess *p, const weft_subprocess_opts *o, int child[3])
 {
     const weft_stdio modes[3] = { o->stdin_mode, o->stdout_mode, o->stderr_mode };
     for (int i = 0; i < 3; i++) {
         if (modes[i] != WEFT_STDIO_PIPE) continue;
         int fds[2];
-        if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
+        int rc = weft__parent_pipe(fds, O_CLOEXEC);
+        if (rc) return rc;
         int mine = i == 0 ? fds[1] : fds[0];
         child[i] = i == 0 ? fds[0] : fds[1];
         if (o->pipe_size && fcntl(mine, F_SETPIPE_SZ, o->pipe_size) < 0) {
             int e = -errno;
-            close(mine);
+            weft__parent_fd_close(mine);
             return e;
         }
-        int rc = weft_stream_open_fd(&p->io[i], mine, o->stream_opts);
+        rc = weft_stream_open_fd(&p->io[i], mine, o->stream_opts);
         if (rc) {
-            close(mine);
+            weft__parent_fd_close(mine);
             return rc;
         }
     }
@@ -376,7 +379,7 @@ static int make_pipes(weft_subprocess *p, const weft_subprocess_opts *o, int chi
 static void close_child_ends(int child[3])
 {
     for (int i = 0; i < 3; i++)
-        if (child[i] >= 0) close(child[i]);
+        if (child[i] >= 0) weft__parent_fd_close(child[i]);
 }
 
 int weft_subprocess_start(weft_subprocess **out, const char *const argv[],
