@@ -454,11 +454,13 @@ GROUPS = [
     # proc-start: a function started in a child process and joined, one after
     # the other (weft_process_start + join, from a plain thread); beside a bare
     # fork + waitpid (the floor) and Python's multiprocessing.Process with the
-    # fork start method.  Starts per second.
+    # fork and the forkserver start methods.  Starts per second.
     Group("proc-start", ["proc-start"], [
         Program(WEFT, binary="bench/weft_proc_start"),
         Program("fork+waitpid", binary="bench/peers/proc_start_c"),
         Program("python", script="proc_start_py.py", interpreter="python3"),
+        Program("python-forkserver", script="proc_start_py.py", interpreter="python3",
+                args=["forkserver"]),
     ]),
     # procpool-tasks: 2 worker processes, 100,000 tasks returning their int
     # argument, one task per message, every result read back: weft's process

@@ -1,5 +1,6 @@
 /* Futures: completion, waiting from every context, cancellation, callbacks, references. */
 #include "check.h"
+#include "core/internal.h"   /* WEFT_DEBUG */
 
 #include <stdatomic.h>
 
@@ -294,6 +295,69 @@ static void test_use_after_release(void)
 #endif
 }
 
+/* Hooked futures: the executor decides what a cancel does and frees the result. */
+static int hook_cancel_calls, hook_freed;
+static void *hook_freed_result;
+
+static int cancel_request(weft_future *f, void *arg)
+{
+    (void)f;
+    hook_cancel_calls++;
+    return *(int *)arg;              /* 0: taken (completed later), or -EBUSY */
+}
+
+static void free_result(void *result, void *arg)
+{
+    (void)arg;
+    hook_freed++;
+    hook_freed_result = result;
+    free(result);
+}
+
+static const weft_future_hooks hooks = { cancel_request, free_result };
+static const weft_future_hooks no_hooks = { NULL, NULL };
+
+static void test_hooked(void)
+{
+    int answer = 0;
+    weft_future *f;
+    CHECK_RC(weft_future_create_hooked(NULL, &hooks, &answer), -EINVAL);
+    CHECK_RC(weft_future_create_hooked(&f, NULL, &answer), -EINVAL);
+    /* A cancel taken as a request: the future stays pending until the executor says. */
+    CHECK_OK(weft_future_create_hooked(&f, &hooks, &answer));
+    CHECK_OK(weft_future_cancel(f));
+    CHECK_EQ(hook_cancel_calls, 1);
+    CHECK(!weft_future_done(f));
+    CHECK_OK(weft_future_set_error(f, -ECANCELED));
+    CHECK(weft_future_cancelled(f));
+    weft_future_release(f);
+#if !WEFT_DEBUG                                   /* (debug builds free later: quarantine) */
+    CHECK_EQ(hook_freed, 1);                      /* the hook runs with no result */
+    CHECK(hook_freed_result == NULL);
+#endif
+    /* Too late: the cancel says so and the future completes with its result. */
+    answer = -EBUSY;
+    CHECK_OK(weft_future_create_hooked(&f, &hooks, &answer));
+    CHECK_RC(weft_future_cancel(f), -EBUSY);
+    void *r = malloc(8);
+    CHECK_OK(weft_future_set_result(f, r));
+    void *got;
+    CHECK_OK(weft_future_result(f, 0, &got));
+    CHECK(got == r);
+    CHECK_RC(weft_future_cancel(f), -EBUSY);      /* done: no call */
+    CHECK_EQ(hook_cancel_calls, 2);
+    weft_future_release(f);
+#if !WEFT_DEBUG
+    CHECK_EQ(hook_freed, 2);
+    CHECK(hook_freed_result == r);
+#endif
+    /* No hooks: a plain future's rules. */
+    CHECK_OK(weft_future_create_hooked(&f, &no_hooks, NULL));
+    CHECK_OK(weft_future_cancel(f));
+    CHECK(weft_future_cancelled(f));
+    weft_future_release(f);
+}
+
 int main(void)
 {
     RUN(test_plain_future);
@@ -303,5 +367,6 @@ int main(void)
     RUN(test_cross_thread_wait_and_cancel);
     RUN(test_stress);
     RUN(test_use_after_release);
+    RUN(test_hooked);
     return check_done();
 }

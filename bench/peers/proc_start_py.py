@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Peer benchmark: multiprocessing.Process of an empty function, started and joined n
-times one after the other, with the fork start method (the cheapest Python has here).
+times one after the other, with the fork start method (the cheapest Python has here) or
+forkserver (Python 3.14's default on Linux: a server process forks the children).
 
-Usage: proc_start_py.py [n]   (default 500). Prints exactly:
+Usage: proc_start_py.py [fork|forkserver] [n]   (default fork, 500). Prints exactly:
     RESULT proc-start <starts/s>
 """
 
@@ -24,8 +25,10 @@ def run(ctx, n):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    ctx = mp.get_context("fork")
+    args = sys.argv[1:]
+    method = args.pop(0) if args and not args[0].isdigit() else "fork"
+    n = int(args[0]) if args else 500
+    ctx = mp.get_context(method)
     run(ctx, 20)
     t0 = time.perf_counter()
     run(ctx, n)

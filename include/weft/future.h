@@ -55,6 +55,25 @@ WEFT_API void weft_future_release(weft_future *f);
  * Errors: -EINVAL (f NULL), -ENOMEM. Any context. */
 WEFT_API int weft_future_create(weft_future **f);
 
+/* A future completed by the program, for executors written outside weft (weft_dist's
+ * tasks): what weft_future_cancel does and how the result is freed are the executor's.
+ *   cancel(f, arg): called by weft_future_cancel on the pending future (any context; must
+ *     not block). Return 0 if the cancel is taken — the executor completes f later
+ *     (-ECANCELED if the work never ran; its own outcome if it had begun: a cancel of work
+ *     in another's hands is a request) — or a negative error (-EBUSY: too late), which
+ *     weft_future_cancel returns. NULL: the cancel completes f with -ECANCELED at once.
+ *   free(result, arg): called once when the future is freed (after its last release),
+ *     with the result if it completed with one (NULL otherwise). NULL: nothing to free.
+ * hooks must stay valid as long as the future (a static const). The future is completed
+ * with weft_future_set_result / _set_error. Errors: -EINVAL (f or hooks NULL), -ENOMEM.
+ * Any context. */
+typedef struct weft_future_hooks {
+    int (*cancel)(weft_future *f, void *arg);
+    void (*free)(void *result, void *arg);
+} weft_future_hooks;
+WEFT_API int weft_future_create_hooked(weft_future **f, const weft_future_hooks *hooks,
+                                       void *arg);
+
 /* Completes f with a result (error code 0), waking every waiter and running the
  * done-callbacks on the calling context. -EBUSY if f was already done (for example
  * cancelled), -EINVAL if f is NULL or is a task (a task completes when its coroutine returns).

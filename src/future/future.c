@@ -46,6 +46,48 @@ int weft_future_create(weft_future **out)
     return 0;
 }
 
+/* ---- futures completed by the program, with hooks (weft_future_create_hooked) ---------- */
+
+typedef struct hooked {
+    weft_future f;                    /* first */
+    const weft_future_hooks *h;
+    void *arg;
+} hooked;
+
+static int hooked_cancel(weft_future *f)
+{
+    hooked *x = (hooked *)f;
+    atomic_store_explicit(&f->cancel_requested, 1, memory_order_relaxed);
+    if (x->h->cancel) return x->h->cancel(f, x->arg);
+    return weft__future_complete(f, -ECANCELED, NULL) == 0 ? 0 : -EBUSY;
+}
+
+static void hooked_free(weft_future *f)
+{
+    hooked *x = (hooked *)f;
+    if (x->h->free) x->h->free(f->err == 0 ? f->result : NULL, x->arg);
+    weft__free(x);
+}
+
+static const weft__future_ops hooked_ops = { hooked_cancel, hooked_free, NULL, NULL, NULL };
+
+int weft_future_create_hooked(weft_future **out, const weft_future_hooks *h, void *arg)
+{
+    if (!out || !h) return -EINVAL;
+    hooked *x = weft__malloc(sizeof *x);
+    if (!x) return -ENOMEM;
+    weft__future_init(&x->f, &hooked_ops, 1);
+    x->h = h;
+    x->arg = arg;
+    *out = &x->f;
+    return 0;
+}
+
+static inline bool settable(const weft_future *f)
+{
+    return f && (!f->ops || f->ops == &hooked_ops);
+}
+
 static inline bool is_done(const weft_future *f)
 {
     return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
@@ -86,14 +128,14 @@ int weft__future_complete(weft_future *f, int err, void *result)
 
 int weft_future_set_result(weft_future *f, void *result)
 {
-    if (!f || f->ops) return -EINVAL;
+    if (!settable(f)) return -EINVAL;
     weft__future_check(f);
     return weft__future_complete(f, 0, result);
 }
 
 int weft_future_set_error(weft_future *f, int err)
 {
-    if (!f || f->ops || err >= 0) return -EINVAL;
+    if (!settable(f) || err >= 0) return -EINVAL;
     weft__future_check(f);
     return weft__future_complete(f, err, NULL);
 }
