@@ -66,7 +66,9 @@ WEFT_API int weft_process_start(weft_process **p, const weft_process_opts *opts,
  * NULL): fn's return value & 0xff (or what it passed to exit), or minus the signal number
  * if a signal ended it (-9: killed). Joining again returns the same at once; several
  * contexts may join at once. Errors: -EINVAL, -ETIMEDOUT, -ECANCELED (the child is
- * untouched). Blocks (see weft/core.h). */
+ * untouched), -ECHILD (the exit status was taken by somebody else: a waitpid(-1) of the
+ * program's, or SIGCHLD set to SIG_IGN, which makes the kernel reap children at once).
+ * Blocks (see weft/core.h). */
 WEFT_API int weft_process_join(weft_process *p, int64_t timeout, int *exitcode);
 
 /* True while the child has not ended. Never blocks. */
@@ -82,7 +84,8 @@ WEFT_API pid_t weft_process_pid(const weft_process *p);
 
 /* Gives the handle back. A child that has ended is reaped now. One still running goes on:
  * a non-daemon child is waited for at the parent's normal exit, a daemon child is killed
- * then (as Python does); either way it is reaped, never left a zombie. NULL is ignored. */
+ * then (as Python does); either way it is reaped, never left a zombie. The handle is gone
+ * after the call (a second release is a use after free). NULL is ignored. */
 WEFT_API void weft_process_release(weft_process *p);
 
 #ifdef __cplusplus

@@ -49,7 +49,8 @@ typedef struct weft_procpool weft_procpool;
  * what weft_procpool_submit was given). It may give back result bytes: *out set to a
  * buffer from malloc (the worker frees it once sent) and *out_len to its length; both
  * start NULL / 0. Returns 0 (or any value >= 0): the future succeeds with those bytes;
- * a negative errno value: the future's error (the bytes are dropped). */
+ * a negative errno value: the future's error (the bytes are dropped). A length without a
+ * buffer (*out NULL, *out_len > 0) cannot be sent: the worker dies (WEFT_EWORKERDIED). */
 typedef int (*weft_proc_task)(const void *arg, size_t len, void **out, size_t *out_len);
 
 /* Options for weft_procpool_create. Initialise with WEFT_PROCPOOL_OPTS_INIT; more fields
@@ -76,12 +77,14 @@ typedef struct weft_procpool_opts {
  * Errors: -EINVAL (pp NULL, a negative count or timeout, more than 256 workers), -ENOMEM,
  * -EAGAIN (no process or thread could be started), -EMFILE, -ENOSYS (no pidfd_open: Linux
  * < 5.3, Valgrind). Any context; waits (a coroutine parks) until the workers are forked,
- * a millisecond or so each, and is not cut short by a cancel. */
+ * a millisecond or so each, and is not cut short by a cancel. opts may be NULL (the
+ * defaults: a worker per CPU, no limits). */
 WEFT_API int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts);
 
 /* Queues fn(arg, len) (the bytes are copied now; arg may be NULL when len is 0). *f
  * receives the task's future (release it with weft_future_release); its result, once
- * done, is read with weft_procpool_result. Errors: -EINVAL (pool, f or fn NULL; arg NULL
+ * done, is read with weft_procpool_result (weft_future_result on it gives the same error
+ * code, and as result a pointer internal to the pool: do not use it). Errors: -EINVAL (pool, f or fn NULL; arg NULL
  * with len > 0), -ENOMEM, -ESHUTDOWN (after weft_procpool_shutdown), WEFT_EPOOLBROKEN.
  * Any context; never blocks. */
 WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_proc_task fn,
@@ -91,8 +94,9 @@ WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_pro
  * outcome: 0 with *data and *len set to the result bytes (valid until the future is
  * released; data NULL and len 0 when the task gave none), or the task's error: its
  * negative return value, WEFT_EWORKERDIED, -ETIMEDOUT (its task_timeout), -ECANCELED,
- * WEFT_EPOOLBROKEN; or this wait's own -ETIMEDOUT / -ECANCELED as weft_future_result's.
- * data and len may be NULL. -EINVAL for a future that is not a process pool task's.
+ * WEFT_EPOOLBROKEN; or this wait's own -ETIMEDOUT / -ECANCELED as weft_future_result's
+ * (weft_future_done(f) tells them apart: a task's own outcome leaves it done). data and
+ * len may be NULL. -EINVAL for a future that is not a process pool task's.
  * Any context; blocks as weft_future_result. */
 WEFT_API int weft_procpool_result(weft_future *f, int64_t timeout, const void **data,
                                   size_t *len);
@@ -129,11 +133,17 @@ WEFT_API int weft_procpool_shutdown(weft_procpool *pool, bool wait, bool cancel_
 /* Shuts the pool down (waiting, tasks not cancelled) and frees it. Futures stay valid
  * (also for weft_future_cancel, which then returns -EBUSY: they are done). From a
  * done-callback run on the pool's own thread it does not wait: the pool shuts down and
- * is freed once its last task has finished. Any context; blocks (but there). */
+ * is freed once its last task has finished. The handle is gone after the call (any use
+ * of it, a second destroy included, is a use after free). A task that never ends keeps
+ * destroy waiting unless the pool has a task_timeout: to leave at once, cancel the running
+ * futures after weft_procpool_shutdown(pool, false, true). NULL: nothing. Any context;
+ * blocks (but there). */
 WEFT_API void weft_procpool_destroy(weft_procpool *pool);
 
 /* Counters, for monitoring and tests: workers alive now, and workers replaced so far
- * (after a death, a timeout, a cancel or max_tasks_per_child). Any context. */
+ * (after a death, a timeout, a cancel or max_tasks_per_child). They follow the pool's
+ * manager thread, which counts a worker gone once it has reaped it: just after a future
+ * reported a worker's death they may not show it yet. 0 for NULL. Any context. */
 WEFT_API int weft_procpool_workers(weft_procpool *pool);
 WEFT_API unsigned long weft_procpool_replaced(weft_procpool *pool);
 

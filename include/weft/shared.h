@@ -36,7 +36,7 @@
 #ifndef WEFT_SHARED_H
 #define WEFT_SHARED_H
 
-#include "weft/core.h"
+#include "core.h"
 
 #include <stdbool.h>
 #include <stddef.h>
