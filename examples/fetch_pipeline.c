@@ -16,14 +16,13 @@
  *
  * What it shows:
  *   - weft_pool_submit gives a future per job; weft_wait waits on many at once;
- *   - cancel_futures: no job starts after the failure was seen (checked: between the moment
- *     wait() returned and the end of the pipeline, at most the jobs the 4 workers had
- *     already taken off the queue started);
+ *   - cancel_futures: the fetches not yet started never start (counted: how many began
+ *     between the moment wait() returned and the shutdown's cancel — the ones the workers
+ *     took off the queue meanwhile);
  *   - the error reaches the caller as a return value, and the cancelled futures say so.
  *
  * The failure is the point: the program says so, and exits 0 if the pipeline failed with
- * -ECONNREFUSED, some fetches were cancelled, and none started after the failure had been
- * seen (beyond those the workers had already taken).
+ * -ECONNREFUSED and some fetches were cancelled.
  */
 #include <weft.h>
 
@@ -89,19 +88,21 @@ int main(void)
            "stopping\n", URLS, WORKERS, FAILING);
     int rc = pipeline(&n_done, &n_cancelled);
     int late = started_after_failure;
-    bool ok = rc == -ECONNREFUSED && n_cancelled > 0 && n_done + n_cancelled == URLS &&
-              late <= WORKERS;
+    /* The late starts are reported, not checked: a worker takes the next fetch in the
+     * moment between the failure being seen and the shutdown's cancel, and if this thread
+     * is preempted then (a loaded machine: the test suite beside it), it may take more
+     * than one (CI saw it). */
+    bool ok = rc == -ECONNREFUSED && n_cancelled > 0 && n_done + n_cancelled == URLS;
     if (ok) {
         printf("as intended, the pipeline failed with fetch %d's error: %s (%s)\n",
                FAILING, weft_errname(rc), weft_strerror(rc));
         printf("%d fetches ran, %d were cancelled, %d started after the failure was seen "
-               "(at most %d may: those the workers had taken)\n",
+               "(those the %d workers took before the shutdown's cancel)\n",
                n_done, n_cancelled, late, WORKERS);
     } else {
         fprintf(stderr, "fetch_pipeline: FAILED: expected the pipeline to fail with "
-                "ECONNREFUSED, some fetches cancelled and at most %d started after the "
-                "failure; got %s, %d ran, %d cancelled, %d started after\n",
-                WORKERS, weft_errname(rc), n_done, n_cancelled, late);
+                "ECONNREFUSED and some fetches cancelled; got %s, %d ran, %d cancelled, %d "
+                "started after\n", weft_errname(rc), n_done, n_cancelled, late);
     }
     return ok ? 0 : 1;
 }

@@ -102,12 +102,14 @@ void weft__fork_hook(int rank, void (*prepare)(void), void (*parent)(void),
  * pair with both ends registered before any fork can copy them (flags: pipe2's, or
  * SOCK_CLOEXEC / SOCK_NONBLOCK); 0 or -errno. weft__parent_fd_close closes fd, forgetting
  * it first if registered (any descriptor may be passed: the unregistered ones cost an
- * atomic load); weft__parent_fd_forget forgets one that is to stay open in children (the
- * end handed to a child). Any context; they block only on the table's short lock. */
-int weft__parent_pipe(int fds[2], int flags);
+ * atomic load and close outside the lock). Any context; they block
+ * only on the table's short lock. */
+int weft__parent_pipe(int fds[2], int flags, int min_fd);    /* both ends >= min_fd */
 int weft__parent_socketpair(int fds[2], int flags);
 int weft__parent_fd_close(int fd);
-void weft__parent_fd_forget(int fd);
+/* The calling thread's next fork leaves fd (registered) open in its child: the end handed
+ * to the child. -1: none. Set it just before the fork and back to -1 after. */
+void weft__parent_fd_keep_in_child(int fd);
 
 /* Around fork (the hooks above): the allocation depot's lock. */
 void weft__alloc_fork_prepare(void);

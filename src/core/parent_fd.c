@@ -32,7 +32,10 @@ static int *table;                   /* under lock */
 static size_t used, cap;
 static _Atomic size_t registered;    /* `used`, readable without the lock: the fast path of
                                         weft__parent_fd_close for descriptors never added */
-static pthread_once_t hooked = PTHREAD_ONCE_INIT;
+/* The one registered descriptor that the calling thread's next fork hands to its child
+ * (weft__parent_fd_keep_in_child): thread-local, so the child — a copy of this thread —
+ * reads the forking thread's value. */
+static _Thread_local int keep_in_child = -1;
 
 static void fork_prepare(void) { pthread_mutex_lock(&lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&lock); }
@@ -44,15 +47,20 @@ static void fork_child(void)
     if (used == 0) return;
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     for (size_t i = 0; i < used; i++) {
+        if (table[i] == keep_in_child) continue;
         if (null >= 0) dup3(null, table[i], O_CLOEXEC);
         else close(table[i]);        /* no /dev/null (a bare chroot): the plain close */
     }
     if (null >= 0) close(null);
     used = 0;
+    keep_in_child = -1;
     atomic_store_explicit(&registered, 0, memory_order_relaxed);
 }
 
-static void hook(void)
+/* Installed when the library is loaded, not on first use: a fork racing the first pair
+ * could have copied the hooks table before this hook was in it (core/fork.c), and then
+ * neither held the lock nor cleaned the child. */
+__attribute__((constructor)) static void hook(void)
 {
     weft__fork_hook(WEFT__FORK_PARENT_FD, fork_prepare, fork_parent, fork_child);
 }
@@ -72,15 +80,30 @@ static int add_locked(int fd)
     return 0;
 }
 
-static int make_pair(int fds[2], bool pipe, int flags)
+/* With lock held: moves fd to a number >= min (close-on-exec). 0 or -errno. */
+static int move_above_locked(int *fd, int min)
 {
-    pthread_once(&hooked, hook);
+    if (*fd >= min) return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, min);
+    if (moved < 0) return -errno;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}
+
+static int make_pair(int fds[2], bool pipe, int flags, int min_fd)
+{
     pthread_mutex_lock(&lock);
     int rc = pipe ? pipe2(fds, flags) : socketpair(AF_UNIX, SOCK_STREAM | flags, 0, fds);
     if (rc != 0) {
-        rc = -errno;
-    } else if ((rc = add_locked(fds[0])) != 0 || (rc = add_locked(fds[1])) != 0) {
-        if (used && table[used - 1] == fds[0]) used--;
+        pthread_mutex_unlock(&lock);
+        return -errno;
+    }
+    size_t before = used;
+    if ((rc = move_above_locked(&fds[0], min_fd)) != 0 ||
+        (rc = move_above_locked(&fds[1], min_fd)) != 0 || (rc = add_locked(fds[0])) != 0 ||
+        (rc = add_locked(fds[1])) != 0) {
+        used = before;                           /* forget what this call added */
         atomic_store_explicit(&registered, used, memory_order_relaxed);
         close(fds[0]);
         close(fds[1]);
@@ -89,14 +112,19 @@ static int make_pair(int fds[2], bool pipe, int flags)
     return rc;
 }
 
-int weft__parent_pipe(int fds[2], int flags)
+int weft__parent_pipe(int fds[2], int flags, int min_fd)
 {
-    return make_pair(fds, true, flags);
+    return make_pair(fds, true, flags, min_fd);
 }
 
 int weft__parent_socketpair(int fds[2], int flags)
 {
-    return make_pair(fds, false, flags);
+    return make_pair(fds, false, flags, 0);
+}
+
+void weft__parent_fd_keep_in_child(int fd)
+{
+    keep_in_child = fd;
 }
 
 int weft__parent_fd_close(int fd)
@@ -107,27 +135,17 @@ int weft__parent_fd_close(int fd)
             if (table[i] == fd) {
                 table[i] = table[--used];
                 atomic_store_explicit(&registered, used, memory_order_relaxed);
-                break;
+                /* A registered one is closed under the lock: a fork cannot come between
+                 * forgetting the number and closing it (the child would keep a copy), nor
+                 * find it registered once the number may be reused by an unrelated open.
+                 * Those are our pipes and Unix sockets: their close does not wait. */
+                int rc = close(fd);
+                pthread_mutex_unlock(&lock);
+                return rc;
             }
-        /* Closed under the lock: a fork cannot come between forgetting the number and
-         * closing it (the child would keep a copy), nor find it registered once the
-         * number may be reused by an unrelated open. */
-        int rc = close(fd);
         pthread_mutex_unlock(&lock);
-        return rc;
     }
+    /* Any other descriptor closes outside the lock (a socket with SO_LINGER may wait in
+     * close for seconds: forks and other closes must not wait with it). */
     return close(fd);
-}
-
-void weft__parent_fd_forget(int fd)
-{
-    if (atomic_load_explicit(&registered, memory_order_relaxed) == 0) return;
-    pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < used; i++)
-        if (table[i] == fd) {
-            table[i] = table[--used];
-            atomic_store_explicit(&registered, used, memory_order_relaxed);
-            break;
-        }
-    pthread_mutex_unlock(&lock);
 }

@@ -124,5 +124,8 @@ int weft__process_pidfd(const weft_process *p);
  * process limit is reached; root is exempt from RLIMIT_NPROC, so tests cannot cause it)
  * and counts one down. */
 extern _Atomic long weft__process_fail_next;
+/* For tests: how many times a process pool's manager, out of memory, put off a read or a
+ * dispatch to try again. */
+extern _Atomic unsigned long weft__procpool_memory_retries;
 
 #endif /* WEFT_PROC_INTERNAL_H */

@@ -133,6 +133,8 @@ static void ptask_free(weft_future *f)
     pool_unref(p);
 }
 
+_Atomic unsigned long weft__procpool_memory_retries = 0;
+
 /* The pool whose manager the calling thread is (NULL on any other thread). */
 static _Thread_local weft_procpool *managing;
 /* The pool whose shutdown is running the done-callbacks of the tasks it cancelled on the
@@ -306,13 +308,12 @@ static int worker_main(void *arg)
 /* Starts a worker in slot i. Manager thread. 0 or -errno. */
 static int start_worker(weft_procpool *p, int i)
 {
-    /* The manager's end is registered as the parent's (core/parent_fd.c): no other
-     * process forked from here keeps it, this pool's workers and other pools' included.
-     * The worker's end is handed to the worker: it stays open in the fork below. */
+    /* Both ends are registered as the parent's (core/parent_fd.c): no other process forked
+     * from here keeps them, this pool's workers and other pools' included; the worker's
+     * end is left open in the one fork that hands it to the worker. */
     int sv[2];
     int rc = weft__parent_socketpair(sv, SOCK_CLOEXEC);
     if (rc) return rc;
-    weft__parent_fd_forget(sv[1]);
     worker *w = weft__calloc(1, sizeof *w);
     if (w && buf_reserve(&w->out, sizeof(task_hdr)) != 0) {
         weft__free(w);
@@ -320,7 +321,7 @@ static int start_worker(weft_procpool *p, int i)
     }
     if (!w) {
         weft__parent_fd_close(sv[0]);
-        close(sv[1]);
+        weft__parent_fd_close(sv[1]);
         return -ENOMEM;
     }
     weft__list_init(&w->sent);
@@ -328,8 +329,10 @@ static int start_worker(weft_procpool *p, int i)
     boot b = { p, sv[1], sv[0] };
     weft_process_opts po = WEFT_PROCESS_OPTS_INIT;
     po.daemon = true;
+    weft__parent_fd_keep_in_child(sv[1]);
     rc = weft_process_start(&w->proc, &po, worker_main, &b);
-    close(sv[1]);
+    weft__parent_fd_keep_in_child(-1);
+    weft__parent_fd_close(sv[1]);
     if (rc) {
         weft__parent_fd_close(sv[0]);
         weft__free(w->out.p);
@@ -401,6 +404,7 @@ static void dispatch_locked(weft_procpool *p, int64_t now)
         if (!w) break;
         ptask *t = weft__container_of(p->queue.next, ptask, link);
         if (queue_to_worker(w, t) != 0) {
+            atomic_fetch_add(&weft__procpool_memory_retries, 1);
             p->dispatch_again_at = now + 10 * WEFT_MS;
             break;
         }
@@ -513,8 +517,10 @@ static void bury(weft_procpool *p, int i)
      * they still cannot be read, nobody can tell which of its tasks ran: they all fail
      * (run at most once) instead of going back to the queue. */
     int rd;
-    for (int tries = 0; (rd = read_worker(p, w)) == -ENOMEM && tries < 100; tries++)
+    for (int tries = 0; (rd = read_worker(p, w)) == -ENOMEM && tries < 100; tries++) {
+        atomic_fetch_add(&weft__procpool_memory_retries, 1);
         nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+    }
     bool unread = rd == -ENOMEM;
     weft_process_release(w->proc);
     weft__parent_fd_close(w->fd);
@@ -723,7 +729,10 @@ static int manager_main(void *arg, void **result)
             if (pf[j].revents & (POLLIN | POLLHUP | POLLERR)) {
                 int rd = read_worker(p, w);
                 if (rd == 0) w->dead = true;
-                else if (rd < 0) w->read_again_at = weft_now() + 10 * WEFT_MS;
+                else if (rd < 0) {
+                    atomic_fetch_add(&weft__procpool_memory_retries, 1);
+                    w->read_again_at = weft_now() + 10 * WEFT_MS;
+                }
             }
         }
     }

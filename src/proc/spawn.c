@@ -329,15 +329,10 @@ static long spawn_clone(child_ctx *c, void *stack, int method, int *pidfd)
 {
     int ep[2];
     /* Registered (core/parent_fd.c): a process another thread forks meanwhile must not
-     * keep the write end, or the read below waits for that process's end. */
-    int rc = weft__parent_pipe(ep, O_CLOEXEC);
+     * keep the write end, or the read below waits for that process's end. Above 2: the
+     * child's dups onto 0..2 must not hit it. */
+    int rc = weft__parent_pipe(ep, O_CLOEXEC, 3);
     if (rc) return rc;
-    if (ep[1] < 3) {                  /* the child's dups onto 0..2 must not hit it */
-        int fd = fcntl(ep[1], F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) { int e = -errno; weft__parent_fd_close(ep[0]); weft__parent_fd_close(ep[1]); return e; }
-        weft__parent_fd_close(ep[1]);
-        ep[1] = fd;
-    }
     c->errfd = ep[1];
     c->reset_handlers = true;
     size_t ngaps;

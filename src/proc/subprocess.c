@@ -358,7 +358,7 @@ static int make_pipes(weft_subprocess *p, const weft_subprocess_opts *o, int chi
     for (int i = 0; i < 3; i++) {
         if (modes[i] != WEFT_STDIO_PIPE) continue;
         int fds[2];
-        int rc = weft__parent_pipe(fds, O_CLOEXEC);
+        int rc = weft__parent_pipe(fds, O_CLOEXEC, 0);
         if (rc) return rc;
         int mine = i == 0 ? fds[1] : fds[0];
         child[i] = i == 0 ? fds[0] : fds[1];
