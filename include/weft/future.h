@@ -73,6 +73,9 @@ typedef struct weft_future_hooks {
 } weft_future_hooks;
 WEFT_API int weft_future_create_hooked(weft_future **f, const weft_future_hooks *hooks,
                                        void *arg);
+/* The arg a future was created with, if it was created with these hooks (NULL otherwise):
+ * how an executor recognises its own futures. Any context. */
+WEFT_API void *weft_future_hooked_arg(weft_future *f, const weft_future_hooks *hooks);
 
 /* Completes f with a result (error code 0), waking every waiter and running the
  * done-callbacks on the calling context. -EBUSY if f was already done (for example

@@ -29,6 +29,9 @@ extern "C" {
 
 typedef struct weft_redis weft_redis;
 
+/* The server answered with an error reply ("-ERR ...", "-WRONGTYPE ..."). */
+#define WEFT_EREDIS (-4099)
+
 /* A reply, as the server sent it (the types are RESP2's). */
 enum {
     WEFT_REDIS_STRING = 1,            /* bulk string: str, len (binary-safe, NUL-terminated) */

@@ -41,6 +41,8 @@ typedef struct rcmd {
     int64_t deadline;                /* not written by then: -ETIMEDOUT */
     char *cmd;                       /* the formatted command (hiredis's allocation) */
     size_t len;
+    dist_reply_cb cb;                /* dist_redis_send_cb's: told the outcome, or NULL */
+    void *cb_arg;
 } rcmd;
 
 struct weft_redis {
@@ -61,6 +63,9 @@ struct weft_redis {
     int64_t backoff;
     weft_event *started;             /* set after the first connection attempt */
     int start_rc;
+    char **init;                     /* dist_redis_add_init's commands (mu), formatted */
+    size_t *init_len;
+    int ninit;
 };
 
 /* ---- replies: hiredis's reader builds weft_redis_reply objects ---------------------------- */
@@ -179,17 +184,19 @@ static void cmd_free(void *result, void *arg)
 
 static const weft_future_hooks cmd_hooks = { cmd_cancel, cmd_free };
 
-/* Completes c (I/O thread or closer; c has left every list). */
+/* Completes c (I/O thread or closer; c has left every list), then tells its callback. */
 static void cmd_finish(rcmd *c, int err, weft_redis_reply *reply)
 {
     c->state = DONE;
     if (err) {
         weft_redis_reply_free(reply);
+        reply = NULL;
         weft_future_set_error(c->fut, err);
     } else {
         c->reply = reply;
         weft_future_set_result(c->fut, reply);
     }
+    if (c->cb) c->cb(c->cb_arg, err, reply);    /* the reply lives as long as the future */
     weft_future_release(c->fut);
 }
 
@@ -209,14 +216,10 @@ static void disconnect(weft_redis *c, int err)
     }
 }
 
-/* One blocking round trip on a fresh connection (AUTH, SELECT): 0, or an error. */
-static int handshake_call(weft_redis *c, int argc, const char **argv)
+/* One blocking round trip of a formatted command on a fresh connection: 0, or an error. */
+static int handshake_raw(weft_redis *c, const char *cmd, size_t n)
 {
-    char *cmd;
-    int n = redisFormatCommandArgv(&cmd, argc, argv, NULL);
-    if (n < 0) return -ENOMEM;
-    int rc = dist_write_all(c->fd, cmd, (size_t)n, c->o.connect_timeout);
-    redisFreeCommand(cmd);
+    int rc = dist_write_all(c->fd, cmd, n, c->o.connect_timeout);
     if (rc) return rc;
     int64_t deadline = weft_now() + c->o.connect_timeout;
     for (;;) {
@@ -234,6 +237,17 @@ static int handshake_call(weft_redis *c, int argc, const char **argv)
         if (k == 0) return -ECONNRESET;
         if (redisReaderFeed(c->reader, buf, (size_t)k) != REDIS_OK) return -ENOMEM;
     }
+}
+
+/* handshake_raw for an argument vector (AUTH, SELECT). */
+static int handshake_call(weft_redis *c, int argc, const char **argv)
+{
+    char *cmd;
+    int n = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    if (n < 0) return -ENOMEM;
+    int rc = handshake_raw(c, cmd, (size_t)n);
+    redisFreeCommand(cmd);
+    return rc;
 }
 
 /* A new connection, with AUTH and SELECT: 0 or an error. Any context (blocks). */
@@ -256,6 +270,10 @@ static int connect_once(weft_redis *c)
         const char *argv[2] = { "SELECT", db };
         rc = handshake_call(c, 2, argv);
     }
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; !rc && i < c->ninit; i++)
+        rc = handshake_raw(c, c->init[i], c->init_len[i]);
+    pthread_mutex_unlock(&c->mu);
     if (rc) {
         disconnect(c, -ECONNRESET);
         return rc;
@@ -464,13 +482,9 @@ int weft_redis_connect(weft_redis **out, const char *url, const weft_redis_opts 
     return 0;
 }
 
-static int enqueue(weft_redis *c, weft_future **f, rcmd **out, char *cmd, int len)
+/* Queues x (fresh, cb set or not) for cmd; *f its future. Consumes cmd and x on failure. */
+static int enqueue_cmd(weft_redis *c, weft_future **f, rcmd *x, char *cmd, int len)
 {
-    rcmd *x = calloc(1, sizeof *x);
-    if (!x) {
-        redisFreeCommand(cmd);
-        return -ENOMEM;
-    }
     x->cmd = cmd;
     x->len = (size_t)len;
     x->conn = c;
@@ -495,7 +509,59 @@ static int enqueue(weft_redis *c, weft_future **f, rcmd **out, char *cmd, int le
     wake(c);
     pthread_mutex_unlock(&c->mu);
     *f = x->fut;
-    if (out) *out = x;
+    return 0;
+}
+
+static int enqueue(weft_redis *c, weft_future **f, rcmd **out, char *cmd, int len)
+{
+    rcmd *x = calloc(1, sizeof *x);
+    if (!x) {
+        redisFreeCommand(cmd);
+        return -ENOMEM;
+    }
+    int rc = enqueue_cmd(c, f, x, cmd, len);
+    if (rc == 0 && out) *out = x;
+    return rc;
+}
+
+int dist_redis_send_cb(weft_redis *c, int argc, const char *const *argv, const size_t *lens,
+                       dist_reply_cb cb, void *arg)
+{
+    if (!c || !argv || argc < 1 || !cb) return -EINVAL;
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, lens);
+    if (len < 0) return -ENOMEM;
+    rcmd *x = calloc(1, sizeof *x);
+    if (!x) {
+        redisFreeCommand(cmd);
+        return -ENOMEM;
+    }
+    x->cb = cb;
+    x->cb_arg = arg;
+    weft_future *f;
+    int rc = enqueue_cmd(c, &f, x, cmd, len);
+    if (rc == 0) weft_future_release(f);         /* the I/O thread's reference remains */
+    return rc;
+}
+
+int dist_redis_add_init(weft_redis *c, int argc, const char *const *argv)
+{
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, NULL);
+    if (len < 0) return -ENOMEM;
+    pthread_mutex_lock(&c->mu);
+    char **init = realloc(c->init, (size_t)(c->ninit + 1) * sizeof *init);
+    size_t *lens = init ? realloc(c->init_len, (size_t)(c->ninit + 1) * sizeof *lens) : NULL;
+    if (init) c->init = init;
+    if (lens) c->init_len = lens;
+    if (!init || !lens) {
+        pthread_mutex_unlock(&c->mu);
+        redisFreeCommand(cmd);
+        return -ENOMEM;
+    }
+    c->init[c->ninit] = cmd;
+    c->init_len[c->ninit++] = (size_t)len;
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
@@ -609,6 +675,9 @@ void weft_redis_close(weft_redis *c)
     close(c->evfd);
     dist_url_free(&c->url);
     pthread_mutex_destroy(&c->mu);
+    for (int i = 0; i < c->ninit; i++) redisFreeCommand(c->init[i]);
+    free(c->init);
+    free(c->init_len);
     free(c->out.p);
     free(c);
 }

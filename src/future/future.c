@@ -83,6 +83,12 @@ int weft_future_create_hooked(weft_future **out, const weft_future_hooks *h, voi
     return 0;
 }
 
+void *weft_future_hooked_arg(weft_future *f, const weft_future_hooks *h)
+{
+    if (!f || f->ops != &hooked_ops || ((hooked *)f)->h != h) return NULL;
+    return ((hooked *)f)->arg;
+}
+
 static inline bool settable(const weft_future *f)
 {
     return f && (!f->ops || f->ops == &hooked_ops);

@@ -1,0 +1,205 @@
+/* weft/dist.h — tasks across machines through Redis (RQ's and Celery's job), whose futures
+ * lose nothing when a worker is killed.
+ *
+ * Part of libweft_dist (link with -lweft_dist -lweft; it needs hiredis). Not included by
+ * <weft.h>. The message format, for other languages, is in docs/DIST.md (version 1).
+ *
+ * A client submits a named task with an argument of bytes to a queue and gets a future
+ * whose result is bytes; it mixes with every other future (weft_wait, as_completed, from
+ * threads and coroutines). Workers — programs that registered the task functions by name,
+ * on any machine that reaches the server — take tasks from the queue and run them in
+ * coroutines, threads or processes.
+ *
+ * The promise: at-least-once execution, exactly-once result. A task is taken by one worker
+ * at a time; if that worker dies (kill -9, a crash, the machine gone), its heartbeat stops,
+ * and within a few seconds (heartbeat_ttl) a live worker takes its tasks over and runs them
+ * again; a task's result is recorded once, atomically on the server, and a second run
+ * after a takeover cannot overwrite it or deliver it twice. A task that fails (returns a
+ * negative code) is retried up to its attempts, after a back-off; its last failure is its
+ * result, and it goes to the queue's dead letters.
+ *
+ * One Redis server (7.0 or later; not a cluster: the scripts name keys they compute). With
+ * the server's append-only file on, nothing accepted survives only in memory: a restart
+ * loses no task; clients and workers reconnect by themselves.
+ */
+#ifndef WEFT_DIST_H
+#define WEFT_DIST_H
+
+#include "core.h"
+#include "future.h"
+#include "procpool.h"                   /* weft_proc_task: a task's function */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A task went to the dead letters without a result of its own: it used up its attempts on
+ * workers that died running it (the last one's death is this error). */
+#define WEFT_ETASKLOST (-4100)
+/* No worker on the task's queue knows its name (a worker that takes it fails it at once:
+ * a queue's workers are expected to know the same tasks; route others elsewhere). */
+#define WEFT_ENOTASK (-4101)
+/* The task's record was malformed or gone (expired) when a worker took it. */
+#define WEFT_EBADTASK (-4102)
+
+typedef struct weft_dist_client weft_dist_client;
+typedef struct weft_dist_worker weft_dist_worker;
+
+/* Options for weft_dist_client_create. Initialise with WEFT_DIST_CLIENT_OPTS_INIT. */
+typedef struct weft_dist_client_opts {
+    const char *prefix;                 /* the keys' prefix (default "weft") */
+    int64_t connect_timeout;            /* ns (default 5 s) */
+    int64_t submit_timeout;             /* ns: a submit not accepted by the server by then
+                                           fails with -ETIMEDOUT (default 30 s) */
+} weft_dist_client_opts;
+#define WEFT_DIST_CLIENT_OPTS_INIT { NULL, 5 * WEFT_SEC, 30 * WEFT_SEC }
+
+/* A task's options. Initialise with WEFT_DIST_TASK_OPTS_INIT. */
+typedef struct weft_dist_task_opts {
+    const char *queue;                  /* default "default" */
+    int attempts;                       /* runs at most (1: no retry; a takeover after a
+                                           worker's death counts one); default 1 */
+    int64_t backoff;                    /* ns before the 2nd attempt, doubling after;
+                                           default 0 */
+    int64_t timeout;                    /* ns: a run past it fails with -ETIMEDOUT (killed in
+                                           process workers; cooperative in coroutines and
+                                           threads, see weft_dist_worker_opts); 0: none */
+    int64_t delay;                      /* ns from now before it may run; 0: at once */
+    int64_t eta;                        /* absolute time (ns since the Unix epoch, as
+                                           CLOCK_REALTIME) before which it may not run;
+                                           0: none (the later of delay and eta wins) */
+    const char *idempotency_key;        /* a second submit with the same key (while the
+                                           first task's record lives) gives the first
+                                           task's outcome instead of a new task; NULL:
+                                           none */
+    int64_t result_ttl;                 /* ns the result is kept on the server after it is
+                                           recorded; default 1 day */
+} weft_dist_task_opts;
+#define WEFT_DIST_TASK_OPTS_INIT { NULL, 1, 0, 0, 0, 0, NULL, 24 * 3600 * WEFT_SEC }
+
+/* Connects to url (weft/redis.h's forms). opts may be NULL. Errors: -EINVAL, -ENOMEM,
+ * weft_redis_connect's. Blocks (a coroutine parks) until connected. */
+WEFT_API int weft_dist_client_create(weft_dist_client **c, const char *url,
+                                     const weft_dist_client_opts *opts);
+
+/* Submits task `name` with arg (len bytes, copied; NULL when len is 0). *f receives its
+ * future; read its outcome with weft_dist_result. Submits from any number of contexts are
+ * pipelined over one connection. Errors (of the call): -EINVAL (c, f or name NULL, an
+ * empty name, bad options), -ENOMEM, -ESHUTDOWN (the client is being destroyed). Errors of
+ * the future: the task's own negative return code; -ETIMEDOUT (its timeout);
+ * WEFT_ETASKLOST, WEFT_ENOTASK, WEFT_EBADTASK; -ECANCELED; and the submit's failure
+ * (-ETIMEDOUT when the server did not take it within submit_timeout, -ECONNRESET when the
+ * connection broke before the server answered: it may have been accepted). Any context;
+ * never blocks. */
+WEFT_API int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name,
+                              const void *arg, size_t len, const weft_dist_task_opts *opts);
+
+/* Waits up to timeout for a task's future and gives its outcome: 0 with *data, *len set to
+ * the result bytes (valid until the future is released), or the task's error, with
+ * *message (may be NULL) set to the worker's description of it ("" if none; valid as
+ * data). A wait's own -ETIMEDOUT / -ECANCELED leave the future pending
+ * (weft_future_done tells them apart). -EINVAL for a future that is not a dist task's.
+ * Blocks (a coroutine parks). */
+WEFT_API int weft_dist_result(weft_future *f, int64_t timeout, const void **data, size_t *len,
+                              const char **message);
+
+/* The task's id (its key on the server), for logs and docs/DIST.md's readers. */
+WEFT_API const char *weft_dist_task_id(weft_future *f);
+
+/* weft_future_cancel on a task's future is a request sent to the server: a task no worker
+ * has begun never runs (its future gets -ECANCELED); one already begun goes on, and its
+ * outcome stands. */
+
+/* Closes the client: futures still pending fail with -ESHUTDOWN (their tasks go on). Blocks
+ * until its threads end. NULL: nothing. */
+WEFT_API void weft_dist_client_destroy(weft_dist_client *c);
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+enum {
+    WEFT_DIST_COROUTINES = 0,           /* each task a coroutine on the worker's loop: for
+                                           tasks that wait (I/O through weft) */
+    WEFT_DIST_THREADS = 1,              /* a thread pool: for CPU work */
+    WEFT_DIST_PROCESSES = 2,            /* a process pool (weft/procpool.h): a task that
+                                           crashes or hangs is killed, not the worker */
+};
+
+/* Options for weft_dist_worker_create. Initialise with WEFT_DIST_WORKER_OPTS_INIT. */
+typedef struct weft_dist_worker_opts {
+    const char *prefix;                 /* as the clients' (default "weft") */
+    const char *queue;                  /* default "default" */
+    const char *name;                   /* unique among the live workers; NULL: host.pid */
+    int mode;                           /* WEFT_DIST_COROUTINES / THREADS / PROCESSES */
+    int concurrency;                    /* tasks run at once; 0: the number of CPUs (1000
+                                           for coroutines) */
+    int64_t heartbeat;                  /* ns between heartbeats (default 1 s) */
+    int64_t heartbeat_ttl;              /* ns without a heartbeat after which a worker is
+                                           dead and its tasks are taken over (default 3 s) */
+} weft_dist_worker_opts;
+#define WEFT_DIST_WORKER_OPTS_INIT { NULL, NULL, NULL, WEFT_DIST_COROUTINES, 0, WEFT_SEC, \
+                                     3 * WEFT_SEC }
+
+/* Creates a worker connected to url. Register its tasks, then run it. Errors: -EINVAL,
+ * -ENOMEM, weft_redis_connect's, the pools' (PROCESSES: weft_procpool_create's). Blocks
+ * until connected (and, PROCESSES, until the pool's workers are forked: create it before
+ * starting threads). */
+WEFT_API int weft_dist_worker_create(weft_dist_worker **w, const char *url,
+                                     const weft_dist_worker_opts *opts);
+
+/* Registers task function fn under name (weft_proc_task: arg bytes in, result bytes out by
+ * malloc, a negative return an error). Before weft_dist_worker_run. Errors: -EINVAL,
+ * -EEXIST, -ENOMEM, -EBUSY (running). */
+WEFT_API int weft_dist_worker_register(weft_dist_worker *w, const char *name, weft_proc_task fn);
+
+/* Runs the worker until weft_dist_worker_stop: takes tasks, runs up to `concurrency` at
+ * once, records their results, sends heartbeats, takes over dead workers' tasks and moves
+ * delayed tasks to the queue when due. From a plain thread it runs its own loop; from a
+ * coroutine, on the caller's loop. Returns 0 after a stop; errors: -EINVAL, -EBUSY (already
+ * running), -ENOMEM. Blocks. */
+WEFT_API int weft_dist_worker_run(weft_dist_worker *w);
+
+/* Stops a running worker. now false (a warm stop, SIGTERM's): takes no more tasks, lets the
+ * running ones finish and record their results, then run returns. now true (cold, a second
+ * SIGTERM): the running tasks are abandoned (coroutines cancelled, processes killed; a
+ * thread's task is left to end on its own) and go back to the queue, not counted as an
+ * attempt. Any context; never blocks. */
+WEFT_API int weft_dist_worker_stop(weft_dist_worker *w, bool now);
+
+/* weft_dist_worker_run with Celery's shutdown: SIGTERM or SIGINT once, a warm stop; twice,
+ * a cold stop. The signals are watched during the call only. Blocks. */
+WEFT_API int weft_dist_worker_run_until_signalled(weft_dist_worker *w);
+
+/* Tasks this worker has recorded results for, and taken over from dead workers. */
+WEFT_API unsigned long weft_dist_worker_done(weft_dist_worker *w);
+WEFT_API unsigned long weft_dist_worker_taken_over(weft_dist_worker *w);
+
+/* Frees a worker that is not running (stop it and let run return first). NULL: nothing. */
+WEFT_API void weft_dist_worker_destroy(weft_dist_worker *w);
+
+/* ---- inspection (rq info, celery inspect) ------------------------------------------------ */
+
+typedef struct weft_dist_worker_info {
+    char name[128];
+    bool alive;                         /* its heartbeat is current */
+    int64_t last_heartbeat;             /* ns since the Unix epoch */
+    long pending;                       /* tasks it holds (taken, not yet recorded) */
+} weft_dist_worker_info;
+
+typedef struct weft_dist_info {
+    long queued;                        /* in the queue, not yet taken */
+    long running;                       /* taken by a worker, result not yet recorded */
+    long delayed;                       /* waiting for their time (delay, eta, back-off) */
+    long dead;                          /* dead letters */
+    size_t nworkers;                    /* workers[0 .. nworkers) */
+    weft_dist_worker_info workers[64];  /* the first 64 known on the queue */
+} weft_dist_info;
+
+/* Fills *info for a queue (NULL: "default") of the server at url, with prefix (NULL:
+ * "weft"). Errors: -EINVAL, -ENOMEM, weft_redis_connect's. Blocks. */
+WEFT_API int weft_dist_inspect(const char *url, const char *prefix, const char *queue,
+                               weft_dist_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_DIST_H */

@@ -1,0 +1,246 @@
+/* dist/scripts.c — the server-side steps of a task's life, as Lua scripts (each runs
+ * atomically on the server: that is what makes "the result is recorded once" true).
+ * docs/DIST.md describes the keys and fields they use (format version 1).
+ *
+ * Every script takes the key prefix as ARGV[1] and builds its key names (one server, not a
+ * cluster). Scripts are loaded (SCRIPT LOAD) when first used on a connection and run with
+ * EVALSHA; a server that lost them (a restart) answers NOSCRIPT, and they are loaded again.
+ */
+#include "dist/internal.h"
+#include "dist/scripts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* SUBMIT: P, queue, id, name, arg, attempts, timeout_ms, backoff_ms, ttl_ms, reply list,
+ * not_before_ms (0: now), now_ms, idempotency key ('' none). Returns the task's id (the
+ * earlier task's, for a repeated idempotency key). */
+static const char submit_lua[] =
+    "local P, Q, id, reply, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[10], ARGV[9]\n"
+    "if ARGV[13] ~= '' then\n"
+    "  local k = P .. ':k:' .. ARGV[13]\n"
+    "  local old = redis.call('GET', k)\n"
+    "  if old then\n"
+    "    local w = P .. ':t:' .. old .. ':w'\n"
+    "    if reply ~= '' then\n"
+    "      redis.call('SADD', w, reply)\n"
+    "      redis.call('PEXPIRE', w, ttl)\n"
+    "      if redis.call('EXISTS', P .. ':r:' .. old) == 1 then\n"
+    "        redis.call('RPUSH', reply, old)\n"
+    "        redis.call('PEXPIRE', reply, 86400000)\n"
+    "      end\n"
+    "    end\n"
+    "    return old\n"
+    "  end\n"
+    "  redis.call('SET', k, id, 'PX', ttl)\n"
+    "end\n"
+    "redis.call('HSET', P .. ':t:' .. id, 'v', '1', 'name', ARGV[4], 'arg', ARGV[5],\n"
+    "  'attempts', ARGV[6], 'timeout', ARGV[7], 'backoff', ARGV[8], 'ttl', ttl,\n"
+    "  'reply', reply, 'queue', Q, 'state', 'queued', 'attempt', '0', 'submitted', ARGV[12])\n"
+    "if tonumber(ARGV[11]) > tonumber(ARGV[12]) then\n"
+    "  redis.call('ZADD', P .. ':d:' .. Q, ARGV[11], id)\n"
+    "else\n"
+    "  redis.call('XADD', P .. ':q:' .. Q, '*', 'id', id)\n"
+    "end\n"
+    "return id\n";
+
+/* START: P, id, worker, now_ms. Returns {0} if the task already has a result (cancelled,
+ * or recorded by another run), {-1} if its record is gone or malformed, else {1, attempt
+ * (this run's number), name, arg, attempts, timeout_ms}. */
+static const char start_lua[] =
+    "local t = ARGV[1] .. ':t:' .. ARGV[2]\n"
+    "if redis.call('EXISTS', ARGV[1] .. ':r:' .. ARGV[2]) == 1 then return {0} end\n"
+    "local f = redis.call('HMGET', t, 'v', 'name', 'arg', 'attempts', 'timeout')\n"
+    "if f[1] ~= '1' or not f[2] or not f[3] then return {-1} end\n"
+    "local n = redis.call('HINCRBY', t, 'attempt', 1)\n"
+    "redis.call('HSET', t, 'state', 'running', 'worker', ARGV[3], 'started', ARGV[4])\n"
+    "return {1, n, f[2], f[3], f[4] or '1', f[5] or '0'}\n";
+
+/* FINISH: P, queue, id, stream entry id ('' none), rc, message, data, now_ms, 'final' (no
+ * retry whatever the attempts) or '', worker. Records the outcome once and tells the
+ * waiting clients, or (a failure with attempts left) puts the task back after its
+ * back-off; acknowledges and deletes the stream entry either way. Returns 1 (recorded),
+ * 2 (retried), 0 (a result was there already: nothing changed). */
+static const char finish_lua[] =
+    "local P, Q, id = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local t, r, q = P .. ':t:' .. id, P .. ':r:' .. id, P .. ':q:' .. Q\n"
+    "local function ack()\n"
+    "  if ARGV[4] ~= '' then\n"
+    "    redis.call('XACK', q, 'workers', ARGV[4])\n"
+    "    redis.call('XDEL', q, ARGV[4])\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('EXISTS', r) == 1 then ack() return 0 end\n"
+    "local rc = tonumber(ARGV[5])\n"
+    "local f = redis.call('HMGET', t, 'attempt', 'attempts', 'backoff', 'ttl', 'reply')\n"
+    "local attempt, attempts = tonumber(f[1] or '1'), tonumber(f[2] or '1')\n"
+    "if rc < 0 and attempt < attempts and ARGV[9] ~= 'final' then\n"
+    "  local delay = tonumber(f[3] or '0') * 2 ^ (attempt - 1)\n"
+    "  redis.call('HSET', t, 'state', 'queued', 'error', ARGV[5], 'message', ARGV[6])\n"
+    "  if delay > 0 then\n"
+    "    redis.call('ZADD', P .. ':d:' .. Q, tonumber(ARGV[8]) + delay, id)\n"
+    "  else\n"
+    "    redis.call('XADD', q, '*', 'id', id)\n"
+    "  end\n"
+    "  ack()\n"
+    "  return 2\n"
+    "end\n"
+    "local ttl = f[4] or '86400000'\n"
+    "redis.call('HSET', r, 'rc', ARGV[5], 'msg', ARGV[6], 'data', ARGV[7], 'worker', ARGV[10],\n"
+    "  'attempts', tostring(attempt))\n"
+    "redis.call('PEXPIRE', r, ttl)\n"
+    "if redis.call('EXISTS', t) == 1 then\n"
+    "  redis.call('HSET', t, 'state', rc < 0 and 'failed' or 'done', 'error', ARGV[5],\n"
+    "    'message', ARGV[6])\n"
+    "  redis.call('PEXPIRE', t, ttl)\n"
+    "end\n"
+    "if rc < 0 then\n"
+    "  redis.call('LPUSH', P .. ':dead:' .. Q, id)\n"
+    "  redis.call('LTRIM', P .. ':dead:' .. Q, 0, 9999)\n"
+    "end\n"
+    "local function tell(list)\n"
+    "  redis.call('RPUSH', list, id)\n"
+    "  redis.call('PEXPIRE', list, 86400000)\n"
+    "end\n"
+    "if f[5] and f[5] ~= '' then tell(f[5]) end\n"
+    "for _, w in ipairs(redis.call('SMEMBERS', t .. ':w')) do tell(w) end\n"
+    "ack()\n"
+    "return 1\n";
+
+/* CANCEL: P, id, now_ms. A task not begun gets the result -ECANCELED (0); one running or
+ * done: -16 (EBUSY); unknown: -2 (ENOENT). */
+static const char cancel_lua[] =
+    "local P, id = ARGV[1], ARGV[2]\n"
+    "local t, r = P .. ':t:' .. id, P .. ':r:' .. id\n"
+    "local f = redis.call('HMGET', t, 'state', 'queue', 'ttl', 'reply')\n"
+    "if not f[1] then return -2 end\n"
+    "if f[1] ~= 'queued' or redis.call('EXISTS', r) == 1 then return -16 end\n"
+    "local ttl = f[3] or '86400000'\n"
+    "redis.call('HSET', r, 'rc', '-125', 'msg', 'cancelled', 'data', '', 'worker', '',\n"
+    "  'attempts', '0')\n"
+    "redis.call('PEXPIRE', r, ttl)\n"
+    "redis.call('HSET', t, 'state', 'cancelled')\n"
+    "redis.call('PEXPIRE', t, ttl)\n"
+    "if f[2] then redis.call('ZREM', P .. ':d:' .. f[2], id) end\n"
+    "local function tell(list)\n"
+    "  redis.call('RPUSH', list, id)\n"
+    "  redis.call('PEXPIRE', list, 86400000)\n"
+    "end\n"
+    "if f[4] and f[4] ~= '' then tell(f[4]) end\n"
+    "for _, w in ipairs(redis.call('SMEMBERS', t .. ':w')) do tell(w) end\n"
+    "return 0\n";
+
+/* REQUEUE: P, queue, id, stream entry id. A task a stopping worker abandons goes back to
+ * the queue, the attempt not counted. Returns 1, or 0 if it had a result. */
+static const char requeue_lua[] =
+    "local P, Q, id = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local t, q = P .. ':t:' .. id, P .. ':q:' .. Q\n"
+    "redis.call('XACK', q, 'workers', ARGV[4])\n"
+    "redis.call('XDEL', q, ARGV[4])\n"
+    "if redis.call('EXISTS', P .. ':r:' .. id) == 1 then return 0 end\n"
+    "redis.call('HINCRBY', t, 'attempt', -1)\n"
+    "redis.call('HSET', t, 'state', 'queued')\n"
+    "redis.call('XADD', q, '*', 'id', id)\n"
+    "return 1\n";
+
+/* PROMOTE: P, queue, now_ms. Moves the delayed tasks that are due to the queue (up to
+ * 1,000); returns how many. */
+static const char promote_lua[] =
+    "local P, Q = ARGV[1], ARGV[2]\n"
+    "local d, q = P .. ':d:' .. Q, P .. ':q:' .. Q\n"
+    "local ids = redis.call('ZRANGEBYSCORE', d, '-inf', ARGV[3], 'LIMIT', 0, 1000)\n"
+    "for _, id in ipairs(ids) do\n"
+    "  redis.call('ZREM', d, id)\n"
+    "  redis.call('XADD', q, '*', 'id', id)\n"
+    "end\n"
+    "return #ids\n";
+
+static const char *const texts[DIST_NSCRIPTS] = {
+    submit_lua, start_lua, finish_lua, cancel_lua, requeue_lua, promote_lua,
+};
+
+int dist_scripts_load(weft_redis *r, dist_scripts *s)
+{
+    for (int i = 0; i < DIST_NSCRIPTS; i++) {
+        /* On every later connection of r too, before anything else: a restarted server
+         * has lost them. */
+        if (!s->loaded) {
+            const char *argv[3] = { "SCRIPT", "LOAD", texts[i] };
+            int rc = dist_redis_add_init(r, 3, argv);
+            if (rc) return rc;
+        }
+        weft_redis_reply *rep;
+        int rc = weft_redis_callf(r, &rep, 30 * WEFT_SEC, "SCRIPT LOAD %s", texts[i]);
+        if (rc == 0 && (rep->type != WEFT_REDIS_STRING || rep->len >= sizeof s->sha[i]))
+            rc = -EPROTO;
+        /* Loaded again after a restart, a script has the same SHA1: not stored again
+         * (other threads read them meanwhile). */
+        if (rc == 0 && !s->loaded) memcpy(s->sha[i], rep->str, rep->len + 1);
+        weft_redis_reply_free(rep);
+        if (rc) return rc;
+    }
+    s->loaded = true;
+    return 0;
+}
+
+/* EVALSHA sha 0 argv... as an argument vector (a, l of n + 3). */
+static int build(const dist_scripts *s, int which, int n, const char *const *argv,
+                 const size_t *lens, const char **a, size_t *l)
+{
+    if (n + 3 > DIST_MAX_ARGS) return -EINVAL;
+    a[0] = "EVALSHA";
+    l[0] = 7;
+    a[1] = s->sha[which];
+    l[1] = strlen(s->sha[which]);
+    a[2] = "0";
+    l[2] = 1;
+    for (int i = 0; i < n; i++) {
+        a[i + 3] = argv[i];
+        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    return 0;
+}
+
+int dist_eval_send(weft_redis *r, const dist_scripts *s, int which, weft_future **f, int n,
+                   const char *const *argv, const size_t *lens)
+{
+    const char *a[DIST_MAX_ARGS];
+    size_t l[DIST_MAX_ARGS];
+    int rc = build(s, which, n, argv, lens, a, l);
+    return rc ? rc : weft_redis_send(r, f, n + 3, a, l);
+}
+
+int dist_eval_send_cb(weft_redis *r, const dist_scripts *s, int which, int n,
+                      const char *const *argv, const size_t *lens, dist_reply_cb cb, void *arg)
+{
+    const char *a[DIST_MAX_ARGS];
+    size_t l[DIST_MAX_ARGS];
+    int rc = build(s, which, n, argv, lens, a, l);
+    return rc ? rc : dist_redis_send_cb(r, n + 3, a, l, cb, arg);
+}
+
+bool dist_noscript(const weft_redis_reply *rep)
+{
+    return rep && rep->type == WEFT_REDIS_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0;
+}
+
+int dist_eval(weft_redis *r, dist_scripts *s, int which, weft_redis_reply **out,
+              int64_t timeout, int n, const char *const *argv, const size_t *lens)
+{
+    *out = NULL;
+    const char *a[DIST_MAX_ARGS];
+    size_t l[DIST_MAX_ARGS];
+    int rc = build(s, which, n, argv, lens, a, l);
+    if (rc) return rc;
+    rc = weft_redis_call(r, out, timeout, n + 3, a, l);
+    if (rc == WEFT_EREDIS && dist_noscript(*out)) {          /* the server restarted */
+        weft_redis_reply_free(*out);
+        *out = NULL;
+        rc = dist_scripts_load(r, s);
+        if (rc) return rc;
+        a[1] = s->sha[which];
+        rc = weft_redis_call(r, out, timeout, n + 3, a, l);
+    }
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* dist/scripts.h — the Lua scripts of a task's life (dist/scripts.c). */
+#ifndef WEFT_DIST_SCRIPTS_H
+#define WEFT_DIST_SCRIPTS_H
+
+#include "dist/internal.h"
+
+enum { DIST_SUBMIT, DIST_START, DIST_FINISH, DIST_CANCEL, DIST_REQUEUE, DIST_PROMOTE,
+       DIST_NSCRIPTS };
+enum { DIST_MAX_ARGS = 24 };
+
+/* The scripts' SHA1s on one server (as SCRIPT LOAD gave them). */
+typedef struct dist_scripts {
+    char sha[DIST_NSCRIPTS][48];
+    bool loaded;                     /* sha filled: set once, before the scripts are shared */
+} dist_scripts;
+
+/* Loads every script on r's server, now and on each of r's later connections (a
+ * restarted server has lost them): 0 or an error. Blocks. */
+int dist_scripts_load(weft_redis *r, dist_scripts *s);
+/* Sends EVALSHA for script `which` with n arguments; the reply comes in *f. A NOSCRIPT
+ * error reply means the server lost the scripts (dist_noscript): load them and send again.
+ * Never blocks. */
+int dist_eval_send(weft_redis *r, const dist_scripts *s, int which, weft_future **f, int n,
+                   const char *const *argv, const size_t *lens);
+/* The same, the outcome told to cb (dist_redis_send_cb). */
+int dist_eval_send_cb(weft_redis *r, const dist_scripts *s, int which, int n,
+                      const char *const *argv, const size_t *lens, dist_reply_cb cb, void *arg);
+bool dist_noscript(const weft_redis_reply *rep);
+/* EVALSHA and wait, loading the scripts again once if the server lost them: as
+ * weft_redis_call (0 or WEFT_EREDIS with *out set; other errors with *out NULL). Blocks. */
+int dist_eval(weft_redis *r, dist_scripts *s, int which, weft_redis_reply **out,
+              int64_t timeout, int n, const char *const *argv, const size_t *lens);
+
+#endif /* WEFT_DIST_SCRIPTS_H */

@@ -1,0 +1,497 @@
+/* Redis-distributed tasks (weft/dist.h) against a redis-server of the test's own: results
+ * as futures from threads and coroutines; a task's error and its message; an unknown task
+ * name; retries with back-off; a delayed task; an idempotency key; a cancel before the task
+ * is taken (it never runs); 10 MB argument and result; the three worker modes (a hung task
+ * killed at its timeout, a crashing task, in processes); bad arguments; inspection; and
+ * the faults: worker processes killed with kill -9 during a run (every result arrives
+ * exactly once, the killed worker's tasks are taken over), the server killed and restarted
+ * with its append-only file (nothing accepted is lost; clients and workers reconnect),
+ * 20,000 tasks queued before any worker, a worker's warm stop (SIGTERM: its tasks finish)
+ * and cold stop (twice: its tasks go back to the queue). */
+#include "check.h"
+#include "dist_tasks.h"
+#include "redis_server.h"
+
+#include <sys/stat.h>
+
+static redis_server rs;
+
+/* ---- a worker in a thread of the test -------------------------------------------------- */
+
+typedef struct {
+    weft_dist_worker *w;
+    weft_thread *t;
+} local_worker;
+
+static int worker_thread(void *arg, void **result)
+{
+    (void)result;
+    return weft_dist_worker_run(arg);
+}
+
+static void local_start(local_worker *lw, const char *queue, int mode, int concurrency)
+{
+    weft_dist_worker_opts o = WEFT_DIST_WORKER_OPTS_INIT;
+    o.queue = queue;
+    o.mode = mode;
+    o.concurrency = concurrency;
+    o.heartbeat = 200 * WEFT_MS;
+    o.heartbeat_ttl = WEFT_SEC;
+    CHECK_OK(weft_dist_worker_create(&lw->w, rs.url, &o));
+    CHECK_OK(dist_register_all(lw->w));
+    CHECK_OK(weft_thread_start(&lw->t, NULL, worker_thread, lw->w));
+}
+
+static void local_stop(local_worker *lw)
+{
+    CHECK_OK(weft_dist_worker_stop(lw->w, false));
+    void *r;
+    CHECK_OK(weft_thread_join(lw->t, 60 * WEFT_SEC, &r));
+    weft_thread_release(lw->t);
+    weft_dist_worker_destroy(lw->w);
+}
+
+static weft_future *submit_int(weft_dist_client *c, const char *name, int64_t v,
+                               const weft_dist_task_opts *o)
+{
+    weft_future *f;
+    CHECK_OK(weft_dist_submit(c, &f, name, &v, sizeof v, o));
+    return f;
+}
+
+static int64_t result_int(weft_future *f)
+{
+    const void *d;
+    size_t n;
+    CHECK_OK(weft_dist_result(f, 60 * WEFT_SEC, &d, &n, NULL));
+    CHECK_EQ(n, sizeof(int64_t));
+    int64_t v;
+    memcpy(&v, d, sizeof v);
+    return v;
+}
+
+static int result_rc(weft_future *f, const char **msg)
+{
+    return weft_dist_result(f, 60 * WEFT_SEC, NULL, NULL, msg);
+}
+
+/* ---- the calls -------------------------------------------------------------------------- */
+
+static void test_roundtrip(void)
+{
+    local_worker lw;
+    local_start(&lw, "rt", WEFT_DIST_THREADS, 4);
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "rt";
+    enum { N = 500 };
+    weft_future *f[N];
+    for (int i = 0; i < N; i++) f[i] = submit_int(c, "square", i, &o);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(result_int(f[i]), (int64_t)i * i);
+        weft_future_release(f[i]);
+    }
+    /* A task's error, with its message; an unknown name. */
+    const char *msg;
+    weft_future *e = submit_int(c, "fail", 0, &o);
+    CHECK_RC(result_rc(e, &msg), -EDOM);
+    CHECK(strcmp(msg, "EDOM") == 0);
+    weft_future_release(e);
+    e = submit_int(c, "no_such_task", 0, &o);
+    CHECK_RC(result_rc(e, &msg), WEFT_ENOTASK);
+    weft_future_release(e);
+    /* Retries: flaky fails twice, the third attempt succeeds. */
+    weft_dist_task_opts ro = o;
+    ro.attempts = 3;
+    ro.backoff = 20 * WEFT_MS;
+    e = submit_int(c, "flaky", 5, &ro);
+    CHECK_EQ(result_int(e), 25);
+    weft_future_release(e);
+    /* Failing on every attempt: the last error, and a dead letter. */
+    e = submit_int(c, "fail", 0, &ro);
+    CHECK_RC(result_rc(e, NULL), -EDOM);
+    weft_future_release(e);
+    /* A delay. */
+    weft_dist_task_opts dl = o;
+    dl.delay = 300 * WEFT_MS;
+    int64_t t0 = weft_now();
+    e = submit_int(c, "square", 3, &dl);
+    CHECK_EQ(result_int(e), 9);
+    CHECK(weft_now() - t0 >= 250 * WEFT_MS);
+    weft_future_release(e);
+    /* An idempotency key: the second submit is the first task. */
+    weft_dist_task_opts ik = o;
+    char key[64];
+    snprintf(key, sizeof key, "k-%lld", (long long)weft_now());
+    ik.idempotency_key = key;
+    weft_future *a = submit_int(c, "square", 6, &ik);
+    CHECK_EQ(result_int(a), 36);
+    weft_future *b = submit_int(c, "square", 7, &ik);   /* not run: the first's outcome */
+    CHECK_EQ(result_int(b), 36);
+    weft_future_release(a);
+    weft_future_release(b);
+    /* Cancel before it is taken: it never runs. */
+    weft_dist_task_opts later = o;
+    later.delay = 400 * WEFT_MS;
+    e = submit_int(c, "square", 8, &later);
+    unsigned long done0 = weft_dist_worker_done(lw.w);
+    CHECK_OK(weft_future_cancel(e));
+    CHECK_RC(result_rc(e, NULL), -ECANCELED);
+    CHECK(weft_future_cancelled(e));
+    weft_sleep(600 * WEFT_MS);                   /* past its time: still nothing ran */
+    CHECK_EQ(weft_dist_worker_done(lw.w), done0);
+    CHECK_RC(weft_future_cancel(e), -EBUSY);
+    weft_future_release(e);
+    /* 10 MB in, 10 MB out. */
+    size_t big = 10u << 20;
+    char *arg = malloc(big);
+    for (size_t i = 0; i < big; i++) arg[i] = (char)(i * 7 + 3);
+    CHECK_OK(weft_dist_submit(c, &e, "echo", arg, big, &o));
+    const void *d;
+    size_t n;
+    CHECK_OK(weft_dist_result(e, 60 * WEFT_SEC, &d, &n, NULL));
+    CHECK_EQ(n, big);
+    CHECK(memcmp(d, arg, big) == 0);
+    weft_future_release(e);
+    free(arg);
+    /* Inspection: nothing left. */
+    weft_dist_info info;
+    CHECK_OK(weft_dist_inspect(rs.url, NULL, "rt", &info));
+    CHECK_EQ(info.queued + info.running + info.delayed, 0);
+    CHECK(info.dead >= 2);                       /* the two failures that used their attempts */
+    bool seen = false;
+    for (size_t i = 0; i < info.nworkers; i++) seen |= info.workers[i].alive;
+    CHECK(seen);
+    weft_dist_client_destroy(c);
+    local_stop(&lw);
+}
+
+static void test_bad_arguments(void)
+{
+    weft_dist_client *c;
+    CHECK_RC(weft_dist_client_create(NULL, rs.url, NULL), -EINVAL);
+    CHECK_RC(weft_dist_client_create(&c, "nope://", NULL), -EINVAL);
+    CHECK_RC(weft_dist_client_create(&c, "unix:///tmp/no-such-weft-redis.sock", NULL), -ENOENT);
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_future *f;
+    int64_t v = 1;
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    CHECK_RC(weft_dist_submit(NULL, &f, "x", &v, sizeof v, NULL), -EINVAL);
+    CHECK_RC(weft_dist_submit(c, NULL, "x", &v, sizeof v, NULL), -EINVAL);
+    CHECK_RC(weft_dist_submit(c, &f, NULL, &v, sizeof v, NULL), -EINVAL);
+    CHECK_RC(weft_dist_submit(c, &f, "", &v, sizeof v, NULL), -EINVAL);
+    CHECK_RC(weft_dist_submit(c, &f, "x", NULL, 3, NULL), -EINVAL);
+    o.attempts = -1;
+    CHECK_RC(weft_dist_submit(c, &f, "x", &v, sizeof v, &o), -EINVAL);
+    o = (weft_dist_task_opts)WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "";
+    CHECK_RC(weft_dist_submit(c, &f, "x", &v, sizeof v, &o), -EINVAL);
+    weft_future *plain;
+    CHECK_OK(weft_future_create(&plain));
+    CHECK_RC(weft_dist_result(plain, 0, NULL, NULL, NULL), -EINVAL);
+    CHECK(weft_dist_task_id(plain) == NULL);
+    weft_future_release(plain);
+    /* A task nobody takes: its future waits; the wait's own timeout leaves it pending; the
+     * client's end fails it with -ESHUTDOWN. */
+    o = (weft_dist_task_opts)WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "nobody";
+    CHECK_OK(weft_dist_submit(c, &f, "square", &v, sizeof v, &o));
+    CHECK(weft_dist_task_id(f) != NULL);
+    CHECK_RC(weft_dist_result(f, 50 * WEFT_MS, NULL, NULL, NULL), -ETIMEDOUT);
+    CHECK(!weft_future_done(f));
+    weft_dist_client_destroy(c);
+    CHECK_RC(weft_future_result(f, 0, NULL), -ESHUTDOWN);
+    weft_future_release(f);
+    weft_dist_client_destroy(NULL);
+    weft_dist_worker *w;
+    weft_dist_worker_opts wo = WEFT_DIST_WORKER_OPTS_INIT;
+    wo.mode = 7;
+    CHECK_RC(weft_dist_worker_create(&w, rs.url, &wo), -EINVAL);
+    wo = (weft_dist_worker_opts)WEFT_DIST_WORKER_OPTS_INIT;
+    CHECK_OK(weft_dist_worker_create(&w, rs.url, &wo));
+    CHECK_RC(weft_dist_worker_register(w, NULL, task_square), -EINVAL);
+    CHECK_RC(weft_dist_worker_register(w, "a", NULL), -EINVAL);
+    CHECK_OK(weft_dist_worker_register(w, "a", task_square));
+    CHECK_RC(weft_dist_worker_register(w, "a", task_square), -EEXIST);
+    CHECK_RC(weft_dist_worker_run(NULL), -EINVAL);
+    CHECK_RC(weft_dist_worker_stop(NULL, false), -EINVAL);
+    weft_dist_worker_destroy(w);
+    weft_dist_worker_destroy(NULL);
+    CHECK(strcmp(weft_errname(WEFT_ENOTASK), "ENOTASK") == 0);
+    CHECK(strcmp(weft_errname(WEFT_ETASKLOST), "ETASKLOST") == 0);
+}
+
+/* Coroutine workers and a client used from coroutines; process workers: a hung task
+ * killed at its timeout, a crashing task failing alone. */
+static int coroutine_client(void *arg, void **result)
+{
+    (void)result;
+    weft_dist_client *c = arg;
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "co";
+    weft_future *f[50];
+    for (int i = 0; i < 50; i++) f[i] = submit_int(c, "slow_square", i, &o);
+    CHECK_EQ(weft_wait(f, 50, WEFT_ALL_COMPLETED, 60 * WEFT_SEC, NULL), 50);
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(result_int(f[i]), (int64_t)i * i);
+        weft_future_release(f[i]);
+    }
+    return 0;
+}
+
+static void test_modes(void)
+{
+    local_worker co, pr;
+    /* The process pool first: forked before the other worker's threads exist (gcc 12's
+     * ASan allocator is not fork-safe: a child forked while a thread is in malloc hangs). */
+    local_start(&pr, "pr", WEFT_DIST_PROCESSES, 2);
+    local_start(&co, "co", WEFT_DIST_COROUTINES, 50);
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    int64_t t0 = weft_now();
+    CHECK_OK(weft_run(coroutine_client, c, NULL));
+    CHECK(weft_now() - t0 < 30 * WEFT_SEC);      /* 50 at once, not one after the other */
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "pr";
+    o.timeout = 300 * WEFT_MS;
+    weft_future *hang = submit_int(c, "hang", 0, &o);
+    weft_future *crash = submit_int(c, "crash", 0, &o);
+    weft_future *ok = submit_int(c, "square", 12, &o);
+    CHECK_RC(result_rc(hang, NULL), -ETIMEDOUT);
+    CHECK_RC(result_rc(crash, NULL), WEFT_EWORKERDIED);
+    CHECK_EQ(result_int(ok), 144);
+    weft_future_release(hang);
+    weft_future_release(crash);
+    weft_future_release(ok);
+    weft_dist_client_destroy(c);
+    local_stop(&pr);
+    local_stop(&co);
+}
+
+/* ---- faults ------------------------------------------------------------------------------ */
+
+typedef struct {
+    weft_subprocess *p;
+    char log[128];
+} proc_worker;
+
+static void proc_start(proc_worker *pw, const char *queue, const char *mode, const char *name,
+                       int concurrency)
+{
+    char conc[16];
+    snprintf(conc, sizeof conc, "%d", concurrency);
+    snprintf(pw->log, sizeof pw->log, "%s/%s.log", rs.dir, name);
+    const char *argv[] = { DIST_WORKER, rs.url, queue, mode, conc, name, pw->log, NULL };
+    weft_subprocess_opts o = WEFT_SUBPROCESS_OPTS_INIT;
+    o.stdout_mode = WEFT_STDIO_PIPE;
+    CHECK_OK(weft_subprocess_start(&pw->p, argv, &o));
+    const char *line;
+    CHECK(weft_stream_readline(weft_subprocess_stdout(pw->p), &line, 30 * WEFT_SEC) > 0);
+    CHECK(strncmp(line, "ready", 5) == 0);
+}
+
+/* Counts each value's runs in a worker's log. */
+static void count_runs(const char *path, int *runs, int n)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) return;
+    long long v;
+    while (fscanf(fp, "%lld", &v) == 1)
+        if (v >= 0 && v < n) runs[v]++;
+    fclose(fp);
+}
+
+static void kill9_round(int round)
+{
+    char queue[32], na[32], nb[32];
+    snprintf(queue, sizeof queue, "k9-%d", round);
+    snprintf(na, sizeof na, "k9a-%d", round);
+    snprintf(nb, sizeof nb, "k9b-%d", round);
+    proc_worker a, b;
+    proc_start(&a, queue, "threads", na, 8);
+    proc_start(&b, queue, "threads", nb, 8);
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = queue;
+    o.attempts = 3;                              /* a takeover counts one */
+    enum { N = 1000 };
+    weft_future **f = calloc(N, sizeof *f);
+    for (int i = 0; i < N; i++) f[i] = submit_int(c, "slow_square", i, &o);
+    /* Kill a worker with tasks in its hands, once a fifth of the results are in. */
+    int got = 0;
+    while (got < N / 5) {
+        got = 0;
+        for (int i = 0; i < N; i++) got += weft_future_done(f[i]);
+        weft_sleep(5 * WEFT_MS);
+    }
+    CHECK_OK(weft_subprocess_kill(a.p));
+    int64_t killed_at = weft_now();
+    int64_t sum = 0, want = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t v = result_int(f[i]);            /* exactly one outcome each: its result */
+        CHECK_EQ(v, (int64_t)i * i);
+        sum += v;
+        want += (int64_t)i * i;
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(sum, want);
+    int64_t took = weft_now() - killed_at;
+    free(f);
+    /* Every task ran at least once; the killed worker's unfinished ones ran twice. */
+    int *runs = calloc(N, sizeof *runs);
+    count_runs(a.log, runs, N);
+    count_runs(b.log, runs, N);
+    int twice = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(runs[i] >= 1);
+        twice += runs[i] > 1;
+    }
+    free(runs);
+    printf("  round %d: %d tasks, %d finished twice (by the killed worker too), all results in %.2f s after "
+           "it\n", round, N, twice, (double)took / 1e9);
+    weft_dist_client_destroy(c);
+    weft_subprocess_wait(a.p, WEFT_FOREVER, NULL);
+    weft_subprocess_destroy(a.p);
+    CHECK_OK(weft_subprocess_terminate(b.p));
+    int code = -1;
+    CHECK_OK(weft_subprocess_wait(b.p, 30 * WEFT_SEC, &code));
+    CHECK_EQ(code, 0);
+    weft_subprocess_destroy(b.p);
+}
+
+static void test_kill9(void)
+{
+    for (int round = 0; round < 3; round++) kill9_round(round);
+}
+
+/* The server killed with kill -9 and restarted (append-only file, fsync always): the tasks
+ * it had accepted are all there; client and worker reconnect on their own. */
+static void test_server_restart(void)
+{
+    redis_server aof;
+    redis_server saved = rs;
+    CHECK_OK(redis_start(&aof, true));
+    rs = aof;
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "restart";
+    enum { N = 300 };
+    weft_future *f[N];
+    for (int i = 0; i < N; i++) f[i] = submit_int(c, "square", i, &o);
+    weft_dist_info info;
+    int64_t t0 = weft_now();
+    do {
+        CHECK_OK(weft_dist_inspect(rs.url, NULL, "restart", &info));
+    } while (info.queued < N && weft_now() - t0 < 30 * WEFT_SEC);
+    CHECK_EQ(info.queued, N);                    /* accepted */
+    CHECK_OK(redis_restart(&rs));                /* kill -9, then start on the same files */
+    local_worker lw;
+    local_start(&lw, "restart", WEFT_DIST_THREADS, 4);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(result_int(f[i]), (int64_t)i * i);
+        weft_future_release(f[i]);
+    }
+    weft_dist_client_destroy(c);
+    local_stop(&lw);
+    redis_stop(&rs);                             /* the AOF server (rs is its handle now) */
+    rs = saved;
+}
+
+/* 20,000 tasks queued before any worker starts. */
+static void test_many_queued(void)
+{
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "many";
+    enum { N = 20000 };
+    weft_future **f = calloc(N, sizeof *f);
+    for (int i = 0; i < N; i++) f[i] = submit_int(c, "square", i, &o);
+    local_worker lw;
+    int64_t t0 = weft_now();
+    local_start(&lw, "many", WEFT_DIST_COROUTINES, 200);
+    int64_t sum = 0, want = 0;
+    for (int i = 0; i < N; i++) {
+        sum += result_int(f[i]);
+        want += (int64_t)i * i;
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(sum, want);
+    printf("  %d tasks run and their results back in %.2f s\n", N,
+           (double)(weft_now() - t0) / 1e9);
+    free(f);
+    weft_dist_client_destroy(c);
+    local_stop(&lw);
+}
+
+/* SIGTERM: the worker finishes what it runs, takes nothing more, exits; twice: it stops
+ * at once and its tasks go back to the queue. Another worker then runs what is left. */
+static void test_warm_and_cold_stop(void)
+{
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    for (int cold = 0; cold < 2; cold++) {
+        char queue[16];
+        snprintf(queue, sizeof queue, "stop-%d", cold);
+        proc_worker pw;
+        proc_start(&pw, queue, "processes", cold ? "cold" : "warm", 2);
+        weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+        o.queue = queue;
+        weft_future *f[8];
+        /* Long enough for the second signal to find the tasks running (under TSan a
+         * look at the queue takes a while). */
+        const int ms = cold ? 2000 : 400;
+        for (int i = 0; i < 8; i++) f[i] = submit_int(c, "sleep_ms", ms + i, &o);
+        weft_dist_info info;
+        int64_t t0 = weft_now();
+        do {
+            weft_sleep(20 * WEFT_MS);
+            CHECK_OK(weft_dist_inspect(rs.url, NULL, queue, &info));
+        } while (info.running < 2 && weft_now() - t0 < 30 * WEFT_SEC);
+        CHECK_OK(weft_subprocess_terminate(pw.p));
+        if (cold) {
+            weft_sleep(50 * WEFT_MS);
+            CHECK_OK(weft_subprocess_terminate(pw.p));
+        }
+        int code = -1;
+        CHECK_OK(weft_subprocess_wait(pw.p, 30 * WEFT_SEC, &code));
+        CHECK_EQ(code, 0);
+        int done = 0;
+        for (int i = 0; i < 8; i++) done += weft_future_done(f[i]);
+        if (cold) CHECK_EQ(done, 0);             /* the two running went back */
+        else CHECK_EQ(done, 2);                  /* the two running finished */
+        CHECK_OK(weft_dist_inspect(rs.url, NULL, queue, &info));
+        CHECK_EQ(info.queued, 8 - done);
+        CHECK_EQ(info.running, 0);
+        weft_subprocess_destroy(pw.p);
+        local_worker lw;
+        local_start(&lw, queue, WEFT_DIST_THREADS, 8);
+        for (int i = 0; i < 8; i++) {
+            CHECK_EQ(result_int(f[i]), (int64_t)(ms + i) * (ms + i));
+            weft_future_release(f[i]);
+        }
+        local_stop(&lw);
+    }
+    weft_dist_client_destroy(c);
+}
+
+int main(void)
+{
+    if (!redis_available()) {
+        printf("skipped: no /usr/bin/redis-server (apt-get install redis-server)\n");
+        return 77;
+    }
+    CHECK_OK(redis_start(&rs, false));
+    RUN(test_roundtrip);
+    RUN(test_bad_arguments);
+    RUN(test_modes);
+    RUN(test_kill9);
+    RUN(test_server_restart);
+    RUN(test_many_queued);
+    RUN(test_warm_and_cold_stop);
+    redis_stop(&rs);
+    return check_done();
+}
