@@ -75,9 +75,9 @@ group_spawn_go.go: golang-golang-x-sync-dev); a peer whose build fails
 Script peers (e.g. bench/peers/*.py) are run from the source tree by their
 interpreter, found on PATH (``python3 bench/peers/<script> [args]``) unless
 given as an absolute path; one whose interpreter or script is missing is
-SKIPped.  The network peers in Python run under /usr/bin/python3, Debian's
-interpreter, because that is where Debian's python3-uvloop and
-python3-gevent are importable (``python3`` on PATH may be another build);
+SKIPped.  The network and dist peers in Python run under /usr/bin/python3, Debian's
+interpreter, because that is where Debian's python3-uvloop,
+python3-gevent, python3-celery and python3-rq are importable (``python3`` on PATH may be another build);
 a script whose module is missing exits 77 and its driver prints SKIP
 server-unavailable.
 
@@ -282,12 +282,15 @@ WORKLOADS = {w.name: w for w in [
     Workload("signal-latency-coro", "ns"),
     Workload("proc-communicate", "MB/s", HIGHER),
     Workload("proc-communicate-coro", "MB/s", HIGHER),
+    Workload("dist-throughput", "tasks/s", HIGHER),
+    Workload("dist-latency-p50", "us/task"),
+    Workload("dist-latency-p99", "us/task"),
 ]}
 
 # Drivers of the network workloads (see "Wrapped programs" above).
 ECHO_LOAD = Wrap("bench/echo_load", quick_args=["--seconds", "1"])
 HTTP_LOAD = Wrap("bench/http_load", quick_args=["--seconds", "3"])
-# Debian's interpreter: python3-uvloop and python3-gevent import there.
+# Debian's interpreter: python3-uvloop, python3-gevent, python3-celery, python3-rq import there.
 NET_PY = "/usr/bin/python3"
 
 GROUPS = [
@@ -518,6 +521,26 @@ GROUPS = [
                 workloads=["proc-communicate"]),
         Program("python", script="proc_communicate_py.py", interpreter="python3",
                 workloads=["proc-communicate"]),
+    ]),
+    # Distributed tasks through Redis (issue 15).  Each program starts a
+    # redis-server of its own (Unix socket in a temporary directory, no
+    # persistence) and 2 worker processes, and stops them after.
+    # dist-throughput: 1 client submits empty tasks (return the argument),
+    # then reads every result back; tasks/s.  dist-latency-p50/-p99: one
+    # task at a time, submit -> result, us.  weft: 100,000 tasks, 2,000
+    # round trips, workers in COROUTINES mode (bench/weft_dist.c).  Celery
+    # 5.2 (Redis broker and result backend, 2 workers -P prefork -c 1):
+    # 5,000 tasks, 500 round trips.  RQ 1.13, 2 workers: the default
+    # forking Worker (a fork per job: ~20 tasks/s here) 300 tasks, 100
+    # round trips; SimpleWorker (no fork) 2,000 and 300.  The Python peers
+    # run under Debian's interpreter (python3-celery, python3-rq).
+    Group("dist", ["dist-throughput", "dist-latency-p50", "dist-latency-p99"], [
+        Program(WEFT, binary="bench/weft_dist"),
+        Program("celery", script="dist_celery_py.py", interpreter=NET_PY),
+        Program("rq", script="dist_rq_py.py", interpreter=NET_PY,
+                args=["300", "100", "fork"]),
+        Program("rq-simple", script="dist_rq_py.py", interpreter=NET_PY,
+                args=["2000", "300", "simple"]),
     ]),
 ]
 
