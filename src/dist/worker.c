@@ -476,26 +476,33 @@ static int run_body(void *arg, void **result)
     rc = weft_spawn(&keeper, keeper_main, w);
     if (!rc && a->signals) rc = weft_spawn(&watcher, signal_watch_main, w);
     while (!rc && atomic_load(&w->stop) == RUNNING_ON) {
+        /* Wait for a free slot, then ask for as many tasks as there are free slots (to
+         * 100). The slots are taken only for the tasks that come: held while blocking in
+         * XREADGROUP, they would starve the keeper's takeovers. */
         if (weft_sem_acquire(w->slots, 200 * WEFT_MS) != 0) continue;
-        int n = 1;                               /* as many free slots as there are, to 100 */
-        while (n < 100 && weft_sem_acquire(w->slots, 0) == 0) n++;
+        weft_sem_release(w->slots);
+        unsigned free_slots = weft_sem_value(w->slots);
+        int n = free_slots < 1 ? 1 : free_slots > 100 ? 100 : (int)free_slots;
         weft_redis_reply *r;
         int e = weft_redis_callf(w->fetch, &r, 10 * WEFT_SEC,
                                  "XREADGROUP GROUP workers %s COUNT %d BLOCK 500 STREAMS %s >",
                                  w->name, n, w->qkey);
-        int used = 0;
         if (e == 0 && r->type == WEFT_REDIS_ARRAY && r->elements == 1 &&
             r->element[0]->elements == 2) {
             const weft_redis_reply *entries = r->element[0]->element[1];
-            for (size_t i = 0; i < entries->elements && used < n; i++, used++)
+            for (size_t i = 0; i < entries->elements; i++) {
+                /* Ours now (pending under our name): wait for its slot if the keeper took
+                 * one meanwhile. A cold stop may cut this wait: the rest stay pending, to
+                 * be taken over. */
+                if (weft_sem_acquire(w->slots, WEFT_FOREVER) != 0) break;
                 start_job(w, entries->element[i]);
+            }
         } else if (e == WEFT_EREDIS && r && strncmp(r->str, "NOGROUP", 7) == 0) {
             ensure_group(w);                     /* the stream was deleted (or a restart) */
         } else if (e != 0) {
             weft_sleep(100 * WEFT_MS);           /* the connection is down: it comes back */
         }
         weft_redis_reply_free(r);
-        for (; used < n; used++) weft_sem_release(w->slots);
     }
     /* Stopping: a cold stop cancels the jobs (each puts its task back); a warm one lets
      * them finish. */
