@@ -155,6 +155,34 @@ static void test_roundtrip(void)
     CHECK(memcmp(d, arg, big) == 0);
     weft_future_release(e);
     free(arg);
+    /* Malformed entries in the queue (no id; an id with no record): dead-lettered as
+     * EBADTASK, and the worker goes on. */
+    weft_redis *raw;
+    CHECK_OK(weft_redis_connect(&raw, rs.url, NULL));
+    weft_redis_reply *rep;
+    CHECK_OK(weft_redis_callf(raw, &rep, 5 * WEFT_SEC, "LLEN weft:dead:rt"));
+    long long dead0 = rep->integer;
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(raw, &rep, 5 * WEFT_SEC, "XADD weft:q:rt * junk 1"));
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(raw, &rep, 5 * WEFT_SEC, "XADD weft:q:rt * id no-such-task"));
+    weft_redis_reply_free(rep);
+    e = submit_int(c, "square", 11, &o);
+    CHECK_EQ(result_int(e), 121);
+    weft_future_release(e);
+    long long dead1 = dead0;
+    t0 = weft_now();
+    while (dead1 < dead0 + 2 && weft_now() - t0 < 10 * WEFT_SEC) {
+        CHECK_OK(weft_redis_callf(raw, &rep, 5 * WEFT_SEC, "LLEN weft:dead:rt"));
+        dead1 = rep->integer;
+        weft_redis_reply_free(rep);
+        weft_sleep(10 * WEFT_MS);
+    }
+    CHECK_EQ(dead1, dead0 + 2);
+    CHECK_OK(weft_redis_callf(raw, &rep, 5 * WEFT_SEC, "HGET weft:r:no-such-task rc"));
+    CHECK(rep->type == WEFT_REDIS_STRING && atoi(rep->str) == WEFT_EBADTASK);
+    weft_redis_reply_free(rep);
+    weft_redis_close(raw);
     /* Inspection: nothing left. */
     weft_dist_info info;
     CHECK_OK(weft_dist_inspect(rs.url, NULL, "rt", &info));
