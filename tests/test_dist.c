@@ -6,7 +6,7 @@
  * the faults: worker processes killed with kill -9 during a run (every result arrives
  * exactly once, the killed worker's tasks are taken over), the server killed and restarted
  * with its append-only file (nothing accepted is lost; clients and workers reconnect),
- * 20,000 tasks queued before any worker, a worker's warm stop (SIGTERM: its tasks finish)
+ * 100,000 tasks queued before any worker, a worker's warm stop (SIGTERM: its tasks finish)
  * and cold stop (twice: its tasks go back to the queue). */
 #include "check.h"
 #include "dist_tasks.h"
@@ -428,16 +428,22 @@ static void test_server_restart(void)
     rs = saved;
 }
 
-/* 20,000 tasks queued before any worker starts. */
+/* 100,000 tasks queued before any worker starts (the count). */
 static void test_many_queued(void)
 {
     weft_dist_client *c;
     CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
     weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
     o.queue = "many";
-    enum { N = 20000 };
+    enum { N = 100000 };
     weft_future **f = calloc(N, sizeof *f);
+    int64_t s0 = weft_now();
     for (int i = 0; i < N; i++) f[i] = submit_int(c, "square", i, &o);
+    weft_dist_info info;
+    do CHECK_OK(weft_dist_inspect(rs.url, NULL, "many", &info));
+    while (info.queued < N && weft_now() - s0 < 60 * WEFT_SEC);
+    CHECK_EQ(info.queued, N);
+    printf("  %d submits accepted in %.2f s\n", N, (double)(weft_now() - s0) / 1e9);
     local_worker lw;
     int64_t t0 = weft_now();
     local_start(&lw, "many", WEFT_DIST_COROUTINES, 200);

@@ -4,10 +4,11 @@
  * and the result reads; `listen` is the listener thread's, blocked in BLMPOP on the
  * client's own list (prefix:c:<client id>), where a worker's FINISH (or a CANCEL) pushes
  * the id of each task whose result it recorded. The listener reads those results and
- * completes the futures. Every second it also reads the results of the tasks pending for
- * over a second directly: a notification lost with a broken connection (popped, never
- * received) or raced by an idempotent submit's re-keying delays a future by a second at
- * most, never for ever.
+ * completes the futures. Every second it also reads directly the results of the tasks whose
+ * check is due — a second after the submit, then 2, 4, 8 and every 16 s (a long queue is
+ * not polled at full rate), at most 5,000 a round: a notification lost with a broken
+ * connection (popped, never received) or raced by an idempotent submit's re-keying delays
+ * a future by that much at most, never for ever.
  *
  * Locking: `mu` guards the table of pending tasks and each task's `state`; the table holds
  * a reference to each task's future. A task's memory is its future's (free hook).
@@ -31,7 +32,8 @@ typedef struct dtask {
     struct dtask *next;              /* the bucket's chain (mu) */
     int state;                       /* mu */
     char id[80];                     /* mu once re-keyed by an idempotent submit */
-    int64_t since;                   /* when it was submitted (the sweep) */
+    int64_t next_check;              /* mu: when the sweep reads its result next */
+    int64_t check_every;             /* mu: 1 s, doubling to 16 s */
     /* the outcome, set before the future completes */
     char *data;
     size_t len;
@@ -240,13 +242,13 @@ static void fetch_results(weft_dist_client *c, dtask **ts, size_t n)
 }
 
 /* The pending tasks named in ids (with a reference each), or for the sweep (ids NULL)
- * those pending since before `older`. */
-static size_t collect(weft_dist_client *c, const weft_redis_reply *ids, int64_t older,
+ * those whose check is due at `now` (their next check put off). */
+static size_t collect(weft_dist_client *c, const weft_redis_reply *ids, int64_t now,
                       dtask ***out)
 {
     *out = NULL;
     pthread_mutex_lock(&c->mu);
-    size_t cap = ids ? ids->elements : c->pending, n = 0;
+    size_t cap = ids ? ids->elements : c->pending < 5000 ? c->pending : 5000, n = 0;
     pthread_mutex_unlock(&c->mu);
     dtask **ts = cap ? calloc(cap, sizeof *ts) : NULL;
     if (!ts) return 0;
@@ -264,7 +266,9 @@ static size_t collect(weft_dist_client *c, const weft_redis_reply *ids, int64_t 
     } else {
         for (size_t b = 0; b < BUCKETS && n < cap; b++)
             for (dtask *t = c->table[b]; t && n < cap; t = t->next)
-                if (t->state == PENDING && t->since < older) {
+                if (t->state == PENDING && t->next_check <= now) {
+                    t->next_check = now + t->check_every;
+                    if (t->check_every < 16 * WEFT_SEC) t->check_every *= 2;
                     weft_future_retain(t->fut);
                     ts[n++] = t;
                 }
@@ -298,7 +302,7 @@ static int listener_main(void *arg, void **result)
         if (now >= next_sweep) {
             next_sweep = now + WEFT_SEC;
             dtask **ts;
-            size_t n = collect(c, NULL, now - WEFT_SEC, &ts);
+            size_t n = collect(c, NULL, now, &ts);
             if (n) fetch_results(c, ts, n);
             free(ts);
         }
@@ -386,7 +390,8 @@ int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name, con
     dtask *t = calloc(1, sizeof *t);
     if (!t) return -ENOMEM;
     t->c = c;
-    t->since = weft_now();
+    t->next_check = weft_now() + WEFT_SEC;
+    t->check_every = WEFT_SEC;
     snprintf(t->id, sizeof t->id, "%s-%lu", c->client_id, atomic_fetch_add(&c->seq, 1) + 1);
     int rc = weft_future_create_hooked(&t->fut, &task_hooks, t);
     if (rc) {
