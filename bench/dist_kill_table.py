@@ -26,6 +26,8 @@ the client polls the result keys every 50 ms (one MGET / pipeline per sweep).
 
 Usage: bench/dist_kill_table.py [--builddir build-release] [--bound 60] [--tasks 1000]
                                 [--only weft,celery,celery-acks-late,rq]
+(--only weft-coroutines: an extra row, weft's workers in COROUTINES mode with 16 tasks at
+once each, not in the default list: it is not the one-task-at-a-time setting of the peers.)
 Needs redis-server, python3-redis, python3-celery, python3-rq; run under /usr/bin/python3
 (Debian's interpreter, where those import).
 """
@@ -75,10 +77,10 @@ def wait_for_line(path, text, timeout=30):
 
 
 class WeftSystem:
-    name = "weft"
-
-    def __init__(self, builddir):
+    def __init__(self, builddir, mode="threads", concurrency="1"):
         self.binary = os.path.join(builddir, "bench", "weft_dist")
+        self.mode, self.concurrency = mode, concurrency
+        self.name = "weft" if mode == "threads" else "weft-" + mode
 
     def start_workers(self, server, log):
         url = "unix://" + server.sock
@@ -86,7 +88,7 @@ class WeftSystem:
         for i in range(2):
             wl = os.path.join(server.dir, "weft-w%d.log" % i)
             ws.append(dist_redis.start_worker(
-                [self.binary, "worker", url, "threads", "1", "w%d" % i, log],
+                [self.binary, "worker", url, self.mode, self.concurrency, "w%d" % i, log],
                 None, os.path.basename(wl), server.dir))
             wait_for_line(wl, "ready")
         return ws
@@ -268,6 +270,8 @@ def main():
     ap.add_argument("--one", help=argparse.SUPPRESS)   # a child run: one system, JSON out
     a = ap.parse_args()
     systems = {"weft": lambda: WeftSystem(os.path.abspath(a.builddir)),
+               "weft-coroutines": lambda: WeftSystem(os.path.abspath(a.builddir),
+                                                     "coroutines", "16"),
                "celery": lambda: CelerySystem(False),
                "celery-acks-late": lambda: CelerySystem(True),
                "rq": lambda: RqSystem()}
