@@ -49,6 +49,8 @@ struct weft_dist_worker {
     _Atomic int stop;
     _Atomic bool running;
     _Atomic unsigned long done, taken_over;
+    _Atomic bool takeover_wanted;    /* a dead worker's tasks wait for free slots: the
+                                        fetcher takes no new tasks meanwhile */
     pthread_mutex_t mu;
     dlist jobs;                      /* job.link (mu) */
     size_t njobs;                    /* mu */
@@ -322,6 +324,7 @@ static void takeover(weft_dist_worker *w)
     }
     const weft_redis_reply *cons = sum->elements == 4 ? sum->element[3] : NULL;
     long long idle_ms = w->o.heartbeat_ttl / WEFT_MS;
+    bool more = false;                           /* dead workers' tasks left unclaimed */
     for (size_t i = 0; cons && cons->type == WEFT_REDIS_ARRAY && i < cons->elements; i++) {
         const weft_redis_reply *c = cons->element[i];
         if (c->type != WEFT_REDIS_ARRAY || c->elements < 1 || !c->element[0]->str) continue;
@@ -337,7 +340,10 @@ static void takeover(weft_dist_worker *w)
          * heartbeats must go on); the rest wait for a later round. */
         size_t slots = 0;
         while (slots < 100 && weft_sem_acquire(w->slots, 0) == 0) slots++;
-        if (slots == 0) continue;
+        if (slots == 0) {
+            more = true;                         /* the fetcher will leave slots free */
+            continue;
+        }
         weft_redis_reply *ids;
         rc = weft_redis_callf(w->cmd, &ids, 10 * WEFT_SEC,
                               "XPENDING %s workers IDLE %lld - + %d %s", w->qkey, idle_ms, (int)slots,
@@ -370,6 +376,7 @@ static void takeover(weft_dist_worker *w)
             atomic_fetch_add(&w->taken_over, claimed);
         }
         for (size_t k = claimed; k < slots; k++) weft_sem_release(w->slots);
+        if (claimed == slots) more = true;       /* there may be more */
         bool none_left = rc == 0 && ids->type == WEFT_REDIS_ARRAY && ids->elements == 0;
         weft_redis_reply_free(ids);
         if (none_left) {
@@ -389,6 +396,7 @@ static void takeover(weft_dist_worker *w)
         }
     }
     weft_redis_reply_free(sum);
+    atomic_store(&w->takeover_wanted, more);
 }
 
 static void heartbeat(weft_dist_worker *w)
@@ -422,6 +430,8 @@ static int keeper_main(void *arg, void **result)
             heartbeat(w);
             takeover(w);
             next_beat = now + w->o.heartbeat;
+        } else if (atomic_load(&w->takeover_wanted)) {
+            takeover(w);                         /* into the slots the fetcher leaves */
         }
         promote(w);                              /* delayed and backed-off tasks */
         if (weft_sleep(100 * WEFT_MS) != 0) break;
@@ -479,6 +489,12 @@ static int run_body(void *arg, void **result)
         /* Wait for a free slot, then ask for as many tasks as there are free slots (to
          * 100). The slots are taken only for the tasks that come: held while blocking in
          * XREADGROUP, they would starve the keeper's takeovers. */
+        if (atomic_load(&w->takeover_wanted)) {
+            /* A dead worker's tasks come first (they have waited longest): leave the
+             * slots that free up to the keeper. */
+            weft_sleep(20 * WEFT_MS);
+            continue;
+        }
         if (weft_sem_acquire(w->slots, 200 * WEFT_MS) != 0) continue;
         weft_sem_release(w->slots);
         unsigned free_slots = weft_sem_value(w->slots);
