@@ -518,6 +518,64 @@ static void test_warm_and_cold_stop(void)
     weft_dist_client_destroy(c);
 }
 
+/* A worker killed and started again under the same name takes back its own tasks (they
+ * stay pending under that name, and no other worker sees it dead). */
+static void test_restart_same_name(void)
+{
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    proc_worker pw;
+    proc_start(&pw, "same", "threads", "same-name", 2);
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "same";
+    weft_future *f = submit_int(c, "sleep_ms", 1500, &o);
+    weft_dist_info info;
+    int64_t t0 = weft_now();
+    do {
+        weft_sleep(20 * WEFT_MS);
+        CHECK_OK(weft_dist_inspect(rs.url, NULL, "same", &info));
+    } while (info.running < 1 && weft_now() - t0 < 30 * WEFT_SEC);
+    CHECK_OK(weft_subprocess_kill(pw.p));
+    weft_subprocess_wait(pw.p, WEFT_FOREVER, NULL);
+    weft_subprocess_destroy(pw.p);
+    proc_start(&pw, "same", "threads", "same-name", 2);
+    CHECK_EQ(result_int(f), 1500 * 1500);
+    weft_future_release(f);
+    CHECK_OK(weft_subprocess_terminate(pw.p));
+    weft_subprocess_wait(pw.p, 30 * WEFT_SEC, NULL);
+    weft_subprocess_destroy(pw.p);
+    weft_dist_client_destroy(c);
+}
+
+/* A cold stop while the fetcher's read brings tasks: the worker still ends, and the tasks
+ * it took but did not begin are taken over by another worker. */
+static void test_cold_stop_while_fetching(void)
+{
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts o = WEFT_DIST_TASK_OPTS_INIT;
+    o.queue = "coldfetch";
+    for (int round = 0; round < 3; round++) {
+        local_worker lw;
+        local_start(&lw, "coldfetch", WEFT_DIST_THREADS, 4);
+        weft_sleep(50 * WEFT_MS);                /* blocked in its read */
+        weft_future *f[4];
+        for (int i = 0; i < 4; i++) f[i] = submit_int(c, "sleep_ms", 100 + i, &o);
+        CHECK_OK(weft_dist_worker_stop(lw.w, true));
+        CHECK_OK(weft_thread_join(lw.t, 30 * WEFT_SEC, NULL));   /* it ends */
+        weft_thread_release(lw.t);
+        weft_dist_worker_destroy(lw.w);
+        local_worker other;
+        local_start(&other, "coldfetch", WEFT_DIST_THREADS, 4);
+        for (int i = 0; i < 4; i++) {
+            CHECK_EQ(result_int(f[i]), (int64_t)(100 + i) * (100 + i));
+            weft_future_release(f[i]);
+        }
+        local_stop(&other);
+    }
+    weft_dist_client_destroy(c);
+}
+
 int main(void)
 {
     if (!redis_available()) {
@@ -532,6 +590,8 @@ int main(void)
     RUN(test_server_restart);
     RUN(test_many_queued);
     RUN(test_warm_and_cold_stop);
+    RUN(test_restart_same_name);
+    RUN(test_cold_stop_while_fetching);
     redis_stop(&rs);
     return check_done();
 }

@@ -13,10 +13,14 @@
  * The promise: at-least-once execution, exactly-once result. A task is taken by one worker
  * at a time; if that worker dies (kill -9, a crash, the machine gone), its heartbeat stops,
  * and within a few seconds (heartbeat_ttl) a live worker takes its tasks over and runs them
- * again; a task's result is recorded once, atomically on the server, and a second run
- * after a takeover cannot overwrite it or deliver it twice. A task that fails (returns a
- * negative code) is retried up to its attempts, after a back-off; its last failure is its
- * result, and it goes to the queue's dead letters.
+ * again (a worker also takes back its own tasks whose run was lost: a restart under the
+ * same name, an outcome lost with a broken connection); a task's result is recorded once,
+ * atomically on the server, and a second run after a takeover cannot overwrite it or
+ * deliver it twice. A task whose runs are lost three times (it kills every worker that
+ * takes it) ends with WEFT_ETASKLOST. A task that fails (returns a negative code) is
+ * retried until it has failed `attempts` times, after a back-off; its last failure is its
+ * result, and it goes to the queue's dead letters. A worker that cannot reach the server
+ * for longer than heartbeat_ttl looks dead too: its tasks may then run twice at once.
  *
  * One Redis server (7.0 or later; not a cluster: the scripts name keys they compute). With
  * the server's append-only file on, nothing accepted survives only in memory: a restart
@@ -33,8 +37,8 @@
 extern "C" {
 #endif
 
-/* A task went to the dead letters without a result of its own: it used up its attempts on
- * workers that died running it (the last one's death is this error). */
+/* A task went to the dead letters without a result of its own: three of its runs were lost
+ * with workers that died running it. */
 #define WEFT_ETASKLOST (-4100)
 /* No worker on the task's queue knows its name (a worker that takes it fails it at once:
  * a queue's workers are expected to know the same tasks; route others elsewhere). */
@@ -57,10 +61,12 @@ typedef struct weft_dist_client_opts {
 /* A task's options. Initialise with WEFT_DIST_TASK_OPTS_INIT. */
 typedef struct weft_dist_task_opts {
     const char *queue;                  /* default "default" */
-    int attempts;                       /* runs at most (1: no retry; a takeover after a
-                                           worker's death counts one); default 1 */
-    int64_t backoff;                    /* ns before the 2nd attempt, doubling after;
-                                           default 0 */
+    int attempts;                       /* failures allowed before the last one is the
+                                           result (1: no retry); runs lost with a dead
+                                           worker do not count (three of those: ETASKLOST);
+                                           default 1 */
+    int64_t backoff;                    /* ns before the run after the 1st failure,
+                                           doubling after each; default 0 */
     int64_t timeout;                    /* ns: a run past it fails with -ETIMEDOUT (killed in
                                            process workers; cooperative in coroutines and
                                            threads, see weft_dist_worker_opts); 0: none */
@@ -68,12 +74,12 @@ typedef struct weft_dist_task_opts {
     int64_t eta;                        /* absolute time (ns since the Unix epoch, as
                                            CLOCK_REALTIME) before which it may not run;
                                            0: none (the later of delay and eta wins) */
-    const char *idempotency_key;        /* a second submit with the same key (while the
-                                           first task's record lives) gives the first
+    const char *idempotency_key;        /* a second submit with the same key, within
+                                           result_ttl of the first submit, gives the first
                                            task's outcome instead of a new task; NULL:
                                            none */
     int64_t result_ttl;                 /* ns the result is kept on the server after it is
-                                           recorded; default 1 day */
+                                           recorded (at least 1 ms); default 1 day */
 } weft_dist_task_opts;
 #define WEFT_DIST_TASK_OPTS_INIT { NULL, 1, 0, 0, 0, 0, NULL, 24 * 3600 * WEFT_SEC }
 
@@ -132,7 +138,9 @@ typedef struct weft_dist_worker_opts {
     int mode;                           /* WEFT_DIST_COROUTINES / THREADS / PROCESSES */
     int concurrency;                    /* tasks run at once; 0: the number of CPUs (1000
                                            for coroutines) */
-    int64_t heartbeat;                  /* ns between heartbeats (default 1 s) */
+    int64_t heartbeat;                  /* ns between heartbeats, sent by a thread of the
+                                           worker's own: a task holding the loop does not
+                                           stop them (default 1 s) */
     int64_t heartbeat_ttl;              /* ns without a heartbeat after which a worker is
                                            dead and its tasks are taken over (default 3 s) */
 } weft_dist_worker_opts;
@@ -161,8 +169,9 @@ WEFT_API int weft_dist_worker_run(weft_dist_worker *w);
 /* Stops a running worker. now false (a warm stop, SIGTERM's): takes no more tasks, lets the
  * running ones finish and record their results, then run returns. now true (cold, a second
  * SIGTERM): the running tasks are abandoned (coroutines cancelled, processes killed; a
- * thread's task is left to end on its own) and go back to the queue, not counted as an
- * attempt. Any context; never blocks. */
+ * thread's task cannot be stopped: the stop waits for it) and go back to the queue, not
+ * counted as a run; tasks taken but not begun stay with the worker's name and are taken
+ * over by the other workers. Any context; never blocks. */
 WEFT_API int weft_dist_worker_stop(weft_dist_worker *w, bool now);
 
 /* weft_dist_worker_run with Celery's shutdown: SIGTERM or SIGINT once, a warm stop; twice,

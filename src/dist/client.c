@@ -185,6 +185,7 @@ static int task_cancel(weft_future *f, void *arg)
     memcpy(id, t->id, sizeof id);
     pthread_mutex_unlock(&c->mu);
     if (!open) return -EBUSY;
+    if (atomic_load(&c->closing)) return -ESHUTDOWN;   /* the connection is going */
     snprintf(now, sizeof now, "%lld", (long long)(weft_now() / WEFT_MS));
     const char *argv[3] = { c->prefix, id, now };
     weft_future_retain(t->fut);                  /* the callback's */
@@ -209,7 +210,14 @@ static void on_submitted(void *arg, int err, const weft_redis_reply *r)
     pthread_mutex_lock(&c->mu);
     if (t->state == SUBMITTING) {
         t->state = PENDING;
-        if (r->len < sizeof t->id && strcmp(r->str, t->id) != 0) {   /* an earlier task's */
+        if (strcmp(r->str, t->id) != 0) {       /* an earlier task's */
+            if (r->len >= sizeof t->id) {
+                /* An id we cannot hold (another language's submitter): say so. */
+                pthread_mutex_unlock(&c->mu);
+                if (task_take(t)) task_complete(t, -ENAMETOOLONG, NULL, 0, NULL);
+                weft_future_release(t->fut);     /* the callback's */
+                return;
+            }
             table_remove_locked(c, t);
             memcpy(t->id, r->str, r->len + 1);
             table_add_locked(c, t);
@@ -228,7 +236,9 @@ static void fetch_results(weft_dist_client *c, dtask **ts, size_t n)
     if (!rf) return;
     for (size_t i = 0; i < n; i++) {
         char key[200];
+        pthread_mutex_lock(&c->mu);              /* (an idempotent submit may re-key it) */
         snprintf(key, sizeof key, "%s:r:%s", c->prefix, ts[i]->id);
+        pthread_mutex_unlock(&c->mu);
         const char *argv[5] = { "HMGET", key, "rc", "msg", "data" };
         if (weft_redis_send(c->cmd, &rf[i], 5, argv, NULL) != 0) rf[i] = NULL;
     }
@@ -285,8 +295,11 @@ static int listener_main(void *arg, void **result)
     int64_t next_sweep = weft_now() + WEFT_SEC;
     while (!atomic_load(&c->closing)) {
         weft_redis_reply *r;
-        int rc = weft_redis_callf(c->listen, &r, 5 * WEFT_SEC, "BLMPOP 0.1 1 %s LEFT COUNT 1000",
-                                  c->reply_key);
+        /* Waited for longer than the connection's command timeout: a pop given up by
+         * this wait would still be sent later, and its ids lost (the sweep would find
+         * them, late). */
+        int rc = weft_redis_callf(c->listen, &r, c->o.submit_timeout + 5 * WEFT_SEC,
+                                  "BLMPOP 0.1 1 %s LEFT COUNT 1000", c->reply_key);
         /* A reply [key, [id...]], or nil after the 0.1 s. */
         if (rc == 0 && r->type == WEFT_REDIS_ARRAY && r->elements == 2 &&
             r->element[1]->type == WEFT_REDIS_ARRAY) {
@@ -294,7 +307,7 @@ static int listener_main(void *arg, void **result)
             size_t n = collect(c, r->element[1], 0, &ts);
             if (n) fetch_results(c, ts, n);
             free(ts);
-        } else if (rc != 0 && rc != WEFT_EREDIS) {
+        } else if (rc != 0) {
             weft_sleep(50 * WEFT_MS);            /* the connection is down: it comes back */
         }
         weft_redis_reply_free(r);
@@ -383,7 +396,8 @@ int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name, con
     const weft_dist_task_opts *o = opts ? opts : &defaults;
     const char *queue = o->queue ? o->queue : "default";
     if (!*queue || o->attempts < 0 || o->backoff < 0 || o->timeout < 0 || o->delay < 0 ||
-        o->eta < 0 || o->result_ttl < 0 || strlen(queue) > 200 ||
+        o->eta < 0 || o->result_ttl < 0 || (o->result_ttl && o->result_ttl < WEFT_MS) ||
+        strlen(queue) > 200 ||
         (o->idempotency_key && (!*o->idempotency_key || strlen(o->idempotency_key) > 200)))
         return -EINVAL;
     if (atomic_load(&c->closing)) return -ESHUTDOWN;
@@ -460,6 +474,8 @@ const char *weft_dist_task_id(weft_future *f)
 void weft_dist_client_destroy(weft_dist_client *c)
 {
     if (!c) return;
+    /* (A cancel racing this destroy is the caller's use after free, as for any handle:
+     * the futures stay valid, the client does not.) */
     atomic_store(&c->closing, true);
     weft_scope shield;
     weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);

@@ -270,10 +270,22 @@ static int connect_once(weft_redis *c)
         const char *argv[2] = { "SELECT", db };
         rc = handshake_call(c, 2, argv);
     }
+    /* The init commands, copied under mu and sent without it (mu is the submitters'
+     * lock: they must not wait for a handshake). The commands themselves never change. */
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; !rc && i < c->ninit; i++)
-        rc = handshake_raw(c, c->init[i], c->init_len[i]);
+    int ninit = c->ninit;
+    char **init = ninit ? malloc((size_t)ninit * sizeof *init) : NULL;
+    size_t *init_len = ninit ? malloc((size_t)ninit * sizeof *init_len) : NULL;
+    if (init && init_len) {
+        memcpy(init, c->init, (size_t)ninit * sizeof *init);
+        memcpy(init_len, c->init_len, (size_t)ninit * sizeof *init_len);
+    } else if (ninit) {
+        rc = rc ? rc : -ENOMEM;
+    }
     pthread_mutex_unlock(&c->mu);
+    for (int i = 0; !rc && i < ninit; i++) rc = handshake_raw(c, init[i], init_len[i]);
+    free(init);
+    free(init_len);
     if (rc) {
         disconnect(c, -ECONNRESET);
         return rc;

@@ -47,21 +47,23 @@ static const char submit_lua[] =
 
 /* START: P, id, worker, now_ms. Returns {0} if the task already has a result (cancelled,
  * or recorded by another run), {-1} if its record is gone or malformed, else {1, attempt
- * (this run's number), name, arg, attempts, timeout_ms}. */
+ * (this run's number), name, arg, attempts, timeout_ms, failures (runs that returned an
+ * error)}: the runs before this one that neither failed nor ended the task were lost with
+ * their workers. */
 static const char start_lua[] =
     "local t = ARGV[1] .. ':t:' .. ARGV[2]\n"
     "if redis.call('EXISTS', ARGV[1] .. ':r:' .. ARGV[2]) == 1 then return {0} end\n"
-    "local f = redis.call('HMGET', t, 'v', 'name', 'arg', 'attempts', 'timeout')\n"
+    "local f = redis.call('HMGET', t, 'v', 'name', 'arg', 'attempts', 'timeout', 'failures')\n"
     "if f[1] ~= '1' or not f[2] or not f[3] then return {-1} end\n"
     "local n = redis.call('HINCRBY', t, 'attempt', 1)\n"
     "redis.call('HSET', t, 'state', 'running', 'worker', ARGV[3], 'started', ARGV[4])\n"
-    "return {1, n, f[2], f[3], f[4] or '1', f[5] or '0'}\n";
+    "return {1, n, f[2], f[3], f[4] or '1', f[5] or '0', f[6] or '0'}\n";
 
 /* FINISH: P, queue, id, stream entry id ('' none), rc, message, data, now_ms, 'final' (no
  * retry whatever the attempts) or '', worker. Records the outcome once and tells the
- * waiting clients, or (a failure with attempts left) puts the task back after its
- * back-off; acknowledges and deletes the stream entry either way. Returns 1 (recorded),
- * 2 (retried), 0 (a result was there already: nothing changed). */
+ * waiting clients, or (a failure, with fewer failures than `attempts`) puts the task back
+ * after its back-off; acknowledges and deletes the stream entry either way. Returns 1
+ * (recorded), 2 (retried), 0 (a result was there already: nothing changed). */
 static const char finish_lua[] =
     "local P, Q, id = ARGV[1], ARGV[2], ARGV[3]\n"
     "local t, r, q = P .. ':t:' .. id, P .. ':r:' .. id, P .. ':q:' .. Q\n"
@@ -75,8 +77,12 @@ static const char finish_lua[] =
     "local rc = tonumber(ARGV[5])\n"
     "local f = redis.call('HMGET', t, 'attempt', 'attempts', 'backoff', 'ttl', 'reply')\n"
     "local attempt, attempts = tonumber(f[1] or '1'), tonumber(f[2] or '1')\n"
-    "if rc < 0 and attempt < attempts and ARGV[9] ~= 'final' then\n"
-    "  local delay = tonumber(f[3] or '0') * 2 ^ (attempt - 1)\n"
+    "local failures = 0\n"
+    "if rc < 0 and ARGV[9] ~= 'final' and redis.call('EXISTS', t) == 1 then\n"
+    "  failures = redis.call('HINCRBY', t, 'failures', 1)\n"
+    "end\n"
+    "if rc < 0 and ARGV[9] ~= 'final' and failures < attempts then\n"
+    "  local delay = tonumber(f[3] or '0') * 2 ^ (failures - 1)\n"
     "  redis.call('HSET', t, 'state', 'queued', 'error', ARGV[5], 'message', ARGV[6])\n"
     "  if delay > 0 then\n"
     "    redis.call('ZADD', P .. ':d:' .. Q, tonumber(ARGV[8]) + delay, id)\n"

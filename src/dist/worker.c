@@ -35,6 +35,7 @@ typedef struct reg {
 } reg;
 
 enum { RUNNING_ON, STOP_WARM, STOP_COLD };
+enum { LOST_RUNS = 3 };              /* runs lost with their workers before ETASKLOST */
 
 struct weft_dist_worker {
     weft_redis *cmd, *fetch;
@@ -55,12 +56,16 @@ struct weft_dist_worker {
     dlist jobs;                      /* job.link (mu) */
     size_t njobs;                    /* mu */
     weft_event *idle;                /* set when njobs drops to 0 */
+    weft_event *beat_stop;           /* set to end the heartbeat thread */
 };
 
 typedef struct job {
     dlist link;
     weft_dist_worker *w;
     weft_future *co;                 /* its coroutine (mu; set after spawn) */
+    bool started;                    /* mu: its coroutine has begun (a coroutine cancelled
+                                        before it begins never runs: its bookkeeping with
+                                        it) */
     char id[96];
     char msgid[48];
 } job;
@@ -218,10 +223,14 @@ static int job_main(void *arg, void **result)
     (void)result;
     job *j = arg;
     weft_dist_worker *w = j->w;
+    pthread_mutex_lock(&w->mu);
+    j->started = true;                           /* a cold stop cancels it from now on */
+    pthread_mutex_unlock(&w->mu);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)epoch_ms());
     const char *argv[4] = { w->prefix, j->id, w->name, now };
     weft_redis_reply *r = NULL;
+    if (atomic_load(&w->stop) == STOP_COLD) goto done;   /* left pending: taken over */
     int e = dist_eval(w->cmd, &w->scripts, DIST_START, &r, 60 * WEFT_SEC, 4, argv, NULL);
     if (e == -ECANCELED) {
         /* A cold stop before START ran (or while): the entry stays pending for the
@@ -231,16 +240,18 @@ static int job_main(void *arg, void **result)
         long long what = r->element[0]->integer;
         if (what == 0) {
             finish(w, j, 0, NULL, 0, true);       /* has a result: acknowledge only */
-        } else if (what < 0 || r->elements < 6) {
+        } else if (what < 0 || r->elements < 7) {
             finish(w, j, WEFT_EBADTASK, NULL, 0, true);
         } else {
             long long attempt = r->element[1]->integer;
             const weft_redis_reply *name = r->element[2], *targ = r->element[3];
-            long long attempts = atoll(r->element[4]->str ? r->element[4]->str : "1");
             long long timeout_ms = atoll(r->element[5]->str ? r->element[5]->str : "0");
+            long long failures = atoll(r->element[6]->str ? r->element[6]->str : "0");
             weft_proc_task fn = find(w, name->str ? name->str : "");
-            if (attempt > attempts) {
-                finish(w, j, WEFT_ETASKLOST, NULL, 0, true);   /* its workers all died */
+            /* The earlier runs that neither failed nor ended it died with their workers
+             * (or their outcome was lost): after LOST_RUNS of those it is given up. */
+            if (attempt - 1 - failures >= LOST_RUNS) {
+                finish(w, j, WEFT_ETASKLOST, NULL, 0, true);
             } else if (!fn) {
                 finish(w, j, WEFT_ENOTASK, NULL, 0, true);
             } else {
@@ -254,7 +265,8 @@ static int job_main(void *arg, void **result)
         }
     }
     /* Other errors (the connection): the entry stays pending under this worker's name;
-     * the takeover of a later keeper (ours included, after a restart) runs it again. */
+     * a keeper's takeover (ours included) runs it again. */
+done:
     weft_redis_reply_free(r);
     pthread_mutex_lock(&w->mu);
     dlist_unlink(&j->link);
@@ -315,6 +327,17 @@ static void start_job(weft_dist_worker *w, const weft_redis_reply *entry)
 
 /* ---- the keeper: heartbeats, due tasks, takeovers ------------------------------------------ */
 
+/* True if a job of ours runs stream entry msgid. */
+static bool running_here(weft_dist_worker *w, const char *msgid)
+{
+    bool found = false;
+    pthread_mutex_lock(&w->mu);
+    for (dlist *l = w->jobs.next; l != &w->jobs && !found; l = l->next)
+        found = strcmp(dlist_entry(l, job, link)->msgid, msgid) == 0;
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
 static void takeover(weft_dist_worker *w)
 {
     weft_redis_reply *sum;
@@ -329,13 +352,18 @@ static void takeover(weft_dist_worker *w)
         const weft_redis_reply *c = cons->element[i];
         if (c->type != WEFT_REDIS_ARRAY || c->elements < 1 || !c->element[0]->str) continue;
         const char *name = c->element[0]->str;
-        if (strcmp(name, w->name) == 0) continue;
-        weft_redis_reply *alive;
-        int rc = weft_redis_callf(w->cmd, &alive, 10 * WEFT_SEC, "EXISTS %s:w:%s", w->prefix,
-                                  name);
-        bool dead = rc == 0 && alive->type == WEFT_REDIS_INTEGER && alive->integer == 0;
-        weft_redis_reply_free(alive);
-        if (!dead) continue;
+        /* Our own entries too: those no job of ours holds were left by an earlier run
+         * under our name (killed, restarted with the same name), by a job whose START or
+         * FINISH was lost with a broken connection, or by a fetch whose reply never came. */
+        bool self = strcmp(name, w->name) == 0;
+        if (!self) {
+            weft_redis_reply *alive;
+            int rc = weft_redis_callf(w->cmd, &alive, 10 * WEFT_SEC, "EXISTS %s:w:%s",
+                                      w->prefix, name);
+            bool dead = rc == 0 && alive->type == WEFT_REDIS_INTEGER && alive->integer == 0;
+            weft_redis_reply_free(alive);
+            if (!dead) continue;
+        }
         /* As many entries as there are free slots, taken without waiting (the keeper's
          * heartbeats must go on); the rest wait for a later round. */
         size_t slots = 0;
@@ -345,7 +373,7 @@ static void takeover(weft_dist_worker *w)
             continue;
         }
         weft_redis_reply *ids;
-        rc = weft_redis_callf(w->cmd, &ids, 10 * WEFT_SEC,
+        int rc = weft_redis_callf(w->cmd, &ids, 10 * WEFT_SEC,
                               "XPENDING %s workers IDLE %lld - + %d %s", w->qkey, idle_ms, (int)slots,
                               name);
         size_t claimed = 0;
@@ -360,7 +388,8 @@ static void takeover(weft_dist_worker *w)
             argv[4] = idle;
             int n = 5;
             for (size_t k = 0; k < ids->elements && k < 100; k++)
-                if (ids->element[k]->elements >= 1 && ids->element[k]->element[0]->str)
+                if (ids->element[k]->elements >= 1 && ids->element[k]->element[0]->str &&
+                    !(self && running_here(w, ids->element[k]->element[0]->str)))
                     argv[n++] = ids->element[k]->element[0]->str;
             weft_redis_reply *got;
             if (n > 5 && weft_redis_call(w->cmd, &got, 10 * WEFT_SEC, n, argv, NULL) == 0 &&
@@ -377,23 +406,10 @@ static void takeover(weft_dist_worker *w)
         }
         for (size_t k = claimed; k < slots; k++) weft_sem_release(w->slots);
         if (claimed == slots) more = true;       /* there may be more */
-        bool none_left = rc == 0 && ids->type == WEFT_REDIS_ARRAY && ids->elements == 0;
+        if (self && claimed == slots) more = false;   /* ours: no hurry, next round */
         weft_redis_reply_free(ids);
-        if (none_left) {
-            /* Nothing idle enough: if it holds nothing at all, forget it. */
-            weft_redis_reply *left;
-            if (weft_redis_callf(w->cmd, &left, 10 * WEFT_SEC, "XPENDING %s workers - + 1 %s",
-                                 w->qkey, name) == 0 &&
-                left->type == WEFT_REDIS_ARRAY && left->elements == 0) {
-                weft_redis_reply *x;
-                weft_redis_callf(w->cmd, &x, 10 * WEFT_SEC, "XGROUP DELCONSUMER %s workers %s",
-                                 w->qkey, name);
-                weft_redis_reply_free(x);
-                weft_redis_callf(w->cmd, &x, 10 * WEFT_SEC, "HDEL %s %s", w->workers_key, name);
-                weft_redis_reply_free(x);
-            }
-            weft_redis_reply_free(left);
-        }
+        /* A dead worker stays a consumer of the group (XGROUP DELCONSUMER is not atomic
+         * with "it holds nothing": a worker wrongly thought dead could lose an entry). */
     }
     weft_redis_reply_free(sum);
     atomic_store(&w->takeover_wanted, more);
@@ -419,19 +435,28 @@ static void promote(weft_dist_worker *w)
     weft_redis_reply_free(r);
 }
 
+/* The heartbeat has a thread of its own: a task that holds the loop (a coroutine worker's
+ * CPU-bound task) must not make the worker look dead, or its tasks would run twice. */
+static int beat_main(void *arg, void **result)
+{
+    (void)result;
+    weft_dist_worker *w = arg;
+    do heartbeat(w);
+    while (weft_event_wait(w->beat_stop, w->o.heartbeat) == -ETIMEDOUT);
+    return 0;
+}
+
 static int keeper_main(void *arg, void **result)
 {
     (void)result;
     weft_dist_worker *w = arg;
-    int64_t next_beat = 0;
+    int64_t next_round = 0;
     while (atomic_load(&w->stop) == RUNNING_ON) {
         int64_t now = weft_now();
-        if (now >= next_beat) {
-            heartbeat(w);
-            takeover(w);
-            next_beat = now + w->o.heartbeat;
-        } else if (atomic_load(&w->takeover_wanted)) {
-            takeover(w);                         /* into the slots the fetcher leaves */
+        if (now >= next_round || atomic_load(&w->takeover_wanted)) {
+            takeover(w);                         /* (wanted: into the slots the fetcher
+                                                    leaves free) */
+            next_round = now + w->o.heartbeat;
         }
         promote(w);                              /* delayed and backed-off tasks */
         if (weft_sleep(100 * WEFT_MS) != 0) break;
@@ -481,7 +506,12 @@ static int run_body(void *arg, void **result)
     weft_dist_worker *w = a->w;
     int rc = ensure_group(w);
     if (rc) return rc;
-    heartbeat(w);
+    weft_event_clear(w->beat_stop);
+    weft_thread *beat = NULL;
+    weft_thread_opts to = WEFT_THREAD_OPTS_INIT;
+    to.name = "weft-dist-beat";
+    rc = weft_thread_start(&beat, &to, beat_main, w);
+    if (rc) return rc;
     weft_future *keeper = NULL, *watcher = NULL;
     rc = weft_spawn(&keeper, keeper_main, w);
     if (!rc && a->signals) rc = weft_spawn(&watcher, signal_watch_main, w);
@@ -510,7 +540,10 @@ static int run_body(void *arg, void **result)
                 /* Ours now (pending under our name): wait for its slot if the keeper took
                  * one meanwhile. A cold stop may cut this wait: the rest stay pending, to
                  * be taken over. */
-                if (weft_sem_acquire(w->slots, WEFT_FOREVER) != 0) break;
+                int got;
+                while ((got = weft_sem_acquire(w->slots, 200 * WEFT_MS)) == -ETIMEDOUT &&
+                       atomic_load(&w->stop) != STOP_COLD) {}
+                if (got != 0) break;             /* a cold stop: the rest stay pending */
                 start_job(w, entries->element[i]);
             }
         } else if (e == WEFT_EREDIS && r && strncmp(r->str, "NOGROUP", 7) == 0) {
@@ -526,7 +559,7 @@ static int run_body(void *arg, void **result)
         pthread_mutex_lock(&w->mu);
         for (dlist *l = w->jobs.next; l != &w->jobs; l = l->next) {
             job *j = dlist_entry(l, job, link);
-            if (j->co) weft_future_cancel(j->co);
+            if (j->co && j->started) weft_future_cancel(j->co);
         }
         pthread_mutex_unlock(&w->mu);
     }
@@ -543,6 +576,9 @@ static int run_body(void *arg, void **result)
         weft_future_result(watcher, WEFT_FOREVER, NULL);
         weft_future_release(watcher);
     }
+    weft_event_set(w->beat_stop);
+    weft_thread_join(beat, WEFT_FOREVER, NULL);
+    weft_thread_release(beat);
     weft_redis_reply *r;                         /* a clean end: no takeover needed */
     weft_redis_callf(w->cmd, &r, 10 * WEFT_SEC, "DEL %s", w->hbkey);
     weft_redis_reply_free(r);
@@ -651,6 +687,7 @@ int weft_dist_worker_create(weft_dist_worker **out, const char *url,
     dlist_init(&w->jobs);
     int rc = weft_sem_create(&w->slots, (unsigned)w->o.concurrency, false);
     if (!rc) rc = weft_event_create(&w->idle);
+    if (!rc) rc = weft_event_create(&w->beat_stop);
     if (!rc) weft_event_set(w->idle);
     if (!rc && o->mode == WEFT_DIST_PROCESSES) {
         weft_procpool_opts po = WEFT_PROCPOOL_OPTS_INIT;   /* first: fork before threads */
@@ -682,6 +719,7 @@ void weft_dist_worker_destroy(weft_dist_worker *w)
     if (w->pool) weft_pool_destroy(w->pool);
     if (w->slots) weft_sem_destroy(w->slots);
     if (w->idle) weft_event_destroy(w->idle);
+    if (w->beat_stop) weft_event_destroy(w->beat_stop);
     while (w->regs) {
         reg *r = w->regs;
         w->regs = r->next;
