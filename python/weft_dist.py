@@ -184,7 +184,7 @@ class Client:
         """Submits task `name` with argument bytes `arg`; times in seconds. Returns its
         Task (for a repeated idempotency key, the first task's)."""
         if not name or not queue or attempts < 1 or min(backoff, timeout, delay) < 0 \
-                or result_ttl <= 0 or idempotency_key == "":
+                or result_ttl < 0.001 or idempotency_key == "":
             raise ValueError("bad task options")
         with self._lock:
             self._counter += 1

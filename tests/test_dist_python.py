@@ -166,7 +166,7 @@ def run(worker_path, src, tmp):
     ck = weft_dist.Client(url)
     base = 1_000_000                               # its runs in the log: arguments >= base
     t0 = time.monotonic()
-    ktasks = {ck.submit("slow_square", i64(base + i), attempts=3).id: base + i
+    ktasks = {ck.submit("slow_square", i64(base + i)).id: base + i
               for i in range(N)}
     notified, killed_at = {}, None
     deadline = time.monotonic() + 30
