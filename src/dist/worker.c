@@ -476,13 +476,17 @@ static int ensure_group(weft_dist_worker *w)
     return rc;
 }
 
+typedef struct run_args {
+    weft_dist_worker *w;
+    weft_signal_receiver *rx;        /* SIGTERM and SIGINT, or NULL */
+} run_args;
+
 static int signal_watch_main(void *arg, void **result)
 {
     (void)result;
-    weft_dist_worker *w = arg;
-    static const int sigs[2] = { SIGTERM, SIGINT };
-    weft_signal_receiver *rx;
-    if (weft_signal_open(&rx, sigs, 2) != 0) return 0;
+    run_args *a = arg;
+    weft_dist_worker *w = a->w;
+    weft_signal_receiver *rx = a->rx;
     int seen = 0;
     while (atomic_load(&w->running) && seen < 2) {
         int signo;
@@ -490,14 +494,8 @@ static int signal_watch_main(void *arg, void **result)
         if (rc == 0) weft_dist_worker_stop(w, ++seen == 2);
         else if (rc != -ETIMEDOUT) break;
     }
-    weft_signal_close(rx);
     return 0;
 }
-
-typedef struct run_args {
-    weft_dist_worker *w;
-    bool signals;
-} run_args;
 
 static int run_body(void *arg, void **result)
 {
@@ -514,7 +512,7 @@ static int run_body(void *arg, void **result)
     if (rc) return rc;
     weft_future *keeper = NULL, *watcher = NULL;
     rc = weft_spawn(&keeper, keeper_main, w);
-    if (!rc && a->signals) rc = weft_spawn(&watcher, signal_watch_main, w);
+    if (!rc && a->rx) rc = weft_spawn(&watcher, signal_watch_main, a);
     while (!rc && atomic_load(&w->stop) == RUNNING_ON) {
         /* Wait for a free slot, then ask for as many tasks as there are free slots (to
          * 100). The slots are taken only for the tasks that come: held while blocking in
@@ -594,10 +592,19 @@ static int run(weft_dist_worker *w, bool signals)
     bool expected = false;
     if (!atomic_compare_exchange_strong(&w->running, &expected, true)) return -EBUSY;
     atomic_store(&w->stop, RUNNING_ON);
-    run_args a = { w, signals };
+    run_args a = { w, NULL };
+    /* The signals are watched from before the run begins: a SIGTERM that came before the
+     * watcher's coroutine first ran killed the worker (their default action). */
+    static const int sigs[2] = { SIGTERM, SIGINT };
+    int rc = signals ? weft_signal_open(&a.rx, sigs, 2) : 0;
+    if (rc) {
+        atomic_store(&w->running, false);
+        return rc;
+    }
     void *res = NULL;
-    int rc = weft_in_coroutine() ? run_body(&a, &res) : weft_run(run_body, &a, &res);
+    rc = weft_in_coroutine() ? run_body(&a, &res) : weft_run(run_body, &a, &res);
     atomic_store(&w->running, false);
+    if (a.rx) weft_signal_close(a.rx);
     return rc;
 }
 
