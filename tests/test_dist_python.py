@@ -12,6 +12,7 @@ notified exactly once, with the right checksum. Exit 77 (skip) without redis-ser
 redis-py; the whole run is bounded (ALARM seconds).
 """
 import ast
+import importlib.util
 import os
 import re
 import select
@@ -225,9 +226,7 @@ def main():
         return 2
     worker_path, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     sys.path.insert(0, os.path.join(src, "python"))
-    try:
-        import redis  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("redis") is None:
         print("SKIP: no redis module (python3-redis) for", sys.executable)
         return SKIP
     if not shutil.which("redis-server"):
