@@ -577,10 +577,12 @@ static int run_body(void *arg, void **result)
     weft_event_set(w->beat_stop);
     weft_thread_join(beat, WEFT_FOREVER, NULL);
     weft_thread_release(beat);
-    weft_redis_reply *r;                         /* a clean end: no takeover needed */
-    weft_redis_callf(w->cmd, &r, 10 * WEFT_SEC, "DEL %s", w->hbkey);
+    /* A clean end: no takeover needed. Briefly (the server may be gone: then the key
+     * expires by itself). */
+    weft_redis_reply *r;
+    weft_redis_callf(w->cmd, &r, WEFT_SEC, "DEL %s", w->hbkey);
     weft_redis_reply_free(r);
-    weft_redis_callf(w->cmd, &r, 10 * WEFT_SEC, "HDEL %s %s", w->workers_key, w->name);
+    weft_redis_callf(w->cmd, &r, WEFT_SEC, "HDEL %s %s", w->workers_key, w->name);
     weft_redis_reply_free(r);
     weft_scope_leave(&shield);
     return rc;
