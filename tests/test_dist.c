@@ -143,6 +143,32 @@ static void test_roundtrip(void)
     CHECK_EQ(weft_dist_worker_done(lw.w), done0);
     CHECK_RC(weft_future_cancel(e), -EBUSY);
     weft_future_release(e);
+    /* An argument is bytes: no NUL at its end is read past (ASan would see it). */
+    char *three = malloc(3);
+    memcpy(three, "a\0b", 3);
+    CHECK_OK(weft_dist_submit(c, &e, "echo", three, 3, &o));
+    const void *d3;
+    size_t n3;
+    CHECK_OK(weft_dist_result(e, 60 * WEFT_SEC, &d3, &n3, NULL));
+    CHECK_EQ(n3, 3);
+    CHECK(memcmp(d3, "a\0b", 3) == 0);
+    weft_future_release(e);
+    free(three);
+    /* One client repeating its own idempotency key: both futures complete at once. */
+    weft_dist_task_opts ik2 = o;
+    char key2[64];
+    snprintf(key2, sizeof key2, "k2-%lld", (long long)weft_now());
+    ik2.idempotency_key = key2;
+    weft_future *g1 = submit_int(c, "sleep_ms", 300, &ik2);
+    weft_future *g2 = submit_int(c, "sleep_ms", 300, &ik2);
+    t0 = weft_now();
+    CHECK_EQ(result_int(g1), 90000);
+    CHECK_EQ(result_int(g2), 90000);
+    CHECK(strcmp(weft_dist_task_id(g1), weft_dist_task_id(g2)) == 0);
+    printf("  both futures of one idempotent task done %.0f ms after the submits\n",
+           (double)(weft_now() - t0) / 1e6);
+    weft_future_release(g1);
+    weft_future_release(g2);
     /* 10 MB in, 10 MB out. */
     size_t big = 10u << 20;
     char *arg = malloc(big);
@@ -243,6 +269,8 @@ static void test_bad_arguments(void)
     CHECK_OK(weft_dist_worker_register(w, "a", task_square));
     CHECK_RC(weft_dist_worker_register(w, "a", task_square), -EEXIST);
     CHECK_RC(weft_dist_worker_run(NULL), -EINVAL);
+    CHECK_OK(weft_dist_worker_stop(w, false));    /* before the run: it ends at once */
+    CHECK_OK(weft_dist_worker_run(w));
     CHECK_RC(weft_dist_worker_stop(NULL, false), -EINVAL);
     weft_dist_worker_destroy(w);
     weft_dist_worker_destroy(NULL);

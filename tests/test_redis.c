@@ -79,6 +79,16 @@ static void test_bad_arguments(void)
     CHECK_RC(weft_redis_call(r, NULL, 0, 1, argv, NULL), -EINVAL);
     CHECK_RC(weft_redis_callf(r, &rep, WEFT_SEC, NULL), -EINVAL);
     CHECK(rep == NULL);
+    CHECK_RC(weft_redis_callf(r, &rep, WEFT_SEC, ""), -EINVAL);   /* no reply would come */
+    CHECK_RC(weft_redis_callf(r, &rep, WEFT_SEC, "   "), -EINVAL);
+    CHECK_OK(weft_redis_callf(r, &rep, WEFT_SEC, "ECHO %s", "still in step"));
+    CHECK(strcmp(rep->str, "still in step") == 0);
+    weft_redis_reply_free(rep);
+    weft_future *plain;
+    CHECK_OK(weft_future_create(&plain));
+    CHECK_OK(weft_future_set_result(plain, "x"));
+    CHECK(weft_redis_future_reply(plain) == NULL);
+    weft_future_release(plain);
     weft_redis_reply_free(NULL);
     weft_redis_close(NULL);
     weft_redis_close(r);

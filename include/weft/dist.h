@@ -24,7 +24,15 @@
  *
  * One Redis server (7.0 or later; not a cluster: the scripts name keys they compute). With
  * the server's append-only file on, nothing accepted survives only in memory: a restart
- * loses no task; clients and workers reconnect by themselves.
+ * loses no task; clients and workers reconnect by themselves. Without it a restart loses
+ * the tasks it held, and their futures wait until the client is destroyed (-ESHUTDOWN).
+ * Arguments and results are limited by the server's bulk-string size (512 MB by default).
+ *
+ * Worker modes and timeouts: PROCESSES kills a task past its timeout (and a task that
+ * crashes takes only its process down); COROUTINES bounds the task's weft calls by the
+ * timeout (a deadline scope: a task that calls no weft function is not stopped); THREADS
+ * cannot stop a task: its -ETIMEDOUT is reported when it returns, and a task that never
+ * returns holds its slot for ever. Use PROCESSES for tasks that may hang.
  */
 #ifndef WEFT_DIST_H
 #define WEFT_DIST_H
@@ -62,9 +70,9 @@ typedef struct weft_dist_client_opts {
 typedef struct weft_dist_task_opts {
     const char *queue;                  /* default "default" */
     int attempts;                       /* failures allowed before the last one is the
-                                           result (1: no retry); runs lost with a dead
-                                           worker do not count (three of those: ETASKLOST);
-                                           default 1 */
+                                           result (0 or 1: no retry); runs lost with a
+                                           dead worker do not count (three of those:
+                                           ETASKLOST) */
     int64_t backoff;                    /* ns before the run after the 1st failure,
                                            doubling after each; default 0 */
     int64_t timeout;                    /* ns: a run past it fails with -ETIMEDOUT (killed in
@@ -79,7 +87,7 @@ typedef struct weft_dist_task_opts {
                                            task's outcome instead of a new task; NULL:
                                            none */
     int64_t result_ttl;                 /* ns the result is kept on the server after it is
-                                           recorded (at least 1 ms); default 1 day */
+                                           recorded (at least 1 ms; 0: the default, 1 day) */
 } weft_dist_task_opts;
 #define WEFT_DIST_TASK_OPTS_INIT { NULL, 1, 0, 0, 0, 0, NULL, 24 * 3600 * WEFT_SEC }
 
@@ -101,15 +109,19 @@ WEFT_API int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *
                               const void *arg, size_t len, const weft_dist_task_opts *opts);
 
 /* Waits up to timeout for a task's future and gives its outcome: 0 with *data, *len set to
- * the result bytes (valid until the future is released), or the task's error, with
- * *message (may be NULL) set to the worker's description of it ("" if none; valid as
- * data). A wait's own -ETIMEDOUT / -ECANCELED leave the future pending
+ * the result bytes (valid until the future is released; not NUL-terminated), or the
+ * task's error, with *message (may be NULL) set to the error's name as the worker recorded
+ * it ("EDOM"; "" when the error is the submit's own, as -ETIMEDOUT at submit_timeout;
+ * valid as data). A wait's own -ETIMEDOUT / -ECANCELED leave the future pending
  * (weft_future_done tells them apart). -EINVAL for a future that is not a dist task's.
- * Blocks (a coroutine parks). */
+ * The future is completed by the client only: weft_future_set_result / _set_error on it
+ * are a misuse. Blocks (a coroutine parks). */
 WEFT_API int weft_dist_result(weft_future *f, int64_t timeout, const void **data, size_t *len,
                               const char **message);
 
-/* The task's id (its key on the server), for logs and docs/DIST.md's readers. */
+/* The task's id (its key on the server), for logs and docs/DIST.md's readers. With an
+ * idempotency key it becomes the first task's id once the server has answered the
+ * submit (before that, the id this submit proposed). */
 WEFT_API const char *weft_dist_task_id(weft_future *f);
 
 /* weft_future_cancel on a task's future is a request sent to the server: a task no worker
@@ -140,9 +152,10 @@ typedef struct weft_dist_worker_opts {
                                            for coroutines) */
     int64_t heartbeat;                  /* ns between heartbeats, sent by a thread of the
                                            worker's own: a task holding the loop does not
-                                           stop them (default 1 s) */
+                                           stop them (0: the default, 1 s) */
     int64_t heartbeat_ttl;              /* ns without a heartbeat after which a worker is
-                                           dead and its tasks are taken over (default 3 s) */
+                                           dead and its tasks are taken over (0: the
+                                           default, 3 s; raised to 2 heartbeats if less) */
 } weft_dist_worker_opts;
 #define WEFT_DIST_WORKER_OPTS_INIT { NULL, NULL, NULL, WEFT_DIST_COROUTINES, 0, WEFT_SEC, \
                                      3 * WEFT_SEC }
@@ -171,7 +184,9 @@ WEFT_API int weft_dist_worker_run(weft_dist_worker *w);
  * SIGTERM): the running tasks are abandoned (coroutines cancelled, processes killed; a
  * thread's task cannot be stopped: the stop waits for it) and go back to the queue, not
  * counted as a run; tasks taken but not begun stay with the worker's name and are taken
- * over by the other workers. Any context; never blocks. */
+ * over by the other workers. A stop before the run makes the run end at once (a SIGTERM
+ * between create and run is not lost). Any context; never blocks (the run it stops may
+ * wait, as said). */
 WEFT_API int weft_dist_worker_stop(weft_dist_worker *w, bool now);
 
 /* weft_dist_worker_run with Celery's shutdown: SIGTERM or SIGINT once, a warm stop; twice,
@@ -200,7 +215,9 @@ typedef struct weft_dist_info {
     long delayed;                       /* waiting for their time (delay, eta, back-off) */
     long dead;                          /* dead letters */
     size_t nworkers;                    /* workers[0 .. nworkers) */
-    weft_dist_worker_info workers[64];  /* the first 64 known on the queue */
+    weft_dist_worker_info workers[64];  /* the first 64: those holding tasks of the queue,
+                                           then every worker that ever sent a heartbeat to
+                                           this server (any queue), alive or not */
 } weft_dist_info;
 
 /* Fills *info for a queue (NULL: "default") of the server at url, with prefix (NULL:

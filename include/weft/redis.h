@@ -90,14 +90,14 @@ WEFT_API int weft_redis_call(weft_redis *r, weft_redis_reply **reply, int64_t ti
 
 /* weft_redis_call with the command in hiredis's format: "SET %s %b" (%s a C string, %b a
  * pointer and a size_t length, %d and friends numbers); each space-separated word is one
- * argument. -EINVAL for a format hiredis cannot read. */
+ * argument. -EINVAL for a format hiredis cannot read, or one with no word at all. */
 WEFT_API int weft_redis_callf(weft_redis *r, weft_redis_reply **reply, int64_t timeout,
                               const char *fmt, ...);
 WEFT_API int weft_redis_vcallf(weft_redis *r, weft_redis_reply **reply, int64_t timeout,
                                const char *fmt, va_list ap);
 
 /* The reply of a future made by weft_redis_send (borrowed: valid while the caller holds
- * the future), or NULL if it is not done or failed. */
+ * the future), or NULL if it is not done, failed, or is not such a future. */
 WEFT_API const weft_redis_reply *weft_redis_future_reply(weft_future *f);
 
 /* Frees a reply and its elements. NULL: nothing. */

@@ -72,13 +72,6 @@ static void table_add_locked(weft_dist_client *c, dtask *t)
     c->pending++;
 }
 
-static dtask *table_find_locked(weft_dist_client *c, const char *id)
-{
-    for (dtask *t = c->table[hash_id(id) & (BUCKETS - 1)]; t; t = t->next)
-        if (strcmp(t->id, id) == 0) return t;
-    return NULL;
-}
-
 static void table_remove_locked(weft_dist_client *c, dtask *t)
 {
     for (dtask **p = &c->table[hash_id(t->id) & (BUCKETS - 1)]; *p; p = &(*p)->next)
@@ -264,11 +257,20 @@ static size_t collect(weft_dist_client *c, const weft_redis_reply *ids, int64_t 
     if (!ts) return 0;
     pthread_mutex_lock(&c->mu);
     if (ids) {
+        /* Every pending task under each id: a client that repeats an idempotency key
+         * holds several futures of one task. */
+        size_t grown = cap;
         for (size_t i = 0; i < ids->elements; i++) {
             const weft_redis_reply *e = ids->element[i];
             if (e->type != WEFT_REDIS_STRING) continue;
-            dtask *t = table_find_locked(c, e->str);
-            if (t && t->state != DONE && n < cap) {
+            for (dtask *t = c->table[hash_id(e->str) & (BUCKETS - 1)]; t; t = t->next) {
+                if (strcmp(t->id, e->str) != 0 || t->state == DONE) continue;
+                if (n == grown) {
+                    dtask **more = realloc(ts, 2 * grown * sizeof *ts);
+                    if (!more) break;
+                    ts = more;
+                    grown *= 2;
+                }
                 weft_future_retain(t->fut);
                 ts[n++] = t;
             }
@@ -428,8 +430,7 @@ int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name, con
                              backoff, ttl, c->reply_key, nb, nowms,
                              o->idempotency_key ? o->idempotency_key : "" };
     size_t lens[13];
-    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
-    lens[4] = len;
+    for (int i = 0; i < 13; i++) lens[i] = i == 4 ? len : strlen(argv[i]);   /* arg: bytes */
     /* In the table before the server can finish it: a notification may overtake the
      * submit's own answer (another connection). */
     weft_future_retain(t->fut);                  /* the table's */

@@ -196,7 +196,11 @@ static void cmd_finish(rcmd *c, int err, weft_redis_reply *reply)
         c->reply = reply;
         weft_future_set_result(c->fut, reply);
     }
-    if (c->cb) c->cb(c->cb_arg, err, reply);    /* the reply lives as long as the future */
+    if (c->cb) {
+        /* Nobody else reads these futures: collected here, not reported as unread. */
+        (void)weft_future_result(c->fut, 0, NULL);
+        c->cb(c->cb_arg, err, reply);           /* the reply lives as long as the future */
+    }
     weft_future_release(c->fut);
 }
 
@@ -633,6 +637,12 @@ int weft_redis_vcallf(weft_redis *c, weft_redis_reply **reply, int64_t timeout,
     int len = redisvFormatCommand(&cmd, fmt, ap);
     if (len == -2) return -EINVAL;               /* a format hiredis cannot read */
     if (len < 0) return -ENOMEM;
+    if (len < 4 || strncmp(cmd, "*0\r\n", 4) == 0) {
+        /* No word at all: the server would send no reply, and every later reply would be
+         * taken for the one before it. */
+        redisFreeCommand(cmd);
+        return -EINVAL;
+    }
     weft_future *f;
     rcmd *x;
     int rc = enqueue(c, &f, &x, cmd, len);
@@ -651,7 +661,7 @@ int weft_redis_callf(weft_redis *c, weft_redis_reply **reply, int64_t timeout,
 
 const weft_redis_reply *weft_redis_future_reply(weft_future *f)
 {
-    if (!f || !weft_future_done(f)) return NULL;
+    if (!weft_future_hooked_arg(f, &cmd_hooks) || !weft_future_done(f)) return NULL;
     void *r = NULL;
     return weft_future_result(f, 0, &r) == 0 ? r : NULL;
 }

@@ -194,8 +194,8 @@ static int finish(weft_dist_worker *w, job *j, int rc, const void *data, size_t 
     const char *argv[10] = { w->prefix, w->queue, j->id, j->msgid, rcs, msg,
                              data ? data : "", now, final ? "final" : "", w->name };
     size_t lens[10];
-    for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
-    lens[6] = data ? len : 0;
+    for (int i = 0; i < 10; i++) lens[i] = i == 6 ? (data ? len : 0) : strlen(argv[i]);
+    /* (data is bytes: no strlen on it) */
     weft_redis_reply *r;
     weft_scope shield;
     weft_scope_enter(&shield, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
@@ -593,7 +593,8 @@ static int run(weft_dist_worker *w, bool signals)
     if (!w) return -EINVAL;
     bool expected = false;
     if (!atomic_compare_exchange_strong(&w->running, &expected, true)) return -EBUSY;
-    atomic_store(&w->stop, RUNNING_ON);
+    /* A stop asked for before the run (a SIGTERM between create and run) is kept: the
+     * run then ends at once. */
     run_args a = { w, NULL };
     /* The signals are watched from before the run begins: a SIGTERM that came before the
      * watcher's coroutine first ran killed the worker (their default action). */
@@ -607,6 +608,7 @@ static int run(weft_dist_worker *w, bool signals)
     rc = weft_in_coroutine() ? run_body(&a, &res) : weft_run(run_body, &a, &res);
     atomic_store(&w->running, false);
     if (a.rx) weft_signal_close(a.rx);
+    atomic_store(&w->stop, RUNNING_ON);          /* for a later run */
     return rc;
 }
 
