@@ -69,10 +69,13 @@ static int start_process(weft_subprocess **p, const char *const argv[], bool wai
 {
     weft_subprocess_opts o = WEFT_SUBPROCESS_OPTS_INIT;
     o.stdout_mode = wait_ready ? WEFT_STDIO_PIPE : WEFT_STDIO_DEVNULL;
+    if (!wait_ready) o.stderr_mode = WEFT_STDIO_DEVNULL;   /* (the server's chatter) */
     int rc = weft_subprocess_start(p, argv, &o);
     if (rc || !wait_ready) return rc;
     const char *line;
-    return weft_stream_readline(weft_subprocess_stdout(*p), &line, 30 * WEFT_SEC) > 0 ? 0 : -EIO;
+    if (weft_stream_readline(weft_subprocess_stdout(*p), &line, 30 * WEFT_SEC) > 0) return 0;
+    weft_subprocess_destroy(*p);                 /* it never became ready: killed, reaped */
+    return -EIO;
 }
 
 int main(int argc, char **argv)
@@ -96,6 +99,7 @@ int main(int argc, char **argv)
         if (weft_dist_client_create(&c, url, NULL) != 0) weft_sleep(20 * WEFT_MS);
     if (rc || !c) {
         fprintf(stderr, "dist_tasks: could not start redis-server\n");
+        if (!rc) weft_subprocess_destroy(redis);  /* killed and reaped */
         return 1;
     }
     /* Two workers: this program again, in worker mode. */
@@ -105,6 +109,9 @@ int main(int argc, char **argv)
                                 NULL };
         if ((rc = start_process(&workers[i], wargv, true)) != 0) {
             fprintf(stderr, "dist_tasks: worker: %s\n", weft_strerror(rc));
+            for (int k = 0; k < i; k++) weft_subprocess_destroy(workers[k]);
+            weft_dist_client_destroy(c);
+            weft_subprocess_destroy(redis);      /* nothing of ours outlives the program */
             return 1;
         }
     }
