@@ -208,15 +208,6 @@ static int build(const dist_scripts *s, int which, int n, const char *const *arg
     return 0;
 }
 
-int dist_eval_send(weft_redis *r, const dist_scripts *s, int which, weft_future **f, int n,
-                   const char *const *argv, const size_t *lens)
-{
-    const char *a[DIST_MAX_ARGS];
-    size_t l[DIST_MAX_ARGS];
-    int rc = build(s, which, n, argv, lens, a, l);
-    return rc ? rc : weft_redis_send(r, f, n + 3, a, l);
-}
-
 int dist_eval_send_cb(weft_redis *r, const dist_scripts *s, int which, int n,
                       const char *const *argv, const size_t *lens, dist_reply_cb cb, void *arg)
 {

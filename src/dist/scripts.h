@@ -17,12 +17,9 @@ typedef struct dist_scripts {
 /* Loads every script on r's server, now and on each of r's later connections (a
  * restarted server has lost them): 0 or an error. Blocks. */
 int dist_scripts_load(weft_redis *r, dist_scripts *s);
-/* Sends EVALSHA for script `which` with n arguments; the reply comes in *f. A NOSCRIPT
- * error reply means the server lost the scripts (dist_noscript): load them and send again.
- * Never blocks. */
-int dist_eval_send(weft_redis *r, const dist_scripts *s, int which, weft_future **f, int n,
-                   const char *const *argv, const size_t *lens);
-/* The same, the outcome told to cb (dist_redis_send_cb). */
+/* Sends EVALSHA for script `which` with n arguments; cb gets the outcome on the
+ * connection's I/O thread (dist_redis_send_cb). A NOSCRIPT error cannot happen on a
+ * connection of ours: the scripts are loaded on each new connection first. Never blocks. */
 int dist_eval_send_cb(weft_redis *r, const dist_scripts *s, int which, int n,
                       const char *const *argv, const size_t *lens, dist_reply_cb cb, void *arg);
 bool dist_noscript(const weft_redis_reply *rep);
