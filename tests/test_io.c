@@ -229,6 +229,111 @@ static void test_thread_with_coroutines_waits_for_fd(void)
     close(p[1]);
 }
 
+/* ---- weft_io_poll ------------------------------------------------------------------------ */
+
+static void test_poll_thread_and_bad_arguments(void)
+{
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    struct pollfd p[3] = { { a[0], POLLIN, 0 }, { b[0], POLLIN, 0 }, { -1, POLLIN, 0 } };
+    CHECK_RC(weft_io_poll(p, 3, 0), -ETIMEDOUT);
+    int64_t t0 = weft_now();
+    CHECK_RC(weft_io_poll(p, 3, 20 * WEFT_MS), -ETIMEDOUT);
+    CHECK_BETWEEN(weft_now() - t0, 19 * WEFT_MS, 2 * WEFT_SEC);
+    CHECK(write(b[1], "x", 1) == 1);
+    CHECK_RC(weft_io_poll(p, 3, WEFT_FOREVER), 1);
+    CHECK_EQ(p[0].revents, 0);
+    CHECK(p[1].revents & POLLIN);
+    CHECK_EQ(p[2].revents, 0);
+    CHECK_RC(weft_io_poll(NULL, 1, 0), -EINVAL);
+    CHECK_RC(weft_io_poll(p, 3, -7), -EINVAL);
+    CHECK_RC(weft_io_poll(p, (size_t)1 << 40, 0), -EINVAL);
+    CHECK_RC(weft_io_poll(NULL, 0, 0), -ETIMEDOUT);
+    int fd = open("/dev/null", O_RDONLY);
+    close(fd);
+    struct pollfd nv = { fd, POLLIN, 0 };
+    CHECK_RC(weft_io_poll(&nv, 1, WEFT_SEC), 1);        /* closed: POLLNVAL, as poll says */
+    CHECK(nv.revents & POLLNVAL);
+    close(a[0]); close(a[1]); close(b[0]); close(b[1]);
+}
+
+typedef struct {
+    int a[2], b[2];
+    int rc;
+    short revents[2];
+} poll_job;
+
+static int poller(void *arg, void **result)
+{
+    (void)result;
+    poll_job *j = arg;
+    struct pollfd p[2] = { { j->a[0], POLLIN, 0 }, { j->b[1], 0, 0 } };
+    j->rc = weft_io_poll(p, 2, 5 * WEFT_SEC);
+    j->revents[0] = p[0].revents;
+    j->revents[1] = p[1].revents;
+    return 0;
+}
+
+/* Another coroutine of the loop waits on the same fd: weft_io_poll does not fail -EBUSY. */
+static int io_waiter(void *arg, void **result)
+{
+    (void)result;
+    poll_job *j = arg;
+    CHECK_RC(weft_io_wait(j->a[0], WEFT_IO_READ, 5 * WEFT_SEC), (int)WEFT_IO_READ);
+    return 0;
+}
+
+static int poll_main(void *arg, void **result)
+{
+    (void)result;
+    poll_job *j = arg;
+    ticker_state tk = { 0 };
+    ticker_start(&tk);
+    weft_future *w, *p;
+    CHECK_OK(weft_spawn(&w, io_waiter, j));
+    CHECK_OK(weft_spawn(&p, poller, j));
+    CHECK_OK(weft_sleep(20 * WEFT_MS));
+    CHECK(!weft_future_done(p));
+    CHECK(write(j->a[1], "x", 1) == 1);
+    CHECK_OK(weft_future_result(p, WEFT_FOREVER, NULL));
+    CHECK_OK(weft_future_result(w, WEFT_FOREVER, NULL));
+    CHECK_RC(j->rc, 1);
+    CHECK(j->revents[0] & POLLIN);
+    CHECK_EQ(j->revents[1], 0);
+    weft_future_release(w);
+    weft_future_release(p);
+    /* cancelled while polling: -ECANCELED; a scope: -ETIMEDOUT */
+    char c;
+    CHECK(read(j->a[0], &c, 1) == 1);
+    CHECK_OK(weft_spawn(&p, poller, j));
+    CHECK_OK(weft_sleep(5 * WEFT_MS));
+    CHECK_OK(weft_future_cancel(p));
+    weft_future_result(p, WEFT_FOREVER, NULL);
+    weft_future_release(p);
+    CHECK_RC(j->rc, -ECANCELED);
+    weft_scope sc;
+    CHECK_OK(weft_scope_enter(&sc, 10 * WEFT_MS, 0));
+    struct pollfd q = { j->a[0], POLLIN, 0 };
+    CHECK_RC(weft_io_poll(&q, 1, WEFT_FOREVER), -ETIMEDOUT);
+    CHECK_RC(weft_scope_leave(&sc), -ETIMEDOUT);
+    /* a writable end is reported at once, also past a deadline */
+    struct pollfd r = { j->a[1], POLLOUT, 0 };
+    CHECK_RC(weft_io_poll(&r, 1, WEFT_FOREVER), 1);
+    ticker_stop(&tk);
+    CHECK(tk.ticks >= 5);
+    return 0;
+}
+
+static void test_poll_coroutines(void)
+{
+    poll_job j;
+    make_pipe(j.a);
+    make_pipe(j.b);
+    CHECK_OK(weft_run(poll_main, &j, NULL));
+    close(j.a[0]); close(j.a[1]); close(j.b[0]); close(j.b[1]);
+}
+
 int main(void)
 {
     RUN(test_thread_waits);
@@ -238,5 +343,7 @@ int main(void)
     RUN(test_reader_and_writer_on_one_fd);
     RUN(test_cancel_timeout_reuse);
     RUN(test_thread_with_coroutines_waits_for_fd);
+    RUN(test_poll_thread_and_bad_arguments);
+    RUN(test_poll_coroutines);
     return check_done();
 }

@@ -119,7 +119,9 @@ static void test_max_workers_bounds_concurrency(void)
         CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
         weft_future_release(f[i]);
     }
-    CHECK_EQ(atomic_load(&max_running), 2);
+    /* the bound is the point; a second worker starting late (a loaded machine) may leave
+     * the jobs to one */
+    CHECK_BETWEEN(atomic_load(&max_running), 1, 2);
     CHECK(weft_pool_workers(p) <= 2);
     weft_pool_destroy(p);
 }

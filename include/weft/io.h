@@ -8,6 +8,9 @@
 
 #include "core.h"
 
+#include <poll.h>
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,6 +28,21 @@ extern "C" {
  * -ETIMEDOUT, -ECANCELED, -EBADF, -ENOMEM, -EBUSY (another coroutine of the same loop is
  * already waiting for the same direction of the same fd). */
 WEFT_API int weft_io_wait(int fd, unsigned events, int64_t timeout);
+
+/* poll(2) for coroutines: waits until one of the n descriptors in fds is ready for the
+ * events it asks (POLLIN, POLLPRI, POLLRDHUP: reading; POLLOUT: writing; POLLERR, POLLHUP
+ * and POLLNVAL are always reported, as by poll), fills every revents as poll does and
+ * returns how many are non-zero (> 0). Entries with fd < 0 are ignored, as by poll; an
+ * entry with events 0 is reported only with what was ready when another entry woke the
+ * call. A coroutine is suspended (its loop watches every fd at once); a thread with live
+ * coroutines runs its loop meanwhile; other threads use ppoll. When another coroutine of
+ * the same loop already waits for one of these fds (weft_io_wait, a weft socket), the
+ * call waits through an epoll instance of its own instead of failing with -EBUSY.
+ * timeout in nanoseconds (0: look once; WEFT_FOREVER). What is ready now is reported also
+ * to a cancelled coroutine or one past a deadline scope's deadline. Errors: -EINVAL (fds
+ * NULL with n > 0, n above the descriptor limit, a bad timeout), -ETIMEDOUT (nothing
+ * became ready in time, or a scope's deadline passed), -ECANCELED, -ENOMEM. Blocks. */
+WEFT_API int weft_io_poll(struct pollfd *fds, size_t n, int64_t timeout);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <weft/io.h>
 
@@ -289,6 +290,144 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     }
     return (int)((uintptr_t)w.data & events) ? (int)((uintptr_t)w.data & events)
                                                : (int)events;
+}
+
+/* ---- weft_io_poll: several fds at once ----------------------------------------------------- */
+
+/* One look at fds, no waiting: ppoll's count (>= 0) or -errno. */
+static int poll_now(struct pollfd *fds, size_t n)
+{
+    struct timespec zero = { 0, 0 };
+    for (;;) {
+        int r = ppoll(fds, (nfds_t)n, &zero, NULL);
+        if (r >= 0) return r;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+/* A thread's wait: ppoll until the deadline; 0 is -ETIMEDOUT. */
+static int poll_thread(struct pollfd *fds, size_t n, int64_t deadline)
+{
+    for (;;) {
+        struct timespec ts, *tsp = NULL;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t left = deadline - weft_now();
+            ts = weft__timespec(left < 0 ? 0 : left);
+            tsp = &ts;
+        }
+        int r = ppoll(fds, (nfds_t)n, tsp, NULL);
+        if (r > 0) return r;
+        if (r == 0) return -ETIMEDOUT;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+static unsigned poll_dirs(short events)
+{
+    return (events & (POLLIN | POLLPRI | POLLRDHUP | POLLRDNORM | POLLRDBAND) ? WEFT_IO_READ : 0) |
+           (events & (POLLOUT | POLLWRNORM | POLLWRBAND) ? WEFT_IO_WRITE : 0);
+}
+
+/* When a slot is taken by another waiter (or the fd is a weft socket's permanent
+ * registration, which a one-shot arming would overwrite): an epoll instance of the call's
+ * own, level-triggered, watched as one fd. */
+static int park_own_epoll(struct pollfd *fds, size_t n, int64_t deadline)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -errno;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint32_t want = 0;
+        unsigned d = poll_dirs(fds[i].events);
+        if (fds[i].fd < 0 || !d) continue;
+        if (d & WEFT_IO_READ) want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
+        if (d & WEFT_IO_WRITE) want |= EPOLLOUT;
+        struct epoll_event e = { .events = want, .data.u64 = i };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &e) < 0 && errno != EEXIST) {
+            /* EPERM: a regular file, always ready (the look before said otherwise only
+             * if it changed meanwhile); EBADF: poll reports POLLNVAL. Either way the next
+             * look answers. */
+            rc = (errno == EPERM || errno == EBADF) ? 1 : -errno;
+        }
+    }
+    if (rc == 0) {
+        int64_t left = WEFT_FOREVER;
+        if (deadline != WEFT__NO_DEADLINE) {
+            left = deadline - weft_now();
+            if (left < 0) left = 0;
+        }
+        rc = weft_io_wait(ep, WEFT_IO_READ, left);
+    }
+    close(ep);
+    return rc < 0 ? rc : 0;
+}
+
+/* Parks w once on every fd of fds (one-shot slots of w's loop); 0 when woken. */
+static int park_many(weft__waiter *w, struct pollfd *fds, size_t n, int64_t deadline)
+{
+    weft__loop *l = w->loop;
+    int rc = ensure_epoll(l);
+    if (rc) return rc;
+    size_t i;
+    bool taken = false;
+    for (i = 0; i < n; i++) {
+        int fd = fds[i].fd;
+        unsigned d = poll_dirs(fds[i].events);
+        if (fd < 0 || !d) continue;
+        if ((rc = ensure_slot(l, fd))) break;
+        struct weft__fd_watch *s = &l->fds[fd];
+        if (s->pfd && atomic_load_explicit(&s->pfd->loop, memory_order_acquire) != l)
+            s->pfd = NULL;                   /* stale: see weft_io_wait */
+        if (s->pfd || ((d & WEFT_IO_READ) && s->rd && s->rd != w) ||
+            ((d & WEFT_IO_WRITE) && s->wr && s->wr != w)) {
+            taken = true;
+            break;
+        }
+        if (d & WEFT_IO_READ) s->rd = w;
+        if (d & WEFT_IO_WRITE) s->wr = w;
+        if ((rc = arm(l, fd))) {
+            i++;
+            /* a regular file (EPERM) or a closed fd (EBADF): the next look reports it */
+            if (rc == -EPERM || rc == -EBADF) rc = 1;
+            break;
+        }
+    }
+    if (i == n && !rc && !taken) {
+        l->nfds++;
+        rc = weft__waiter_park(w, deadline);
+        l->nfds--;
+    }
+    for (size_t j = 0; j < i && j < n; j++)
+        if (fds[j].fd >= 0 && (size_t)fds[j].fd < l->fds_cap) forget(l, fds[j].fd, w);
+    if (taken) return park_own_epoll(fds, n, deadline);
+    return rc < 0 ? rc : 0;
+}
+
+int weft_io_poll(struct pollfd *fds, size_t n, int64_t timeout)
+{
+    if (!fds && n) return -EINVAL;
+    struct rlimit lim;
+    if (n > 1024 && getrlimit(RLIMIT_NOFILE, &lim) == 0 && n > lim.rlim_cur) return -EINVAL;
+    int64_t deadline;
+    int rc = weft__deadline(timeout, &deadline);
+    if (rc) return rc;
+    if ((rc = poll_now(fds, n)) != 0) return rc;
+    for (;;) {
+        weft__waiter w;
+        weft__waiter_init(&w);
+        weft__scope *by;
+        int64_t until;
+        if (must_poll(&w, deadline, &until, &by)) {
+            if (w.coro && weft__cancel_pending()) return -ECANCELED;
+            rc = poll_thread(fds, n, until);
+            if (rc == -ETIMEDOUT && by) by->hit = true;
+            return rc;
+        }
+        if (weft__cancel_pending()) return -ECANCELED;
+        if (deadline != WEFT__NO_DEADLINE && deadline <= weft_now()) return -ETIMEDOUT;
+        if ((rc = park_many(&w, fds, n, deadline))) return rc;
+        if ((rc = poll_now(fds, n)) != 0) return rc;   /* else woken for nothing: again */
+    }
 }
 
 /* ---- permanent registrations ------------------------------------------------------------ */

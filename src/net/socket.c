@@ -238,7 +238,7 @@ typedef struct {
 static ssize_t do_recv(weft_socket *s, void *p)
 {
     xfer *x = p;
-    ssize_t r = s->is_socket ? recv(s->poll.fd, x->buf, x->n, x->flags)
+    ssize_t r = s->is_socket ? recv(s->poll.fd, x->buf, x->n, x->flags | MSG_DONTWAIT)
                              : read(s->poll.fd, x->buf, x->n);
     return r < 0 ? -errno : r;
 }
@@ -247,7 +247,7 @@ static ssize_t do_send(weft_socket *s, void *p)
 {
     xfer *x = p;
     if (weft__unlikely(s->writes_ended)) return -EPIPE;
-    ssize_t r = s->is_socket ? send(s->poll.fd, x->buf, x->n, x->flags | MSG_NOSIGNAL)
+    ssize_t r = s->is_socket ? send(s->poll.fd, x->buf, x->n, x->flags | MSG_NOSIGNAL | MSG_DONTWAIT)
                              : write(s->poll.fd, x->buf, x->n);
     return r < 0 ? -errno : r;
 }

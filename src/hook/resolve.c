@@ -1,0 +1,160 @@
+/* hook/resolve.c — name resolution in a coroutine: getaddrinfo, getnameinfo and the
+ * gethostbyname family run on a pool of their own (`weft-hook-dns`, up to 8 threads,
+ * made on first use), while the coroutine waits for the answer.
+ *
+ * glibc's resolver makes its own system calls internally (they cannot be hooked), so a
+ * lookup in a coroutine would block the thread for as long as the DNS server takes; on a
+ * pool thread it blocks only that thread. The calls follow weft's hand-off rule: a
+ * coroutine already cancelled (or past a scope's deadline) makes no lookup and gets
+ * EAI_SYSTEM with errno ECANCELED (ETIMEDOUT); one cancelled while the lookup runs waits
+ * for it (the lookup writes into the caller's memory) and gets its answer.
+ * gethostbyname and gethostbyname2 return glibc's static buffer, as they always do (not
+ * safe between threads, hooked or not); h_errno is carried back to the caller's thread.
+ */
+#include "hook/internal.h"
+
+#include <stdatomic.h>
+
+static _Atomic(weft_pool *) dns_pool;
+
+/* The pool, made by the first caller (a losing racer destroys its own). */
+static weft_pool *pool(void)
+{
+    weft_pool *p = atomic_load_explicit(&dns_pool, memory_order_acquire);
+    if (p) return p;
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 8;
+    o.name_prefix = "weft-hook-dns";
+    if (weft_pool_create_ex(&p, &o)) return NULL;
+    weft_pool *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&dns_pool, &none, p, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        weft_pool_destroy(p);
+        p = none;
+    }
+    return p;
+}
+
+enum call { GAI, GNI, GHBN, GHBN2, GHBN_R, GHBN2_R };
+
+struct lookup {
+    enum call call;
+    int ret, err, herr;            /* the call's answer, errno, h_errno */
+    const char *name, *service;
+    const struct addrinfo *hints;
+    struct addrinfo **res;
+    const struct sockaddr *sa;
+    socklen_t salen, hostlen, servlen;
+    char *host, *serv;
+    int flags, af;
+    struct hostent *he, **result;
+    char *buf;
+    size_t buflen;
+    int *h_errnop;
+    struct hostent *static_result;
+};
+
+/* Runs on a pool thread (not a coroutine: the calls below are libc's). */
+static int run(void *arg, void **result)
+{
+    (void)result;
+    struct lookup *l = arg;
+    errno = 0;
+    switch (l->call) {
+    case GAI: l->ret = REAL(getaddrinfo)(l->name, l->service, l->hints, l->res); break;
+    case GNI: l->ret = REAL(getnameinfo)(l->sa, l->salen, l->host, l->hostlen, l->serv,
+                                         l->servlen, l->flags); break;
+    case GHBN: l->static_result = REAL(gethostbyname)(l->name); break;
+    case GHBN2: l->static_result = REAL(gethostbyname2)(l->name, l->af); break;
+    case GHBN_R: l->ret = REAL(gethostbyname_r)(l->name, l->he, l->buf, l->buflen, l->result,
+                                                l->h_errnop); break;
+    case GHBN2_R: l->ret = REAL(gethostbyname2_r)(l->name, l->af, l->he, l->buf, l->buflen,
+                                                  l->result, l->h_errnop); break;
+    }
+    l->err = errno;
+    l->herr = h_errno;
+    return 0;
+}
+
+/* Runs l on the pool and waits; 0, or weft's error (the lookup did not run). */
+static int offload(struct lookup *l)
+{
+    weft_pool *p = pool();
+    if (!p) return -ENOMEM;
+    int rc = weft_run_in_executor(p, run, l, NULL);
+    if (rc) return rc;
+    errno = l->err;
+    h_errno = l->herr;
+    return 0;
+}
+
+HOOK_EXPORT int getaddrinfo(const char *name, const char *service,
+                            const struct addrinfo *hints, struct addrinfo **res)
+{
+    if (!hook__active()) return REAL(getaddrinfo)(name, service, hints, res);
+    struct lookup l = { .call = GAI, .name = name, .service = service, .hints = hints,
+                        .res = res };
+    int rc = offload(&l);
+    if (rc) { errno = -rc; return EAI_SYSTEM; }
+    return l.ret;
+}
+
+HOOK_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
+                            socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+{
+    if (!hook__active()) return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+    struct lookup l = { .call = GNI, .sa = sa, .salen = salen, .host = host,
+                        .hostlen = hostlen, .serv = serv, .servlen = servlen, .flags = flags };
+    int rc = offload(&l);
+    if (rc) { errno = -rc; return EAI_SYSTEM; }
+    return l.ret;
+}
+
+HOOK_EXPORT struct hostent *gethostbyname(const char *name)
+{
+    if (!hook__active()) return REAL(gethostbyname)(name);
+    struct lookup l = { .call = GHBN, .name = name };
+    int rc = offload(&l);
+    if (rc) { errno = -rc; h_errno = TRY_AGAIN; return NULL; }
+    return l.static_result;
+}
+
+HOOK_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+    if (!hook__active()) return REAL(gethostbyname2)(name, af);
+    struct lookup l = { .call = GHBN2, .name = name, .af = af };
+    int rc = offload(&l);
+    if (rc) { errno = -rc; h_errno = TRY_AGAIN; return NULL; }
+    return l.static_result;
+}
+
+HOOK_EXPORT int gethostbyname_r(const char *name, struct hostent *he, char *buf,
+                                size_t buflen, struct hostent **result, int *h_errnop)
+{
+    if (!hook__active()) return REAL(gethostbyname_r)(name, he, buf, buflen, result, h_errnop);
+    struct lookup l = { .call = GHBN_R, .name = name, .he = he, .buf = buf, .buflen = buflen,
+                        .result = result, .h_errnop = h_errnop };
+    int rc = offload(&l);
+    if (rc) {
+        if (result) *result = NULL;
+        if (h_errnop) *h_errnop = TRY_AGAIN;
+        return -rc;
+    }
+    return l.ret;
+}
+
+HOOK_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *he, char *buf,
+                                 size_t buflen, struct hostent **result, int *h_errnop)
+{
+    if (!hook__active())
+        return REAL(gethostbyname2_r)(name, af, he, buf, buflen, result, h_errnop);
+    struct lookup l = { .call = GHBN2_R, .name = name, .af = af, .he = he, .buf = buf,
+                        .buflen = buflen, .result = result, .h_errnop = h_errnop };
+    int rc = offload(&l);
+    if (rc) {
+        if (result) *result = NULL;
+        if (h_errnop) *h_errnop = TRY_AGAIN;
+        return -rc;
+    }
+    return l.ret;
+}
