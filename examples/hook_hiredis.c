@@ -64,8 +64,11 @@ static int blpop(void *arg, void **result)
     snprintf(want, sizeof want, "value-%d", i);
     if (!r) fail(conns[i]->errstr, i);
     else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-             strcmp(r->element[1]->str, want) != 0)
+             strcmp(r->element[1]->str, want) != 0) {
+        fprintf(stderr, "hook_hiredis: BLPOP hook:%d answered type %d \"%s\"\n", i,
+                r->type, r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STRING ? r->str : "");
         fail("wrong BLPOP answer", i);
+    }
     if (r) freeReplyObject(r);
     return 0;
 }

@@ -195,11 +195,17 @@ static inline bool pg_find_bin_(char *bin, size_t size)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char *p = g.gl_pathv[i];
         long v = strtol(p + strlen("/usr/lib/postgresql/"), NULL, 10);   /* 9.6 -> 9, 15 -> 15 */
-        char initdb[128];
-        snprintf(initdb, sizeof initdb, "%.*s/initdb", (int)(strlen(p) - strlen("/postgres")), p);
-        if (v > best && access(p, X_OK) == 0 && access(initdb, X_OK) == 0) {
+        char dir[128], initdb[160];
+        if (strlen(p) >= sizeof dir) continue;
+        memcpy(dir, p, strlen(p) + 1);
+        char *slash = strrchr(dir, '/');
+        if (!slash) continue;
+        *slash = '\0';                                    /* .../bin */
+        snprintf(initdb, sizeof initdb, "%s/initdb", dir);
+        if (v > best && strlen(dir) < size && access(p, X_OK) == 0 &&
+            access(initdb, X_OK) == 0) {
             best = v;
-            snprintf(bin, size, "%.*s", (int)(strlen(p) - strlen("/postgres")), p);
+            memcpy(bin, dir, strlen(dir) + 1);
         }
     }
     globfree(&g);
