@@ -805,6 +805,58 @@ static void test_thread_cost(void)
     dlclose(libc);
 }
 
+/* ---- real signals: EINTR stays inside the loop ------------------------------------------- */
+
+static _Atomic long signals_seen;
+static void on_usr1(int sig) { (void)sig; atomic_fetch_add(&signals_seen, 1); }
+
+struct pelter { pthread_t target; _Atomic bool stop; };
+
+static void *pelt(void *arg)
+{
+    struct pelter *p = arg;
+    while (!atomic_load(&p->stop)) {
+        pthread_kill(p->target, SIGUSR1);
+        struct timespec t = { 0, 2 * 1000 * 1000 };
+        nanosleep(&t, NULL);
+    }
+    return NULL;
+}
+
+static int coro_signals(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    struct delayed_write d = { p[1], 100 * WEFT_MS, "sig" };
+    weft_future *w;
+    CHECK_OK(weft_spawn(&w, write_later, &d));
+    char buf[8];
+    CHECK_EQ(read(p[0], buf, sizeof buf), 3);                /* not EINTR */
+    struct pollfd q = { p[0], POLLIN, 0 };
+    CHECK_EQ(poll(&q, 1, 50), 0);                            /* its timeout, not EINTR */
+    CHECK_EQ(usleep(30 * 1000), 0);
+    CHECK_OK(weft_future_result(w, WEFT_FOREVER, NULL));
+    weft_future_release(w);
+    close(p[0]); close(p[1]);
+    return 0;
+}
+
+static void test_real_signals(void)
+{
+    struct sigaction sa = { .sa_handler = on_usr1 }, old;   /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    CHECK_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+    struct pelter pl = { .target = pthread_self() };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, pelt, &pl), 0);
+    CHECK_OK(weft_run(coro_signals, NULL, NULL));
+    atomic_store(&pl.stop, true);
+    pthread_join(th, NULL);
+    CHECK(atomic_load(&signals_seen) > 10);                  /* they did arrive */
+    CHECK_EQ(sigaction(SIGUSR1, &old, NULL), 0);
+}
+
 int main(void)
 {
     RUN(test_read_parks_coroutine);
@@ -822,6 +874,7 @@ int main(void)
     RUN(test_switch_off);
     RUN(test_alone_on_loop);
     RUN(test_fork);
+    RUN(test_real_signals);
     RUN(test_stress_ping_pong);
     RUN(test_thread_cost);
     return check_done();
