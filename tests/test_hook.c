@@ -18,7 +18,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -398,9 +402,13 @@ static int coro_poll(void *arg, void **res)
     FD_SET(a[0], &rd);
     tv = (struct timeval){ 0, 30000 };
     CHECK_EQ(select(a[0] + 1, &rd, NULL, NULL, &tv), 0);
-    tv = (struct timeval){ 0, 30000 };
-    CHECK_EQ(select(FD_SETSIZE + 1, &rd, NULL, NULL, &tv), -1);
+    tv = (struct timeval){ 0, 1000000 };                   /* tv_usec out of range */
+    CHECK_EQ(select(a[0] + 1, &rd, NULL, NULL, &tv), -1);
     CHECK_EQ(errno, EINVAL);
+    FD_ZERO(&rd);
+    FD_SET(b[0], &rd);
+    tv = (struct timeval){ 1, 0 };                         /* nfds beyond FD_SETSIZE: cut */
+    CHECK_EQ(select(FD_SETSIZE + 100, &rd, NULL, NULL, &tv), 1);
     /* epoll_wait waits for its epoll descriptor */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event e = { .events = EPOLLIN, .data.fd = a[0] };
@@ -782,25 +790,31 @@ static void test_thread_cost(void)
     CHECK(real_read && real_write && real_read != read);
     int p[2];
     CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-    enum { N = 20000, ROUNDS_T = 12 };
-    int64_t best_hooked = INT64_MAX, best_real = INT64_MAX;
+    enum { N = 20000, ROUNDS_T = 12, ATTEMPTS = 3 };
     char c = 'x';
-    for (int r = 0; r < ROUNDS_T; r++) {
-        for (int which = 0; which < 2; which++) {      /* the order alternates by round */
-            bool hooked = (which ^ (r & 1)) == 0;
-            int64_t t0 = weft_now();
-            if (hooked)
-                for (int i = 0; i < N; i++) { write(p[1], &c, 1); read(p[0], &c, 1); }
-            else
-                for (int i = 0; i < N; i++) { real_write(p[1], &c, 1); real_read(p[0], &c, 1); }
-            int64_t t = weft_now() - t0;
-            int64_t *best = hooked ? &best_hooked : &best_real;
-            if (t < *best) *best = t;
+    bool within = false;
+    /* a loaded machine (other tests, CI) adds noise of its own: up to three attempts */
+    for (int attempt = 0; attempt < ATTEMPTS && !within; attempt++) {
+        int64_t best_hooked = INT64_MAX, best_real = INT64_MAX;
+        for (int r = 0; r < ROUNDS_T; r++) {
+            for (int which = 0; which < 2; which++) {      /* the order alternates by round */
+                bool hooked = (which ^ (r & 1)) == 0;
+                int64_t t0 = weft_now();
+                if (hooked)
+                    for (int i = 0; i < N; i++) { write(p[1], &c, 1); read(p[0], &c, 1); }
+                else
+                    for (int i = 0; i < N; i++) { real_write(p[1], &c, 1); real_read(p[0], &c, 1); }
+                int64_t t = weft_now() - t0;
+                int64_t *best = hooked ? &best_hooked : &best_real;
+                if (t < *best) *best = t;
+            }
         }
+        printf("  pipe write+read from a thread: hooked %.1f ns, libc %.1f ns (%.3fx)\n",
+               (double)best_hooked / N, (double)best_real / N,
+               (double)best_hooked / (double)best_real);
+        within = best_hooked <= best_real * 105 / 100 + N * 5;   /* 5%, and 5 ns of jitter */
     }
-    printf("  pipe write+read from a thread: hooked %.1f ns, libc %.1f ns (%.3fx)\n",
-           (double)best_hooked / N, (double)best_real / N, (double)best_hooked / (double)best_real);
-    CHECK(best_hooked <= best_real * 105 / 100 + N * 5);   /* 5%, and 5 ns of jitter */
+    CHECK(within);
     close(p[0]); close(p[1]);
     dlclose(libc);
 }
@@ -857,6 +871,275 @@ static void test_real_signals(void)
     CHECK_EQ(sigaction(SIGUSR1, &old, NULL), 0);
 }
 
+/* ---- edges found in review ---------------------------------------------------------------- */
+
+/* poll asking what the loop's slots cannot say exactly must not spin: POLLPRI on a regular
+ * file (never ready: a sleep to the timeout), RDHUP alone with data pending; events 0 still
+ * reports POLLERR; an fd listed twice (one slot taken by another coroutine) keeps both
+ * directions. A ticker proves the thread was not spinning. */
+static int wait_read_slot(void *arg, void **res)
+{
+    (void)res;
+    weft_io_wait((int)(intptr_t)arg, WEFT_IO_READ, 3 * WEFT_SEC);   /* holds the read slot */
+    return 0;
+}
+
+/* A thread empties the other end of a full socket pair after a delay. */
+static void *drain_later(void *arg)
+{
+    struct closer *c = arg;
+    static char sink[65536];
+    struct timespec t = { 0, (long)c->delay };
+    nanosleep(&t, NULL);
+    while (recv(c->fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
+    return NULL;
+}
+
+static int coro_poll_edges(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    weft_future *tk = tick_start();
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    struct pollfd pri = { fd, POLLPRI, 0 };
+    int64_t t0 = weft_now();
+    CHECK_EQ(poll(&pri, 1, 100), 0);
+    CHECK_BETWEEN(ms_since(t0), 80, 5000);
+    close(fd);
+    int l, c, sv;
+    tcp_pair(&l, &c, &sv);
+    CHECK_EQ(write(sv, "data", 4), 4);
+    struct pollfd rdhup = { c, POLLRDHUP, 0 };
+    t0 = weft_now();
+    CHECK_EQ(poll(&rdhup, 1, 100), 0);                   /* data, but no hang-up */
+    CHECK_BETWEEN(ms_since(t0), 80, 5000);
+    close(l); close(c); close(sv);
+    /* events 0 on a pipe's write end: POLLERR once the reader goes */
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    struct closer cl = { p[0], 50 * WEFT_MS };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, close_later, &cl), 0);
+    struct pollfd z = { p[1], 0, 0 };
+    t0 = weft_now();
+    CHECK_EQ(poll(&z, 1, 3000), 1);
+    CHECK(z.revents & POLLERR);
+    CHECK(ms_since(t0) < 2000);
+    pthread_join(th, NULL);
+    close(p[1]);
+    /* the same fd twice, its read slot held by another coroutine */
+    int s[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+    static char fill[65536];                   /* not on the coroutine's stack */
+    while (send(s[0], fill, sizeof fill, MSG_DONTWAIT) > 0) {}   /* no room to write */
+    weft_future *holder;
+    CHECK_OK(weft_spawn(&holder, wait_read_slot, (void *)(intptr_t)s[0]));
+    CHECK_OK(weft_sleep(5 * WEFT_MS));
+    struct pollfd twice[2] = { { s[0], POLLIN, 0 }, { s[0], POLLOUT, 0 } };
+    CHECK_EQ(poll(twice, 2, 20), 0);                     /* not writable yet */
+    struct closer dl = { s[1], 30 * WEFT_MS };
+    CHECK_EQ(pthread_create(&th, NULL, drain_later, &dl), 0);   /* room, 30 ms from now */
+    t0 = weft_now();
+    CHECK_EQ(poll(twice, 2, 2000), 1);
+    CHECK(twice[1].revents & POLLOUT);
+    CHECK(ms_since(t0) < 1500);
+    pthread_join(th, NULL);
+    CHECK_EQ(send(s[1], "x", 1, 0), 1);                  /* releases the holder */
+    weft_future_result(holder, WEFT_FOREVER, NULL);
+    weft_future_release(holder);
+    close(s[0]); close(s[1]);
+    CHECK(tick_stop(tk) >= 50);                          /* the thread never spun */
+    return 0;
+}
+
+static void test_poll_edges(void)
+{
+    CHECK_OK(weft_run(coro_poll_edges, NULL, NULL));
+}
+
+/* A FIFO (no RWF_NOWAIT here): a 1 MiB blocking write while a coroutine of the same loop
+ * reads it — the writer must never block the thread. */
+static int coro_fifo(void *arg, void **res)
+{
+    (void)res;
+    const char *path = arg;
+    int rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int wr = open(path, O_WRONLY | O_CLOEXEC);
+    CHECK(rd >= 0 && wr >= 0);
+    CHECK_EQ(fcntl(rd, F_SETFL, 0), 0);                  /* blocking both ends */
+    weft_future *r;
+    CHECK_OK(weft_spawn(&r, drain, (void *)(intptr_t)rd));
+    char *big = malloc(1 << 20);
+    memset(big, 7, 1 << 20);
+    CHECK_EQ(write(wr, big, 1 << 20), 1 << 20);
+    close(wr);
+    void *got;
+    weft_future_result(r, WEFT_FOREVER, &got);
+    CHECK_EQ((uintptr_t)got, 1 << 20);
+    weft_future_release(r);
+    free(big);
+    close(rd);
+    return 0;
+}
+
+static void test_fifo_write(void)
+{
+    char dir[] = "/tmp/weft-hook-fifo-XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/f", dir);
+    CHECK_EQ(mkfifo(path, 0600), 0);
+    CHECK_OK(weft_run(coro_fifo, path, NULL));
+    unlink(path);
+    rmdir(dir);
+}
+
+/* libc's answers kept: an eventfd read of 4 bytes is EINVAL at once; MSG_WAITALL on a
+ * datagram socket takes one datagram; MSG_PEEK never repeats bytes; a regular file read
+ * whose second half is not cached still reads all of it. */
+static int coro_libc_answers(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    int ev = eventfd(0, EFD_CLOEXEC);
+    char small[4];
+    int64_t t0 = weft_now();
+    CHECK_EQ(read(ev, small, sizeof small), -1);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(ms_since(t0) < 1000);
+    close(ev);
+    int d[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, d), 0);
+    CHECK_EQ(send(d[0], "hello", 5, 0), 5);
+    CHECK_EQ(send(d[0], "world", 5, 0), 5);
+    char buf[16];
+    CHECK_EQ(recv(d[1], buf, 10, MSG_WAITALL), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    close(d[0]); close(d[1]);
+    int s[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+    CHECK_EQ(send(s[0], "abc", 3, 0), 3);
+    CHECK_EQ(recv(s[1], buf, 6, MSG_PEEK | MSG_WAITALL), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    close(s[0]); close(s[1]);
+    char path[] = "/tmp/weft-hook-file-XXXXXX";
+    int f = mkstemp(path);
+    CHECK(f >= 0);
+    enum { SIZE = 8 << 20 };
+    char *data = malloc(SIZE);
+    memset(data, 3, SIZE);
+    CHECK_EQ(write(f, data, SIZE), SIZE);
+    CHECK_EQ(fsync(f), 0);
+    CHECK_EQ(posix_fadvise(f, SIZE / 2, SIZE / 2, POSIX_FADV_DONTNEED), 0);
+    CHECK_EQ(lseek(f, 0, SEEK_SET), 0);
+    CHECK_EQ(read(f, data, SIZE), SIZE);
+    free(data);
+    close(f);
+    unlink(path);
+    return 0;
+}
+
+static void test_libc_answers_kept(void)
+{
+    CHECK_OK(weft_run(coro_libc_answers, NULL, NULL));
+}
+
+/* Cancelled: `while (left) left = sleep(left);` ends; resolving after fork works. */
+static int sleep_idiom(void *arg, void **res)
+{
+    (void)res;
+    unsigned left = 5;
+    while (left) left = sleep(left);
+    *(int *)arg = errno;
+    return 0;
+}
+
+static int coro_cancel_and_fork(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    int err = 0;
+    weft_future *t;
+    CHECK_OK(weft_spawn(&t, sleep_idiom, &err));
+    CHECK_OK(weft_sleep(10 * WEFT_MS));
+    weft_future_cancel(t);
+    CHECK_OK(weft_future_result(t, 5 * WEFT_SEC, NULL));
+    weft_future_release(t);
+    CHECK_EQ(err, ECANCELED);
+    struct addrinfo hints = { .ai_family = AF_INET }, *ai;
+    CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), 0);   /* the pool exists now */
+    freeaddrinfo(ai);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        int ok = getaddrinfo("localhost", "80", &hints, &ai) == 0;   /* a coroutine here too */
+        if (ok) freeaddrinfo(ai);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return 0;
+}
+
+static void test_cancelled_sleep_and_fork_resolve(void)
+{
+    CHECK_OK(weft_run(coro_cancel_and_fork, NULL, NULL));
+}
+
+/* A blocking connect to a Unix listener whose backlog is full waits (libc blocks), and
+ * huge timeouts mean "long", not "expired". */
+static int coro_unix_backlog(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    char dir[] = "/tmp/weft-hook-unix-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/s", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(listen(l, 0), 0);
+    int c[4];
+    for (int i = 0; i < 2; i++) {        /* fill the backlog (0 admits one or two) */
+        c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        connect(c[i], (struct sockaddr *)&a, sizeof a);
+    }
+    weft_future *acc;
+    CHECK_OK(weft_spawn(&acc, acceptor, (void *)(intptr_t)l));   /* accepts one, later */
+    c[2] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ(connect(c[2], (struct sockaddr *)&a, sizeof a), 0);
+    weft_future_result(acc, WEFT_FOREVER, NULL);
+    weft_future_release(acc);
+    /* SO_RCVTIMEO of 10^10 s: a wait, not an immediate EAGAIN */
+    int s[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+    struct timeval huge = { 10000000000L, 0 };
+    CHECK_EQ(setsockopt(s[0], SOL_SOCKET, SO_RCVTIMEO, &huge, sizeof huge), 0);
+    struct delayed_write d = { s[1], 30 * WEFT_MS, "k" };
+    weft_future *w;
+    CHECK_OK(weft_spawn(&w, write_later, &d));
+    char ch;
+    CHECK_EQ(recv(s[0], &ch, 1, 0), 1);
+    weft_future_result(w, WEFT_FOREVER, NULL);
+    weft_future_release(w);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(s[0], &rd);
+    d = (struct delayed_write){ s[1], 30 * WEFT_MS, "k" };
+    CHECK_OK(weft_spawn(&w, write_later, &d));
+    struct timeval tv = { LONG_MAX / 2, 0 };
+    CHECK_EQ(select(s[0] + 1, &rd, NULL, NULL, &tv), 1);
+    weft_future_result(w, WEFT_FOREVER, NULL);
+    weft_future_release(w);
+    for (int i = 0; i < 3; i++) close(c[i]);
+    close(s[0]); close(s[1]); close(l);
+    unlink(a.sun_path);
+    rmdir(dir);
+    return 0;
+}
+
+static void test_unix_backlog_and_huge_timeouts(void)
+{
+    CHECK_OK(weft_run(coro_unix_backlog, NULL, NULL));
+}
+
 int main(void)
 {
     RUN(test_read_parks_coroutine);
@@ -875,6 +1158,11 @@ int main(void)
     RUN(test_alone_on_loop);
     RUN(test_fork);
     RUN(test_real_signals);
+    RUN(test_poll_edges);
+    RUN(test_fifo_write);
+    RUN(test_libc_answers_kept);
+    RUN(test_cancelled_sleep_and_fork_resolve);
+    RUN(test_unix_backlog_and_huge_timeouts);
     RUN(test_stress_ping_pong);
     RUN(test_thread_cost);
     return check_done();

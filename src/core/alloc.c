@@ -205,8 +205,8 @@ void weft__fatal(const char *fmt, ...)
     if (n < 0) n = 0;
     if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
     buf[n++] = '\n';
-    ssize_t r = write(STDERR_FILENO, "weft: ", 6);
-    r = write(STDERR_FILENO, buf, (size_t)n);
+    ssize_t r = weft__sys_write(STDERR_FILENO, "weft: ", 6);
+    r = weft__sys_write(STDERR_FILENO, buf, (size_t)n);
     (void)r;
     abort();
 }

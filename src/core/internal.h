@@ -128,6 +128,27 @@ void  weft__blocks_thread_exit(void);
 /* Test hook: when > 0, counts allocations down and fails the one that reaches 0. */
 extern _Atomic long weft__alloc_fail_countdown;
 
+/* ---- system calls that must not be hooked ------------------------------------------------
+ * libweft_hook (docs/HOOKS.md) replaces libc's read, write, nanosleep... for the whole
+ * program, and weft's own code runs in coroutines too: the loop's eventfd, the fatal and
+ * stack-overflow messages (the latter in a SIGSEGV handler) and the perturbation sleeps
+ * must reach the kernel directly, never park a coroutine (a perturbation sleep holds an
+ * internal mutex). */
+static inline ssize_t weft__sys_write(int fd, const void *buf, size_t n)
+{
+    return (ssize_t)syscall(SYS_write, fd, buf, n);
+}
+
+static inline ssize_t weft__sys_read(int fd, void *buf, size_t n)
+{
+    return (ssize_t)syscall(SYS_read, fd, buf, n);
+}
+
+static inline void weft__sys_nanosleep(const struct timespec *ts)
+{
+    syscall(SYS_nanosleep, ts, NULL);
+}
+
 /* ---- deadlines ------------------------------------------------------------------------ */
 
 #define WEFT__NO_DEADLINE INT64_MAX

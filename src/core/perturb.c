@@ -102,6 +102,6 @@ void weft__perturb_at(unsigned point)
         while (weft_now() < end) weft__cpu_relax();
     } else {                                          /* a sleep of up to max_ns */
         struct timespec ts = { 0, (long)(amount % max_ns) };
-        nanosleep(&ts, NULL);
+        weft__sys_nanosleep(&ts);
     }
 }

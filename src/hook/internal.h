@@ -83,8 +83,9 @@ extern struct hook_real hook__real;
 void hook__resolve(void);
 
 #define REAL(name) \
-    (__builtin_expect(hook__real.name != NULL, 1) ? hook__real.name \
-                                                  : (hook__resolve(), hook__real.name))
+    (__builtin_expect(__atomic_load_n(&hook__real.name, __ATOMIC_RELAXED) != NULL, 1) \
+         ? __atomic_load_n(&hook__real.name, __ATOMIC_RELAXED) \
+         : (hook__resolve(), __atomic_load_n(&hook__real.name, __ATOMIC_RELAXED)))
 
 /* Set by weft_hook_set_enabled(false) for the calling thread. */
 extern __thread bool hook__off __attribute__((tls_model("initial-exec")));
@@ -105,10 +106,12 @@ static inline bool hook__active(void)
 int64_t hook__sockopt_deadline(int fd, int opt);
 
 /* Parks the calling coroutine until fd is ready for dir (WEFT_IO_READ / WEFT_IO_WRITE) or
- * the deadline passes. Returns 0 (ready: try again), -EAGAIN (the deadline passed: the
- * caller's own timeout), -ETIMEDOUT (a deadline scope's), -ECANCELED, -EBADF (the
- * descriptor was closed meanwhile, by a hooked close), -ENOMEM. Coroutine only. */
-int hook__wait(int fd, unsigned dir, int64_t deadline);
+ * the deadline passes. gen is fd's close generation read when the call began (so a close
+ * between the call's first try and its wait is seen too). Returns 0 (ready: try again),
+ * -EAGAIN (the deadline passed: the caller's own timeout), -ETIMEDOUT (a deadline
+ * scope's), -ECANCELED, -EBADF (the descriptor was closed meanwhile, by a hooked close),
+ * -ENOMEM. Coroutine only. */
+int hook__wait(int fd, unsigned dir, int64_t deadline, uint32_t gen);
 
 /* errno for a weft error a hooked call must report: -ECANCELED is ECANCELED, never EINTR
  * (libraries retry on EINTR, and a cancelled coroutine would spin), -ETIMEDOUT ETIMEDOUT. */

@@ -11,10 +11,13 @@
  * when everything is written (or on an error after a part: the part's count); a recv with
  * MSG_WAITALL waits for all of it.
  *
- * Descriptors that are always ready (regular files, block devices) go to libc as they are,
- * and so do those whose driver refuses RWF_NOWAIT (EOPNOTSUPP): for them the coroutine
- * waits for readiness, then makes the blocking call (a rare second reader may take the
- * data first and block the thread: docs/HOOKS.md).
+ * Descriptors that are always ready (regular files, block devices) are read and written
+ * as libc does (a read that RWF_NOWAIT cut short at uncached pages is finished by a plain
+ * one). Those whose driver refuses RWF_NOWAIT (EOPNOTSUPP: FIFOs and ttys on this kernel)
+ * wait for readiness, then make the plain call — a write of at most PIPE_BUF bytes at a
+ * time, which readiness guarantees room for (a rare second reader may still take a read's
+ * data first and block the thread: docs/HOOKS.md). EINVAL is libc's answer (an eventfd
+ * read of fewer than 8 bytes), not a missing RWF_NOWAIT.
  */
 #include "hook/internal.h"
 
@@ -61,49 +64,77 @@ static ssize_t fail_wait(int rc, size_t done)
     return hook__fail(rc);
 }
 
+/* Copies what is left of (v, cnt) into mine (once) so it can be advanced past done. */
+static bool advance(const struct iovec *iov, int n, struct iovec small[8], struct iovec **mine,
+                    struct iovec **v, int *cnt, size_t r)
+{
+    if (!*mine) {
+        if (!(*mine = iov_copy(iov, n, small, 8))) return false;
+        *v = *mine;
+    }
+    iov_advance(v, cnt, r);
+    return true;
+}
+
 /* The blocking path of read/readv (dir IO_READ) and write/writev (IO_WRITE) on fd. */
 static ssize_t rw_hooked(int fd, const struct iovec *iov, int cnt, int dir)
 {
     if (cnt < 0 || cnt > IOV_MAX) { errno = EINVAL; return -1; }
+    uint32_t gen = hook__fd_gen(fd);
+    unsigned wdir = dir == IO_READ ? WEFT_IO_READ : WEFT_IO_WRITE;
     struct iovec small[8];
     struct iovec *mine = NULL, *v = (struct iovec *)iov;
+    int n = cnt;
     size_t done = 0, want = iov_total(iov, cnt);
     int nonblock = -2;
     int64_t deadline = HOOK_NEVER;
     ssize_t r;
     for (;;) {
-        r = dir == IO_READ ? preadv2(fd, v, cnt, -1, RWF_NOWAIT)
-                           : pwritev2(fd, v, cnt, -1, RWF_NOWAIT);
+        r = dir == IO_READ ? preadv2(fd, v, n, -1, RWF_NOWAIT)
+                           : pwritev2(fd, v, n, -1, RWF_NOWAIT);
         if (r >= 0) {
             done += (size_t)r;
-            /* a read returns what there is; a blocking write goes on until all is out */
-            if (dir == IO_READ || done == want || r == 0) break;
-            if (!mine) {
-                if (!(mine = iov_copy(iov, cnt, small, 8))) { r = -1; errno = ENOMEM; break; }
-                v = mine;
+            if (done == want || r == 0) break;
+            if (dir == IO_READ) {
+                /* a read returns what there is — but a regular file read short only
+                 * because part of it was not cached yet: the rest as libc reads it */
+                if (hook__always_ready(fd) && advance(iov, cnt, small, &mine, &v, &n, (size_t)r)) {
+                    ssize_t more = REAL(readv)(fd, v, n);
+                    if (more > 0) done += (size_t)more;
+                }
+                break;
             }
-            iov_advance(&v, &cnt, (size_t)r);
+            /* a blocking write goes on until all is out */
+            if (!advance(iov, cnt, small, &mine, &v, &n, (size_t)r)) break;
             continue;
         }
-        if (errno == EOPNOTSUPP || errno == EINVAL) {
-            /* no RWF_NOWAIT here (a driver without it, an old kernel): wait, then the
-             * plain call */
+        if (errno == EOPNOTSUPP) {
+            /* a driver without RWF_NOWAIT (FIFOs, ttys here): wait for readiness, then
+             * the plain call — a write of at most PIPE_BUF bytes, which readiness
+             * promises room for, so that it cannot block the thread */
             if (nonblock == -2) nonblock = hook__nonblocking(fd);
             if (nonblock == 0 && !hook__always_ready(fd)) {
-                int rc = hook__wait(fd, dir == IO_READ ? WEFT_IO_READ : WEFT_IO_WRITE, deadline);
+                int rc = hook__wait(fd, wdir, deadline, gen);
                 if (rc) { r = fail_wait(rc, done); goto out; }
             }
-            r = dir == IO_READ ? REAL(readv)(fd, v, cnt) : REAL(writev)(fd, v, cnt);
+            if (dir == IO_READ) {
+                r = REAL(readv)(fd, v, n);
+            } else {
+                size_t len = v[0].iov_len < PIPE_BUF || nonblock != 0 ? v[0].iov_len : PIPE_BUF;
+                r = REAL(write)(fd, v[0].iov_base, len);
+            }
             if (r > 0) done += (size_t)r;
-            if (r < 0 && done) r = 0;
-            if (r >= 0 && dir == IO_WRITE && done < want && r > 0) {
-                if (!mine) {
-                    if (!(mine = iov_copy(iov, cnt, small, 8))) break;
-                    v = mine;
-                }
-                iov_advance(&v, &cnt, (size_t)r);
+            if (r > 0 && dir == IO_WRITE && nonblock == 0 && done < want) {
+                if (!advance(iov, cnt, small, &mine, &v, &n, (size_t)r)) break;
                 continue;
             }
+            if (r < 0 && errno == EAGAIN && nonblock == 0) continue;   /* raced: wait again */
+            break;
+        }
+        if (errno == EINVAL) {
+            /* a real EINVAL (an eventfd read of fewer than 8 bytes, say): libc's answer */
+            r = dir == IO_READ ? REAL(readv)(fd, v, n) : REAL(writev)(fd, v, n);
+            if (r > 0) done += (size_t)r;
             break;
         }
         if (errno != EAGAIN) break;
@@ -113,14 +144,14 @@ static ssize_t rw_hooked(int fd, const struct iovec *iov, int cnt, int dir)
                 /* EAGAIN as its owner expects, or a file whose data is not cached yet:
                  * that read blocks in libc as it would anyway */
                 if (nonblock == 0) {
-                    r = dir == IO_READ ? REAL(readv)(fd, v, cnt) : REAL(writev)(fd, v, cnt);
+                    r = dir == IO_READ ? REAL(readv)(fd, v, n) : REAL(writev)(fd, v, n);
                     if (r > 0) done += (size_t)r;
                 }
                 break;
             }
             deadline = hook__sockopt_deadline(fd, dir == IO_READ ? SO_RCVTIMEO : SO_SNDTIMEO);
         }
-        int rc = hook__wait(fd, dir == IO_READ ? WEFT_IO_READ : WEFT_IO_WRITE, deadline);
+        int rc = hook__wait(fd, wdir, deadline, gen);
         if (rc) { r = fail_wait(rc, done); goto out; }
     }
     if (done) r = (ssize_t)done;
@@ -157,12 +188,23 @@ HOOK_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 /* ---- sockets ------------------------------------------------------------------------ */
 
+/* True when a partial transfer on fd may be continued: a stream socket, no peek, no
+ * ancillary data (a descriptor passed with the first part must not be asked for twice). */
+static bool may_continue(int fd, const struct msghdr *m, int flags)
+{
+    if (flags & MSG_PEEK || m->msg_controllen) return false;
+    int type = 0;
+    socklen_t len = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
 /* recvmsg/sendmsg carry every socket transfer here (recv, recvfrom, send, sendto are
- * built on them by the caller below). */
+ * built on them by the callers below). */
 static ssize_t msg_hooked(int fd, struct msghdr *m, int flags, int dir)
 {
     if (flags & MSG_DONTWAIT)     /* the caller asked not to wait */
         return dir == IO_READ ? REAL(recvmsg)(fd, m, flags) : REAL(sendmsg)(fd, m, flags);
+    uint32_t gen = hook__fd_gen(fd);
     struct iovec small[8];
     struct iovec *mine = NULL, *orig = m->msg_iov;
     int orig_cnt = (int)m->msg_iovlen;
@@ -177,11 +219,11 @@ static ssize_t msg_hooked(int fd, struct msghdr *m, int flags, int dir)
         if (r >= 0) {
             done += (size_t)r;
             if (!all || done >= want || r == 0) break;
-            /* a stream socket's partial transfer: go on with the rest (datagrams never
-             * come back partial from sendmsg) */
+            /* a stream socket's partial transfer: go on with the rest, as the blocking
+             * call does (a datagram is never split; a peek would see the same bytes) */
+            if (!mine && !may_continue(fd, m, flags)) break;
             if (!mine) {
-                int cnt = (int)m->msg_iovlen;
-                if (!(mine = iov_copy(m->msg_iov, cnt, small, 8))) break;
+                if (!(mine = iov_copy(m->msg_iov, (int)m->msg_iovlen, small, 8))) break;
                 m->msg_iov = mine;
             }
             struct iovec *v = m->msg_iov;
@@ -198,7 +240,7 @@ static ssize_t msg_hooked(int fd, struct msghdr *m, int flags, int dir)
             if (nonblock != 0) break;
             deadline = hook__sockopt_deadline(fd, dir == IO_READ ? SO_RCVTIMEO : SO_SNDTIMEO);
         }
-        int rc = hook__wait(fd, dir == IO_READ ? WEFT_IO_READ : WEFT_IO_WRITE, deadline);
+        int rc = hook__wait(fd, dir == IO_READ ? WEFT_IO_READ : WEFT_IO_WRITE, deadline, gen);
         if (rc) { r = fail_wait(rc, done); goto out; }
     }
     if (done) r = (ssize_t)done;

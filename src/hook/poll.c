@@ -1,8 +1,8 @@
 /* hook/poll.c — poll, ppoll, select, pselect, epoll_wait, epoll_pwait in a coroutine.
  *
  * poll and ppoll wait in weft_io_poll (every fd of the set watched by the loop at once);
- * select and pselect are poll over their sets (descriptors from FD_SETSIZE up are refused
- * with EINVAL, as glibc's fd_set cannot hold them); epoll_wait waits for the epoll
+ * select and pselect are poll over their sets (nfds above FD_SETSIZE is cut to it, as an
+ * fd_set holds no more and the kernel clamps nfds likewise); epoll_wait waits for the epoll
  * descriptor itself to become readable, then asks it without blocking. A zero timeout
  * goes to libc as it is. Their own timeout expiring returns 0, as libc's; cancellation is
  * -1/ECANCELED and a deadline scope -1/ETIMEDOUT (a library polling with no timeout and
@@ -89,7 +89,8 @@ HOOK_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
 /* select's sets as a pollfd array, and back. Returns select's answer, -1 with errno. */
 static int select_until(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t deadline)
 {
-    if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
+    if (nfds < 0) { errno = EINVAL; return -1; }
+    if (nfds > FD_SETSIZE) nfds = FD_SETSIZE;
     struct pollfd small[16];
     int count = 0;
     for (int fd = 0; fd < nfds; fd++)
@@ -117,7 +118,7 @@ static int select_until(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t de
         for (i = 0; i < count; i++) {
             short re = p[i].revents, ev = p[i].events;
             if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) { FD_SET(p[i].fd, rd); r++; }
-            if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) { FD_SET(p[i].fd, wr); r++; }
+            if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR | POLLHUP))) { FD_SET(p[i].fd, wr); r++; }
             if ((ev & POLLPRI) && (re & POLLPRI)) { FD_SET(p[i].fd, ex); r++; }
         }
     }
@@ -139,10 +140,13 @@ HOOK_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 {
     if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) || !hook__active())
         return REAL(select)(nfds, rd, wr, ex, tv);
-    if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) { errno = EINVAL; return -1; }
-    int64_t deadline = tv ? weft_now() + (int64_t)tv->tv_sec * WEFT_SEC +
-                            (int64_t)tv->tv_usec * WEFT_US
-                          : HOOK_NEVER;
+    if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int64_t deadline = HOOK_NEVER;
+    if (tv && tv->tv_sec <= (INT64_MAX / 4) / WEFT_SEC)
+        deadline = weft_now() + (int64_t)tv->tv_sec * WEFT_SEC + (int64_t)tv->tv_usec * WEFT_US;
     int r = select_until(nfds, rd, wr, ex, deadline);
     store_left(tv, deadline);
     return r;

@@ -8,14 +8,31 @@
  * coroutine already cancelled (or past a scope's deadline) makes no lookup and gets
  * EAI_SYSTEM with errno ECANCELED (ETIMEDOUT); one cancelled while the lookup runs waits
  * for it (the lookup writes into the caller's memory) and gets its answer.
- * gethostbyname and gethostbyname2 return glibc's static buffer, as they always do (not
- * safe between threads, hooked or not); h_errno is carried back to the caller's thread.
+ * gethostbyname and gethostbyname2 run as gethostbyname2_r into a buffer of the call's
+ * own; the caller's thread keeps the last one (freed by its next call), so the pointer it
+ * returns stays valid until the calling thread's next gethostbyname, as glibc's static
+ * buffer does in a program without threads — other coroutines' lookups meanwhile do not
+ * overwrite it. h_errno is carried back to the caller's thread. A forked child forgets
+ * the parent's pool (its threads do not exist there) and makes its own.
  */
 #include "hook/internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 static _Atomic(weft_pool *) dns_pool;
+
+/* In a forked child the pool's workers do not exist: forget it (its memory is lost). */
+static void forget_pool_in_child(void)
+{
+    atomic_store_explicit(&dns_pool, NULL, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void install_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_pool_in_child);
+}
 
 /* The pool, made by the first caller (a losing racer destroys its own). */
 static weft_pool *pool(void)
@@ -35,7 +52,7 @@ static weft_pool *pool(void)
     return p;
 }
 
-enum call { GAI, GNI, GHBN, GHBN2, GHBN_R, GHBN2_R };
+enum call { GAI, GNI, GHBN_R, GHBN2_R };
 
 struct lookup {
     enum call call;
@@ -51,7 +68,6 @@ struct lookup {
     char *buf;
     size_t buflen;
     int *h_errnop;
-    struct hostent *static_result;
 };
 
 /* Runs on a pool thread (not a coroutine: the calls below are libc's). */
@@ -64,8 +80,6 @@ static int run(void *arg, void **result)
     case GAI: l->ret = REAL(getaddrinfo)(l->name, l->service, l->hints, l->res); break;
     case GNI: l->ret = REAL(getnameinfo)(l->sa, l->salen, l->host, l->hostlen, l->serv,
                                          l->servlen, l->flags); break;
-    case GHBN: l->static_result = REAL(gethostbyname)(l->name); break;
-    case GHBN2: l->static_result = REAL(gethostbyname2)(l->name, l->af); break;
     case GHBN_R: l->ret = REAL(gethostbyname_r)(l->name, l->he, l->buf, l->buflen, l->result,
                                                 l->h_errnop); break;
     case GHBN2_R: l->ret = REAL(gethostbyname2_r)(l->name, l->af, l->he, l->buf, l->buflen,
@@ -110,22 +124,56 @@ HOOK_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
     return l.ret;
 }
 
+/* The last gethostbyname result of this thread: a hostent and its buffer, one block. */
+struct host_block {
+    struct hostent he;
+    size_t size;
+    char buf[];
+};
+static __thread struct host_block *last_host;
+
+static void free_last_host(void)
+{
+    free(last_host);
+    last_host = NULL;
+}
+
+/* gethostbyname2 for a coroutine: gethostbyname2_r on the pool into a block of the call's
+ * own, grown on ERANGE; the thread keeps it until its next call. */
+static struct hostent *by_name(const char *name, int af)
+{
+    for (size_t size = 1024; size <= (1u << 20); size *= 4) {
+        struct host_block *b = malloc(sizeof *b + size);
+        if (!b) { h_errno = NETDB_INTERNAL; errno = ENOMEM; return NULL; }
+        b->size = size;
+        struct hostent *result = NULL;
+        int herr = 0;
+        struct lookup l = { .call = GHBN2_R, .name = name, .af = af, .he = &b->he,
+                            .buf = b->buf, .buflen = size, .result = &result,
+                            .h_errnop = &herr };
+        int rc = offload(&l);
+        if (rc) { free(b); errno = -rc; h_errno = TRY_AGAIN; return NULL; }
+        if (l.ret == ERANGE) { free(b); continue; }
+        if (!result) { free(b); h_errno = herr; return NULL; }
+        free_last_host();
+        last_host = b;
+        return &b->he;
+    }
+    h_errno = NETDB_INTERNAL;
+    errno = ERANGE;
+    return NULL;
+}
+
 HOOK_EXPORT struct hostent *gethostbyname(const char *name)
 {
     if (!hook__active()) return REAL(gethostbyname)(name);
-    struct lookup l = { .call = GHBN, .name = name };
-    int rc = offload(&l);
-    if (rc) { errno = -rc; h_errno = TRY_AGAIN; return NULL; }
-    return l.static_result;
+    return by_name(name, AF_INET);
 }
 
 HOOK_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
     if (!hook__active()) return REAL(gethostbyname2)(name, af);
-    struct lookup l = { .call = GHBN2, .name = name, .af = af };
-    int rc = offload(&l);
-    if (rc) { errno = -rc; h_errno = TRY_AGAIN; return NULL; }
-    return l.static_result;
+    return by_name(name, af);
 }
 
 HOOK_EXPORT int gethostbyname_r(const char *name, struct hostent *he, char *buf,

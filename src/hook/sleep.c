@@ -3,7 +3,9 @@
  * A cancelled coroutine's sleep fails with ECANCELED (nanosleep, usleep; clock_nanosleep
  * returns it), a deadline scope's expiry with ETIMEDOUT, never EINTR: the usual
  * `while (nanosleep(&t, &t) && errno == EINTR);` would otherwise spin. sleep() cut short
- * returns the seconds left, as after a signal. The remaining time is stored in rem.
+ * returns 0 with errno set (not the seconds left, as after a signal: the usual
+ * `while (left) left = sleep(left);` would spin in a cancelled coroutine). The remaining
+ * time is stored in rem.
  * Clocks other than CLOCK_REALTIME, CLOCK_MONOTONIC and CLOCK_BOOTTIME (CPU-time clocks)
  * go to libc.
  */
@@ -85,7 +87,7 @@ HOOK_EXPORT unsigned sleep(unsigned s)
     if (!hook__active()) return REAL(sleep)(s);
     int64_t left;
     int rc = nap((int64_t)s * WEFT_SEC, &left);
-    if (!rc) return 0;
-    errno = -rc;
-    return (unsigned)((left + WEFT_SEC - 1) / WEFT_SEC);
+    (void)left;
+    if (rc) errno = -rc;
+    return 0;
 }

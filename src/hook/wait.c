@@ -12,8 +12,10 @@
 
 extern _Atomic uint64_t hook__parks, hook__interrupts;
 
-/* How often a wait looks whether its descriptor was closed (fd.c). */
-#define CLOSE_CHECK_NS (50 * WEFT_MS)
+/* How often a wait looks whether its descriptor was closed (fd.c): the latency of that
+ * EBADF against the cost of idle waits (1,000 coroutines idle in a read wake 5,000 times
+ * a second at 200 ms; at 50 ms they took a fifth of a core). */
+#define CLOSE_CHECK_NS (200 * WEFT_MS)
 
 int hook__nonblocking(int fd)
 {
@@ -35,6 +37,7 @@ int64_t hook__sockopt_deadline(int fd, int opt)
     socklen_t len = sizeof tv;
     if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
         return HOOK_NEVER;
+    if (tv.tv_sec < 0 || tv.tv_sec > (INT64_MAX / 4) / WEFT_SEC) return HOOK_NEVER;
     return weft_now() + (int64_t)tv.tv_sec * WEFT_SEC + (int64_t)tv.tv_usec * WEFT_US;
 }
 
@@ -50,9 +53,8 @@ static int wait_once(int fd, unsigned dir, int64_t slice)
     return rc;
 }
 
-int hook__wait(int fd, unsigned dir, int64_t deadline)
+int hook__wait(int fd, unsigned dir, int64_t deadline, uint32_t gen)
 {
-    uint32_t gen = hook__fd_gen(fd);
     int rc;
     atomic_fetch_add_explicit(&hook__parks, 1, memory_order_relaxed);
     for (;;) {

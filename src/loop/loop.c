@@ -94,7 +94,7 @@ void weft__loop_poke(weft__loop *l)
         weft__futex_wake(&l->sleeping, 1);
     } else if (how == WEFT__SLEEP_EPOLL) {
         uint64_t one = 1;
-        ssize_t r = write(l->evfd, &one, sizeof one);
+        ssize_t r = weft__sys_write(l->evfd, &one, sizeof one);
         (void)r;   /* EAGAIN: the counter is already non-zero, the loop will wake */
     }
 }

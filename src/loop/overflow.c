@@ -65,7 +65,7 @@ static void report_and_abort(const weft__coro *c, const char *how)
     put(&m, ": its stack has ");
     put_num(&m, c->stack->size, 10);
     put(&m, " bytes; give it more with weft_spawn_opts.stack_size\n");
-    ssize_t r = write(STDERR_FILENO, m.buf, m.n);
+    ssize_t r = weft__sys_write(STDERR_FILENO, m.buf, m.n);
     (void)r;
     signal(SIGABRT, SIG_DFL);
     abort();

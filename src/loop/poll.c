@@ -168,7 +168,7 @@ void weft__loop_poll(weft__loop *l, int64_t deadline)
                             ev[i].events);
         } else if (d == EVENTFD_MARK) {
             uint64_t v;
-            ssize_t r = read(l->evfd, &v, sizeof v);
+            ssize_t r = weft__sys_read(l->evfd, &v, sizeof v);
             (void)r;
         } else {
             dispatch(l, (int)(d >> 2), ev[i].events);
@@ -328,27 +328,53 @@ static unsigned poll_dirs(short events)
            (events & (POLLOUT | POLLWRNORM | POLLWRBAND) ? WEFT_IO_WRITE : 0);
 }
 
-/* When a slot is taken by another waiter (or the fd is a weft socket's permanent
- * registration, which a one-shot arming would overwrite): an epoll instance of the call's
- * own, level-triggered, watched as one fd. */
+/* True when the loop's one-shot slots express what the entry asks exactly (a read slot is
+ * EPOLLIN|EPOLLRDHUP, a write slot EPOLLOUT). Priority data, a hang-up alone, or nothing at
+ * all (errors and hang-ups only, which poll always reports) are asked of the call's own
+ * epoll instead: a read slot would wake for plain data that poll then does not report, and
+ * the call would spin. */
+static bool slot_exact(short ev)
+{
+    if (ev & (POLLPRI | POLLRDBAND | POLLWRBAND)) return false;
+    if ((ev & POLLRDHUP) && !(ev & (POLLIN | POLLRDNORM))) return false;
+    return poll_dirs(ev) != 0;
+}
+
+static uint32_t epoll_mask(short ev)
+{
+    uint32_t m = 0;
+    if (ev & (POLLIN | POLLRDNORM)) m |= EPOLLIN;
+    if (ev & POLLRDBAND) m |= EPOLLRDBAND;
+    if (ev & POLLPRI) m |= EPOLLPRI;
+    if (ev & POLLRDHUP) m |= EPOLLRDHUP;
+    if (ev & (POLLOUT | POLLWRNORM)) m |= EPOLLOUT;
+    if (ev & POLLWRBAND) m |= EPOLLWRBAND;
+    return m;                      /* 0: epoll still reports EPOLLERR and EPOLLHUP */
+}
+
+/* The call's own epoll instance, level-triggered, with each entry's exact mask (an fd
+ * listed twice gets the union), watched as one fd: for entries the slots cannot express,
+ * and when a slot is taken by another waiter or the fd is a weft socket's permanent
+ * registration (which a one-shot arming would overwrite). Descriptors epoll refuses
+ * (EPERM: regular files, whose poll answer never changes) are left out: the look before
+ * parking already reported them. */
 static int park_own_epoll(struct pollfd *fds, size_t n, int64_t deadline)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        uint32_t want = 0;
-        unsigned d = poll_dirs(fds[i].events);
-        if (fds[i].fd < 0 || !d) continue;
-        if (d & WEFT_IO_READ) want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
-        if (d & WEFT_IO_WRITE) want |= EPOLLOUT;
-        struct epoll_event e = { .events = want, .data.u64 = i };
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &e) < 0 && errno != EEXIST) {
-            /* EPERM: a regular file, always ready (the look before said otherwise only
-             * if it changed meanwhile); EBADF: poll reports POLLNVAL. Either way the next
-             * look answers. */
-            rc = (errno == EPERM || errno == EBADF) ? 1 : -errno;
+        int fd = fds[i].fd;
+        if (fd < 0) continue;
+        struct epoll_event e = { .events = epoll_mask(fds[i].events), .data.u64 = i };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == 0) continue;
+        if (errno == EEXIST) {
+            for (size_t j = 0; j < i; j++)
+                if (fds[j].fd == fd) e.events |= epoll_mask(fds[j].events);
+            if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) == 0) continue;
         }
+        if (errno == EPERM) continue;
+        rc = errno == EBADF ? 1 : -errno;        /* closed: the next look says POLLNVAL */
     }
     if (rc == 0) {
         int64_t left = WEFT_FOREVER;
@@ -369,37 +395,38 @@ static int park_many(weft__waiter *w, struct pollfd *fds, size_t n, int64_t dead
     int rc = ensure_epoll(l);
     if (rc) return rc;
     size_t i;
-    bool taken = false;
+    bool own = false;
     for (i = 0; i < n; i++) {
         int fd = fds[i].fd;
+        if (fd < 0) continue;
+        if (!slot_exact(fds[i].events)) { own = true; break; }
         unsigned d = poll_dirs(fds[i].events);
-        if (fd < 0 || !d) continue;
         if ((rc = ensure_slot(l, fd))) break;
         struct weft__fd_watch *s = &l->fds[fd];
         if (s->pfd && atomic_load_explicit(&s->pfd->loop, memory_order_acquire) != l)
             s->pfd = NULL;                   /* stale: see weft_io_wait */
         if (s->pfd || ((d & WEFT_IO_READ) && s->rd && s->rd != w) ||
             ((d & WEFT_IO_WRITE) && s->wr && s->wr != w)) {
-            taken = true;
+            own = true;
             break;
         }
         if (d & WEFT_IO_READ) s->rd = w;
         if (d & WEFT_IO_WRITE) s->wr = w;
         if ((rc = arm(l, fd))) {
-            i++;
-            /* a regular file (EPERM) or a closed fd (EBADF): the next look reports it */
-            if (rc == -EPERM || rc == -EBADF) rc = 1;
+            forget(l, fd, w);
+            if (rc == -EPERM) { rc = 0; continue; }   /* a regular file: see park_own_epoll */
+            if (rc == -EBADF) rc = 1;                 /* closed: the next look says POLLNVAL */
             break;
         }
     }
-    if (i == n && !rc && !taken) {
+    if (i == n && !rc && !own) {
         l->nfds++;
-        rc = weft__waiter_park(w, deadline);
+        rc = weft__waiter_park(w, deadline);   /* nothing armed: a sleep to the deadline */
         l->nfds--;
     }
     for (size_t j = 0; j < i && j < n; j++)
         if (fds[j].fd >= 0 && (size_t)fds[j].fd < l->fds_cap) forget(l, fds[j].fd, w);
-    if (taken) return park_own_epoll(fds, n, deadline);
+    if (own) return park_own_epoll(fds, n, deadline);
     return rc < 0 ? rc : 0;
 }
 
