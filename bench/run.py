@@ -48,6 +48,11 @@ target "a group spawn costs at most 1.3x a plain spawn" reads as this value
 cannot be mistaken for weft-versus-peer ones.  A derived ratio is computed
 only when both of its workloads are selected.
 
+The BENCH, RATIO and SKIP lines are also saved to ``--save FILE`` (default
+DIR/bench-output.txt; ``--save ''`` saves nothing) once the run is over,
+after a first line ``# bench/run.py <date> <commit> loadavg=<1,5,15 min>
+<arguments>``; bench/charts.py draws its charts from that file.
+
 Raw per-round values go to stderr.  The exit status is 0 unless a weft
 program crashed (exited non-zero or died from a signal).
 
@@ -285,11 +290,19 @@ WORKLOADS = {w.name: w for w in [
     Workload("dist-throughput", "tasks/s", HIGHER),
     Workload("dist-latency-p50", "us/task"),
     Workload("dist-latency-p99", "us/task"),
+    Workload("curl-many-rps", "requests/s", HIGHER),
+    Workload("curl-many-cpu", "client-cpu-us/request"),
+    Workload("curl-many-10ms-rps", "requests/s", HIGHER),
+    Workload("curl-many-10ms-cpu", "client-cpu-us/request"),
 ]}
 
 # Drivers of the network workloads (see "Wrapped programs" above).
 ECHO_LOAD = Wrap("bench/echo_load", quick_args=["--seconds", "1"])
 HTTP_LOAD = Wrap("bench/http_load", quick_args=["--seconds", "3"])
+# The curl-many driver turns the roles round: it is the server (examples/slow_http.h, delay
+# 0) and runs the wrapped program as the client, the port appended (bench/curl_many_load.c).
+CURL_LOAD = Wrap("bench/curl_many_load")
+CURL_LOAD_10MS = Wrap("bench/curl_many_load", args=["--delay-ms", "10"])
 # Debian's interpreter: python3-uvloop, python3-gevent, python3-celery, python3-rq import there.
 NET_PY = "/usr/bin/python3"
 
@@ -542,6 +555,37 @@ GROUPS = [
         Program("rq-simple", script="dist_rq_py.py", interpreter=NET_PY,
                 args=["2000", "300", "simple"]),
     ]),
+    # curl-many (issue 16): 1,000 GETs with 100 in flight against a local HTTP server in
+    # another process (bench/curl_many_load: slow_http.h, answers at once; nothing
+    # pinned: its header says why), every body checked; a warm-up pass, then 5
+    # measured (bench/curl_many.h).  curl-many-rps: requests/s;
+    # curl-many-cpu: the client's CPU time (getrusage RUSAGE_SELF, user + sys, all its
+    # threads) per request.  weft: libcurl's easy API in 100 coroutines on one thread,
+    # made cooperative by libweft_hook; curl-multi: libcurl's multi API on one thread
+    # (curl_multi_poll loop, 100 handles); pthreads: 100 threads, an easy handle each;
+    # gevent: monkey.patch_all + requests, a Pool of 100 (Debian's python3).
+    Group("curl-many", ["curl-many-rps", "curl-many-cpu"], [
+        Program(WEFT, binary="bench/weft_curl_many", wrap=CURL_LOAD),
+        Program("curl-multi", binary="bench/peers/curl_many_c", args=["multi"],
+                wrap=CURL_LOAD),
+        Program("pthreads", binary="bench/peers/curl_many_c", args=["threads"],
+                wrap=CURL_LOAD),
+        Program("gevent", script="curl_many_gevent.py", interpreter=NET_PY,
+                wrap=CURL_LOAD),
+    ]),
+    # curl-many-10ms: the same clients against the server answering after 10 ms, as a
+    # distant server would: every worker's request then waits at the server and answers
+    # come in a trickle, not a flood (requests/s is capped at 100 / 10 ms = 10,000).
+    Group("curl-many-10ms", ["curl-many-10ms-rps", "curl-many-10ms-cpu"], [
+        Program(WEFT, binary="bench/weft_curl_many", args=["--name", "curl-many-10ms"],
+                wrap=CURL_LOAD_10MS),
+        Program("curl-multi", binary="bench/peers/curl_many_c",
+                args=["multi", "--name", "curl-many-10ms"], wrap=CURL_LOAD_10MS),
+        Program("pthreads", binary="bench/peers/curl_many_c",
+                args=["threads", "--name", "curl-many-10ms"], wrap=CURL_LOAD_10MS),
+        Program("gevent", script="curl_many_gevent.py", interpreter=NET_PY,
+                args=["--name", "curl-many-10ms"], wrap=CURL_LOAD_10MS),
+    ]),
 ]
 
 # --------------------------------------------------------------------------
@@ -554,8 +598,35 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+SAVED = []  # the lines out() printed, for --save
+
+
 def out(msg):
+    SAVED.append(msg)
     print(msg, flush=True)
+
+
+def save_output(path, argv):
+    """Write the lines out() printed to ``path`` (through a temporary file,
+    so an interrupted run leaves the previous file as it was)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            timeout=30).stdout.decode().strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        commit = "unknown"
+    try:
+        load = ",".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        load = "unknown"
+    head = "# bench/run.py %s %s loadavg=%s %s" % (
+        time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit, load, " ".join(argv))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join([head] + SAVED) + "\n")
+    os.replace(tmp, path)
+    log("saved %d lines to %s" % (len(SAVED), path))
 
 
 def fmt3(v):
@@ -734,6 +805,9 @@ def main():
                     help="per-program timeout in seconds (default 120)")
     ap.add_argument("--list", action="store_true",
                     help="list workloads and systems, then exit")
+    ap.add_argument("--save", default=None, metavar="FILE",
+                    help="also save the BENCH/RATIO/SKIP lines to FILE "
+                         "(default DIR/bench-output.txt; '' for none)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="echo each program's stderr")
     a = ap.parse_args()
@@ -927,6 +1001,9 @@ def main():
                 out("RATIO %s %s %s" % (d.workload, d.label,
                                         fmt3(statistics.median(rs))))
 
+    save = a.save if a.save is not None else builddir / "bench-output.txt"
+    if save:
+        save_output(save, sys.argv[1:])
     return 1 if weft_crashed else 0
 
 

@@ -4,8 +4,8 @@
 # Runs apt-get only if some package is missing; uses sudo when not root.
 set -eu
 
-pkgs_build="meson ninja-build gcc g++ pkg-config python3 valgrind libsqlite3-dev libhttp-parser-dev curl wrk libhiredis-dev redis-server python3-redis postgresql libpq-dev"
-pkgs_bench="g++ golang-go golang-golang-x-sync-dev libboost-context-dev libck-dev libglib2.0-dev libtbb-dev libuv1-dev wrk python3-uvloop python3-gevent python3-celery python3-rq"
+pkgs_build="meson ninja-build gcc g++ pkg-config python3 valgrind libsqlite3-dev libhttp-parser-dev curl wrk libhiredis-dev redis-server python3-redis postgresql libpq-dev libcurl4-openssl-dev"
+pkgs_bench="g++ golang-go golang-golang-x-sync-dev libboost-context-dev libck-dev libglib2.0-dev libtbb-dev libuv1-dev wrk python3-uvloop python3-gevent python3-celery python3-rq python3-requests python3-matplotlib"
 pkgs_ci="clang libclang-rt-14-dev gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user cmake"
 
 want=""
