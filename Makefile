@@ -3,7 +3,9 @@
 #   make            build build/libweft.so and build/libweft.a (asserts on, -O2)
 #   make test       build and run the test suite
 #   make demo       build and run the seed examples
-#   make bench      release build, then the benchmarks beside their peers
+#   make bench      release build, then the benchmarks beside their peers, then a chart of
+#                   the ratios per group of workloads (bench/charts.py -> bench/charts/*.png)
+#   make bench-charts  only the charts, from the last run's build-release/bench-output.txt
 #   make test-asan  the suite under ASan+UBSan (gcc)       build dir: build-asan
 #   make test-asan-O0  the same at -O0 (buildtype debug), as users build   build-asan0
 #   make test-tsan  the suite under TSan (clang)           build dir: build-tsan
@@ -19,6 +21,9 @@
 #                   (soname libweft.so.0) and libweft.a, pkg-config file, CMake package
 #   make test-install   install into a temporary prefix and build an outside project
 #                   against it with pkg-config and with CMake (tools/outside_build.sh)
+#   make deb        the Debian packages (debian/): dpkg-buildpackage -us -uc -b in a temporary
+#                   copy of the tree, the .debs kept in build-deb/, an outside build against
+#                   them, lintian (tools/deb.sh)
 #   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
 #                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
 #
@@ -28,8 +33,8 @@ BUILD   ?= build
 MESON   ?= meson
 TESTFLAGS ?=
 
-.PHONY: all test demo bench deps deps-bench deps-ci test-asan test-asan-O0 test-tsan test-valgrind \
-        test-fault test-perturb test-aarch64 soak-aarch64 install test-install fuzz fuzz-build clean
+.PHONY: all test demo bench bench-charts deps deps-bench deps-ci test-asan test-asan-O0 test-tsan test-valgrind \
+        test-fault test-perturb test-aarch64 soak-aarch64 install test-install deb fuzz fuzz-build clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -55,6 +60,11 @@ bench: deps-bench
 	  $(MESON) setup build-release --buildtype=release -Db_ndebug=true -Dbench=true
 	ninja -C build-release
 	python3 bench/run.py --builddir build-release $(BENCHFLAGS)
+	/usr/bin/python3 bench/charts.py build-release/bench-output.txt
+
+# Debian's python3-matplotlib is /usr/bin/python3's (the python3 on PATH may be another).
+bench-charts: deps-bench
+	/usr/bin/python3 bench/charts.py build-release/bench-output.txt
 
 test-asan: deps-ci
 	@test -f build-asan/build.ninja || \
@@ -157,5 +167,9 @@ install: deps
 test-install: deps-ci
 	tools/outside_build.sh
 
+deb:
+	@tools/deps.sh deb
+	tools/deb.sh build-deb
+
 clean:
-	rm -rf build build-install build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz
+	rm -rf build build-install build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz build-deb

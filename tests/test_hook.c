@@ -800,10 +800,12 @@ static void test_thread_cost(void)
             for (int which = 0; which < 2; which++) {      /* the order alternates by round */
                 bool hooked = (which ^ (r & 1)) == 0;
                 int64_t t0 = weft_now();
+                bool ok = true;
                 if (hooked)
-                    for (int i = 0; i < N; i++) { write(p[1], &c, 1); read(p[0], &c, 1); }
+                    for (int i = 0; i < N; i++) ok &= write(p[1], &c, 1) == 1 && read(p[0], &c, 1) == 1;
                 else
-                    for (int i = 0; i < N; i++) { real_write(p[1], &c, 1); real_read(p[0], &c, 1); }
+                    for (int i = 0; i < N; i++) ok &= real_write(p[1], &c, 1) == 1 && real_read(p[0], &c, 1) == 1;
+                CHECK(ok);
                 int64_t t = weft_now() - t0;
                 int64_t *best = hooked ? &best_hooked : &best_real;
                 if (t < *best) *best = t;
