@@ -26,6 +26,9 @@
 #                   them, lintian (tools/deb.sh)
 #   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
 #                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
+#   make docs       the API reference from the public headers' comments (Doxygen, docs/api/:
+#                   by layer, README's example, the guides in docs/), build-docs/html/index.html;
+#                   fails on any Doxygen warning, such as an undocumented function (tools/docs.sh)
 #
 # Every target installs the Debian packages it needs when they are missing (tools/deps.sh).
 
@@ -34,7 +37,7 @@ MESON   ?= meson
 TESTFLAGS ?=
 
 .PHONY: all test demo bench bench-charts deps deps-bench deps-ci test-asan test-asan-O0 test-tsan test-valgrind \
-        test-fault test-perturb test-aarch64 soak-aarch64 install test-install deb fuzz fuzz-build clean
+        test-fault test-perturb test-aarch64 soak-aarch64 install test-install deb fuzz fuzz-build docs clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -171,5 +174,9 @@ deb:
 	@tools/deps.sh deb
 	tools/deb.sh build-deb
 
+docs:
+	@tools/deps.sh docs
+	tools/docs.sh build-docs
+
 clean:
-	rm -rf build build-install build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz build-deb
+	rm -rf build build-install build-release build-asan build-asan0 build-tsan build-perturb build-aarch64 build-fuzz build-deb build-docs

@@ -67,6 +67,7 @@ WEFT_API const char *weft_errname(int err);
 /* The monotonic clock (CLOCK_MONOTONIC) in nanoseconds. Any context. Never blocks. */
 WEFT_API int64_t weft_now(void);
 
+/* Durations, in the nanoseconds every timeout, deadline and sleep of weft takes. */
 #define WEFT_US      1000LL
 #define WEFT_MS      1000000LL
 #define WEFT_SEC     1000000000LL

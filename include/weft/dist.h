@@ -202,13 +202,15 @@ WEFT_API void weft_dist_worker_destroy(weft_dist_worker *w);
 
 /* ---- inspection (rq info, celery inspect) ------------------------------------------------ */
 
+/* A worker, as weft_dist_inspect sees it. */
 typedef struct weft_dist_worker_info {
-    char name[128];
+    char name[128];                     /* its name (weft_dist_worker_opts.name) */
     bool alive;                         /* its heartbeat is current */
     int64_t last_heartbeat;             /* ns since the Unix epoch */
     long pending;                       /* tasks it holds (taken, not yet recorded) */
 } weft_dist_worker_info;
 
+/* A queue and the workers, as weft_dist_inspect fills it. */
 typedef struct weft_dist_info {
     long queued;                        /* in the queue, not yet taken */
     long running;                       /* taken by a worker, result not yet recorded */

@@ -68,8 +68,8 @@ WEFT_API int weft_future_create(weft_future **f);
  * with weft_future_set_result / _set_error. Errors: -EINVAL (f or hooks NULL), -ENOMEM.
  * Any context. */
 typedef struct weft_future_hooks {
-    int (*cancel)(weft_future *f, void *arg);
-    void (*free)(void *result, void *arg);
+    int (*cancel)(weft_future *f, void *arg);   /* see cancel(f, arg) above */
+    void (*free)(void *result, void *arg);      /* see free(result, arg) above */
 } weft_future_hooks;
 WEFT_API int weft_future_create_hooked(weft_future **f, const weft_future_hooks *hooks,
                                        void *arg);

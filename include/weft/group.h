@@ -115,6 +115,7 @@ typedef struct weft_scope {
     WEFT_ALIGNAS(8) uint64_t opaque_[5];
 } weft_scope;
 
+/* weft_scope_enter's flag for a shielded scope (above). */
 #define WEFT_SCOPE_SHIELD 1u
 
 /* Enters a scope with a deadline timeout ns from now (WEFT_FOREVER: none, for a shield

@@ -46,7 +46,7 @@ typedef struct weft_addr {
         struct sockaddr_in6 in6;
         struct sockaddr_un un;
         struct sockaddr_storage ss;
-    } u;
+    } u;                               /* the address, as each family's struct */
 } weft_addr;
 
 /* A numeric IPv4 ("127.0.0.1") or IPv6 ("::1", "[::1]", "fe80::1%eth0") address and a

@@ -47,9 +47,9 @@ typedef struct weft_pool_opts_ex {
     const char *name_prefix;         /* worker names "<prefix>-<n>" (copied); NULL: "pool" */
     int (*initializer)(void *arg);   /* run by each worker before its first job; an error
                                         breaks the pool: queued and later jobs fail with it */
-    void *initializer_arg;
+    void *initializer_arg;           /* initializer's argument */
     void (*finalizer)(void *arg);    /* run by each worker as it ends */
-    void *finalizer_arg;
+    void *finalizer_arg;             /* finalizer's argument */
     int64_t idle_timeout;            /* a worker idle this long ends (0: 60 s; WEFT_FOREVER:
                                         never) */
     int max_extra_workers;           /* workers started while others wait on this pool's own

@@ -71,19 +71,21 @@ typedef struct weft_subprocess_opts {
                                  environment (environ) at the call */
     const char *cwd;          /* the child's working directory; NULL: the caller's. A
                                  relative program path is looked up from there (Python's rule) */
-    weft_stdio stdin_mode, stdout_mode, stderr_mode;
+    weft_stdio stdin_mode, stdout_mode, stderr_mode;  /* what each of the child's stdin,
+                                                         stdout and stderr is */
     int stdin_fd, stdout_fd, stderr_fd;   /* for WEFT_STDIO_FD */
     bool new_session;         /* setsid() in the child (Python's start_new_session) */
     int process_group;        /* -1: the parent's; 0: a new group led by the child; > 0: join
                                  that group (Python's process_group) */
     const int *pass_fds;      /* descriptors (>= 3) the child keeps open under the same numbers
                                  (their close-on-exec flag is cleared in the child) */
-    size_t n_pass_fds;
+    size_t n_pass_fds;        /* the number of pass_fds */
     int pipe_size;            /* the pipes' capacity in bytes (F_SETPIPE_SZ); 0: the system's
                                  (64 KiB) */
     const weft_stream_opts *stream_opts;  /* for the pipes' streams; NULL: the defaults */
 } weft_subprocess_opts;
 
+/* weft_subprocess_opts with every field at its default (each stream inherited). */
 #define WEFT_SUBPROCESS_OPTS_INIT { NULL, NULL, WEFT_STDIO_INHERIT, WEFT_STDIO_INHERIT, \
     WEFT_STDIO_INHERIT, -1, -1, -1, false, -1, NULL, 0, 0, NULL }
 
@@ -93,10 +95,10 @@ typedef struct weft_subprocess_opts {
 typedef struct weft_subprocess_result {
     int returncode;           /* as Python's: the exit status (0..255), or minus the number of
                                  the signal that ended the child (-9 for SIGKILL) */
-    char *out;
-    size_t out_len;
-    char *err;
-    size_t err_len;
+    char *out;                /* the bytes read from stdout (above) */
+    size_t out_len;           /* their number */
+    char *err;                /* the bytes read from stderr (above) */
+    size_t err_len;           /* their number */
 } weft_subprocess_result;
 
 /* The error weft_subprocess_run returns with WEFT_SUBPROCESS_CHECK when the child's return

@@ -62,7 +62,7 @@ typedef struct weft_procpool_opts {
     int64_t task_timeout;          /* ns from a task's start in a worker; 0: none */
     int (*initializer)(void *arg); /* run once in each new worker before any task; a
                                       non-zero return breaks the pool (below) */
-    void *initarg;
+    void *initarg;                 /* initializer's argument */
 } weft_procpool_opts;
 #define WEFT_PROCPOOL_OPTS_INIT { 0, 0, 0, NULL, NULL }
 

@@ -28,6 +28,7 @@ typedef struct weft_queue weft_queue;
  * capacity above 2^40), -ENOMEM. Any context. */
 WEFT_API int weft_queue_create(weft_queue **q, size_t capacity);
 
+/* The order in which a queue's items come out (weft_queue_opts.kind). */
 typedef enum weft_queue_kind {
     WEFT_QUEUE_FIFO,                  /* queue.Queue */
     WEFT_QUEUE_LIFO,                  /* queue.LifoQueue */
@@ -37,7 +38,7 @@ typedef enum weft_queue_kind {
 /* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
  * be added at the end. */
 typedef struct weft_queue_opts {
-    weft_queue_kind kind;
+    weft_queue_kind kind;             /* the order items come out in (default FIFO) */
     size_t capacity;                  /* 0: unbounded */
     /* PRIORITY (required): < 0 when a must come out before b, > 0 after, 0 either way
      * (equal items come out in no particular order). Called under the queue's lock: it
@@ -90,11 +91,13 @@ WEFT_API void weft_queue_destroy(weft_queue *q);
 
 /* ---------------------------------------------------------------- select ------------- */
 
+/* What a select case does: take an item from its queue, or put one in. */
 typedef enum weft_select_op { WEFT_SELECT_GET, WEFT_SELECT_PUT } weft_select_op;
 
+/* One case of weft_select: a get from, or a put into, one queue. */
 typedef struct weft_select_case {
     weft_queue *queue;                /* NULL: this case is never ready (Go's nil channel) */
-    weft_select_op op;
+    weft_select_op op;                /* get or put */
     void *item;                       /* PUT: the item to put; GET: receives the item */
     int rc;                           /* out, for the case that fired: 0, or -ESHUTDOWN */
 } weft_select_case;

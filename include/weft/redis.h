@@ -42,12 +42,12 @@ enum {
     WEFT_REDIS_ERROR = 6,             /* "-ERR ...": str, len (the server's message) */
 };
 typedef struct weft_redis_reply {
-    int type;
-    long long integer;
-    size_t len;
-    char *str;
-    size_t elements;
-    struct weft_redis_reply **element;
+    int type;                         /* one of the WEFT_REDIS_ types above */
+    long long integer;                /* INTEGER: the value */
+    size_t len;                       /* STRING, STATUS, ERROR: the bytes of str */
+    char *str;                        /* STRING, STATUS, ERROR: the text (NUL-terminated) */
+    size_t elements;                  /* ARRAY: the number of elements */
+    struct weft_redis_reply **element;  /* ARRAY: the elements */
 } weft_redis_reply;
 
 /* Options for weft_redis_connect. Initialise with WEFT_REDIS_OPTS_INIT. */

@@ -77,6 +77,7 @@ WEFT_API void weft_shared_lock_destroy(weft_shared_lock *l);
 
 typedef struct weft_shared_event weft_shared_event;
 
+/* An event, not set. -ENOMEM (no memory or no mapping left), -EINVAL (e NULL). */
 WEFT_API int weft_shared_event_create(weft_shared_event **e);
 /* set wakes every waiter of every process; clear makes later waits wait. Never block. */
 WEFT_API int weft_shared_event_set(weft_shared_event *e);

@@ -68,6 +68,7 @@ WEFT_API int weft_signal_wait(const int *signals, size_t n, int64_t timeout, int
 
 /* ---- handlers that run as ordinary code --------------------------------------------------- */
 
+/* A handler: called with the signal's number and weft_signal_handle's arg. */
 typedef void (*weft_signal_fn)(int signo, void *arg);
 typedef struct weft_signal_handler weft_signal_handler;
 

@@ -188,6 +188,9 @@ WEFT_API int weft_barrier_abort(weft_barrier *b);
  * during the action take part in the next round. */
 WEFT_API int weft_barrier_reset(weft_barrier *b);
 
+/* Whether the barrier is broken (aborted, or a wait in it timed out or was cancelled),
+ * until weft_barrier_reset; the number of parties it was created for; the number waiting
+ * in the current round. Any context; never block. */
 WEFT_API bool weft_barrier_broken(weft_barrier *b);
 WEFT_API unsigned weft_barrier_parties(weft_barrier *b);
 WEFT_API unsigned weft_barrier_n_waiting(weft_barrier *b);
