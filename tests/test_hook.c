@@ -1071,6 +1071,18 @@ static int coro_cancel_and_fork(void *arg, void **res)
     CHECK_OK(weft_future_result(t, 5 * WEFT_SEC, NULL));
     weft_future_release(t);
     CHECK_EQ(err, ECANCELED);
+    /* a lookup refused by a deadline says NO_RECOVERY: a TRY_AGAIN retry loop would spin */
+    weft_scope sc;
+    CHECK_OK(weft_scope_enter(&sc, 0, 0));
+    struct hostent he, *hr;
+    char hb[1024];
+    int herr = 0;
+    CHECK(gethostbyname_r("localhost", &he, hb, sizeof hb, &hr, &herr) != 0);
+    CHECK(hr == NULL);
+    CHECK_EQ(herr, NO_RECOVERY);
+    CHECK(gethostbyname("localhost") == NULL);
+    CHECK_EQ(h_errno, NO_RECOVERY);
+    weft_scope_leave(&sc);
     struct addrinfo hints = { .ai_family = AF_INET }, *ai;
     CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), 0);   /* the pool exists now */
     freeaddrinfo(ai);

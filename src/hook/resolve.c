@@ -52,7 +52,7 @@ static weft_pool *pool(void)
     return p;
 }
 
-enum call { GAI, GNI, GHBN_R, GHBN2_R };
+enum call { GAI, GNI, GHBN2_R };
 
 struct lookup {
     enum call call;
@@ -80,8 +80,6 @@ static int run(void *arg, void **result)
     case GAI: l->ret = REAL(getaddrinfo)(l->name, l->service, l->hints, l->res); break;
     case GNI: l->ret = REAL(getnameinfo)(l->sa, l->salen, l->host, l->hostlen, l->serv,
                                          l->servlen, l->flags); break;
-    case GHBN_R: l->ret = REAL(gethostbyname_r)(l->name, l->he, l->buf, l->buflen, l->result,
-                                                l->h_errnop); break;
     case GHBN2_R: l->ret = REAL(gethostbyname2_r)(l->name, l->af, l->he, l->buf, l->buflen,
                                                   l->result, l->h_errnop); break;
     }
@@ -152,7 +150,7 @@ static struct hostent *by_name(const char *name, int af)
                             .buf = b->buf, .buflen = size, .result = &result,
                             .h_errnop = &herr };
         int rc = offload(&l);
-        if (rc) { free(b); errno = -rc; h_errno = TRY_AGAIN; return NULL; }
+        if (rc) { free(b); errno = -rc; h_errno = NO_RECOVERY; return NULL; }
         if (l.ret == ERANGE) { free(b); continue; }
         if (!result) { free(b); h_errno = herr; return NULL; }
         free_last_host();
@@ -176,19 +174,29 @@ HOOK_EXPORT struct hostent *gethostbyname2(const char *name, int af)
     return by_name(name, af);
 }
 
+/* gethostbyname_r and gethostbyname2_r in a coroutine: gethostbyname2_r on the pool. A
+ * lookup that did not run (cancelled, past a deadline, no pool) says NO_RECOVERY, not
+ * TRY_AGAIN: the usual `while (... h_errno == TRY_AGAIN)` would spin in a cancelled
+ * coroutine. */
+static int by_name_r(const char *name, int af, struct hostent *he, char *buf, size_t buflen,
+                     struct hostent **result, int *h_errnop)
+{
+    struct lookup l = { .call = GHBN2_R, .name = name, .af = af, .he = he, .buf = buf,
+                        .buflen = buflen, .result = result, .h_errnop = h_errnop };
+    int rc = offload(&l);
+    if (rc) {
+        if (result) *result = NULL;
+        if (h_errnop) *h_errnop = NO_RECOVERY;
+        return -rc;
+    }
+    return l.ret;
+}
+
 HOOK_EXPORT int gethostbyname_r(const char *name, struct hostent *he, char *buf,
                                 size_t buflen, struct hostent **result, int *h_errnop)
 {
     if (!hook__active()) return REAL(gethostbyname_r)(name, he, buf, buflen, result, h_errnop);
-    struct lookup l = { .call = GHBN_R, .name = name, .he = he, .buf = buf, .buflen = buflen,
-                        .result = result, .h_errnop = h_errnop };
-    int rc = offload(&l);
-    if (rc) {
-        if (result) *result = NULL;
-        if (h_errnop) *h_errnop = TRY_AGAIN;
-        return -rc;
-    }
-    return l.ret;
+    return by_name_r(name, AF_INET, he, buf, buflen, result, h_errnop);
 }
 
 HOOK_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *he, char *buf,
@@ -196,13 +204,5 @@ HOOK_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *he, c
 {
     if (!hook__active())
         return REAL(gethostbyname2_r)(name, af, he, buf, buflen, result, h_errnop);
-    struct lookup l = { .call = GHBN2_R, .name = name, .af = af, .he = he, .buf = buf,
-                        .buflen = buflen, .result = result, .h_errnop = h_errnop };
-    int rc = offload(&l);
-    if (rc) {
-        if (result) *result = NULL;
-        if (h_errnop) *h_errnop = TRY_AGAIN;
-        return -rc;
-    }
-    return l.ret;
+    return by_name_r(name, af, he, buf, buflen, result, h_errnop);
 }
