@@ -170,13 +170,17 @@ int main(void)
     char dir[] = "/tmp/weft-hook-redis-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     snprintf(sock, sizeof sock, "%s/redis.sock", dir);
-    const char *argv[] = { "/usr/bin/redis-server", "--port", "0", "--unixsocket", sock,
+    /* Through setpriv --pdeathsig (util-linux): the server is killed if this example dies
+     * first (a test's timeout), instead of running on. */
+    const char *argv[] = { "/usr/bin/setpriv", "--pdeathsig", "KILL",
+                           "/usr/bin/redis-server", "--port", "0", "--unixsocket", sock,
                            "--dir", dir, "--save", "", "--appendonly", "no", NULL };
+    const char *const *args = access(argv[0], X_OK) == 0 ? argv : argv + 3;
     weft_subprocess_opts o = WEFT_SUBPROCESS_OPTS_INIT;
     o.stdout_mode = WEFT_STDIO_DEVNULL;
     o.stderr_mode = WEFT_STDIO_DEVNULL;
     weft_subprocess *server;
-    if (weft_subprocess_start(&server, argv, &o) != 0) {
+    if (weft_subprocess_start(&server, args, &o) != 0) {
         fprintf(stderr, "hook_hiredis: could not start redis-server\n");
         return 1;
     }
