@@ -15,6 +15,8 @@
  *   signal SIG        raises SIG (ends killed by it, unless ignored: then exits 0)
  *   fds               writes the numbers of its open descriptors ("0 1 2\n")
  *   env NAME          writes the value of NAME ("(unset)" if it is not set)
+ *   environ           writes its whole environment, one "NAME=value" a line, as received
+ *   args ARGS...      writes each of ARGS on a line of its own, exactly as received
  *   cwd               writes its working directory
  *   ids               writes "pid pgid sid"
  *   sigs              writes "blocked=<64-bit hex> pipe=<dfl|ign|other> hup=<...> usr1=<...>"
@@ -153,6 +155,15 @@ int main(int argc, char **argv)
     }
     if (!strcmp(m, "signal")) { raise((int)a); return 0; }
     if (!strcmp(m, "fds")) return mode_fds();
+    if (!strcmp(m, "environ")) {
+        extern char **environ;
+        for (char **e = environ; *e; e++) printf("%s\n", *e);
+        return 0;
+    }
+    if (!strcmp(m, "args")) {
+        for (int i = 2; i < argc; i++) printf("%s\n", argv[i]);
+        return 0;
+    }
     if (!strcmp(m, "env")) {
         const char *v = argc > 2 ? getenv(argv[2]) : NULL;
         printf("%s\n", v ? v : "(unset)");

@@ -83,11 +83,15 @@ typedef struct weft_subprocess_opts {
     int pipe_size;            /* the pipes' capacity in bytes (F_SETPIPE_SZ); 0: the system's
                                  (64 KiB) */
     const weft_stream_opts *stream_opts;  /* for the pipes' streams; NULL: the defaults */
+    size_t max_output;        /* the most bytes communicate (and run) keeps from each of
+                                 stdout and stderr; more is the error -EMSGSIZE (see
+                                 weft_subprocess_communicate). 0: no limit (Python's rule:
+                                 everything the child writes is kept in memory) */
 } weft_subprocess_opts;
 
 /* weft_subprocess_opts with every field at its default (each stream inherited). */
 #define WEFT_SUBPROCESS_OPTS_INIT { NULL, NULL, WEFT_STDIO_INHERIT, WEFT_STDIO_INHERIT, \
-    WEFT_STDIO_INHERIT, -1, -1, -1, false, -1, NULL, 0, 0, NULL }
+    WEFT_STDIO_INHERIT, -1, -1, -1, false, -1, NULL, 0, 0, NULL, 0 }
 
 /* What communicate and run hand back. out and err are the bytes read from the child's stdout
  * and stderr pipes, NUL-terminated (the NUL is not counted in the length), owned by the
@@ -184,10 +188,19 @@ WEFT_API int weft_subprocess_kill(weft_subprocess *p);
  * wrote to the stdin stream without draining them are sent first (a timeout or a
  * cancellation while they go drops them, as weft_stream_drain does).
  *
+ * Output limit (opts' max_output, when not 0): a child that writes more than max_output
+ * bytes to stdout or to stderr makes the call fail with -EMSGSIZE as soon as the excess is
+ * read; r is not touched, the capture keeps the first max_output bytes of that stream
+ * (weft_subprocess_captured), the rest is not read (what was read beyond is dropped), the
+ * child keeps running, and every later communicate returns -EMSGSIZE at once (kill or
+ * destroy the child). Memory held per stream: at most about twice max_output (128 KiB at
+ * least).
+ *
  * Errors: -EINVAL (p or r NULL, bad timeout, input given but stdin is not a pipe, input
- * other than the first call's), -ENOMEM, -ETIMEDOUT, -ECANCELED, -ECHILD (as for wait), the
- * pipes' read errors (-EIO...), -EBUSY (stdin's pipe is registered with another thread's
- * loop and cannot be closed from here: see weft_stream_write_eof).
+ * other than the first call's), -ENOMEM, -ETIMEDOUT, -ECANCELED, -EMSGSIZE (above),
+ * -ECHILD (as for wait), the pipes' read errors (-EIO...), -EBUSY (stdin's pipe is
+ * registered with another thread's loop and cannot be closed from here: see
+ * weft_stream_write_eof).
  * Blocks until the outputs end and the child has ended. From a coroutine, or a thread whose
  * loop has live coroutines, the transfers run as three coroutines of the caller's loop (a
  * task group); from a plain thread, in one poll(2) loop. One caller at a time. */
@@ -233,7 +246,8 @@ WEFT_API void weft_subprocess_detach(weft_subprocess *p);
  * outputs had ended and the child had exited), the outcome is reported, not a timeout.
  * *r is always set (zeroed first): free it with weft_subprocess_result_free whatever the
  * call returned. Returns 0; WEFT_SUBPROCESS_FAILED (CHECK); weft_subprocess_start's errors;
- * communicate's. Blocks until the child has ended. */
+ * communicate's (-EMSGSIZE: more output than opts' max_output; the child is killed and r
+ * holds the first max_output bytes). Blocks until the child has ended. */
 WEFT_API int weft_subprocess_run(weft_subprocess_result *r, const char *const argv[],
                                  const weft_subprocess_opts *opts, const void *input,
                                  size_t input_len, int64_t timeout, unsigned flags);

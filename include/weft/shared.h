@@ -191,8 +191,22 @@ WEFT_API int weft_msgpipe_send(weft_msgpipe *p, const void *data, size_t len,
 /* Receives the next message into *data (malloc'd, also for an empty message: the caller
  * frees it) and *len. 0,
  * -ETIMEDOUT, -ECANCELED (nothing taken), -EPIPE (the other end is gone and everything it
- * sent has been received), -ENOMEM. */
+ * sent has been received), -ENOMEM, -EMSGSIZE (the next message is longer than this end's
+ * maximum, weft_msgpipe_set_max_message: nothing is allocated for it, and the end can no
+ * longer receive — later receives return -EPIPE — as Python's recv_bytes(maxlength)).
+ * Any context; blocks (a coroutine parks) until a message is whole, the timeout or a
+ * cancel. */
 WEFT_API int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout);
+
+/* The default longest message an end receives: 64 MiB (a length the peer sends is checked
+ * against it before anything is allocated). */
+#define WEFT_MSGPIPE_MAX_MESSAGE ((size_t)64 << 20)
+
+/* Sets the longest message this end receives (0: no limit, any length the other process
+ * names is allocated); the default is WEFT_MSGPIPE_MAX_MESSAGE. Applies to messages whose
+ * length has not been read yet. 0, or -EINVAL (p NULL). Any context, any thread; never
+ * blocks. */
+WEFT_API int weft_msgpipe_set_max_message(weft_msgpipe *p, size_t max);
 /* Closes this end here (in this process; a child's copy stays open until it destroys its
  * own). */
 WEFT_API void weft_msgpipe_destroy(weft_msgpipe *p);

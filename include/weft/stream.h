@@ -24,7 +24,9 @@ typedef struct weft_stream weft_stream;
  * end. */
 typedef struct weft_stream_opts {
     size_t max_line;     /* the longest line or record a read may return (0: 64 KiB, as
-                            asyncio's limit); the read buffer grows up to this */
+                            asyncio's limit); longer: -EMSGSIZE. Reading lines and records,
+                            the read buffer never grows past twice this (16 KiB at
+                            least), whatever the peer sends */
     size_t write_high;   /* bytes buffered before a write sends and waits (0: 64 KiB) */
 } weft_stream_opts;
 #define WEFT_STREAM_OPTS_INIT { 0, 0 }

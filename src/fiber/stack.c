@@ -73,7 +73,9 @@ static void choose_mode(void)
 {
     page = (size_t)sysconf(_SC_PAGESIZE);
     long max_maps = 65530;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    /* "e": close-on-exec. Another thread may be starting a program (its own posix_spawn,
+     * not weft's, which closes every descriptor) at this moment. */
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
     if (f) {
         if (fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
         fclose(f);

@@ -42,21 +42,47 @@ static int reserve(weft__capture *c, size_t want)
     return 0;
 }
 
+/* The most the next read into capture c may take: READ_ROOM, or under the handle's
+ * max_output, one byte more than the limit leaves — that byte is how a child that wrote
+ * more than the limit is told from one that wrote exactly the limit. The capture never
+ * holds more than max_output bytes (check_limit), so the subtraction cannot wrap. */
+static size_t read_want(const weft_subprocess *p, const weft__capture *c)
+{
+    if (!p->max_output) return READ_ROOM;
+    size_t left = p->max_output - c->len + 1;
+    return left < READ_ROOM ? left : READ_ROOM;
+}
+
+/* After a read into c: -EMSGSIZE if it went over max_output (the excess is dropped and c
+ * marked: the output is incomplete for good), else 0. */
+static int check_limit(const weft_subprocess *p, weft__capture *c)
+{
+    if (!p->max_output || c->len <= p->max_output) return 0;
+    c->len = p->max_output;
+    c->over = true;
+    return -EMSGSIZE;
+}
+
 /* One read from output pipe i (0 stdout, 1 stderr) into its capture. `timeout` 0: what is
- * there (-ETIMEDOUT if nothing). 1 when the pipe has ended, 0 after bytes, or an error. */
+ * there (-ETIMEDOUT if nothing). 1 when the pipe has ended, 0 after bytes, or an error
+ * (-EMSGSIZE: over max_output). */
 static int read_some(weft_subprocess *p, int i, int64_t timeout)
 {
     weft__capture *c = &p->cap[i];
-    int rc = reserve(c, READ_ROOM);
+    if (c->over) return -EMSGSIZE;
+    size_t want = read_want(p, c);
+    int rc = reserve(c, want);
     if (rc) return rc;
-    ssize_t n = weft_stream_read(p->io[i + 1], c->buf + c->len, c->cap - c->len - 1, timeout);
+    size_t room = c->cap - c->len - 1;
+    ssize_t n = weft_stream_read(p->io[i + 1], c->buf + c->len, room < want ? room : want,
+                                 timeout);
     if (n < 0) return (int)n;
     if (n == 0) {
         c->eof = true;
         return 1;
     }
     c->len += (size_t)n;
-    return 0;
+    return check_limit(p, c);
 }
 
 /* Ends the child's input: stdin is closed (the child reads the end), and nothing more is
@@ -210,12 +236,16 @@ static int read_raw(weft_subprocess *p, int i, bool last)
     weft__capture *c = &p->cap[i];
     int fd = fd_of(p->io[i + 1]);
     for (int round = 0; round < SERVE_ROUNDS; round++) {
-        int rc = reserve(c, READ_ROOM);
+        if (c->over) return -EMSGSIZE;
+        size_t want = read_want(p, c);
+        int rc = reserve(c, want);
         if (rc) return rc;
         size_t room = c->cap - c->len - 1;
+        if (room > want) room = want;
         ssize_t n = read(fd, c->buf + c->len, room);
         if (n > 0) {
             c->len += (size_t)n;
+            if ((rc = check_limit(p, c)) != 0) return rc;
             if ((size_t)n < room && !last) return 0;
         } else if (n == 0) {
             c->eof = true;
@@ -334,6 +364,9 @@ int weft_subprocess_communicate(weft_subprocess *p, const void *input, size_t le
     } else if (input && (input != p->input || len != p->input_len)) {
         return -EINVAL;
     }
+    /* Over max_output before: the output is incomplete for good, and that pipe may never
+     * be readable again (a poll on it would wait for ever). */
+    if (p->cap[0].over || p->cap[1].over) return -EMSGSIZE;
     /* No time left: one pass without waiting, which the poll loop does in any context. */
     bool now_only = deadline != WEFT__NO_DEADLINE && deadline <= weft_now();
     int rc = weft__waits_on_loop(weft__tls_get()) && !now_only ? transfer_in_group(p, deadline)

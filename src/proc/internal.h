@@ -22,6 +22,8 @@ typedef struct weft__capture {
     char *buf;
     size_t len, cap;
     bool eof;                         /* the pipe has ended */
+    bool over;                        /* more than the handle's max_output arrived: every
+                                         later read of this pipe is -EMSGSIZE */
 } weft__capture;
 
 /* A running (or ended) child.
@@ -49,6 +51,7 @@ struct weft_subprocess {
     const char *input;
     size_t input_len, input_off;
     weft__capture cap[2];             /* stdout, stderr */
+    size_t max_output;                /* opts' max_output (0: no limit); set at start */
     struct weft_subprocess *next_detached;  /* on the list of detached children */
 };
 

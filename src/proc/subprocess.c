@@ -394,6 +394,7 @@ int weft_subprocess_start(weft_subprocess **out, const char *const argv[],
     weft_subprocess *p = weft__calloc(1, sizeof *p);
     if (!p) return -ENOMEM;
     p->pidfd = -1;
+    p->max_output = o->max_output;
     int child[3] = { -1, -1, -1 };
     int *keep = NULL;
     size_t nkeep = 0;

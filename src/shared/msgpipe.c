@@ -23,7 +23,10 @@ struct weft_msgpipe {
     /* The message being received, under recv_lock. */
     unsigned char hdr[8];
     size_t hdr_got;
-    bool recv_broken;                 /* a length that cannot be: out of step for good */
+    bool recv_broken;                 /* a length that cannot be (or over max_message):
+                                         out of step for good */
+    _Atomic size_t max_message;       /* the longest message a receive accepts (0: any);
+                                         atomic: set from any thread, read by receives */
     char *buf;
     size_t len, got;
 };
@@ -33,6 +36,7 @@ static int end_new(weft_msgpipe **out, int fd)
     weft_msgpipe *p = calloc(1, sizeof *p);
     if (!p) return -ENOMEM;
     p->fd = fd;
+    atomic_init(&p->max_message, (size_t)WEFT_MSGPIPE_MAX_MESSAGE);
     int rc = weft_lock_create(&p->send_lock);
     if (rc == 0 && (rc = weft_lock_create(&p->recv_lock)) != 0) weft_lock_destroy(p->send_lock);
     if (rc) {
@@ -136,7 +140,11 @@ int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout
             if (r > 0 && (p->hdr_got += (size_t)r) == 8) {
                 uint64_t n;
                 memcpy(&n, p->hdr, 8);
-                if (n > SIZE_MAX - 1) {
+                /* The length comes from the other process: checked before anything is
+                 * allocated for it, so a peer cannot make this one allocate (and, with
+                 * overcommit, fill) whatever it names. */
+                size_t max = atomic_load_explicit(&p->max_message, memory_order_relaxed);
+                if (n > SIZE_MAX - 1 || (max && n > max)) {
                     p->recv_broken = true;           /* later receives: -EPIPE */
                     rc = -EMSGSIZE;
                     break;
@@ -166,6 +174,13 @@ int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout
     }
     weft_lock_release(p->recv_lock);
     return rc;
+}
+
+int weft_msgpipe_set_max_message(weft_msgpipe *p, size_t max)
+{
+    if (!p) return -EINVAL;
+    atomic_store_explicit(&p->max_message, max, memory_order_relaxed);
+    return 0;
 }
 
 void weft_msgpipe_destroy(weft_msgpipe *p)
