@@ -277,6 +277,7 @@ static int handshake_raw(weft_redis *c, const char *cmd, size_t n)
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) return -EPROTO;
         if (r) {
             weft_redis_reply *reply = r;
+            c->reply_bytes = 0;                  /* max_reply is per reply */
             rc = reply->type == WEFT_REDIS_ERROR ? WEFT_EREDIS : 0;
             weft_redis_reply_free(reply);
             return rc;
