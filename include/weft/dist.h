@@ -75,7 +75,7 @@ typedef struct weft_dist_client_opts {
                                            result the task's future (-EMSGSIZE; it is not
                                            read) */
 } weft_dist_client_opts;
-/** The default limit of a task's argument and result (weft_dist_client_opts.max_message,
+/* The default limit of a task's argument and result (weft_dist_client_opts.max_message,
  * weft_dist_worker_opts.max_message): 64 MiB. */
 #define WEFT_DIST_MAX_MESSAGE ((size_t)64 << 20)
 #define WEFT_DIST_CLIENT_OPTS_INIT { NULL, 5 * WEFT_SEC, 30 * WEFT_SEC, 0 }

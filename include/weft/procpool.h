@@ -73,7 +73,7 @@ typedef struct weft_procpool_opts {
                                       larger or malformed is killed and its task fails
                                       (-EMSGSIZE, -EPROTO). */
 } weft_procpool_opts;
-/** The default weft_procpool_opts.max_message: 256 MiB. */
+/* The default weft_procpool_opts.max_message: 256 MiB. */
 #define WEFT_PROCPOOL_MAX_MESSAGE ((size_t)256 << 20)
 #define WEFT_PROCPOOL_OPTS_INIT { 0, 0, 0, NULL, NULL, 0 }
 

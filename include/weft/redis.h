@@ -65,7 +65,7 @@ typedef struct weft_redis_opts {
                                          made again (the commands behind it in flight
                                          get -ECONNRESET): never read whole. */
 } weft_redis_opts;
-/** The default weft_redis_opts.max_reply: 513 MiB, the server's largest string (its
+/* The default weft_redis_opts.max_reply: 513 MiB, the server's largest string (its
  * proto-max-bulk-len, 512 MiB by default) and room for the rest of the reply. */
 #define WEFT_REDIS_MAX_REPLY ((size_t)513 << 20)
 #define WEFT_REDIS_OPTS_INIT { 5 * WEFT_SEC, 30 * WEFT_SEC, WEFT_SEC, 0 }
