@@ -838,7 +838,7 @@ static void test_malformed_messages(void)
     weft_redis_reply_free(rep);
     CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id bad-type"));
     weft_redis_reply_free(rep);
-    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id no-such-task"));
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id mal-no-such-task"));
     weft_redis_reply_free(rep);
     size_t nids = nrec + 2;
     /* Malformed stream entries: no id, extra fields, an id too long, binary, huge. */
@@ -865,10 +865,25 @@ static void test_malformed_messages(void)
     nent++;
     /* Every one dead-lettered, the worker alive. */
     long want = (long)(nids + (size_t)nent);
-    CHECK_EQ(wait_llen(r, "weft:dead:mal", want), want);
+    if (wait_llen(r, "weft:dead:mal", want) != want) {
+        /* What is there, for the report. */
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "LRANGE weft:dead:mal 0 -1"));
+        for (size_t i = 0; i < rep->elements; i++) printf("  dead: %s\n", rep->element[i]->str);
+        weft_redis_reply_free(rep);
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XPENDING weft:q:mal workers - + 100"));
+        for (size_t i = 0; i < rep->elements; i++)
+            printf("  pending: %s idle %lld delivered %lld\n", rep->element[i]->element[0]->str,
+                   rep->element[i]->element[2]->integer, rep->element[i]->element[3]->integer);
+        weft_redis_reply_free(rep);
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XLEN weft:q:mal"));
+        printf("  stream length %lld\n", rep->integer);
+        fflush(stdout);
+        weft_redis_reply_free(rep);
+        CHECK(false);
+    }
     for (size_t i = 0; i < nrec; i++) CHECK_EQ(result_of(r, recs[i].id), recs[i].rc);
     CHECK_EQ(result_of(r, "bad-type"), WEFT_EBADTASK);
-    CHECK_EQ(result_of(r, "no-such-task"), WEFT_EBADTASK);
+    CHECK_EQ(result_of(r, "mal-no-such-task"), WEFT_EBADTASK);
     CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "LRANGE weft:dead:mal 0 -1"));
     int malformed = 0;
     for (size_t i = 0; i < rep->elements; i++)
