@@ -73,7 +73,7 @@ typedef struct weft_dist_client_opts {
                                            in bytes (0: WEFT_DIST_MAX_MESSAGE): a larger
                                            argument fails the submit (-EMSGSIZE), a larger
                                            result the task's future (-EMSGSIZE; it is not
-                                           read) */
+                                           read); over 512 MiB: -EINVAL */
 } weft_dist_client_opts;
 /* The default limit of a task's argument and result (weft_dist_client_opts.max_message,
  * weft_dist_worker_opts.max_message): 64 MiB. */
@@ -176,7 +176,8 @@ typedef struct weft_dist_worker_opts {
                                            A task whose argument is larger is not run (nor
                                            read: the server checks the size) and is
                                            recorded as -EMSGSIZE and dead-lettered; a
-                                           larger result is recorded as -EMSGSIZE */
+                                           larger result is recorded as -EMSGSIZE; over
+                                           512 MiB: -EINVAL */
 } weft_dist_worker_opts;
 #define WEFT_DIST_WORKER_OPTS_INIT { NULL, NULL, NULL, WEFT_DIST_COROUTINES, 0, WEFT_SEC, \
                                      3 * WEFT_SEC, 0 }

@@ -29,7 +29,6 @@
  * one its worker runs (then it kills the worker).
  */
 #include "proc/internal.h"
-#include "proc/ppframe.h"
 #include "future/internal.h"
 
 #include <weft/process.h>

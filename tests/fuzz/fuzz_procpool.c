@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_procpool.c — libFuzzer target: the process pool's result-frame decoder
- * (weft__procpool_decode, src/proc/ppframe.h), which the pool's manager runs on whatever a
+ * (weft__procpool_decode, src/proc/internal.h), which the pool's manager runs on whatever a
  * worker process writes — a worker whose memory a task has overwritten may write anything.
  *
  * Input: [max class][chunk seed][frames...]: the bytes after the first two are a stream of
@@ -16,7 +16,7 @@
  *     repeated or split differently), and decoding stops at the first error in both.
  * See tests/fuzz/README.md to run it.
  */
-#include "proc/ppframe.h"
+#include "proc/internal.h"
 
 #include <errno.h>
 #include <limits.h>
