@@ -24,8 +24,9 @@
 #   make deb        the Debian packages (debian/): dpkg-buildpackage -us -uc -b in a temporary
 #                   copy of the tree, the .debs kept in build-deb/, an outside build against
 #                   them, lintian (tools/deb.sh)
-#   make fuzz       libFuzzer (clang) on the stream's record reader and httpd's request
-#                   reader, FUZZ_SECONDS (30) each                 build dir: build-fuzz
+#   make fuzz       libFuzzer (clang) on the stream's record reader, httpd's request reader,
+#                   the process pool's result frames and the Redis task messages,
+#                   FUZZ_SECONDS (30) each                         build dir: build-fuzz
 #   make docs       the API reference from the public headers' comments (Doxygen, docs/api/:
 #                   by layer, README's example, the guides in docs/), build-docs/html/index.html;
 #                   fails on any Doxygen warning, such as an undocumented function (tools/docs.sh)
@@ -148,9 +149,13 @@ fuzz-build: deps-ci deps
 	@test -f build-fuzz/build.ninja || \
 	  CC=clang $(MESON) setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
 	    -Db_lundef=false -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
-	ninja -C build-fuzz libweft.a
+	ninja -C build-fuzz libweft.a libweft_dist.a
 	clang $(FUZZ_CFLAGS) -Iinclude tests/fuzz/fuzz_stream.c build-fuzz/libweft.a -lpthread \
 	  -o build-fuzz/fuzz_stream
+	clang $(FUZZ_CFLAGS) -Iinclude -Isrc tests/fuzz/fuzz_procpool.c build-fuzz/libweft.a \
+	  -lpthread -o build-fuzz/fuzz_procpool
+	clang $(FUZZ_CFLAGS) -Iinclude -Isrc tests/fuzz/fuzz_dist.c build-fuzz/libweft_dist.a \
+	  build-fuzz/libweft.a -lhiredis -lpthread -o build-fuzz/fuzz_dist
 	$(if $(FUZZ_HTTP_PARSER),clang -g -O1 $(FUZZ_PARSER_CFLAGS) -c $(FUZZ_HTTP_PARSER) \
 	  -o build-fuzz/http_parser.o)
 	clang $(FUZZ_CFLAGS) -Iinclude -Iexamples tests/fuzz/fuzz_http.c examples/httpd_reader.c \

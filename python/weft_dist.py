@@ -186,9 +186,9 @@ class Client:
         if not name or not queue or attempts < 1 or min(backoff, timeout, delay) < 0 \
                 or result_ttl < 0.001 or idempotency_key == "":
             raise ValueError("bad task options")
-        with self._lock:
-            self._counter += 1
-            task_id = "%s-%d" % (self.client_id, self._counter)
+        # 128 random bits, as weft's clients: the id is the capability to read the result
+        # (docs/DIST.md), so it must not be guessable from another (a counter was).
+        task_id = "%s-%s" % (self.client_id, os.urandom(16).hex())
         now = _now_ms()
         not_before = now + int(delay * 1000) if delay > 0 else 0
         args = [self.prefix, queue, task_id, name, bytes(arg), str(attempts), _ms(timeout),

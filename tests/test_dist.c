@@ -604,6 +604,380 @@ static void test_cold_stop_while_fetching(void)
     weft_dist_client_destroy(c);
 }
 
+/* ---- issue 19: ACL users, malformed and oversized messages, limits ------------------------ */
+
+/* Runs cmd (space-separated words, no quoting) on r: the reply's type. */
+static int run_words(weft_redis *r, const char *cmd, weft_redis_reply **out)
+{
+    char *copy = strdup(cmd), *save = NULL;
+    const char *argv[64];
+    int argc = 0;
+    for (char *w = strtok_r(copy, " ", &save); w && argc < 64; w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    int rc = weft_redis_call(r, out, 10 * WEFT_SEC, argc, argv, NULL);
+    free(copy);
+    return rc;
+}
+
+/* The ACL lines of docs/DIST.md, run as written there (the password placeholders filled
+ * in): a worker and a client under those users run tasks (submit, result, failure and
+ * dead letter, retry, delay and cancel, idempotency key, takeover's XPENDING); the client
+ * user cannot read the queue, list keys or flush; a wrong password or unknown user fails
+ * the connect with WEFT_EREDIS, a malformed URL with -EINVAL. The password has '@', ':',
+ * '/' and '%' in it: percent-decoded from the URL. */
+static void test_acl_users(void)
+{
+    FILE *doc = fopen(WEFT_SOURCE_ROOT "/docs/DIST.md", "r");
+    CHECK(doc != NULL);
+    weft_redis *admin;
+    CHECK_OK(weft_redis_connect(&admin, rs.url, NULL));
+    char line[4096];
+    int users = 0;
+    const char *pw = "p@ss:w/rd%";
+    while (fgets(line, sizeof line, doc)) {
+        if (strncmp(line, "ACL SETUSER weft-", 17) != 0) continue;
+        line[strcspn(line, "\n")] = 0;
+        char cmd[4200];
+        const char *ph = strstr(line, "-PASSWORD");
+        CHECK(ph != NULL);
+        const char *gt = strchr(line, '>');
+        CHECK(gt != NULL && gt < ph);
+        snprintf(cmd, sizeof cmd, "%.*s%s%s", (int)(gt + 1 - line), line, pw,
+                 ph + strlen("-PASSWORD"));
+        weft_redis_reply *rep;
+        CHECK_OK(run_words(admin, cmd, &rep));
+        CHECK_EQ(rep->type, WEFT_REDIS_STATUS);
+        weft_redis_reply_free(rep);
+        users++;
+    }
+    fclose(doc);
+    CHECK_EQ(users, 2);
+    char wurl[256], curl[256];
+    const char *enc = "p%40ss%3Aw%2Frd%25";
+    snprintf(wurl, sizeof wurl, "unix://weft-worker:%s@%s", enc, rs.sock);
+    snprintf(curl, sizeof curl, "unix://weft-client:%s@%s", enc, rs.sock);
+
+    weft_dist_worker_opts o = WEFT_DIST_WORKER_OPTS_INIT;
+    o.queue = "acl";
+    o.heartbeat = 200 * WEFT_MS;
+    o.heartbeat_ttl = WEFT_SEC;
+    local_worker lw;
+    CHECK_OK(weft_dist_worker_create(&lw.w, wurl, &o));
+    CHECK_OK(dist_register_all(lw.w));
+    CHECK_OK(weft_thread_start(&lw.t, NULL, worker_thread, lw.w));
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, curl, NULL));
+    weft_dist_task_opts to = WEFT_DIST_TASK_OPTS_INIT;
+    to.queue = "acl";
+    weft_future *f = submit_int(c, "square", 12, &to);
+    CHECK_EQ(result_int(f), 144);
+    weft_future_release(f);
+    to.attempts = 2;                             /* FINISH's retry, then its dead letter */
+    f = submit_int(c, "fail", 1, &to);
+    CHECK_RC(result_rc(f, NULL), -EDOM);
+    weft_future_release(f);
+    to.attempts = 1;
+    to.idempotency_key = "acl-key";
+    f = submit_int(c, "square", 3, &to);
+    weft_future *g = submit_int(c, "square", 4, &to);
+    CHECK_EQ(result_int(f), 9);
+    CHECK_EQ(result_int(g), 9);
+    weft_future_release(f);
+    weft_future_release(g);
+    to.idempotency_key = NULL;
+    to.delay = 60 * WEFT_SEC;                    /* CANCEL */
+    f = submit_int(c, "square", 5, &to);
+    weft_sleep(100 * WEFT_MS);
+    CHECK_OK(weft_future_cancel(f));
+    CHECK_RC(result_rc(f, NULL), -ECANCELED);
+    weft_future_release(f);
+    to.delay = 100 * WEFT_MS;                    /* PROMOTE */
+    f = submit_int(c, "square", 6, &to);
+    CHECK_EQ(result_int(f), 36);
+    weft_future_release(f);
+    weft_dist_client_destroy(c);
+
+    /* What the client user may not do. */
+    weft_redis *cl;
+    CHECK_OK(weft_redis_connect(&cl, curl, NULL));
+    const char *denied[] = { "KEYS *", "SCAN 0", "FLUSHALL", "XRANGE weft:q:acl - +",
+                             "LRANGE weft:dead:acl 0 -1", "CONFIG GET requirepass",
+                             "EVAL return 1 0", "HGETALL weft:workers" };
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
+        weft_redis_reply *rep;
+        CHECK_RC(run_words(cl, denied[i], &rep), WEFT_EREDIS);
+        CHECK(strstr(rep->str, "NOPERM") != NULL);
+        weft_redis_reply_free(rep);
+    }
+    weft_redis_close(cl);
+
+    /* Wrong passwords, unknown users, malformed URLs. */
+    char bad[256];
+    snprintf(bad, sizeof bad, "unix://weft-client:wrong@%s", rs.sock);
+    CHECK_RC(weft_dist_client_create(&c, bad, NULL), WEFT_EREDIS);
+    CHECK_RC(weft_redis_connect(&cl, bad, NULL), WEFT_EREDIS);
+    snprintf(bad, sizeof bad, "unix://nobody:%s@%s", enc, rs.sock);
+    CHECK_RC(weft_redis_connect(&cl, bad, NULL), WEFT_EREDIS);
+    snprintf(bad, sizeof bad, "unix://weft-client:p@ss:w/rd%%@%s", rs.sock);  /* not encoded */
+    CHECK(weft_redis_connect(&cl, bad, NULL) < 0);
+    snprintf(bad, sizeof bad, "unix://weft-client:p%%4@%s", rs.sock);
+    CHECK_RC(weft_redis_connect(&cl, bad, NULL), -EINVAL);
+    snprintf(bad, sizeof bad, "unix://weft-client:p%%00x@%s", rs.sock);
+    CHECK_RC(weft_redis_connect(&cl, bad, NULL), -EINVAL);
+    snprintf(bad, sizeof bad, "unix://weft-worker:%s@%s", "wrong", rs.sock);
+    weft_dist_worker *w2;
+    CHECK_RC(weft_dist_worker_create(&w2, bad, &o), WEFT_EREDIS);
+    local_stop(&lw);
+    weft_redis_reply *rep;
+    CHECK_OK(run_words(admin, "ACL DELUSER weft-worker weft-client", &rep));
+    weft_redis_reply_free(rep);
+    weft_redis_close(admin);
+}
+
+/* Polls until list key holds n entries (30 s at most): its length. */
+static long wait_llen(weft_redis *r, const char *key, long n)
+{
+    long len = -1;
+    for (int i = 0; i < 300; i++) {
+        weft_redis_reply *rep;
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "LLEN %s", key));
+        len = (long)rep->integer;
+        weft_redis_reply_free(rep);
+        if (len >= n) break;
+        weft_sleep(100 * WEFT_MS);
+    }
+    return len;
+}
+
+static long long result_of(weft_redis *r, const char *id)
+{
+    weft_redis_reply *rep;
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "HGET weft:r:%s rc", id));
+    long long rc = rep->type == WEFT_REDIS_STRING ? atoll(rep->str) : 1;
+    weft_redis_reply_free(rep);
+    return rc;
+}
+
+/* Writes a task record as a foreign submitter would, with the given fields (pairs after
+ * the id), and queues it. */
+static void put_record(weft_redis *r, const char *id, int nf, const char *const *fv,
+                       const size_t *lens)
+{
+    const char *argv[40];
+    size_t l[40];
+    char key[160];
+    snprintf(key, sizeof key, "weft:t:%s", id);
+    argv[0] = "HSET";
+    l[0] = 4;
+    argv[1] = key;
+    l[1] = strlen(key);
+    for (int i = 0; i < nf; i++) {
+        argv[2 + i] = fv[i];
+        l[2 + i] = lens && lens[i] != (size_t)-1 ? lens[i] : strlen(fv[i]);
+    }
+    weft_redis_reply *rep;
+    CHECK_OK(weft_redis_call(r, &rep, 10 * WEFT_SEC, 2 + nf, argv, l));
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id %s", id));
+    weft_redis_reply_free(rep);
+}
+
+/* Malformed and oversized messages pushed straight into Redis (as anyone with access to
+ * it could): the worker survives, runs none of them, records each as WEFT_EBADTASK or
+ * -EMSGSIZE and dead-letters it (malformed stream entries as malformed-<stream id>), and
+ * a good task after them still runs. max_message is 1 MiB here; the oversized messages are
+ * 10 times that. */
+static void test_malformed_messages(void)
+{
+    weft_redis *r;
+    CHECK_OK(weft_redis_connect(&r, rs.url, NULL));
+    weft_dist_worker_opts o = WEFT_DIST_WORKER_OPTS_INIT;
+    o.queue = "mal";
+    o.heartbeat = 200 * WEFT_MS;
+    o.heartbeat_ttl = 500 * WEFT_MS;
+    o.max_message = 1 << 20;
+    local_worker lw;
+    CHECK_OK(weft_dist_worker_create(&lw.w, rs.url, &o));
+    CHECK_OK(dist_register_all(lw.w));
+    CHECK_OK(weft_thread_start(&lw.t, NULL, worker_thread, lw.w));
+    size_t big = 10 << 20;
+    char *huge = malloc(big);
+    CHECK(huge != NULL);
+    memset(huge, 'x', big);
+
+    /* Bad task records: each should end as EBADTASK (or EMSGSIZE) under its id. */
+    struct { const char *id; int nf; const char *fv[16]; size_t lens[16]; long long rc; } recs[] = {
+        { "bad-version", 4, { "v", "2", "name", "square", "arg", "" }, { -1, -1, -1, -1 },
+          WEFT_EBADTASK },
+        { "bad-noname", 4, { "v", "1", "arg", "x" }, { -1, -1, -1, -1 }, WEFT_EBADTASK },
+        { "bad-nul-name", 6, { "v", "1", "name", "square\0x", "arg", "" },
+          { -1, -1, -1, 8, -1, -1 }, WEFT_EBADTASK },
+        { "bad-timeout", 8, { "v", "1", "name", "square", "arg", "", "timeout", "-5" },
+          { -1, -1, -1, -1, -1, -1, -1, -1 }, WEFT_EBADTASK },
+        { "bad-timeout2", 8, { "v", "1", "name", "square", "arg", "", "timeout", "1e9" },
+          { -1, -1, -1, -1, -1, -1, -1, -1 }, WEFT_EBADTASK },
+        { "bad-attempt", 8, { "v", "1", "name", "square", "arg", "", "attempt", "many" },
+          { -1, -1, -1, -1, -1, -1, -1, -1 }, WEFT_EBADTASK },
+        { "bad-attempts", 10, { "v", "1", "name", "square", "arg", "", "attempts", "x",
+                                 "ttl", "y" },
+          { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }, WEFT_EBADTASK },
+        { "big-name", 4, { "v", "1", "name", huge, "arg", "" }, { -1, -1, -1, 300, -1, -1 },
+          WEFT_EBADTASK },
+        { "big-arg", 6, { "v", "1", "name", "square", "arg", huge },
+          { -1, -1, -1, -1, -1, big }, -EMSGSIZE },
+    };
+    size_t nrec = sizeof recs / sizeof *recs;
+    for (size_t i = 0; i < nrec; i++) {
+        for (int k = 0; k < recs[i].nf; k++)
+            if (recs[i].lens[k] == 0) recs[i].lens[k] = (size_t)-1;
+        put_record(r, recs[i].id, recs[i].nf, recs[i].fv, recs[i].lens);
+    }
+    weft_redis_reply *rep;
+    /* A record of the wrong type, an id with no record at all. */
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "SET weft:t:bad-type x"));
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id bad-type"));
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id mal-no-such-task"));
+    weft_redis_reply_free(rep);
+    size_t nids = nrec + 2;
+    /* Malformed stream entries: no id, extra fields, an id too long, binary, huge. */
+    char longid[200];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = 0;
+    const char *entries[] = { "XADD weft:q:mal * foo bar", "XADD weft:q:mal * id x extra y",
+                              NULL, NULL, NULL };
+    int nent = 0;
+    for (; entries[nent]; nent++) {
+        CHECK_OK(run_words(r, entries[nent], &rep));
+        weft_redis_reply_free(rep);
+    }
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id %s", longid));
+    weft_redis_reply_free(rep);
+    nent++;
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XADD weft:q:mal * id %b", "a\x01 b",
+                              (size_t)4));
+    weft_redis_reply_free(rep);
+    nent++;
+    CHECK_OK(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "XADD weft:q:mal * id fine pad %b",
+                              huge, big));
+    weft_redis_reply_free(rep);
+    nent++;
+    /* Every one dead-lettered, the worker alive. */
+    long want = (long)(nids + (size_t)nent);
+    if (wait_llen(r, "weft:dead:mal", want) != want) {
+        /* What is there, for the report. */
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "LRANGE weft:dead:mal 0 -1"));
+        for (size_t i = 0; i < rep->elements; i++) printf("  dead: %s\n", rep->element[i]->str);
+        weft_redis_reply_free(rep);
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XPENDING weft:q:mal workers - + 100"));
+        for (size_t i = 0; i < rep->elements; i++)
+            printf("  pending: %s idle %lld delivered %lld\n", rep->element[i]->element[0]->str,
+                   rep->element[i]->element[2]->integer, rep->element[i]->element[3]->integer);
+        weft_redis_reply_free(rep);
+        CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XLEN weft:q:mal"));
+        printf("  stream length %lld\n", rep->integer);
+        fflush(stdout);
+        weft_redis_reply_free(rep);
+        CHECK(false);
+    }
+    for (size_t i = 0; i < nrec; i++) CHECK_EQ(result_of(r, recs[i].id), recs[i].rc);
+    CHECK_EQ(result_of(r, "bad-type"), WEFT_EBADTASK);
+    CHECK_EQ(result_of(r, "mal-no-such-task"), WEFT_EBADTASK);
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "LRANGE weft:dead:mal 0 -1"));
+    int malformed = 0;
+    for (size_t i = 0; i < rep->elements; i++)
+        if (strncmp(rep->element[i]->str, "malformed-", 10) == 0) malformed++;
+    CHECK_EQ(malformed, nent);
+    weft_redis_reply_free(rep);
+    /* Nothing left pending: every entry was acknowledged. */
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "XPENDING weft:q:mal workers"));
+    CHECK_EQ(rep->element[0]->integer, 0);
+    weft_redis_reply_free(rep);
+    /* Still working. */
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, NULL));
+    weft_dist_task_opts to = WEFT_DIST_TASK_OPTS_INIT;
+    to.queue = "mal";
+    weft_future *f = submit_int(c, "square", 9, &to);
+    CHECK_EQ(result_int(f), 81);
+    weft_future_release(f);
+    /* 10 times the worker's limit from a client with the default: -EMSGSIZE, recorded. */
+    CHECK_OK(weft_dist_submit(c, &f, "echo", huge, big, &to));
+    const char *msg;
+    CHECK_RC(result_rc(f, &msg), -EMSGSIZE);
+    CHECK(strcmp(msg, "EMSGSIZE") == 0);
+    weft_future_release(f);
+    weft_dist_client_destroy(c);
+    local_stop(&lw);
+    free(huge);
+    weft_redis_close(r);
+}
+
+/* max_message on the client's side: an argument 10 times the limit is refused at submit;
+ * a result 10 times the limit is not read (-EMSGSIZE); a result over the worker's limit is
+ * recorded as -EMSGSIZE. A reply over a connection's max_reply fails its command with
+ * -EMSGSIZE and the connection goes on. Task ids are 128 random bits, not a counter. */
+static void test_message_limits(void)
+{
+    local_worker lw;
+    local_start(&lw, "lim", WEFT_DIST_COROUTINES, 4);
+    weft_dist_client_opts co = WEFT_DIST_CLIENT_OPTS_INIT;
+    co.max_message = 1 << 20;
+    weft_dist_client *c;
+    CHECK_OK(weft_dist_client_create(&c, rs.url, &co));
+    size_t big = 10 << 20;
+    char *huge = calloc(1, big);
+    CHECK(huge != NULL);
+    weft_dist_task_opts to = WEFT_DIST_TASK_OPTS_INIT;
+    to.queue = "lim";
+    weft_future *f;
+    CHECK_RC(weft_dist_submit(c, &f, "echo", huge, big, &to), -EMSGSIZE);
+    CHECK_OK(weft_dist_submit(c, &f, "echo", huge, co.max_message, &to));  /* at the limit */
+    const void *d;
+    size_t n;
+    CHECK_OK(weft_dist_result(f, 60 * WEFT_SEC, &d, &n, NULL));
+    CHECK_EQ(n, co.max_message);
+    weft_future_release(f);
+    char longname[300];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    CHECK_RC(weft_dist_submit(c, &f, longname, "", 0, &to), -EINVAL);
+    /* A result 10 times the client's limit (the worker's is the default). */
+    weft_dist_client *c2;
+    CHECK_OK(weft_dist_client_create(&c2, rs.url, NULL));
+    CHECK_OK(weft_dist_submit(c2, &f, "echo", huge, big, &to));
+    const char *id = weft_dist_task_id(f);
+    CHECK_OK(weft_dist_result(f, 60 * WEFT_SEC, &d, &n, NULL));
+    CHECK_EQ(n, big);
+    /* Ids: <16 hex>-<32 hex>, two of one client unrelated. */
+    weft_future *g;
+    CHECK_OK(weft_dist_submit(c2, &g, "square", "", 0, &to));
+    const char *id2 = weft_dist_task_id(g);
+    CHECK_EQ(strlen(id), 49);
+    CHECK(strncmp(id, id2, 17) == 0 && strcmp(id + 17, id2 + 17) != 0);
+    CHECK(strspn(id + 17, "0123456789abcdef") == 32);
+    /* The same result read by the client with the 1 MiB limit: the connection's
+     * max_reply says -EMSGSIZE, and it goes on. */
+    weft_redis *r;
+    weft_redis_opts ro = WEFT_REDIS_OPTS_INIT;
+    ro.max_reply = 1 << 20;
+    CHECK_OK(weft_redis_connect(&r, rs.url, &ro));
+    weft_redis_reply *rep;
+    CHECK_RC(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "HGET weft:r:%s data", id), -EMSGSIZE);
+    CHECK(rep == NULL);
+    CHECK_RC(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "HSTRLEN weft:r:%s data", id), 0);
+    CHECK_EQ(rep->integer, (long long)big);
+    weft_redis_reply_free(rep);
+    weft_future_release(g);
+    weft_future_release(f);
+    weft_redis_close(r);
+    weft_dist_client_destroy(c2);
+    weft_dist_client_destroy(c);
+    local_stop(&lw);
+    free(huge);
+}
+
 int main(void)
 {
     if (!redis_available()) {
@@ -620,6 +994,9 @@ int main(void)
     RUN(test_warm_and_cold_stop);
     RUN(test_restart_same_name);
     RUN(test_cold_stop_while_fetching);
+    RUN(test_acl_users);
+    RUN(test_malformed_messages);
+    RUN(test_message_limits);
     redis_stop(&rs);
     return check_done();
 }

@@ -119,7 +119,7 @@ def run(worker_path, src, tmp):
     t0 = time.monotonic()
     tasks = [(v, c.submit("square", i64(v))) for v in range(-N // 2, N // 2)]
     check(len({t.id for _, t in tasks}) == N, "task ids are not unique")
-    check(re.fullmatch(r"[0-9a-f]{16}-1", tasks[0][1].id), "id format: " + tasks[0][1].id)
+    check(re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{32}", tasks[0][1].id), "id format: " + tasks[0][1].id)
     for v, t in tasks:
         got = from_i64(t.result(timeout=20))
         check(got == v * v, "square(%d) = %d" % (v, got))

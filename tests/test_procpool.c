@@ -397,6 +397,44 @@ static void test_big_results(void)
     weft_procpool_destroy(p);
 }
 
+/* opts.max_message (issue 19): an argument 10 times the limit is refused at submit, a
+ * result 10 times the limit fails its task with -EMSGSIZE (the worker drops it), and the
+ * pool goes on; results and arguments at the limit pass. */
+static void test_message_limit(void)
+{
+    weft_procpool_opts o = WEFT_PROCPOOL_OPTS_INIT;
+    o.workers = 1;
+    o.max_message = 1 << 20;
+    weft_procpool *p;
+    CHECK_OK(weft_procpool_create(&p, &o));
+    size_t n = 10 * o.max_message;
+    unsigned char *arg = calloc(1, n);
+    CHECK(arg != NULL);
+    memcpy(arg, &n, sizeof n);
+    weft_future *f;
+    CHECK_RC(weft_procpool_submit(p, &f, nothing, arg, n), -EMSGSIZE);
+    CHECK_OK(weft_procpool_submit(p, &f, nothing, arg, o.max_message));
+    CHECK_OK(wait_rc(f));
+    weft_future_release(f);
+    free(arg);
+    size_t sizes[2] = { 10 * o.max_message, o.max_message };
+    CHECK_OK(weft_procpool_submit(p, &f, big, &sizes[0], sizeof sizes[0]));
+    CHECK_RC(weft_procpool_result(f, 60 * WEFT_SEC, NULL, NULL), -EMSGSIZE);
+    weft_future_release(f);
+    CHECK_OK(weft_procpool_submit(p, &f, big, &sizes[1], sizeof sizes[1]));
+    size_t got;
+    CHECK_OK(weft_procpool_result(f, 60 * WEFT_SEC, NULL, &got));
+    CHECK_EQ(got, o.max_message);
+    weft_future_release(f);
+    CHECK_EQ(weft_procpool_replaced(p), 0);       /* the worker was not at fault */
+    weft_procpool_destroy(p);
+    /* The default. */
+    CHECK_OK(weft_procpool_create(&p, NULL));
+    CHECK_RC(weft_procpool_submit(p, &f, nothing, "", WEFT_PROCPOOL_MAX_MESSAGE + 1),
+             -EMSGSIZE);
+    weft_procpool_destroy(p);
+}
+
 static void test_shutdown_cancel_futures(void)
 {
     weft_procpool *p = make_pool(1, 0, 0);
@@ -995,6 +1033,7 @@ int main(void)
     RUN(test_max_tasks_per_child);
     RUN(test_initializer);
     RUN(test_big_results);
+    RUN(test_message_limit);
     RUN(test_shutdown_cancel_futures);
     RUN(test_stress_kill_workers);
     RUN(test_parent_killed);

@@ -235,6 +235,94 @@ static void test_close_with_pending(void)
     }
 }
 
+/* URLs (issue 19): percent-decoded user and password, Unix sockets with a password, and
+ * -EINVAL for every malformed form; a password-only AUTH (requirepass), a wrong one
+ * WEFT_EREDIS. */
+static void test_urls(void)
+{
+    weft_redis *r;
+    const char *bad[] = {
+        "redis://h:", "redis://h:+80", "redis://h:-1", "redis://h:80x", "redis://:@h",
+        "redis://user@h", "redis://u:@h", "redis://:p%4@h", "redis://:p%zz@h",
+        "redis://:p%00@h", "redis://:p w@h", "redis://h/ 1", "redis://h/-1", "redis://h/+1",
+        "redis://[::1", "redis://h\n", "redis://h%41", "unix://", "unix://u:p@",
+        "unix://u:p@relative", "unix://:p@/x?db=", "unix:///x?db=a", "unix:///x?dbx=1",
+        "unix:///x?", "unix://user@/x", "rediss://h", "REDIS://h",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = weft_redis_connect(&r, bad[i], NULL);
+        if (rc != -EINVAL) printf("  %s: %s\n", bad[i], weft_errname(rc));
+        CHECK_RC(rc, -EINVAL);
+    }
+    char longpath[300] = "unix:///";
+    memset(longpath + 8, 'a', 200);
+    longpath[208] = 0;
+    CHECK_RC(weft_redis_connect(&r, longpath, NULL), -EINVAL);
+    /* requirepass, with a password holding ':', '@', '/', '%' and a UTF-8 byte pair. */
+    weft_redis *admin;
+    CHECK_OK(weft_redis_connect(&admin, rs.url, NULL));
+    weft_redis_reply *rep;
+    const char *pw = "s3:cr@t/%\xc3\xa9";
+    const char *set[4] = { "CONFIG", "SET", "requirepass", pw };
+    CHECK_OK(weft_redis_call(admin, &rep, 5 * WEFT_SEC, 4, set, NULL));
+    weft_redis_reply_free(rep);
+    char url[300];
+    snprintf(url, sizeof url, "unix://:s3%%3Acr%%40t%%2F%%25%%C3%%A9@%s?db=2", rs.sock);
+    CHECK_OK(weft_redis_connect(&r, url, NULL));
+    CHECK_OK(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "PING"));
+    weft_redis_reply_free(rep);
+    weft_redis_close(r);
+    snprintf(url, sizeof url, "unix://:s3%%3Acr%%40t@%s", rs.sock);
+    CHECK_RC(weft_redis_connect(&r, url, NULL), WEFT_EREDIS);
+    snprintf(url, sizeof url, "unix://default:s3%%3Acr%%40t%%2F%%25%%C3%%A9@%s", rs.sock);
+    CHECK_OK(weft_redis_connect(&r, url, NULL));   /* the same as the ACL user "default" */
+    const char *unset[4] = { "CONFIG", "SET", "requirepass", "" };
+    CHECK_OK(weft_redis_call(r, &rep, 5 * WEFT_SEC, 4, unset, NULL));
+    weft_redis_reply_free(rep);
+    weft_redis_close(r);
+    weft_redis_close(admin);
+}
+
+/* weft_redis_opts.max_reply: a string or an array over it fails its command with
+ * -EMSGSIZE (never read whole); the connection comes back and the next command works. */
+static void test_max_reply(void)
+{
+    weft_redis *big;
+    CHECK_OK(weft_redis_connect(&big, rs.url, NULL));
+    size_t n = 10 << 20;                          /* 10 times the limit below */
+    char *v = calloc(1, n);
+    CHECK(v != NULL);
+    weft_redis_reply *rep;
+    CHECK_OK(weft_redis_callf(big, &rep, 30 * WEFT_SEC, "SET k:big %b", v, n));
+    weft_redis_reply_free(rep);
+    free(v);
+    for (int i = 0; i < 20; i++) {                /* 200,000 short elements */
+        const char *argv[10002];
+        argv[0] = "RPUSH";
+        argv[1] = "k:many";
+        for (int k = 0; k < 10000; k++) argv[2 + k] = "x";
+        CHECK_OK(weft_redis_call(big, &rep, 30 * WEFT_SEC, 10002, argv, NULL));
+        weft_redis_reply_free(rep);
+    }
+    weft_redis_opts o = WEFT_REDIS_OPTS_INIT;
+    o.max_reply = 1 << 20;
+    weft_redis *r;
+    CHECK_OK(weft_redis_connect(&r, rs.url, &o));
+    CHECK_RC(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "GET k:big"), -EMSGSIZE);
+    CHECK(rep == NULL);
+    CHECK_OK(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "STRLEN k:big"));
+    CHECK_EQ(rep->integer, (long long)n);
+    weft_redis_reply_free(rep);
+    CHECK_RC(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "LRANGE k:many 0 -1"), -EMSGSIZE);
+    CHECK_OK(weft_redis_callf(r, &rep, 30 * WEFT_SEC, "LRANGE k:many 0 99"));
+    CHECK_EQ(rep->elements, 100);
+    weft_redis_reply_free(rep);
+    CHECK_OK(weft_redis_callf(big, &rep, 30 * WEFT_SEC, "DEL k:big k:many"));
+    weft_redis_reply_free(rep);
+    weft_redis_close(r);
+    weft_redis_close(big);
+}
+
 int main(void)
 {
     if (!redis_available()) {
@@ -247,6 +335,8 @@ int main(void)
     RUN(test_pipelining);
     RUN(test_restart);
     RUN(test_close_with_pending);
+    RUN(test_urls);
+    RUN(test_max_reply);
     redis_stop(&rs);
     return check_done();
 }

@@ -26,7 +26,13 @@
  * the server's append-only file on, nothing accepted survives only in memory: a restart
  * loses no task; clients and workers reconnect by themselves. Without it a restart loses
  * the tasks it held, and their futures wait until the client is destroyed (-ESHUTDOWN).
- * Arguments and results are limited by the server's bulk-string size (512 MB by default).
+ * Arguments and results are limited by max_message (64 MiB by default; at most the
+ * server's bulk-string size, 512 MB by default).
+ *
+ * What a worker reads from the server is checked before use (docs/DIST.md, "What a worker
+ * trusts"): a task message carries a name and bytes, never code; a malformed or oversized
+ * message is dead-lettered (WEFT_EBADTASK, -EMSGSIZE), never a crash or an unbounded
+ * allocation. Task ids are 128 random bits (getrandom): a result is read through its id.
  *
  * Worker modes and timeouts: PROCESSES kills a task past its timeout (and a task that
  * crashes takes only its process down); COROUTINES bounds the task's weft calls by the
@@ -63,8 +69,16 @@ typedef struct weft_dist_client_opts {
     int64_t connect_timeout;            /* ns (default 5 s) */
     int64_t submit_timeout;             /* ns: a submit not accepted by the server by then
                                            fails with -ETIMEDOUT (default 30 s) */
+    size_t max_message;                 /* the largest argument submitted and result read,
+                                           in bytes (0: WEFT_DIST_MAX_MESSAGE): a larger
+                                           argument fails the submit (-EMSGSIZE), a larger
+                                           result the task's future (-EMSGSIZE; it is not
+                                           read); over 512 MiB: -EINVAL */
 } weft_dist_client_opts;
-#define WEFT_DIST_CLIENT_OPTS_INIT { NULL, 5 * WEFT_SEC, 30 * WEFT_SEC }
+/* The default limit of a task's argument and result (weft_dist_client_opts.max_message,
+ * weft_dist_worker_opts.max_message): 64 MiB. */
+#define WEFT_DIST_MAX_MESSAGE ((size_t)64 << 20)
+#define WEFT_DIST_CLIENT_OPTS_INIT { NULL, 5 * WEFT_SEC, 30 * WEFT_SEC, 0 }
 
 /* A task's options. Initialise with WEFT_DIST_TASK_OPTS_INIT. */
 typedef struct weft_dist_task_opts {
@@ -99,9 +113,10 @@ WEFT_API int weft_dist_client_create(weft_dist_client **c, const char *url,
 /* Submits task `name` with arg (len bytes, copied; NULL when len is 0). *f receives its
  * future; read its outcome with weft_dist_result. Submits from any number of contexts are
  * pipelined over one connection. Errors (of the call): -EINVAL (c, f or name NULL, an
- * empty name, bad options), -ENOMEM, -ESHUTDOWN (the client is being destroyed). Errors of
+ * empty name or one over 256 bytes, bad options), -EMSGSIZE (len over max_message), -ENOMEM, -ESHUTDOWN (the client is being destroyed). Errors of
  * the future: the task's own negative return code; -ETIMEDOUT (its timeout);
- * WEFT_ETASKLOST, WEFT_ENOTASK, WEFT_EBADTASK; -ECANCELED; and the submit's failure
+ * WEFT_ETASKLOST, WEFT_ENOTASK, WEFT_EBADTASK; -EMSGSIZE (the result, or for the worker
+ * the argument, over a max_message); -ECANCELED; and the submit's failure
  * (-ETIMEDOUT when the server did not take it within submit_timeout, -ECONNRESET when the
  * connection broke before the server answered: it may have been accepted). Any context;
  * never blocks. */
@@ -156,9 +171,16 @@ typedef struct weft_dist_worker_opts {
     int64_t heartbeat_ttl;              /* ns without a heartbeat after which a worker is
                                            dead and its tasks are taken over (0: the
                                            default, 3 s; raised to 2 heartbeats if less) */
+    size_t max_message;                 /* the largest argument a task may bring and result
+                                           it may give, in bytes (0: WEFT_DIST_MAX_MESSAGE).
+                                           A task whose argument is larger is not run (nor
+                                           read: the server checks the size) and is
+                                           recorded as -EMSGSIZE and dead-lettered; a
+                                           larger result is recorded as -EMSGSIZE; over
+                                           512 MiB: -EINVAL */
 } weft_dist_worker_opts;
 #define WEFT_DIST_WORKER_OPTS_INIT { NULL, NULL, NULL, WEFT_DIST_COROUTINES, 0, WEFT_SEC, \
-                                     3 * WEFT_SEC }
+                                     3 * WEFT_SEC, 0 }
 
 /* Creates a worker connected to url. Register its tasks, then run it. Errors: -EINVAL,
  * -ENOMEM, weft_redis_connect's, the pools' (PROCESSES: weft_procpool_create's). Blocks

@@ -63,8 +63,19 @@ typedef struct weft_procpool_opts {
     int (*initializer)(void *arg); /* run once in each new worker before any task; a
                                       non-zero return breaks the pool (below) */
     void *initarg;                 /* initializer's argument */
+    size_t max_message;            /* the largest argument or result, in bytes (0: the
+                                      default, WEFT_PROCPOOL_MAX_MESSAGE). A larger
+                                      argument: weft_procpool_submit fails with
+                                      -EMSGSIZE; a larger result: the task's future
+                                      gets -EMSGSIZE (the worker drops the bytes). The
+                                      manager never holds more than this for a result,
+                                      whatever a worker writes: a worker whose frame is
+                                      larger or malformed is killed and its task fails
+                                      (-EMSGSIZE, -EPROTO). */
 } weft_procpool_opts;
-#define WEFT_PROCPOOL_OPTS_INIT { 0, 0, 0, NULL, NULL }
+/* The default weft_procpool_opts.max_message: 256 MiB. */
+#define WEFT_PROCPOOL_MAX_MESSAGE ((size_t)256 << 20)
+#define WEFT_PROCPOOL_OPTS_INIT { 0, 0, 0, NULL, NULL, 0 }
 
 /* The task's worker died while running it (killed, crashed, exited). */
 #define WEFT_EWORKERDIED (-4097)
@@ -85,7 +96,8 @@ WEFT_API int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *
  * receives the task's future (release it with weft_future_release); its result, once
  * done, is read with weft_procpool_result (weft_future_result on it gives the same error
  * code, and as result a pointer internal to the pool: do not use it). Errors: -EINVAL (pool, f or fn NULL; arg NULL
- * with len > 0), -ENOMEM, -ESHUTDOWN (after weft_procpool_shutdown), WEFT_EPOOLBROKEN.
+ * with len > 0), -EMSGSIZE (len over opts.max_message), -ENOMEM, -ESHUTDOWN (after
+ * weft_procpool_shutdown), WEFT_EPOOLBROKEN.
  * Any context; never blocks. */
 WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_proc_task fn,
                                   const void *arg, size_t len);
@@ -94,7 +106,8 @@ WEFT_API int weft_procpool_submit(weft_procpool *pool, weft_future **f, weft_pro
  * outcome: 0 with *data and *len set to the result bytes (valid until the future is
  * released; data NULL and len 0 when the task gave none), or the task's error: its
  * negative return value, WEFT_EWORKERDIED, -ETIMEDOUT (its task_timeout), -ECANCELED,
- * WEFT_EPOOLBROKEN; or this wait's own -ETIMEDOUT / -ECANCELED as weft_future_result's
+ * WEFT_EPOOLBROKEN, -EMSGSIZE (its result was over opts.max_message), -EPROTO (its worker
+ * wrote a malformed frame and was killed); or this wait's own -ETIMEDOUT / -ECANCELED as weft_future_result's
  * (weft_future_done(f) tells them apart: a task's own outcome leaves it done). data and
  * len may be NULL. -EINVAL for a future that is not a process pool task's.
  * Any context; blocks as weft_future_result. */

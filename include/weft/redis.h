@@ -58,17 +58,33 @@ typedef struct weft_redis_opts {
     int64_t max_backoff;              /* ns: the longest pause between reconnection
                                          attempts (they start at 10 ms and double;
                                          default 1 s) */
+    size_t max_reply;                 /* bytes one reply may take in memory (its strings,
+                                         arrays and their bookkeeping; 0: the default,
+                                         WEFT_REDIS_MAX_REPLY). A larger reply fails its
+                                         command with -EMSGSIZE and the connection is
+                                         made again (the commands behind it in flight
+                                         get -ECONNRESET): never read whole. */
 } weft_redis_opts;
-#define WEFT_REDIS_OPTS_INIT { 5 * WEFT_SEC, 30 * WEFT_SEC, WEFT_SEC }
+/* The default weft_redis_opts.max_reply: 513 MiB, the server's largest string (its
+ * proto-max-bulk-len, 512 MiB by default) and room for the rest of the reply. */
+#define WEFT_REDIS_MAX_REPLY ((size_t)513 << 20)
+#define WEFT_REDIS_OPTS_INIT { 5 * WEFT_SEC, 30 * WEFT_SEC, WEFT_SEC, 0 }
 
 /* Connects to url and starts the connection's I/O thread:
  *   redis://[[user]:password@]host[:port][/db]     (port 6379, db 0 by default)
- *   unix:///path/to/socket[?db=N]                   (redis-py's form)
- * AUTH and SELECT are sent on every (re)connection when the URL has them. opts may be
- * NULL. The first connection is made here, so that a server that is down is reported at
- * once. Errors: -EINVAL (r or url NULL, a URL of another form), -ENOMEM, the connect
- * errors (-ECONNREFUSED, -ENOENT for a missing socket, -ETIMEDOUT, name resolution's),
- * WEFT_EREDIS (AUTH or SELECT refused). Blocks (a coroutine parks) until connected. */
+ *   unix://[[user]:password@]/path/to/socket[?db=N]
+ * user and password are percent-decoded (write '@', ':', '/', '%' and any byte that is not
+ * printable ASCII as %XX; %00 is refused): with a user, "AUTH user password" (an ACL
+ * user, Redis 6+), without, "AUTH password" (requirepass). AUTH and SELECT are sent on
+ * every (re)connection when the URL has them. The password is never printed by weft
+ * and is wiped from weft's memory when the connection is closed. opts may be NULL. The
+ * first connection is made here, so that a server that is down is reported at once.
+ * Errors: -EINVAL (r or url NULL; a URL of another form or malformed: a bad %-escape, a
+ * user without a password, an empty host, a port or db that is not a plain number, a
+ * space or control character, a socket path too long), -ENOMEM, the connect errors
+ * (-ECONNREFUSED, -ENOENT for a missing socket, -ETIMEDOUT, name resolution's),
+ * WEFT_EREDIS (AUTH or SELECT refused: a wrong password, an unknown user). Blocks (a
+ * coroutine parks) until connected. */
 WEFT_API int weft_redis_connect(weft_redis **r, const char *url, const weft_redis_opts *opts);
 
 /* Queues one command (argc arguments, argv[i] of lens[i] bytes: binary-safe; lens NULL:

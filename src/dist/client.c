@@ -50,7 +50,6 @@ struct weft_dist_client {
     pthread_mutex_t mu;
     dtask **table;                   /* BUCKETS chains */
     size_t pending;
-    _Atomic unsigned long seq;
     _Atomic bool closing;
     weft_thread *listener;
 };
@@ -61,6 +60,8 @@ static uint64_t hash_id(const char *s)
     while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
     return h;
 }
+
+static int random_bytes(unsigned char *p, size_t n);
 
 /* ---- the table (mu held) ----------------------------------------------------------------- */
 
@@ -236,8 +237,12 @@ static void fetch_results(weft_dist_client *c, dtask **ts, size_t n)
         if (weft_redis_send(c->cmd, &rf[i], 5, argv, NULL) != 0) rf[i] = NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        if (rf[i] && weft_future_result(rf[i], 30 * WEFT_SEC, NULL) == 0)
-            complete_from(ts[i], weft_redis_future_reply(rf[i]));
+        int rc = rf[i] ? weft_future_result(rf[i], 30 * WEFT_SEC, NULL) : -ENOMEM;
+        if (rc == 0) complete_from(ts[i], weft_redis_future_reply(rf[i]));
+        /* A result over max_message was not read (the connection's max_reply): it never
+         * will be, so that is the task's outcome. */
+        else if (rc == -EMSGSIZE && task_take(ts[i]))
+            task_complete(ts[i], -EMSGSIZE, NULL, 0, NULL);
         weft_future_release(rf[i]);
         weft_future_release(ts[i]->fut);         /* fetch's reference */
     }
@@ -343,10 +348,16 @@ int weft_dist_client_create(weft_dist_client **out, const char *url,
     strcpy(c->prefix, prefix);
     if (c->o.connect_timeout <= 0) c->o.connect_timeout = defaults.connect_timeout;
     if (c->o.submit_timeout <= 0) c->o.submit_timeout = defaults.submit_timeout;
+    if (c->o.max_message == 0) c->o.max_message = WEFT_DIST_MAX_MESSAGE;
+    if (c->o.max_message > ((size_t)512 << 20)) {
+        free(c);
+        return -EINVAL;
+    }
     unsigned char rnd[8];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        uint64_t x = (uint64_t)weft_now() ^ ((uint64_t)getpid() << 32);
-        memcpy(rnd, &x, sizeof rnd);
+    int rrc = random_bytes(rnd, sizeof rnd);
+    if (rrc) {
+        free(c);
+        return rrc;
     }
     for (int i = 0; i < 8; i++) snprintf(c->client_id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(c->reply_key, sizeof c->reply_key, "%s:c:%s", c->prefix, c->client_id);
@@ -355,6 +366,8 @@ int weft_dist_client_create(weft_dist_client **out, const char *url,
     weft_redis_opts ro = WEFT_REDIS_OPTS_INIT;
     ro.connect_timeout = c->o.connect_timeout;
     ro.command_timeout = c->o.submit_timeout;
+    /* The result reads carry at most max_message of data (a larger one: -EMSGSIZE). */
+    ro.max_reply = c->o.max_message + (1 << 20);
     int rc = c->table ? 0 : -ENOMEM;
     if (!rc) rc = weft_redis_connect(&c->cmd, url, &ro);
     if (!rc) rc = weft_redis_connect(&c->listen, url, &ro);
@@ -377,6 +390,23 @@ int weft_dist_client_create(weft_dist_client **out, const char *url,
     return 0;
 }
 
+/* n bytes from the kernel's random source (getrandom): 0 or -errno. Task ids are made of
+ * these: an id is the capability to read a task's result, so it must not be guessable
+ * from another (a counter was: the next id of a client was its last plus one), and there
+ * is no fallback to the clock. Any context; blocks only before the kernel's pool is
+ * initialised at boot. */
+static int random_bytes(unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = getrandom(p, n, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -errno;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 /* Nanoseconds as a decimal string of milliseconds. */
 static void ms_str(char *buf, size_t n, int64_t ns)
 {
@@ -394,7 +424,9 @@ int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name, con
                      size_t len, const weft_dist_task_opts *opts)
 {
     static const weft_dist_task_opts defaults = WEFT_DIST_TASK_OPTS_INIT;
-    if (!c || !f || !name || !*name || (!arg && len)) return -EINVAL;
+    if (!c || !f || !name || !*name || (!arg && len) || strlen(name) > DIST_NAME_MAX)
+        return -EINVAL;
+    if (len > c->o.max_message) return -EMSGSIZE;
     const weft_dist_task_opts *o = opts ? opts : &defaults;
     const char *queue = o->queue ? o->queue : "default";
     if (!*queue || o->attempts < 0 || o->backoff < 0 || o->timeout < 0 || o->delay < 0 ||
@@ -408,7 +440,15 @@ int weft_dist_submit(weft_dist_client *c, weft_future **f, const char *name, con
     t->c = c;
     t->next_check = weft_now() + WEFT_SEC;
     t->check_every = WEFT_SEC;
-    snprintf(t->id, sizeof t->id, "%s-%lu", c->client_id, atomic_fetch_add(&c->seq, 1) + 1);
+    /* <client id>-<128 random bits>: unguessable, even from this client's other ids. */
+    unsigned char rnd[16];
+    int rrc = random_bytes(rnd, sizeof rnd);
+    if (rrc) {
+        free(t);
+        return rrc;
+    }
+    int at = snprintf(t->id, sizeof t->id, "%s-", c->client_id);
+    for (int i = 0; i < 16; i++) snprintf(t->id + at + 2 * i, 3, "%02x", rnd[i]);
     int rc = weft_future_create_hooked(&t->fut, &task_hooks, t);
     if (rc) {
         free(t);

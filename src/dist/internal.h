@@ -97,4 +97,45 @@ int dist_redis_send_cb(weft_redis *r, int argc, const char *const *argv, const s
  * Its error reply fails the connection attempt. */
 int dist_redis_add_init(weft_redis *r, int argc, const char *const *argv);
 
+/* Parses n bytes of RESP as one reply, with the connection's reply functions and the
+ * max_reply limit (for the fuzzer and tests): 0 and *out (free it), -EAGAIN (not whole),
+ * -EMSGSIZE (over max_reply), -EPROTO (not RESP). Any context. */
+int dist_reply_parse(const char *buf, size_t n, size_t max_reply, weft_redis_reply **out);
+
+/* ---- task messages as a worker reads them (dist/message.c) ------------------------------
+ * Everything a worker takes from the server goes through these two decoders before use:
+ * every field's type, size and syntax checked. A message that fails is dead-lettered by
+ * the caller (recorded as WEFT_EBADTASK or -EMSGSIZE), never half used. */
+
+enum { DIST_ID_MAX = 95,             /* a task id: 1..95 printable ASCII bytes, no space */
+       DIST_NAME_MAX = 256,          /* a task name: 1..256 bytes, no NUL */
+       DIST_MSGID_MAX = 47 };        /* a stream entry id ("<ms>-<seq>") */
+
+/* A stream entry of the queue: its stream id, and the task id it carries. */
+typedef struct dist_entry {
+    char msgid[DIST_MSGID_MAX + 1];
+    char id[DIST_ID_MAX + 1];        /* "" if the entry is malformed */
+} dist_entry;
+
+/* Decodes a stream entry ([msgid, [field, value...]]): 0 with *e filled — e->id empty
+ * when the fields are not exactly {id: <task id>} (the caller dead-letters it) — or
+ * -EPROTO when it has no usable stream id (nothing can be done with it: left pending). */
+int dist_decode_entry(const weft_redis_reply *entry, dist_entry *e);
+
+/* What the START script gave for a task to run. name and arg point into the reply. */
+typedef struct dist_start {
+    long long attempt;               /* this run's number (1...) */
+    long long failures;              /* runs that returned an error */
+    long long timeout_ms;            /* 0: none */
+    const char *name;                /* NUL-terminated, no NUL inside */
+    const void *arg;
+    size_t arg_len;                  /* <= max_message */
+} dist_start;
+
+/* Decodes START's reply: 1 (run it: *s filled), 0 (it has a result already: acknowledge
+ * only), or the outcome to record instead of a run: WEFT_EBADTASK (gone, malformed: a
+ * field of the wrong type, a name too long or with a NUL, a number that is not a plain
+ * decimal in range), -EMSGSIZE (the argument is over max_message). */
+int dist_decode_start(const weft_redis_reply *r, size_t max_message, dist_start *s);
+
 #endif /* WEFT_DIST_INTERNAL_H */

@@ -61,6 +61,8 @@ struct weft_redis {
     dbuf out;
     dlist inflight;                  /* rcmd.link, oldest first */
     int64_t backoff;
+    size_t reply_bytes;              /* what the reply being read has taken so far */
+    bool too_big;                    /* it passed o.max_reply: the connection goes */
     weft_event *started;             /* set after the first connection attempt */
     int start_rc;
     char **init;                     /* dist_redis_add_init's commands (mu), formatted */
@@ -70,8 +72,25 @@ struct weft_redis {
 
 /* ---- replies: hiredis's reader builds weft_redis_reply objects ---------------------------- */
 
+/* Counts n more bytes against the connection's max_reply (the reader's privdata is the
+ * connection): false once the reply being read would pass it. A reply from the server
+ * can otherwise ask for any amount: "*2000000000\r\n" is 14 bytes and an array of 16 GB
+ * of pointers, and a stream entry anyone with write access made huge comes back whole. */
+static bool charge(const redisReadTask *task, size_t n)
+{
+    weft_redis *c = task->privdata;
+    if (!c) return true;
+    if (n > c->o.max_reply || c->reply_bytes > c->o.max_reply - n) {
+        c->too_big = true;
+        return false;
+    }
+    c->reply_bytes += n;
+    return true;
+}
+
 static weft_redis_reply *new_reply(const redisReadTask *task, int type)
 {
+    if (!charge(task, sizeof(weft_redis_reply))) return NULL;
     weft_redis_reply *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->type = type;
@@ -84,6 +103,7 @@ static weft_redis_reply *new_reply(const redisReadTask *task, int type)
 
 static void *create_string(const redisReadTask *task, char *str, size_t len)
 {
+    if (!charge(task, len + 1)) return NULL;
     char *copy = malloc(len + 1);
     if (!copy) return NULL;
     weft_redis_reply *r = new_reply(task, task->type);
@@ -101,6 +121,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
 static void *create_array(const redisReadTask *task, int elements)
 {
     weft_redis_reply **el = NULL;
+    if (elements > 0 && !charge(task, (size_t)elements * sizeof *el)) return NULL;
     if (elements > 0 && !(el = calloc((size_t)elements, sizeof *el))) return NULL;
     weft_redis_reply *r = new_reply(task, WEFT_REDIS_ARRAY);
     if (!r) {
@@ -141,6 +162,31 @@ static void free_object(void *r)
 static redisReplyObjectFunctions reply_functions = {
     create_string, create_array, create_integer, create_nil, free_object,
 };
+
+int dist_reply_parse(const char *buf, size_t n, size_t max_reply, weft_redis_reply **out)
+{
+    *out = NULL;
+    weft_redis fake;                             /* only what charge() reads */
+    memset(&fake, 0, sizeof fake);
+    fake.o.max_reply = max_reply;
+    redisReader *rd = redisReaderCreateWithFunctions(&reply_functions);
+    if (!rd) return -ENOMEM;
+    rd->privdata = &fake;
+    int rc = -EAGAIN;
+    void *r = NULL;
+    if (redisReaderFeed(rd, buf, n) != REDIS_OK) {
+        rc = -ENOMEM;
+    } else if (redisReaderGetReply(rd, &r) != REDIS_OK) {
+        rc = fake.too_big ? -EMSGSIZE : rd->err == REDIS_ERR_OOM ? -ENOMEM : -EPROTO;
+    } else if (r) {
+        *out = r;
+        rc = 0;
+    } else if (rd->len - rd->pos > max_reply) {
+        rc = -EMSGSIZE;
+    }
+    redisReaderFree(rd);
+    return rc;
+}
 
 /* ---- commands' futures --------------------------------------------------------------------- */
 
@@ -231,6 +277,7 @@ static int handshake_raw(weft_redis *c, const char *cmd, size_t n)
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) return -EPROTO;
         if (r) {
             weft_redis_reply *reply = r;
+            c->reply_bytes = 0;                  /* max_reply is per reply */
             rc = reply->type == WEFT_REDIS_ERROR ? WEFT_EREDIS : 0;
             weft_redis_reply_free(reply);
             return rc;
@@ -250,6 +297,7 @@ static int handshake_call(weft_redis *c, int argc, const char **argv)
     int n = redisFormatCommandArgv(&cmd, argc, argv, NULL);
     if (n < 0) return -ENOMEM;
     int rc = handshake_raw(c, cmd, (size_t)n);
+    explicit_bzero(cmd, (size_t)n);              /* AUTH's password */
     redisFreeCommand(cmd);
     return rc;
 }
@@ -263,6 +311,9 @@ static int connect_once(weft_redis *c)
     c->fd = fd;
     c->reader = redisReaderCreateWithFunctions(&reply_functions);
     if (!c->reader) rc = -ENOMEM;
+    else c->reader->privdata = c;                /* charge()'s: max_reply */
+    c->reply_bytes = 0;
+    c->too_big = false;
     if (!rc && c->url.password) {
         const char *argv[3] = { "AUTH", c->url.user ? c->url.user : c->url.password,
                                 c->url.password };
@@ -299,6 +350,18 @@ static int connect_once(weft_redis *c)
     return 0;
 }
 
+/* A reply passed max_reply: the command waiting for it fails with -EMSGSIZE (the
+ * connection's reader is broken: it goes, and the commands behind get -ECONNRESET).
+ * Returns false (the connection must go). */
+static bool fail_too_big(weft_redis *c)
+{
+    if (c->too_big && !dlist_empty(&c->inflight)) {
+        rcmd *x = dlist_entry(dlist_pop_front(&c->inflight), rcmd, link);
+        cmd_finish(x, -EMSGSIZE, NULL);
+    }
+    return false;
+}
+
 /* Feeds what the server sent to the reader and completes commands: false if the
  * connection must go (end of file, an error, a reply nobody asked for). */
 static bool read_replies(weft_redis *c)
@@ -312,8 +375,15 @@ static bool read_replies(weft_redis *c)
         if (redisReaderFeed(c->reader, buf, (size_t)k) != REDIS_OK) return false;
         for (;;) {
             void *r = NULL;
-            if (redisReaderGetReply(c->reader, &r) != REDIS_OK) return false;
+            if (redisReaderGetReply(c->reader, &r) != REDIS_OK) return fail_too_big(c);
+            /* hiredis keeps a bulk string's bytes until all have come: counted here
+             * (what it has buffered and not parsed) before they pile up. */
+            if (!r && c->reader->len - c->reader->pos > c->o.max_reply) {
+                c->too_big = true;
+                return fail_too_big(c);
+            }
             if (!r) break;
+            c->reply_bytes = 0;
             if (dlist_empty(&c->inflight)) {
                 weft_redis_reply_free(r);
                 return false;
@@ -457,6 +527,7 @@ int weft_redis_connect(weft_redis **out, const char *url, const weft_redis_opts 
     if (c->o.command_timeout <= 0 && c->o.command_timeout != WEFT_FOREVER)
         c->o.command_timeout = defaults.command_timeout;
     if (c->o.max_backoff <= 0) c->o.max_backoff = defaults.max_backoff;
+    if (c->o.max_reply == 0) c->o.max_reply = WEFT_REDIS_MAX_REPLY;
     int rc = dist_url_parse(&c->url, url);
     if (rc) {
         free(c);

@@ -45,17 +45,22 @@ static const char submit_lua[] =
     "end\n"
     "return id\n";
 
-/* START: P, id, worker, now_ms. Returns {0} if the task already has a result (cancelled,
- * or recorded by another run), {-1} if its record is gone or malformed, else {1, attempt
- * (this run's number), name, arg, attempts, timeout_ms, failures (runs that returned an
- * error)}: the runs before this one that neither failed nor ended the task were lost with
- * their workers. */
+/* START: P, id, worker, now_ms, max_message. Returns {0} if the task already has a result
+ * (cancelled, or recorded by another run), {-1} if its record is gone or malformed (no
+ * version 1, no name or one over 256 bytes, no argument), {-2} if its argument is over
+ * max_message (checked here, so that an oversized argument never crosses the wire), else
+ * {1, attempt (this run's number), name, arg, attempts, timeout_ms, failures (runs that
+ * returned an error)}: the runs before this one that neither failed nor ended the task
+ * were lost with their workers. The worker checks every field again (dist/message.c). */
 static const char start_lua[] =
     "local t = ARGV[1] .. ':t:' .. ARGV[2]\n"
     "if redis.call('EXISTS', ARGV[1] .. ':r:' .. ARGV[2]) == 1 then return {0} end\n"
+    "if redis.call('TYPE', t).ok ~= 'hash' then return {-1} end\n"
     "local f = redis.call('HMGET', t, 'v', 'name', 'arg', 'attempts', 'timeout', 'failures')\n"
-    "if f[1] ~= '1' or not f[2] or not f[3] then return {-1} end\n"
-    "local n = redis.call('HINCRBY', t, 'attempt', 1)\n"
+    "if f[1] ~= '1' or not f[2] or not f[3] or #f[2] > 256 then return {-1} end\n"
+    "if #f[3] > tonumber(ARGV[5]) then return {-2} end\n"
+    "local n = redis.pcall('HINCRBY', t, 'attempt', 1)\n"
+    "if type(n) ~= 'number' then return {-1} end\n"
     "redis.call('HSET', t, 'state', 'running', 'worker', ARGV[3], 'started', ARGV[4])\n"
     "return {1, n, f[2], f[3], f[4] or '1', f[5] or '0', f[6] or '0'}\n";
 
@@ -63,7 +68,10 @@ static const char start_lua[] =
  * retry whatever the attempts) or '', worker. Records the outcome once and tells the
  * waiting clients, or (a failure, with fewer failures than `attempts`) puts the task back
  * after its back-off; acknowledges and deletes the stream entry either way. Returns 1
- * (recorded), 2 (retried), 0 (a result was there already: nothing changed). */
+ * (recorded), 2 (retried), 0 (a result was there already: nothing changed). A record
+ * someone else has spoiled (a key of another type, fields that are not numbers) must not
+ * make it fail: the task would stay pending and be taken again for ever. So the record's
+ * type is checked, its numbers have defaults, and what only wakes others is a pcall. */
 static const char finish_lua[] =
     "local P, Q, id = ARGV[1], ARGV[2], ARGV[3]\n"
     "local t, r, q = P .. ':t:' .. id, P .. ':r:' .. id, P .. ':q:' .. Q\n"
@@ -75,14 +83,22 @@ static const char finish_lua[] =
     "end\n"
     "if redis.call('EXISTS', r) == 1 then ack() return 0 end\n"
     "local rc = tonumber(ARGV[5])\n"
-    "local f = redis.call('HMGET', t, 'attempt', 'attempts', 'backoff', 'ttl', 'reply')\n"
-    "local attempt, attempts = tonumber(f[1] or '1'), tonumber(f[2] or '1')\n"
+    "local th = redis.call('TYPE', t).ok == 'hash'\n"
+    "local f = th and redis.call('HMGET', t, 'attempt', 'attempts', 'backoff', 'ttl', 'reply')\n"
+    "  or {}\n"
+    "local function int(v, d)\n"
+    "  local x = tonumber(v)\n"
+    "  if not x or x ~= math.floor(x) or x < 0 or x > 1e15 then return d end\n"
+    "  return x\n"
+    "end\n"
+    "local attempt, attempts = int(f[1], 1), int(f[2], 1)\n"
     "local failures = 0\n"
-    "if rc < 0 and ARGV[9] ~= 'final' and redis.call('EXISTS', t) == 1 then\n"
-    "  failures = redis.call('HINCRBY', t, 'failures', 1)\n"
+    "if rc < 0 and ARGV[9] ~= 'final' and th then\n"
+    "  failures = redis.pcall('HINCRBY', t, 'failures', 1)\n"
+    "  if type(failures) ~= 'number' then failures = attempts end\n"
     "end\n"
     "if rc < 0 and ARGV[9] ~= 'final' and failures < attempts then\n"
-    "  local delay = tonumber(f[3] or '0') * 2 ^ (failures - 1)\n"
+    "  local delay = int(f[3], 0) * 2 ^ (failures - 1)\n"
     "  redis.call('HSET', t, 'state', 'queued', 'error', ARGV[5], 'message', ARGV[6])\n"
     "  if delay > 0 then\n"
     "    redis.call('ZADD', P .. ':d:' .. Q, tonumber(ARGV[8]) + delay, id)\n"
@@ -92,25 +108,29 @@ static const char finish_lua[] =
     "  ack()\n"
     "  return 2\n"
     "end\n"
-    "local ttl = f[4] or '86400000'\n"
+    "local ttl = int(f[4], 0)\n"
+    "if ttl < 1 then ttl = 86400000 end\n"
     "redis.call('HSET', r, 'rc', ARGV[5], 'msg', ARGV[6], 'data', ARGV[7], 'worker', ARGV[10],\n"
     "  'attempts', tostring(attempt))\n"
     "redis.call('PEXPIRE', r, ttl)\n"
-    "if redis.call('EXISTS', t) == 1 then\n"
+    "if th then\n"
     "  redis.call('HSET', t, 'state', rc < 0 and 'failed' or 'done', 'error', ARGV[5],\n"
     "    'message', ARGV[6])\n"
     "  redis.call('PEXPIRE', t, ttl)\n"
     "end\n"
     "if rc < 0 then\n"
-    "  redis.call('LPUSH', P .. ':dead:' .. Q, id)\n"
-    "  redis.call('LTRIM', P .. ':dead:' .. Q, 0, 9999)\n"
+    "  redis.pcall('LPUSH', P .. ':dead:' .. Q, id)\n"
+    "  redis.pcall('LTRIM', P .. ':dead:' .. Q, 0, 9999)\n"
     "end\n"
     "local function tell(list)\n"
-    "  redis.call('RPUSH', list, id)\n"
-    "  redis.call('PEXPIRE', list, 86400000)\n"
+    "  redis.pcall('RPUSH', list, id)\n"
+    "  redis.pcall('PEXPIRE', list, 86400000)\n"
     "end\n"
     "if f[5] and f[5] ~= '' then tell(f[5]) end\n"
-    "for _, w in ipairs(redis.call('SMEMBERS', t .. ':w')) do tell(w) end\n"
+    "local ws = redis.pcall('SMEMBERS', t .. ':w')\n"
+    "if type(ws) == 'table' and not ws.err then\n"
+    "  for _, w in ipairs(ws) do tell(w) end\n"
+    "end\n"
     "ack()\n"
     "return 1\n";
 
@@ -145,10 +165,40 @@ static const char requeue_lua[] =
     "redis.call('XACK', q, 'workers', ARGV[4])\n"
     "redis.call('XDEL', q, ARGV[4])\n"
     "if redis.call('EXISTS', P .. ':r:' .. id) == 1 then return 0 end\n"
-    "redis.call('HINCRBY', t, 'attempt', -1)\n"
-    "redis.call('HSET', t, 'state', 'queued')\n"
+    "redis.pcall('HINCRBY', t, 'attempt', -1)\n"
+    "redis.pcall('HSET', t, 'state', 'queued')\n"
     "redis.call('XADD', q, '*', 'id', id)\n"
     "return 1\n";
+
+/* TAKE: P, queue, stream entry ids (claimed by this worker with XCLAIM JUSTID). Checks
+ * each entry on the server, so that a huge or malformed entry never crosses the wire:
+ * returns, in order, each entry's task id, or '' for an entry that is gone (acknowledged)
+ * or malformed — not exactly {id: <1..95 printable bytes>} — which is acknowledged,
+ * deleted and dead-lettered as 'malformed-<entry id>'. */
+static const char take_lua[] =
+    "local P, Q = ARGV[1], ARGV[2]\n"
+    "local q, d = P .. ':q:' .. Q, P .. ':dead:' .. Q\n"
+    "local out = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local m, id = ARGV[i], ''\n"
+    "  local e = redis.call('XRANGE', q, m, m)\n"
+    "  if #e == 1 then\n"
+    "    local f = e[1][2]\n"
+    "    if #f == 2 and f[1] == 'id' and #f[2] > 0 and #f[2] <= 95 and\n"
+    "       not string.find(f[2], '[^!-~]') then\n"
+    "      id = f[2]\n"
+    "    else\n"
+    "      redis.call('XACK', q, 'workers', m)\n"
+    "      redis.call('XDEL', q, m)\n"
+    "      redis.call('LPUSH', d, 'malformed-' .. m)\n"
+    "      redis.call('LTRIM', d, 0, 9999)\n"
+    "    end\n"
+    "  else\n"
+    "    redis.call('XACK', q, 'workers', m)\n"
+    "  end\n"
+    "  out[#out + 1] = id\n"
+    "end\n"
+    "return out\n";
 
 /* PROMOTE: P, queue, now_ms. Moves the delayed tasks that are due to the queue (up to
  * 1,000); returns how many. */
@@ -163,7 +213,7 @@ static const char promote_lua[] =
     "return #ids\n";
 
 static const char *const texts[DIST_NSCRIPTS] = {
-    submit_lua, start_lua, finish_lua, cancel_lua, requeue_lua, promote_lua,
+    submit_lua, start_lua, finish_lua, cancel_lua, requeue_lua, promote_lua, take_lua,
 };
 
 int dist_scripts_load(weft_redis *r, dist_scripts *s)

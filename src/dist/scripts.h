@@ -5,8 +5,8 @@
 #include "dist/internal.h"
 
 enum { DIST_SUBMIT, DIST_START, DIST_FINISH, DIST_CANCEL, DIST_REQUEUE, DIST_PROMOTE,
-       DIST_NSCRIPTS };
-enum { DIST_MAX_ARGS = 24 };
+       DIST_TAKE, DIST_NSCRIPTS };
+enum { DIST_MAX_ARGS = 110 };                 /* TAKE: 2 + up to 100 entry ids */
 
 /* The scripts' SHA1s on one server (as SCRIPT LOAD gave them). */
 typedef struct dist_scripts {

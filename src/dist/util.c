@@ -47,6 +47,7 @@ static char *dup_range(const char *a, const char *b)
 static int parse_db(const char *s, int *db)
 {
     char *end;
+    if (*s < '0' || *s > '9') return -EINVAL;    /* no sign, no space */
     long v = strtol(s, &end, 10);
     if (end == s || *end || v < 0 || v > 1000000) return -EINVAL;
     *db = (int)v;
@@ -58,36 +59,104 @@ void dist_url_free(dist_url *u)
     free(u->host);
     free(u->path);
     free(u->user);
-    free(u->password);
+    if (u->password) {
+        /* Not left in freed memory for a later allocation (or a core dump) to show. */
+        explicit_bzero(u->password, strlen(u->password));
+        free(u->password);
+    }
     memset(u, 0, sizeof *u);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The bytes [a, b) percent-decoded into a new string (a user name or password may hold
+ * any byte but NUL, '@', ':' and '/' only written as %40, %3A, %2F): 0, -EINVAL (a '%' not
+ * followed by two hex digits, %00, a control character or a space), -ENOMEM. */
+static int decode_range(const char *a, const char *b, char **out)
+{
+    char *s = malloc((size_t)(b - a) + 1), *d = s;
+    if (!s) return -ENOMEM;
+    for (const char *p = a; p < b; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '%') {
+            if (b - p < 3) goto bad;
+            int hi = hexval(p[1]), lo = hexval(p[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) goto bad;
+            *d++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else if (ch <= ' ' || ch == 0x7f) {
+            goto bad;
+        } else {
+            *d++ = (char)ch;
+        }
+    }
+    *d = 0;
+    *out = s;
+    return 0;
+bad:
+    explicit_bzero(s, (size_t)(b - a) + 1);
+    free(s);
+    return -EINVAL;
+}
+
+/* "[user]:password@" at [p, at): user and password decoded. 0, -EINVAL, -ENOMEM. */
+static int parse_userinfo(dist_url *u, const char *p, const char *at)
+{
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon) return -EINVAL;                   /* AUTH needs a password */
+    int rc = 0;
+    if (colon > p) rc = decode_range(p, colon, &u->user);
+    if (!rc) rc = decode_range(colon + 1, at, &u->password);
+    if (!rc && (!*u->password || (u->user && !*u->user))) rc = -EINVAL;
+    return rc;
+}
+
+/* Any character a URL may not hold here: a control character, a space, DEL. */
+static bool has_junk(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) return true;
+    return false;
 }
 
 int dist_url_parse(dist_url *u, const char *url)
 {
     memset(u, 0, sizeof *u);
+    int rc = -EINVAL;
+    if (strlen(url) > 4096 || has_junk(url)) return -EINVAL;
     if (strncmp(url, "unix://", 7) == 0) {
-        const char *path = url + 7;
-        const char *q = strchr(path, '?');
-        if (!*path || *path != '/') return -EINVAL;
-        u->path = q ? dup_range(path, q) : strdup(path);
-        if (!u->path) return -ENOMEM;
-        if (q) {
-            if (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &u->db) != 0) {
-                dist_url_free(u);
-                return -EINVAL;
-            }
+        /* unix://[[user]:password@]/path[?db=N] */
+        const char *p = url + 7;
+        if (*p != '/') {
+            const char *at = strchr(p, '@');
+            if (!at || at[1] != '/') return -EINVAL;
+            if ((rc = parse_userinfo(u, p, at)) != 0) goto fail;
+            p = at + 1;
         }
+        const char *q = strchr(p, '?');
+        if (!*p || *p != '/' || (q && q == p + 1)) goto bad;
+        u->path = q ? dup_range(p, q) : strdup(p);
+        if (!u->path) goto nomem;
+        if (strlen(u->path) >= 108) goto bad;    /* sun_path's size */
+        if (q && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &u->db) != 0)) goto bad;
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) return -EINVAL;
     const char *p = url + 8;
-    const char *at = strchr(p, '@');
     const char *slash = strchr(p, '/');
-    if (at && (!slash || at < slash)) {           /* [user]:password@ */
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) goto bad;
-        if (colon > p && !(u->user = dup_range(p, colon))) goto nomem;
-        if (!(u->password = dup_range(colon + 1, at))) goto nomem;
+    const char *at = memchr(p, '@', (size_t)((slash ? slash : p + strlen(p)) - p));
+    if (at) {                                     /* [user]:password@ */
+        /* The last '@' before the path: a password's own '@' should be %40, but one
+         * written plainly is still the password's. */
+        for (const char *x = at + 1; x < (slash ? slash : p + strlen(p)); x++)
+            if (*x == '@') at = x;
+        if ((rc = parse_userinfo(u, p, at)) != 0) goto fail;
         p = at + 1;
     }
     const char *end = slash ? slash : p + strlen(p);
@@ -103,19 +172,22 @@ int dist_url_parse(dist_url *u, const char *url)
         if (colon) host_end = colon;
         if (!(u->host = dup_range(p, host_end))) goto nomem;
     }
-    if (!*u->host) goto bad;
+    if (!*u->host || strchr(u->host, '%') || strchr(u->host, '?')) goto bad;
     if (host_end < end) {
-        if (*host_end != ':') goto bad;
+        if (*host_end != ':' || host_end + 1 == end) goto bad;
         char *e;
         long port = strtol(host_end + 1, &e, 10);
-        if (e != end || port <= 0 || port > 65535) goto bad;
+        if (e != end || port <= 0 || port > 65535 || host_end[1] == '+' || host_end[1] == '-')
+            goto bad;
         u->port = (uint16_t)port;
     }
     if (slash && slash[1] && parse_db(slash + 1, &u->db) != 0) goto bad;
     return 0;
 bad:
+    rc = -EINVAL;
+fail:
     dist_url_free(u);
-    return -EINVAL;
+    return rc;
 nomem:
     dist_url_free(u);
     return -ENOMEM;

@@ -66,8 +66,8 @@ typedef struct job {
     bool started;                    /* mu: its coroutine has begun (a coroutine cancelled
                                         before it begins never runs: its bookkeeping with
                                         it) */
-    char id[96];
-    char msgid[48];
+    char id[DIST_ID_MAX + 1 + 16];   /* a task id, or "malformed-<msgid>" */
+    char msgid[DIST_MSGID_MAX + 1];
 } job;
 
 static int64_t epoch_ms(void)
@@ -226,38 +226,39 @@ static int job_main(void *arg, void **result)
     pthread_mutex_lock(&w->mu);
     j->started = true;                           /* a cold stop cancels it from now on */
     pthread_mutex_unlock(&w->mu);
-    char now[24];
+    char now[24], max[24];
     snprintf(now, sizeof now, "%lld", (long long)epoch_ms());
-    const char *argv[4] = { w->prefix, j->id, w->name, now };
+    snprintf(max, sizeof max, "%zu", w->o.max_message);
+    const char *argv[5] = { w->prefix, j->id, w->name, now, max };
     weft_redis_reply *r = NULL;
     if (atomic_load(&w->stop) == STOP_COLD) goto done;   /* left pending: taken over */
-    int e = dist_eval(w->cmd, &w->scripts, DIST_START, &r, 60 * WEFT_SEC, 4, argv, NULL);
+    int e = dist_eval(w->cmd, &w->scripts, DIST_START, &r, 60 * WEFT_SEC, 5, argv, NULL);
     if (e == -ECANCELED) {
         /* A cold stop before START ran (or while): the entry stays pending for the
          * takeover, or START ran and counted the attempt — put it back either way. */
         requeue(w, j);
-    } else if (e == 0 && r->type == WEFT_REDIS_ARRAY && r->elements >= 1) {
-        long long what = r->element[0]->integer;
+    } else if (e == 0) {
+        /* Every field checked before use (dist/message.c); a bad message is recorded as
+         * such, final: dead-lettered. */
+        dist_start s;
+        int what = dist_decode_start(r, w->o.max_message, &s);
         if (what == 0) {
             finish(w, j, 0, NULL, 0, true);       /* has a result: acknowledge only */
-        } else if (what < 0 || r->elements < 7) {
-            finish(w, j, WEFT_EBADTASK, NULL, 0, true);
+        } else if (what < 0) {
+            finish(w, j, what, NULL, 0, true);
         } else {
-            long long attempt = r->element[1]->integer;
-            const weft_redis_reply *name = r->element[2], *targ = r->element[3];
-            long long timeout_ms = atoll(r->element[5]->str ? r->element[5]->str : "0");
-            long long failures = atoll(r->element[6]->str ? r->element[6]->str : "0");
-            weft_proc_task fn = find(w, name->str ? name->str : "");
+            weft_proc_task fn = find(w, s.name);
             /* The earlier runs that neither failed nor ended it died with their workers
              * (or their outcome was lost): after LOST_RUNS of those it is given up. */
-            if (attempt - 1 - failures >= LOST_RUNS) {
+            if (s.attempt - 1 - s.failures >= LOST_RUNS) {
                 finish(w, j, WEFT_ETASKLOST, NULL, 0, true);
             } else if (!fn) {
                 finish(w, j, WEFT_ENOTASK, NULL, 0, true);
             } else {
                 void *out;
                 size_t out_len;
-                int rc = run_task(w, fn, targ->str, targ->len, timeout_ms, &out, &out_len);
+                int rc = run_task(w, fn, s.arg, s.arg_len, s.timeout_ms, &out, &out_len);
+                if (rc >= 0 && out_len > w->o.max_message) rc = -EMSGSIZE;
                 if (rc == -ECANCELED && atomic_load(&w->stop) == STOP_COLD) requeue(w, j);
                 else finish(w, j, rc < 0 ? rc : 0, rc < 0 ? NULL : out, out_len, false);
                 free(out);
@@ -279,31 +280,21 @@ done:
     return 0;
 }
 
-/* Starts a job for stream entry (msgid, fields) holding one slot. */
-static void start_job(weft_dist_worker *w, const weft_redis_reply *entry)
+/* Starts a job for a decoded stream entry, holding one slot. */
+static void start_job(weft_dist_worker *w, const dist_entry *e)
 {
-    if (entry->type != WEFT_REDIS_ARRAY || entry->elements != 2 ||
-        entry->element[0]->type != WEFT_REDIS_STRING) {
-        weft_sem_release(w->slots);
-        return;
-    }
-    const weft_redis_reply *msgid = entry->element[0], *fields = entry->element[1];
     job *j = calloc(1, sizeof *j);
-    if (!j || msgid->len >= sizeof j->msgid) {
-        free(j);
+    if (!j) {
         weft_sem_release(w->slots);              /* left pending: taken over later */
         return;
     }
     j->w = w;
-    memcpy(j->msgid, msgid->str, msgid->len + 1);
-    /* fields: [ "id", <task id> ]; anything else is a malformed entry (its id empty:
-     * FINISH then records nothing usable but acknowledges it; it is dead-lettered). */
-    if (fields->type == WEFT_REDIS_ARRAY)
-        for (size_t i = 0; i + 1 < fields->elements; i += 2)
-            if (fields->element[i]->str && strcmp(fields->element[i]->str, "id") == 0 &&
-                fields->element[i + 1]->len < sizeof j->id)
-                memcpy(j->id, fields->element[i + 1]->str, fields->element[i + 1]->len + 1);
-    if (!j->id[0]) snprintf(j->id, sizeof j->id, "malformed-%s", j->msgid);
+    strcpy(j->msgid, e->msgid);
+    /* A malformed entry (not exactly {id: <task id>}) gets an id no task has: START
+     * finds no record, and FINISH records WEFT_EBADTASK under it, acknowledges the entry
+     * and dead-letters the id. */
+    if (e->id[0]) strcpy(j->id, e->id);
+    else snprintf(j->id, sizeof j->id, "malformed-%s", j->msgid);
     pthread_mutex_lock(&w->mu);
     dlist_push_back(&w->jobs, &j->link);
     w->njobs++;
@@ -378,7 +369,7 @@ static void takeover(weft_dist_worker *w)
                               name);
         size_t claimed = 0;
         if (rc == 0 && ids->type == WEFT_REDIS_ARRAY && ids->elements) {
-            const char *argv[6 + 100];
+            const char *argv[7 + 100];
             argv[0] = "XCLAIM";
             argv[1] = w->qkey;
             argv[2] = "workers";
@@ -391,17 +382,40 @@ static void takeover(weft_dist_worker *w)
                 if (ids->element[k]->elements >= 1 && ids->element[k]->element[0]->str &&
                     !(self && running_here(w, ids->element[k]->element[0]->str)))
                     argv[n++] = ids->element[k]->element[0]->str;
-            weft_redis_reply *got;
-            if (n > 5 && weft_redis_call(w->cmd, &got, 10 * WEFT_SEC, n, argv, NULL) == 0 &&
-                got->type == WEFT_REDIS_ARRAY) {
-                for (size_t k = 0; k < got->elements; k++) {
-                    if (got->element[k]->type != WEFT_REDIS_ARRAY) continue;   /* deleted */
-                    if (claimed == slots) break;           /* cannot happen: COUNT slots */
-                    start_job(w, got->element[k]);
-                    claimed++;
+            /* JUSTID: the entries themselves are read by the TAKE script, which checks
+             * them on the server (an entry too big to read must not come here: it would
+             * break this connection at every round). */
+            argv[n++] = "JUSTID";
+            weft_redis_reply *got = NULL, *ids2 = NULL;
+            if (n > 6 && weft_redis_call(w->cmd, &got, 10 * WEFT_SEC, n, argv, NULL) == 0 &&
+                got->type == WEFT_REDIS_ARRAY && got->elements) {
+                const char *targv[2 + 100];
+                int tn = 0;
+                targv[tn++] = w->prefix;
+                targv[tn++] = w->queue;
+                for (size_t k = 0; k < got->elements && tn < 2 + 100; k++)
+                    if (got->element[k]->type == WEFT_REDIS_STRING)
+                        targv[tn++] = got->element[k]->str;
+                if (tn > 2 && dist_eval(w->cmd, &w->scripts, DIST_TAKE, &ids2, 10 * WEFT_SEC,
+                                        tn, targv, NULL) == 0 &&
+                    ids2->type == WEFT_REDIS_ARRAY && ids2->elements == (size_t)(tn - 2)) {
+                    for (size_t k = 0; k < ids2->elements; k++) {
+                        if (claimed == slots) break;       /* cannot happen: COUNT slots */
+                        const weft_redis_reply *id = ids2->element[k];
+                        if (id->type != WEFT_REDIS_STRING || id->len == 0 ||
+                            id->len > DIST_ID_MAX || strlen(targv[2 + k]) > DIST_MSGID_MAX)
+                            continue;              /* gone, or dead-lettered by TAKE */
+                        dist_entry e;
+                        memset(&e, 0, sizeof e);
+                        strcpy(e.msgid, targv[2 + k]);
+                        memcpy(e.id, id->str, id->len);
+                        start_job(w, &e);
+                        claimed++;
+                    }
                 }
-                weft_redis_reply_free(got);
             }
+            weft_redis_reply_free(ids2);
+            weft_redis_reply_free(got);
             atomic_fetch_add(&w->taken_over, claimed);
         }
         for (size_t k = claimed; k < slots; k++) weft_sem_release(w->slots);
@@ -535,6 +549,9 @@ static int run_body(void *arg, void **result)
             r->element[0]->elements == 2) {
             const weft_redis_reply *entries = r->element[0]->element[1];
             for (size_t i = 0; i < entries->elements; i++) {
+                dist_entry de;
+                if (dist_decode_entry(entries->element[i], &de) != 0)
+                    continue;                    /* no stream id: nothing to do with it */
                 /* Ours now (pending under our name): wait for its slot if the keeper took
                  * one meanwhile. A cold stop may cut this wait: the rest stay pending, to
                  * be taken over. */
@@ -542,7 +559,7 @@ static int run_body(void *arg, void **result)
                 while ((got = weft_sem_acquire(w->slots, 200 * WEFT_MS)) == -ETIMEDOUT &&
                        atomic_load(&w->stop) != STOP_COLD) {}
                 if (got != 0) break;             /* a cold stop: the rest stay pending */
-                start_job(w, entries->element[i]);
+                start_job(w, &de);
             }
         } else if (e == WEFT_EREDIS && r && strncmp(r->str, "NOGROUP", 7) == 0) {
             ensure_group(w);                     /* the stream was deleted (or a restart) */
@@ -667,12 +684,14 @@ int weft_dist_worker_create(weft_dist_worker **out, const char *url,
     if (!out || !url) return -EINVAL;
     const weft_dist_worker_opts *o = opts ? opts : &defaults;
     if (o->mode < WEFT_DIST_COROUTINES || o->mode > WEFT_DIST_PROCESSES ||
-        o->concurrency < 0 || o->heartbeat < 0 || o->heartbeat_ttl < 0)
+        o->concurrency < 0 || o->heartbeat < 0 || o->heartbeat_ttl < 0 ||
+        o->max_message > ((size_t)512 << 20))
         return -EINVAL;
     weft_dist_worker *w = calloc(1, sizeof *w);
     if (!w) return -ENOMEM;
     w->o = *o;
     if (!w->o.heartbeat) w->o.heartbeat = defaults.heartbeat;
+    if (!w->o.max_message) w->o.max_message = WEFT_DIST_MAX_MESSAGE;
     if (!w->o.heartbeat_ttl) w->o.heartbeat_ttl = defaults.heartbeat_ttl;
     if (w->o.heartbeat_ttl < 2 * w->o.heartbeat) w->o.heartbeat_ttl = 2 * w->o.heartbeat;
     if (!w->o.concurrency) w->o.concurrency = o->mode == WEFT_DIST_COROUTINES ? 1000 : cpus();
@@ -703,14 +722,21 @@ int weft_dist_worker_create(weft_dist_worker **out, const char *url,
     if (!rc && o->mode == WEFT_DIST_PROCESSES) {
         weft_procpool_opts po = WEFT_PROCPOOL_OPTS_INIT;   /* first: fork before threads */
         po.workers = w->o.concurrency;
+        po.max_message = w->o.max_message;       /* a larger result: -EMSGSIZE there */
         rc = weft_procpool_create(&w->ppool, &po);
     }
     if (!rc && o->mode == WEFT_DIST_THREADS) {
         weft_pool_opts po = { .max_workers = w->o.concurrency };
         rc = weft_pool_create(&w->pool, &po);
     }
+    /* Bounded replies: START's carries at most max_message of argument (the script
+     * checks); the fetcher's XREADGROUP carries up to 100 entries of a task id each — an
+     * entry larger than that (someone else's) fails the read with -EMSGSIZE, stays pending
+     * under our name, and our takeover's TAKE script dead-letters it without reading it. */
     weft_redis_opts ro = WEFT_REDIS_OPTS_INIT;
+    ro.max_reply = w->o.max_message + (1 << 20);
     if (!rc) rc = weft_redis_connect(&w->cmd, url, &ro);
+    ro.max_reply = 1 << 20;
     if (!rc) rc = weft_redis_connect(&w->fetch, url, &ro);
     if (!rc) rc = dist_scripts_load(w->cmd, &w->scripts);
     if (rc) {

@@ -9,6 +9,12 @@
  *   task   { id, fn, len } + len bytes       (fn 0: "leave now")
  *   result { id, rc, len } + len bytes       (id 0: the worker's greeting after its
  *                                             initializer, rc its return value)
+ * Both directions are bounded by opts.max_message: a larger argument is refused at submit
+ * (-EMSGSIZE), a worker replaces a larger result by -EMSGSIZE, and the manager takes a
+ * result frame that claims more (a worker whose memory a task has overwritten), or one
+ * that is malformed or answers another task than the one running, as that worker's
+ * failure: it is killed and its task fails (-EMSGSIZE, -EPROTO); nothing waits for, or
+ * allocates, what the header claims.
  * A worker runs its tasks one at a time, in order, and writes each result as soon as the
  * task ends: so every result a worker wrote before dying is read, the oldest task without
  * a result is the one it was running, and the tasks behind it were never begun (they go
@@ -28,6 +34,7 @@
 #include <weft/process.h>
 #include <weft/procpool.h>
 
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,7 +52,7 @@ enum { QUEUED, SENT, DONE };
 enum { DEPTH = 64, OUT_HIGH = 256 * 1024, MAX_WORKERS = 256, BOOT_FAILURES = 5 };
 
 typedef struct { uint64_t id, fn, len; } task_hdr;
-typedef struct { uint64_t id; int64_t rc; uint64_t len; } result_hdr;
+typedef weft__pp_result_hdr result_hdr;
 
 typedef struct pbytes {
     size_t len;
@@ -77,7 +84,8 @@ typedef struct worker {
     bool ready;                      /* greeted: its initializer succeeded */
     bool leaving;                    /* sent "leave" (max tasks, shutdown) */
     bool dead;
-    int kill_reason;                 /* 0, -ETIMEDOUT or -ECANCELED: why we killed it */
+    int kill_reason;                 /* 0, -ETIMEDOUT, -ECANCELED, -EMSGSIZE or -EPROTO
+                                        (it broke the protocol): why we killed it */
     const struct ptask *kill_task;   /* the task it was running then */
     weft__list sent;                 /* ptask.link, oldest first */
     int nsent;
@@ -293,6 +301,11 @@ static int worker_main(void *arg)
         weft_proc_task fn = (weft_proc_task)(uintptr_t)h.fn;
         int trc = fn(a, h.len, &out, &out_len);
         free(a);
+        if (trc >= 0 && out_len > p->o.max_message) {
+            trc = -EMSGSIZE;                      /* the manager would refuse it */
+            free(out);
+            out = NULL;
+        }
         result_hdr rh = { h.id, trc, trc < 0 ? 0 : out_len };
         struct iovec v[2] = { { &rh, sizeof rh }, { out, rh.len } };
         int wrc = write_full_fd(b->fd, v, rh.len ? 2 : 1);
@@ -418,17 +431,59 @@ static void dispatch_locked(weft_procpool *p, int64_t now)
     }
 }
 
+ssize_t weft__procpool_decode(const void *buf, size_t have, size_t max_len,
+                              weft__pp_frame *f)
+{
+    result_hdr h;
+    if (have < sizeof h) return 0;
+    memcpy(&h, buf, sizeof h);                    /* (buf need not be aligned) */
+    if (h.len > max_len || h.len > (uint64_t)SSIZE_MAX - sizeof h) return -EMSGSIZE;
+    if (h.rc < INT_MIN || h.rc > INT_MAX || (h.rc < 0 && h.len)) return -EPROTO;
+    if (have - sizeof h < h.len) return 0;
+    f->id = h.id;
+    f->rc = (int)h.rc;
+    f->len = (size_t)h.len;
+    f->data = (const unsigned char *)buf + sizeof h;
+    return (ssize_t)(sizeof h + h.len);
+}
+
+/* w broke the protocol (err: -EMSGSIZE, -EPROTO): it is killed, its running task fails
+ * with err. Manager thread. */
+static void worker_misbehaved(worker *w, int err)
+{
+    w->dead = true;
+    w->kill_reason = err;
+    w->kill_task = weft__list_empty(&w->sent) ? NULL
+                                               : weft__container_of(w->sent.next, ptask, link);
+}
+
 /* Parses the results in w's input. Manager thread. */
 static void take_results(weft_procpool *p, worker *w)
 {
     for (;;) {
-        size_t have = w->in.len - w->in.off;
-        if (have < sizeof(result_hdr)) break;
-        result_hdr h;
-        memcpy(&h, w->in.p + w->in.off, sizeof h);
-        if (have - sizeof h < h.len) break;
-        const unsigned char *data = w->in.p + w->in.off + sizeof h;
-        w->in.off += sizeof h + h.len;
+        if (w->dead) {                            /* misbehaved: nothing more is read */
+            w->in.off = w->in.len;
+            break;
+        }
+        weft__pp_frame h;
+        ssize_t used = weft__procpool_decode(w->in.p + w->in.off, w->in.len - w->in.off,
+                                             p->o.max_message, &h);
+        if (used == 0) break;
+        if (used < 0) {
+            worker_misbehaved(w, (int)used);
+            continue;
+        }
+        /* Results come in the order of the tasks sent, after one greeting: anything else
+         * is a worker gone wrong. */
+        bool ok = h.id == 0 ? !w->ready
+                            : w->ready && !weft__list_empty(&w->sent) &&
+                                  weft__container_of(w->sent.next, ptask, link)->id == h.id;
+        if (!ok) {
+            worker_misbehaved(w, -EPROTO);
+            continue;
+        }
+        const unsigned char *data = h.data;
+        w->in.off += (size_t)used;
         if (h.id == 0) {                          /* the greeting */
             if (h.rc == 0) {
                 w->ready = true;
@@ -481,6 +536,7 @@ static int read_worker(weft_procpool *p, worker *w)
         if (r > 0) {
             w->in.len += (size_t)r;
             take_results(p, w);
+            if (w->dead) return 1;                /* misbehaved: killed next, not read */
             continue;
         }
         if (r < 0 && errno == EINTR) continue;
@@ -802,6 +858,7 @@ int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts)
     if (!p) return -ENOMEM;
     p->o = *o;
     if (p->o.workers == 0) p->o.workers = cpu_count();
+    if (p->o.max_message == 0) p->o.max_message = WEFT_PROCPOOL_MAX_MESSAGE;
     pthread_mutex_init(&p->mu, NULL);
     weft__list_init(&p->queue);
     p->next_id = 1;
@@ -847,6 +904,7 @@ int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
                          const void *arg, size_t len)
 {
     if (!p || !f || !fn || (!arg && len)) return -EINVAL;
+    if (len > p->o.max_message) return -EMSGSIZE;
     ptask *t = weft__malloc(sizeof *t + len);
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &ptask_ops, 2);    /* the caller's, and the pool's */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/fuzz/run.sh BUILD_DIR SECONDS — `make fuzz`'s runner (see README.md here).
-# For each fuzzer (BUILD_DIR/fuzz_stream, BUILD_DIR/fuzz_http): replays the inputs kept in
+# For each fuzzer (BUILD_DIR/fuzz_stream, fuzz_http, fuzz_procpool, fuzz_dist): replays the inputs kept in
 # tests/fuzz/regress/<name>/ (inputs that once failed), then fuzzes for SECONDS, starting
 # from the seeds in tests/fuzz/corpus/<name>/ and from what earlier runs found in
 # BUILD_DIR/corpus/<name>/ (where new inputs go: the source tree is not written). A failing
@@ -15,7 +15,7 @@ build=$1
 secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 status=0
-for name in stream http; do
+for name in stream http procpool dist; do
     exe=$build/fuzz_$name
     log=$build/fuzz_$name.log
     set -- -artifact_prefix="$build/fuzz_$name-" -timeout=30 -rss_limit_mb=2048 \

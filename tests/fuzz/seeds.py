@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tests/fuzz/seeds.py — writes the seed corpora, tests/fuzz/corpus/{stream,http}/.
+"""tests/fuzz/seeds.py — writes the seed corpora, tests/fuzz/corpus/{stream,http,procpool,dist}/.
 
 The seeds are small, readable starting points in each target's input format (see the
 comments at the top of fuzz_stream.c and fuzz_http.c); libFuzzer mutates from there. Run it
@@ -82,3 +82,54 @@ http("split-headers", b"GET / HTTP/1.1\r\nX-Long-Header-Name: " + b"v" * 100 +
      b"\r\nexpect:   100-continue  \r\ncontent-length: 1\r\n\r\n!", seed=200)
 http("both-lengths", b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
      b"0\r\n\r\n")
+
+
+# ---- fuzz_procpool: [max class][chunk seed][frames] --------------------------------------
+# max: class (byte & 3: 0, 16, 4096, 1 GiB) + (byte >> 2). A frame: u64 id, i64 rc, u64 len
+# (little-endian: the machines weft runs on), then len bytes.
+def frame(id_, rc, data, claimed=None):
+    n = len(data) if claimed is None else claimed
+    return struct.pack("<QqQ", id_, rc, n) + data
+
+
+write("procpool", "greeting-results", bytes([2, 7]) + frame(0, 0, b"") +
+      frame(1, 0, b"result one") + frame(2, -5, b"") + frame(3, 0, b"x" * 100))
+write("procpool", "partial", bytes([2, 200]) + frame(1, 0, b"abc") + frame(2, 0, b"de", 9))
+write("procpool", "oversized", bytes([1, 3]) + frame(1, 0, b"ok") +
+      frame(2, 0, b"", 1 << 40))
+write("procpool", "bad-rc", bytes([2, 1]) + frame(1, -(1 << 40), b"") +
+      frame(2, -3, b"bytes with an error"))
+
+
+# ---- fuzz_dist: [max_message class][RESP] --------------------------------------------------
+# class (byte & 3: 0, 8, 300, 1 MiB) + ((byte >> 2) & 31); bit 7: max_reply 256 (else 1 MiB).
+def bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def arr(*items):
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def integer(n):
+    return b":%d\r\n" % n
+
+
+write("dist", "start-run", bytes([3]) + arr(integer(1), integer(1), bulk(b"square"),
+                                          bulk(b"\x07" + b"\0" * 7), bulk(b"3"), bulk(b"0"),
+                                          bulk(b"0")))
+write("dist", "start-done", bytes([3]) + arr(integer(0)))
+write("dist", "start-bad", bytes([3]) + arr(integer(-1)))
+write("dist", "start-big", bytes([2]) + arr(integer(1), integer(2), bulk(b"echo"),
+                                          bulk(b"y" * 400), bulk(b"1"), bulk(b"10"),
+                                          bulk(b"1")))
+write("dist", "start-nul-name", bytes([3]) + arr(integer(1), integer(1), bulk(b"sq\0x"),
+                                               bulk(b""), bulk(b"1"), bulk(b"0"), bulk(b"0")))
+write("dist", "xreadgroup", bytes([3]) + arr(arr(bulk(b"weft:q:default"), arr(
+    arr(bulk(b"1700000000000-0"), arr(bulk(b"id"), bulk(b"0123456789abcdef-" + b"a" * 32))),
+    arr(bulk(b"1700000000000-1"), arr(bulk(b"foo"), bulk(b"bar"))),
+    arr(bulk(b"1700000000000-2"), arr(bulk(b"id"), bulk(b"x" * 200)))))))
+write("dist", "huge-array", bytes([0x83]) + b"*2000000000\r\n:1\r\n")
+write("dist", "nested", bytes([3]) + b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")
+write("dist", "nil-and-errors", bytes([3]) + arr(b"$-1\r\n", b"*-1\r\n", b"-ERR x\r\n",
+                                              b"+OK\r\n", integer(-7)))
