@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,20 +149,30 @@ static bool is_carved(const void *p)
     return false;
 }
 
-/* A fresh batch of `size` blocks into c (empty), carved from the size's chunk (a new one
- * mapped when it runs out). depot_lock held. False if the size cannot be carved (no slot)
- * or no memory can be mapped. */
-static bool carve_batch(struct weft__block_class *c, size_t size)
+/* The carving slot of size (taken if free), or -1. depot_lock held. */
+static int carve_slot(size_t size)
 {
-    int slot = -1;
-    for (int i = 0; i < CARVE_SIZES && slot < 0; i++)
-        if (carve[i].size == size) slot = i;
-    for (int i = 0; i < CARVE_SIZES && slot < 0; i++)
+    for (int i = 0; i < CARVE_SIZES; i++)
+        if (carve[i].size == size) return i;
+    for (int i = 0; i < CARVE_SIZES; i++)
         if (carve[i].size == 0) {
             carve[i].size = size;
-            slot = i;
+            return i;
         }
-    if (slot < 0) return false;
+    return -1;
+}
+
+/* A fresh batch of `size` blocks: reserved here (depot_lock held) as *b, BATCH blocks at
+ * carve_stride(size), linked by the caller after unlocking (so the lock is not held while
+ * their lines are fetched). Or, rare, blocks handed back loose go straight into c (empty)
+ * and *b stays NULL. Returns 0 on success; else the length of the chunk to map first (the
+ * size's chunk has run out; the caller maps it without the lock and calls carve_install),
+ * or SIZE_MAX if the size cannot be carved (no slot). */
+static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
+{
+    *b = NULL;
+    int slot = carve_slot(size);
+    if (slot < 0) return SIZE_MAX;
     size_t stride = carve_stride(size);
     if (carve[slot].loose) {                /* rare: hand those out first, one batch's worth */
         void *list = NULL;
@@ -175,28 +186,45 @@ static bool carve_batch(struct weft__block_class *c, size_t size)
         }
         c->list = list;
         c->n = n;
-        return true;
+        return 0;
     }
     if ((size_t)(carve[slot].end - carve[slot].next) < stride * BATCH) {
         size_t len = carve[slot].chunk ? carve[slot].chunk * 2 : CHUNK_FIRST;
         if (len > CHUNK) len = CHUNK;
         while (len - 64 < stride * BATCH) len *= 2;
-        char *m = map_chunk(len);
-        if (!m) return false;
-        ((char **)m)[0] = chunks;           /* its first line: the chain and its length */
-        ((size_t *)m)[1] = len;
-        chunks = m;
-        carve[slot].chunk = len;
-        carve[slot].next = m + 64;          /* blocks start on a line */
-        carve[slot].end = m + len;
+        return len;
     }
-    char *b = carve[slot].next;
+    *b = carve[slot].next;
     carve[slot].next += stride * BATCH;
+    return 0;
+}
+
+/* Makes the chunk m (len bytes, just mapped) the size's current one. depot_lock held. If
+ * another thread installed one meanwhile that still has room, m goes back (a rare race:
+ * its filling was wasted, not its memory). */
+static void carve_install(size_t size, char *m, size_t len)
+{
+    int slot = carve_slot(size);
+    if (slot < 0 || (size_t)(carve[slot].end - carve[slot].next) >= carve_stride(size) * BATCH) {
+        munmap(m, len);
+        return;
+    }
+    ((char **)m)[0] = chunks;               /* its first line: the chain and its length */
+    ((size_t *)m)[1] = len;
+    chunks = m;
+    carve[slot].chunk = len;
+    carve[slot].next = m + 64;              /* blocks start on a line */
+    carve[slot].end = m + len;
+}
+
+/* Links a reserved batch b of `size` blocks into c (empty). No lock: b is the caller's. */
+static void carve_link(struct weft__block_class *c, size_t size, char *b)
+{
+    size_t stride = carve_stride(size);
     for (unsigned k = 0; k + 1 < BATCH; k++) *(void **)(b + k * stride) = b + (k + 1) * stride;
     *(void **)(b + (BATCH - 1) * stride) = NULL;
     c->list = b;
     c->n = BATCH;
-    return true;
 }
 
 /* fork (core/fork.c, registered with the first thread): the depot stays consistent across it — its lock is held over the
@@ -223,8 +251,24 @@ static bool depot_take(struct weft__block_class *c, size_t size)
             break;
         }
     }
-    if (!got) got = carve_batch(c, size);
+    char *b = NULL;
+    if (!got) {
+        size_t len = carve_reserve(c, size, &b);
+        if (len && len != SIZE_MAX) {
+            /* A new chunk: mapped and filled (up to a millisecond for a huge page) without
+             * the lock, which every thread's batch hand-over takes. */
+            weft__mutex_unlock(&depot_lock);
+            char *m = map_chunk(len);
+            weft__mutex_lock(&depot_lock);
+            if (m) {
+                carve_install(size, m, len);
+                len = carve_reserve(c, size, &b);
+            }
+        }
+        got = len == 0;
+    }
     weft__mutex_unlock(&depot_lock);
+    if (b) carve_link(c, size, b);
     return got;
 }
 
