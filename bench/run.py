@@ -265,6 +265,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("timeout-scope", "ns/scope"),
     Workload("pool-throughput", "tasks/s", HIGHER),
     Workload("pool-throughput-futures", "tasks/s", HIGHER),
+    Workload("pool-throughput-futures-warm", "tasks/s", HIGHER),
     Workload("pool-roundtrip", "ns/roundtrip"),
     Workload("pool-roundtrip-caller-runs", "ns/roundtrip"),
     Workload("as-completed-1k", "ns/completion"),
@@ -388,7 +389,8 @@ GROUPS = [
     # waiting thread runs a job no worker has started), beside TBB, whose
     # wait always does (its program reports its one round trip under both
     # names).  as-completed-1k / -100k are weft-only (ns per completion).
-    Group("pool", ["pool-throughput", "pool-throughput-futures", "pool-roundtrip",
+    Group("pool", ["pool-throughput", "pool-throughput-futures",
+                   "pool-throughput-futures-warm", "pool-roundtrip",
                    "pool-roundtrip-caller-runs",
                    "as-completed-1k", "as-completed-100k"], [
         Program(WEFT, binary="bench/weft_pool"),

@@ -6,6 +6,10 @@
  *   pool-throughput-futures: the same, but every job's future is kept, then each awaited
  *                     (weft_future_result) and released, as Python's peer does (weft-only
  *                     line: the peers other than Python have no per-job handle).
+ *   pool-throughput-futures-warm: the same again at once, in the same process: the jobs'
+ *                     memory has been used before (pool-throughput-futures' first million
+ *                     jobs are mostly fresh pages, which on the reference VM cost more than
+ *                     the jobs themselves).
  *   pool-roundtrip:   submit one job and wait for its result, 100,000 times; ns each.
  *   pool-roundtrip-caller-runs: the same on a pool created with caller_runs (the waiting
  *                     thread runs a job no worker has started, as oneTBB's wait does).
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
     as_completed(1000);
     bench_result("pool-throughput", throughput(p, n));
     bench_result("pool-throughput-futures", throughput_futures(p, n));
+    bench_result("pool-throughput-futures-warm", throughput_futures(p, n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 2;

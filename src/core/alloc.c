@@ -6,9 +6,11 @@
 #include "core/internal.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 _Atomic long weft__alloc_fail_countdown = 0;
 
@@ -71,11 +73,28 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
 }
 
 /* The depot: full batches of blocks handed between threads (a pool's jobs are allocated by
- * the submitting thread and freed by a worker), so that neither goes to malloc. Bounded: a
- * batch beyond DEPOT_MAX is freed. A batch is a list of BATCH blocks; batches are chained
- * through the second word of their first block. */
+ * the submitting thread and freed by a worker), so that neither goes to malloc. A batch is
+ * a list of BATCH blocks; batches are chained through the second word of their first block.
+ *
+ * Fresh blocks are carved from chunks (64 KiB, doubling up to a 2 MiB huge page, filled at
+ * once: map_chunk), not taken one by one from malloc: on this VM a first-touch page fault
+ * costs ~16 us, and a million futures kept at once (128 MB of jobs) spent ~0.6 us each in
+ * faults — most of pool-throughput-futures' time. Carved blocks
+ * are never given back: the depot keeps every batch (no bound) and a thread's exit hands its
+ * cache to the depot, so the memory stays at its high-water mark, reused by the next burst
+ * (as Go's heap keeps freed spans). A size the carving cannot take (more than CARVE_SIZES
+ * sizes) still comes from malloc; such blocks are told apart by address (is_carved). */
 #define BATCH 256
-#define DEPOT_MAX 64
+#define DEPOT_MAX 64                 /* batches of malloc'd blocks (a size not carved) */
+#define CHUNK ((size_t)2 << 20)      /* the largest chunk: one huge page */
+#define CHUNK_FIRST ((size_t)64 << 10) /* the first of a size: a program with a few tasks
+                                          keeps 64 KiB per size, not 2 MiB */
+#ifndef MADV_POPULATE_WRITE
+#define WEFT__MADV_POPULATE_WRITE 23
+#else
+#define WEFT__MADV_POPULATE_WRITE MADV_POPULATE_WRITE
+#endif
+#define CARVE_SIZES 4
 
 static weft__mutex depot_lock = WEFT__MUTEX_INIT;
 static struct {
@@ -83,6 +102,130 @@ static struct {
     void *batches;
     unsigned n;
 } depot[4];
+
+/* Carving, under depot_lock: per size, the unused rest of its current chunk, and blocks
+ * handed back one by one by a thread with no cache class for them (`loose`). Every chunk
+ * ever mapped is on `chunks` (its first 16 bytes: the next chunk), for is_carved. */
+static struct {
+    size_t size;                     /* 0: slot unused */
+    char *next, *end;
+    size_t chunk;                    /* the length of its last chunk (they double) */
+    void *loose;
+} carve[CARVE_SIZES];
+static char *chunks;
+
+/* A chunk of len bytes, its pages present, or NULL. Whole huge pages (CHUNK) are aligned
+ * and asked for (MADV_HUGEPAGE) and filled in one call (MADV_POPULATE_WRITE, Linux 5.14):
+ * here a first touch of a 4 KiB page, even one MAP_POPULATE filled, costs ~7 us (the
+ * hypervisor's page tables: 128 MB took 220-290 ms to write once, 30 ms as huge pages). An
+ * older kernel, or no huge page free, leaves the pages to fault in one by one. */
+static char *map_chunk(size_t len)
+{
+    size_t span = len == CHUNK ? 2 * CHUNK : len;
+    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    if (len == CHUNK) {
+        char *a = (char *)(((uintptr_t)m + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1));
+        if (a > m) munmap(m, (size_t)(a - m));
+        if (a + CHUNK < m + span) munmap(a + CHUNK, (size_t)(m + span - (a + CHUNK)));
+        m = a;
+#ifdef MADV_HUGEPAGE
+        (void)madvise(m, len, MADV_HUGEPAGE);
+#endif
+    }
+    (void)madvise(m, len, WEFT__MADV_POPULATE_WRITE);
+    return m;
+}
+
+/* The stride of carved blocks: malloc's alignment. */
+static size_t carve_stride(size_t size) { return (size + 15) & ~(size_t)15; }
+
+/* Whether p lies in a chunk. depot_lock held. Only on rare paths (a block put back by a
+ * thread with no cache class for its size). */
+static bool is_carved(const void *p)
+{
+    for (char *c = chunks; c; c = *(char **)c)
+        if ((const char *)p >= c && (const char *)p < c + ((size_t *)c)[1]) return true;
+    return false;
+}
+
+/* The carving slot of size (taken if free), or -1. depot_lock held. */
+static int carve_slot(size_t size)
+{
+    for (int i = 0; i < CARVE_SIZES; i++)
+        if (carve[i].size == size) return i;
+    for (int i = 0; i < CARVE_SIZES; i++)
+        if (carve[i].size == 0) {
+            carve[i].size = size;
+            return i;
+        }
+    return -1;
+}
+
+/* A fresh batch of `size` blocks: reserved here (depot_lock held) as *b, BATCH blocks at
+ * carve_stride(size), linked by the caller after unlocking (so the lock is not held while
+ * their lines are fetched). Or, rare, blocks handed back loose go straight into c (empty)
+ * and *b stays NULL. Returns 0 on success; else the length of the chunk to map first (the
+ * size's chunk has run out; the caller maps it without the lock and calls carve_install),
+ * or SIZE_MAX if the size cannot be carved (no slot). */
+static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
+{
+    *b = NULL;
+    int slot = carve_slot(size);
+    if (slot < 0) return SIZE_MAX;
+    size_t stride = carve_stride(size);
+    if (carve[slot].loose) {                /* rare: hand those out first, one batch's worth */
+        void *list = NULL;
+        unsigned n = 0;
+        while (carve[slot].loose && n < BATCH) {
+            void *p = carve[slot].loose;
+            carve[slot].loose = *(void **)p;
+            *(void **)p = list;
+            list = p;
+            n++;
+        }
+        c->list = list;
+        c->n = n;
+        return 0;
+    }
+    if ((size_t)(carve[slot].end - carve[slot].next) < stride * BATCH) {
+        size_t len = carve[slot].chunk ? carve[slot].chunk * 2 : CHUNK_FIRST;
+        if (len > CHUNK) len = CHUNK;
+        while (len - 64 < stride * BATCH) len *= 2;
+        return len;
+    }
+    *b = carve[slot].next;
+    carve[slot].next += stride * BATCH;
+    return 0;
+}
+
+/* Makes the chunk m (len bytes, just mapped) the size's current one. depot_lock held. If
+ * another thread installed one meanwhile that still has room, m goes back (a rare race:
+ * its filling was wasted, not its memory). */
+static void carve_install(size_t size, char *m, size_t len)
+{
+    int slot = carve_slot(size);
+    if (slot < 0 || (size_t)(carve[slot].end - carve[slot].next) >= carve_stride(size) * BATCH) {
+        munmap(m, len);
+        return;
+    }
+    ((char **)m)[0] = chunks;               /* its first line: the chain and its length */
+    ((size_t *)m)[1] = len;
+    chunks = m;
+    carve[slot].chunk = len;
+    carve[slot].next = m + 64;              /* blocks start on a line */
+    carve[slot].end = m + len;
+}
+
+/* Links a reserved batch b of `size` blocks into c (empty). No lock: b is the caller's. */
+static void carve_link(struct weft__block_class *c, size_t size, char *b)
+{
+    size_t stride = carve_stride(size);
+    for (unsigned k = 0; k + 1 < BATCH; k++) *(void **)(b + k * stride) = b + (k + 1) * stride;
+    *(void **)(b + (BATCH - 1) * stride) = NULL;
+    c->list = b;
+    c->n = BATCH;
+}
 
 /* fork (core/fork.c, registered with the first thread): the depot stays consistent across it — its lock is held over the
  * fork and released on both sides (the child's copy, held by the forking thread, which is
@@ -108,11 +251,45 @@ static bool depot_take(struct weft__block_class *c, size_t size)
             break;
         }
     }
+    char *b = NULL;
+    if (!got) {
+        size_t len = carve_reserve(c, size, &b);
+        if (len && len != SIZE_MAX) {
+            /* A new chunk: mapped and filled (up to a millisecond for a huge page) without
+             * the lock, which every thread's batch hand-over takes. */
+            weft__mutex_unlock(&depot_lock);
+            char *m = map_chunk(len);
+            weft__mutex_lock(&depot_lock);
+            if (m) {
+                carve_install(size, m, len);
+                len = carve_reserve(c, size, &b);
+            }
+        }
+        got = len == 0;
+    }
     weft__mutex_unlock(&depot_lock);
+    if (b) carve_link(c, size, b);
     return got;
 }
 
-/* Gives BATCH blocks of c (full) to the depot, or back to malloc if it is full. */
+/* One block of `size` back: a carved one onto its size's loose list, a malloc'd one to
+ * free. depot_lock held. */
+static void give_one(void *p, size_t size)
+{
+    if (is_carved(p)) {
+        for (int i = 0; i < CARVE_SIZES; i++)
+            if (carve[i].size == size) {
+                *(void **)p = carve[i].loose;
+                carve[i].loose = p;
+                return;
+            }
+        weft__fatal("a carved block of %zu bytes with no carving slot", size);
+    }
+    free(p);
+}
+
+/* Gives BATCH blocks of c (full) to the depot, or back to malloc if it is full (a size
+ * that is not carved). */
 static void depot_give(struct weft__block_class *c, size_t size)
 {
     void *b = c->list, *last = b;
@@ -129,18 +306,23 @@ static void depot_give(struct weft__block_class *c, size_t size)
             depot[i].size = size;
             slot = i;
         }
-    if (slot >= 0 && depot[slot].n < DEPOT_MAX) {
+    /* A carved size keeps every batch (its blocks cannot go to free); a malloc'd one is
+     * bounded. */
+    bool carved = false;
+    for (int i = 0; i < CARVE_SIZES; i++)
+        if (carve[i].size == size) carved = true;
+    if (slot >= 0 && (carved || depot[slot].n < DEPOT_MAX)) {
         ((void **)b)[1] = depot[slot].batches;
         depot[slot].batches = b;
         depot[slot].n++;
         b = NULL;
     }
-    weft__mutex_unlock(&depot_lock);
-    while (b) {
+    while (b) {                              /* no depot slot (rare): block by block */
         void *next = *(void **)b;
-        free(b);
+        give_one(b, size);
         b = next;
     }
+    weft__mutex_unlock(&depot_lock);
 }
 
 #endif /* !WEFT_ASAN */
@@ -176,6 +358,10 @@ void weft__block_put(void *p, size_t size)
         c->n++;
         return;
     }
+    weft__mutex_lock(&depot_lock);          /* no class for it: rare */
+    give_one(p, size);
+    weft__mutex_unlock(&depot_lock);
+    return;
 #endif
     (void)size;
     free(p);
@@ -183,16 +369,21 @@ void weft__block_put(void *p, size_t size)
 
 void weft__blocks_thread_exit(void)
 {
+#if !WEFT_ASAN
     weft__tls *t = weft__tls_get();
     for (int i = 0; i < (int)(sizeof t->blocks / sizeof t->blocks[0]); i++) {
+        if (!t->blocks[i].list) continue;
+        weft__mutex_lock(&depot_lock);
         while (t->blocks[i].list) {
             void *p = t->blocks[i].list;
             t->blocks[i].list = *(void **)p;
-            free(p);
+            give_one(p, t->blocks[i].size);
         }
+        weft__mutex_unlock(&depot_lock);
         t->blocks[i].n = 0;
         t->blocks[i].size = 0;        /* a later use (another key's destructor) re-arms */
     }
+#endif
 }
 
 void weft__fatal(const char *fmt, ...)

@@ -1,0 +1,139 @@
+/* The block cache (core/alloc.c: weft__block_get / weft__block_put, the depot, and the
+ * chunks fresh blocks are carved from): under threads that allocate, hand blocks to each
+ * other, free them on other threads and exit with blocks cached, no block is ever handed
+ * out twice while in use, and none is lost (a block's tag survives until its put).
+ * More sizes than the carving takes (5) mix carved and malloc'd blocks in one thread's
+ * cache classes and the depot. Bounded: a fixed amount of work, about a second. */
+#include "check.h"
+
+#include "core/internal.h"
+
+#include <pthread.h>
+
+#define THREADS 4
+#define ROUNDS 30
+#define PER 3000                         /* blocks held at once by one thread */
+#define NSIZES 5
+
+static const size_t sizes[NSIZES] = { 40, 128, 64, 200, 96 };
+
+typedef struct {
+    uint64_t tag[2];                     /* words 2 and 3: words 0 and 1 are the cache's
+                                            links while the block is free */
+} tagged;
+
+/* Blocks handed from one thread to the next, under mx. */
+static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
+static void *handed[THREADS][PER];
+static size_t handed_size[THREADS][PER];
+static _Atomic uint64_t next_tag = 1;
+static _Atomic long live;
+
+static uint64_t *tag_of(void *b) { return ((uint64_t *)b) + 2; }
+
+static void put_checked(void *b, size_t size, uint64_t tag)
+{
+    CHECK_EQ(tag_of(b)[0], tag);
+    CHECK_EQ(tag_of(b)[1], ~tag);
+    tag_of(b)[0] = 0;
+    tag_of(b)[1] = 0;
+    weft__block_put(b, size);
+    atomic_fetch_sub(&live, 1);
+}
+
+typedef struct { int id; int round; } arg_t;
+
+static void *worker(void *p)
+{
+    arg_t *a = p;
+    static _Thread_local void *mine[PER];
+    static _Thread_local uint64_t mine_tag[PER];
+    static _Thread_local size_t mine_size[PER];
+    for (int i = 0; i < PER; i++) {
+        size_t size = sizes[(i + a->id + a->round) % NSIZES];
+        void *b = weft__block_get(size);
+        CHECK(b != NULL);
+        /* A block in use by somebody else would have a tag here. */
+        uint64_t t = atomic_fetch_add(&next_tag, 1);
+        tag_of(b)[0] = t;
+        tag_of(b)[1] = ~t;
+        mine[i] = b;
+        mine_tag[i] = t;
+        mine_size[i] = size;
+        atomic_fetch_add(&live, 1);
+    }
+    /* Every other block goes to the next thread, which frees it in its next round. */
+    pthread_mutex_lock(&mx);
+    int to = (a->id + 1) % THREADS;
+    for (int i = 0; i < PER; i++) {
+        if (i % 2) continue;
+        void *old = handed[to][i];
+        if (old) put_checked(old, handed_size[to][i], tag_of(old)[0]);
+        handed[to][i] = mine[i];
+        handed_size[to][i] = mine_size[i];
+        mine[i] = NULL;
+    }
+    /* Blocks handed to this thread: freed here (another thread allocated them). */
+    for (int i = 0; i < PER; i++) {
+        void *b = handed[a->id][i];
+        if (!b) continue;
+        put_checked(b, handed_size[a->id][i], tag_of(b)[0]);
+        handed[a->id][i] = NULL;
+    }
+    pthread_mutex_unlock(&mx);
+    for (int i = 0; i < PER; i++)
+        if (mine[i]) put_checked(mine[i], mine_size[i], mine_tag[i]);
+    /* The thread ends with blocks in its cache: its exit hands them on (weft__tls_self's
+     * exit hook was armed by the first get). */
+    return NULL;
+}
+
+static void test_blocks_threads(void)
+{
+    for (int r = 0; r < ROUNDS; r++) {
+        pthread_t th[THREADS];
+        arg_t args[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            args[i] = (arg_t){ i, r };
+            CHECK(pthread_create(&th[i], NULL, worker, &args[i]) == 0);
+        }
+        for (int i = 0; i < THREADS; i++) CHECK(pthread_join(th[i], NULL) == 0);
+    }
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < PER; i++)
+            if (handed[t][i]) {
+                put_checked(handed[t][i], handed_size[t][i], tag_of(handed[t][i])[0]);
+                handed[t][i] = NULL;
+            }
+    CHECK_EQ(atomic_load(&live), 0);
+}
+
+/* Many blocks at once (several chunks, the largest size), all distinct, then reused: the
+ * second burst gets the same memory back (it is kept, not returned to the system). */
+static void test_blocks_burst(void)
+{
+    enum { N = 40000 };
+    void **bs = malloc(N * sizeof *bs);
+    CHECK(bs != NULL);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            bs[i] = weft__block_get(128);
+            CHECK(bs[i] != NULL);
+            tag_of(bs[i])[0] = (uint64_t)i;
+            tag_of(bs[i])[1] = ~(uint64_t)i;
+        }
+        for (int i = 0; i < N; i++) {
+            CHECK_EQ(tag_of(bs[i])[0], (uint64_t)i);
+            CHECK_EQ(tag_of(bs[i])[1], ~(uint64_t)i);
+        }
+        for (int i = 0; i < N; i++) weft__block_put(bs[i], 128);
+    }
+    free(bs);
+}
+
+int main(void)
+{
+    RUN(test_blocks_threads);
+    RUN(test_blocks_burst);
+    return 0;
+}
