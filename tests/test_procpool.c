@@ -632,12 +632,14 @@ static void test_emfile_while_replacing(void)
     closedir(d);
     const char c = 'k';
     weft_future *dead, *after;
-    CHECK_OK(weft_procpool_submit(p, &dead, dies, &c, 1));
     struct rlimit tight = { (rlim_t)top + 1, old.rlim_max };
     CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
     int fillers[1024], nf = 0;
     while (nf < 1024 && (fillers[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) nf++;
     CHECK(errno == EMFILE);
+    /* Only now the worker dies: submitted earlier, it could die and be replaced before
+     * the descriptors were all taken (seen on a loaded machine: `after` then ran). */
+    CHECK_OK(weft_procpool_submit(p, &dead, dies, &c, 1));
     CHECK_RC(wait_rc(dead), WEFT_EWORKERDIED);
     after = submit_square(p, 7);
     weft_sleep(300 * WEFT_MS);                    /* replacements fail (EMFILE), retried */
