@@ -10,7 +10,7 @@
  * versions of the two big workloads run beside weft in the same tour, on the same server.
  *
  * On a terminal it uses colour and a spinner while a row runs; in a pipe (CI) it prints
- * plain lines (NO_COLOR=1 asks for them on a terminal too). Exits 0 only if every result
+ * plain lines (NO_COLOR=1 or TERM=dumb asks for them on a terminal too). Exits 0 only if every result
  * was right (every page intact, every count exact). Under a minute; no network but
  * 127.0.0.1. One file per section (tour.h lists them).
  */
@@ -24,8 +24,11 @@
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--exit-demo") == 0) return tour_exit_child(argv[2]);
-    tour_tty = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
-    printf("%sweft tour%s — the seed notes' comparisons, measured on this machine%s\n",
+    const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+    tour_tty = isatty(STDOUT_FILENO) && !(no_color && *no_color) &&
+               !(term && strcmp(term, "dumb") == 0);
+    printf("%sweft tour%s — Python's classic concurrency comparisons, in C, measured on this "
+           "machine%s\n",
            tour_bold(), tour_plain(),
            tour_have_python() ? " (Python beside weft)" : " (without Python's rows)");
     int64_t t0 = weft_now();

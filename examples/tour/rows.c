@@ -94,10 +94,24 @@ static double row_stop(tour_row *r)
     return s;
 }
 
+/* Whether the current table has a speed-up column (tour_columns). */
+static bool table_speedup;
+
+void tour_columns(bool speedup)
+{
+    table_speedup = speedup;
+    printf("  %s%-38s %10s%s%s\n", tour_dim(), "", "time",
+           speedup ? "   speed-up over the first row" : "", tour_plain());
+}
+
+/* A Python row's error (the last line of its stderr), shown under the row once it ends. */
+static char py_error[240];
+
 /* On a terminal a row's line overwrites its spinner's. */
 static const char *cr(void) { return tour_tty ? "\r" : ""; }
 
-/* A row's line: its time (negative: did not run) and, when base > 0, the speed-up. */
+/* A row's line: its time (negative: did not run) and, in a table with a speed-up column,
+ * the speed-up (blank for the first row, base <= 0); then the note, if any. */
 static void row_print(const char *label, double s, double base, const char *note)
 {
     if (s < 0) {
@@ -105,8 +119,12 @@ static void row_print(const char *label, double s, double base, const char *note
         return;
     }
     printf("%s  %-38s %8.3f s", cr(), label, s);
-    if (base > 0) printf("   %s%7.1fx%s", tour_green(), base / s, tour_plain());
-    printf("   %s\n", note ? note : "");
+    if (base > 0)
+        printf(base / s < 0.1 ? "   %s%7.2fx%s" : "   %s%7.1fx%s", tour_green(), base / s,
+               tour_plain());
+    else if (table_speedup && note && *note) printf("%11s", "");
+    if (note && *note) printf("   %s", note);
+    printf("\n");
 }
 
 double tour_row_end(tour_row *r, double base, const char *note)
@@ -120,6 +138,8 @@ void tour_row_end_measured(tour_row *r, double measured, double base, const char
 {
     row_stop(r);
     row_print(r->label, measured > 0 ? measured : -1, base, note);
+    if (py_error[0]) tour_remark("(python: %s)", py_error);
+    py_error[0] = 0;
 }
 
 void tour_row_skip(tour_row *r, const char *why)
@@ -135,16 +155,32 @@ bool tour_have_python(void)
     return (!no || !*no || *no == '0') && access("/usr/bin/python3", X_OK) == 0;
 }
 
+/* Keeps the last non-empty line of err (a traceback's: the exception) in py_error. */
+static void keep_last_line(const char *err, size_t len)
+{
+    while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) len--;
+    size_t start = len;
+    while (start && err[start - 1] != '\n') start--;
+    snprintf(py_error, sizeof py_error, "%.*s", (int)(len - start), err + start);
+}
+
 double tour_python(const char *code, const char *arg1, const char *arg2)
 {
     const char *argv[] = { "/usr/bin/python3", "-c", code, arg1, arg2, NULL };
     weft_subprocess_result r = { 0 };
-    int rc = weft_subprocess_run(&r, argv, NULL, NULL, 0, 120 * WEFT_SEC,
+    int rc = weft_subprocess_run(&r, argv, NULL, NULL, 0, 60 * WEFT_SEC,
                                  WEFT_SUBPROCESS_CAPTURE);
     double t = -1;
-    if (rc == 0 && r.returncode == 0 && r.out) t = atof(r.out);
-    else if (rc == 0 && r.err && r.err_len)
-        tour_remark("(python: %.*s)", (int)(r.err_len > 200 ? 200 : r.err_len), r.err);
+    if (rc == 0 && r.returncode == 0 && r.out) {
+        t = atof(r.out);
+    } else if (rc == 0 && r.err && r.err_len) {
+        keep_last_line(r.err, r.err_len);
+        /* The snippets assert what they got: a wrong page or answer is weft's server's
+         * fault or the tour's, not Python's. */
+        if (strstr(py_error, "AssertionError")) tour_fail("Python received a wrong result");
+    } else if (rc) {
+        snprintf(py_error, sizeof py_error, "%s", weft_strerror(rc));
+    }
     weft_subprocess_result_free(&r);
     return t > 0 ? t : -1;
 }

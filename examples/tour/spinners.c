@@ -107,6 +107,7 @@ void tour_spinners(void)
         tour_fail("no event");
         return;
     }
+    tour_columns(false);
     tour_row r;
     tour_row_begin(&r, "spinner thread");
     int rc = as_thread(&s);

@@ -68,12 +68,14 @@ static int writer(void *arg, void **result)
     pipeline *p = arg;
     sqlite3_stmt *ins;
     if (sqlite3_prepare_v2(p->db, "INSERT INTO rows(producer, seq) VALUES (?, ?)", -1, &ins,
-                           NULL) != SQLITE_OK)
+                           NULL) != SQLITE_OK) {
+        weft_queue_shutdown(p->rows, true);     /* the producers' puts fail: no hang */
         return -EIO;
+    }
     int rc = 0;
     void *item;
     while (weft_queue_get(p->rows, &item, WEFT_FOREVER) == 0) {
-        sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
+        if (sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) rc = -EIO;
         int n = 0;
         do {
             db_row *r = item;
@@ -102,9 +104,11 @@ static long count(sqlite3 *db, const char *sql)
 
 void tour_sqlite(void)
 {
-    tour_heading("8. 100 coroutines hand rows to one SQLite writer thread (janus's job)",
-                 "One weft_queue: a put parks only its coroutine, the writer thread's get "
-                 "blocks only the writer; it commits what is queued in one transaction.");
+    tour_heading("8. 100 coroutines hand rows to one SQLite writer thread",
+                 "Python needs janus (a queue with an asyncio side and a threading side) for "
+                 "this; here it is one weft_queue: a put parks only its coroutine, the writer "
+                 "thread's get blocks only the writer, which commits what is queued in one "
+                 "transaction.");
     const char *dir = getenv("TMPDIR");
     char path[512];
     snprintf(path, sizeof path, "%s/weft-tour-XXXXXX", dir && *dir ? dir : "/tmp");
@@ -115,6 +119,7 @@ void tour_sqlite(void)
     }
     close(fd);
     pipeline p = { 0 };
+    tour_columns(false);
     tour_row r;
     tour_row_begin(&r, "100 coroutines -> 1 writer thread");
     int rc = -EIO;
@@ -148,7 +153,7 @@ void tour_sqlite(void)
 #else
 void tour_sqlite(void)
 {
-    tour_heading("8. 100 coroutines hand rows to one SQLite writer thread (janus's job)",
+    tour_heading("8. 100 coroutines hand rows to one SQLite writer thread",
                  "This tour was built without SQLite (libsqlite3-dev).");
     tour_row r;
     tour_row_begin(&r, "100 coroutines -> 1 writer thread");

@@ -50,6 +50,9 @@ int tour_failures(void);
 /* A dim line under a table. */
 void tour_remark(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Prints the column headings of a table: the time, and (speedup) the speed-up column. */
+void tour_columns(bool speedup);
+
 /* A row: begun, the work runs, ended. On a terminal a spinner thread turns meanwhile. */
 typedef struct tour_row {
     weft_thread *spinner;
@@ -60,7 +63,7 @@ typedef struct tour_row {
 
 void tour_row_begin(tour_row *r, const char *label);
 /* Ends the row: prints its time and, when base > 0, the speed-up base / time; returns the
- * time in seconds. */
+ * time in seconds. A note may be NULL or "". */
 double tour_row_end(tour_row *r, double base, const char *note);
 /* Ends a row whose time another program measured (Python, without its start-up): prints
  * that time (measured <= 0: "did not run"). */
@@ -70,7 +73,9 @@ void tour_row_skip(tour_row *r, const char *why);
 
 /* Python beside weft: have_python is false without /usr/bin/python3 or with
  * WEFT_TOUR_NO_PYTHON=1 (the test runs). tour_python runs `python3 -c code args...`; its
- * stdout is the time in seconds the snippet measured. Returns it, or -1 (the error shown). */
+ * stdout is the time in seconds the snippet measured. Returns it, or -1 (the error is shown
+ * under the row by tour_row_end_measured; an AssertionError — a wrong page or answer — is
+ * counted as a failure). */
 bool tour_have_python(void);
 double tour_python(const char *code, const char *arg1, const char *arg2);
 
