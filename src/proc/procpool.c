@@ -84,6 +84,9 @@ typedef struct worker {
     bool ready;                      /* greeted: its initializer succeeded */
     bool leaving;                    /* sent "leave" (max tasks, shutdown) */
     bool dead;
+    bool misbehaved;                 /* it broke the protocol: nothing more of it is read
+                                        (dead alone — a kill, a timeout, EOF — still lets
+                                        bury read the results it wrote before) */
     int kill_reason;                 /* 0, -ETIMEDOUT, -ECANCELED, -EMSGSIZE or -EPROTO
                                         (it broke the protocol): why we killed it */
     const struct ptask *kill_task;   /* the task it was running then */
@@ -452,6 +455,7 @@ ssize_t weft__procpool_decode(const void *buf, size_t have, size_t max_len,
 static void worker_misbehaved(worker *w, int err)
 {
     w->dead = true;
+    w->misbehaved = true;
     w->kill_reason = err;
     w->kill_task = weft__list_empty(&w->sent) ? NULL
                                                : weft__container_of(w->sent.next, ptask, link);
@@ -461,7 +465,7 @@ static void worker_misbehaved(worker *w, int err)
 static void take_results(weft_procpool *p, worker *w)
 {
     for (;;) {
-        if (w->dead) {                            /* misbehaved: nothing more is read */
+        if (w->misbehaved) {                      /* nothing more of it is read */
             w->in.off = w->in.len;
             break;
         }
@@ -536,7 +540,7 @@ static int read_worker(weft_procpool *p, worker *w)
         if (r > 0) {
             w->in.len += (size_t)r;
             take_results(p, w);
-            if (w->dead) return 1;                /* misbehaved: killed next, not read */
+            if (w->misbehaved) return 1;          /* killed next, not read */
             continue;
         }
         if (r < 0 && errno == EINTR) continue;
