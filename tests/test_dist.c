@@ -825,6 +825,10 @@ static void test_malformed_messages(void)
           WEFT_EBADTASK },
         { "big-arg", 6, { "v", "1", "name", "square", "arg", huge },
           { -1, -1, -1, -1, -1, big }, -EMSGSIZE },
+        /* A number field past the worker's limit: START's reply would be refused, and the
+         * task retried for ever (the security review). */
+        { "big-failures", 8, { "v", "1", "name", "square", "arg", "", "failures", huge },
+          { -1, -1, -1, -1, -1, -1, -1, big }, WEFT_EBADTASK },
     };
     size_t nrec = sizeof recs / sizeof *recs;
     for (size_t i = 0; i < nrec; i++) {

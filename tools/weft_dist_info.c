@@ -15,12 +15,12 @@
 /* The URL as it may be printed: "user:password@" becomes "user:***@". */
 static void print_url(const char *url)
 {
+    /* Everything between the user's colon and the last '@' is hidden: a password may hold
+     * '/', '@' or ':' (the parsers accept some of them unencoded), so no other character
+     * may end it. Over-masking a URL without credentials is harmless; a leak is not. */
     const char *scheme = strstr(url, "://");
     const char *start = scheme ? scheme + 3 : url;
-    const char *slash = strchr(start, '/');
-    const char *at = NULL;
-    for (const char *p = start; *p && (!slash || p < slash || *start == '/'); p++)
-        if (*p == '@') at = p;
+    const char *at = strrchr(start, '@');
     const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
     if (!colon) {
         fputs(url, stderr);

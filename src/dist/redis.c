@@ -282,6 +282,9 @@ static int handshake_raw(weft_redis *c, const char *cmd, size_t n)
             weft_redis_reply_free(reply);
             return rc;
         }
+        /* Bytes of a reply not yet whole count against max_reply too (the read path's
+         * rule): a server answering AUTH with an endless string is refused, not buffered. */
+        if (c->reader->len - c->reader->pos > c->o.max_reply) return -EMSGSIZE;
         char buf[4096];
         ssize_t k = dist_read_some(c->fd, buf, sizeof buf, deadline);
         if (k < 0) return (int)k;

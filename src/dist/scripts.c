@@ -47,7 +47,9 @@ static const char submit_lua[] =
 
 /* START: P, id, worker, now_ms, max_message. Returns {0} if the task already has a result
  * (cancelled, or recorded by another run), {-1} if its record is gone or malformed (no
- * version 1, no name or one over 256 bytes, no argument), {-2} if its argument is over
+ * version 1, no name or one over 256 bytes, no argument, a number field over 15 bytes —
+ * the reply must stay within the worker's limit, or it would fail and be retried for
+ * ever), {-2} if its argument is over
  * max_message (checked here, so that an oversized argument never crosses the wire), else
  * {1, attempt (this run's number), name, arg, attempts, timeout_ms, failures (runs that
  * returned an error)}: the runs before this one that neither failed nor ended the task
@@ -58,6 +60,7 @@ static const char start_lua[] =
     "if redis.call('TYPE', t).ok ~= 'hash' then return {-1} end\n"
     "local f = redis.call('HMGET', t, 'v', 'name', 'arg', 'attempts', 'timeout', 'failures')\n"
     "if f[1] ~= '1' or not f[2] or not f[3] or #f[2] > 256 then return {-1} end\n"
+    "for i = 4, 6 do if f[i] and #f[i] > 15 then return {-1} end end\n"
     "if #f[3] > tonumber(ARGV[5]) then return {-2} end\n"
     "local n = redis.pcall('HINCRBY', t, 'attempt', 1)\n"
     "if type(n) ~= 'number' then return {-1} end\n"

@@ -108,7 +108,9 @@ static int call_on_thread(void *arg, void **result)
 static int run_task(weft_dist_worker *w, weft_proc_task fn, const void *arg, size_t len,
                     int64_t timeout_ms, void **out, size_t *out_len)
 {
-    int64_t timeout = timeout_ms > 0 ? timeout_ms * WEFT_MS : WEFT_FOREVER;
+    /* Past INT64_MAX ns (292 years: a decoded field has up to 15 digits) is no limit. */
+    int64_t timeout = timeout_ms > 0 && timeout_ms < INT64_MAX / WEFT_MS ? timeout_ms * WEFT_MS
+                                                                          : WEFT_FOREVER;
     *out = NULL;
     *out_len = 0;
     if (w->o.mode == WEFT_DIST_PROCESSES) {

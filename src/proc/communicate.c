@@ -49,8 +49,8 @@ static int reserve(weft__capture *c, size_t want)
 static size_t read_want(const weft_subprocess *p, const weft__capture *c)
 {
     if (!p->max_output) return READ_ROOM;
-    size_t left = p->max_output - c->len + 1;
-    return left < READ_ROOM ? left : READ_ROOM;
+    size_t left = p->max_output - c->len;        /* + 1, written so as not to wrap at SIZE_MAX */
+    return left >= READ_ROOM ? READ_ROOM : left + 1;
 }
 
 /* After a read into c: -EMSGSIZE if it went over max_output (the excess is dropped and c
