@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdint.h>
 #include <weft/procpool.h>
@@ -341,6 +342,56 @@ static void test_timeout_never_runs_twice(void)
            weft_procpool_replaced(p));
     weft_procpool_destroy(p);
     munmap((void *)runs, TRIALS * sizeof *runs);
+}
+
+/* ---- a worker that breaks the protocol is killed, its task fails, the pool goes on ----- */
+
+/* Run in a worker: writes a frame of its own on its pool socket (the one socket a worker
+ * holds: weft's other conversation ends point at /dev/null in a fork's child), then
+ * waits. mode 0: a result for a task it was never sent; 1: a length of 2^60, then bytes;
+ * 2: a second greeting. */
+static int break_protocol(const void *arg, size_t len, void **out, size_t *out_len)
+{
+    (void)out; (void)out_len;
+    int mode;
+    if (len != sizeof mode) return -EINVAL;
+    memcpy(&mode, arg, sizeof mode);
+    weft__pp_result_hdr h = { 0 };
+    if (mode == 0) h.id = 999999;
+    if (mode == 1) h.len = 1ull << 60;
+    static char junk[65536];
+    for (int fd = 3; fd < 256; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+        if (write(fd, &h, sizeof h) != (ssize_t)sizeof h) continue;
+        for (int i = 0; mode == 1 && i < 50; i++)
+            if (write(fd, junk, sizeof junk) < 0) break;
+    }
+    sleep(10);                                   /* killed before */
+    return 0;
+}
+
+static void test_worker_breaks_protocol(void)
+{
+    weft_procpool_opts o = WEFT_PROCPOOL_OPTS_INIT;
+    o.workers = 1;
+    o.max_message = 1 << 20;
+    weft_procpool *p;
+    CHECK_OK(weft_procpool_create(&p, &o));
+    static const int want[] = { -EPROTO, -EMSGSIZE, -EPROTO };
+    for (int mode = 0; mode < 3; mode++) {
+        weft_future *f;
+        int64_t t0 = weft_now();
+        CHECK_OK(weft_procpool_submit(p, &f, break_protocol, &mode, sizeof mode));
+        CHECK_RC(wait_rc(f), want[mode]);
+        CHECK(weft_now() - t0 < 8 * WEFT_SEC);     /* killed, not waited for */
+        weft_future_release(f);
+    }
+    CHECK(weft_procpool_replaced(p) >= 2);
+    weft_future *sq = submit_square(p, 6);          /* the pool goes on */
+    CHECK_EQ(squared(sq), 36);
+    weft_future_release(sq);
+    weft_procpool_destroy(p);
 }
 
 static void test_cancel(void)
@@ -1089,6 +1140,7 @@ int main(void)
     RUN(test_worker_death);
     RUN(test_task_timeout);
     RUN(test_timeout_never_runs_twice);
+    RUN(test_worker_breaks_protocol);
     RUN(test_cancel);
     RUN(test_max_tasks_per_child);
     RUN(test_initializer);
