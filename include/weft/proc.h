@@ -78,7 +78,8 @@ typedef struct weft_subprocess_opts {
     int process_group;        /* -1: the parent's; 0: a new group led by the child; > 0: join
                                  that group (Python's process_group) */
     const int *pass_fds;      /* descriptors (>= 3) the child keeps open under the same numbers
-                                 (their close-on-exec flag is cleared in the child) */
+                                 (their close-on-exec flag is cleared in the child); each
+                                 must be open in the caller (-EBADF otherwise) */
     size_t n_pass_fds;        /* the number of pass_fds */
     int pipe_size;            /* the pipes' capacity in bytes (F_SETPIPE_SZ); 0: the system's
                                  (64 KiB) */
@@ -119,7 +120,8 @@ typedef struct weft_subprocess_result {
  * Errors, with nothing left behind (no child, no descriptor): -EINVAL (p or argv NULL,
  * argv[0] NULL, a bad mode in opts, WEFT_STDIO_FD with a negative descriptor,
  * WEFT_STDIO_STDOUT for stdin or stdout, a pass_fds entry < 3, process_group < -1,
- * pipe_size < 0); -EBADF (a WEFT_STDIO_FD descriptor that is not open); -ENOMEM; -EMFILE
+ * pipe_size < 0); -EBADF (a WEFT_STDIO_FD descriptor or a pass_fds entry that is not
+ * open); -ENOMEM; -EMFILE
  * and -ENFILE (no descriptor for a pipe or the pidfd); -EAGAIN (the process limit);
  * -ENOSYS (a kernel older than 5.4); F_SETPIPE_SZ's errors for pipe_size (-EPERM).
  * The child's own failures before the program runs are this call's errors too, never an
