@@ -249,7 +249,10 @@ WEFT_API void weft_subprocess_detach(weft_subprocess *p);
  * *r is always set (zeroed first): free it with weft_subprocess_result_free whatever the
  * call returned. Returns 0; WEFT_SUBPROCESS_FAILED (CHECK); weft_subprocess_start's errors;
  * communicate's (-EMSGSIZE: more output than opts' max_output; the child is killed and r
- * holds the first max_output bytes). Blocks until the child has ended. */
+ * holds the first max_output bytes and the child's returncode — usually -9 (SIGKILL), but
+ * the child may have exited by itself before the kill, e.g. after writing everything, and
+ * then it is its own exit status, 0 included: the return value -EMSGSIZE is the sign of
+ * the limit, never returncode). Blocks until the child has ended. */
 WEFT_API int weft_subprocess_run(weft_subprocess_result *r, const char *const argv[],
                                  const weft_subprocess_opts *opts, const void *input,
                                  size_t input_len, int64_t timeout, unsigned flags);
