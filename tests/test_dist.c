@@ -711,6 +711,28 @@ static void test_acl_users(void)
     }
     weft_redis_close(cl);
 
+    /* Inspection refused (NOPERM) is an error, not zero counts; an inspector user with
+     * what DIST.md lists succeeds; a queue no worker has read counts zeros. */
+    weft_dist_info info;
+    info.queued = 77;
+    CHECK_RC(weft_dist_inspect(curl, NULL, "acl", &info), WEFT_EREDIS);
+    CHECK_EQ(info.queued + info.running + info.dead + (long)info.nworkers, 0);
+    CHECK_RC(weft_dist_inspect(wurl, NULL, "acl", &info), WEFT_EREDIS);
+    {
+        weft_redis_reply *rep;
+        CHECK_OK(run_words(admin, "ACL SETUSER weft-inspect on >ipw resetkeys resetchannels "
+                                  "-@all +xlen +zcard +llen +xpending +hgetall +exists "
+                                  "%R~weft:*", &rep));
+        weft_redis_reply_free(rep);
+    }
+    char iurl[256];
+    snprintf(iurl, sizeof iurl, "unix://weft-inspect:ipw@%s", rs.sock);
+    CHECK_OK(weft_dist_inspect(iurl, NULL, "acl", &info));
+    CHECK(info.dead >= 1);
+    CHECK(info.nworkers >= 1);
+    CHECK_OK(weft_dist_inspect(iurl, NULL, "acl-never-read", &info));
+    CHECK_EQ(info.queued + info.running + info.delayed + info.dead, 0);
+
     /* Wrong passwords, unknown users, malformed URLs. */
     char bad[256];
     snprintf(bad, sizeof bad, "unix://weft-client:wrong@%s", rs.sock);
@@ -729,7 +751,7 @@ static void test_acl_users(void)
     CHECK_RC(weft_dist_worker_create(&w2, bad, &o), WEFT_EREDIS);
     local_stop(&lw);
     weft_redis_reply *rep;
-    CHECK_OK(run_words(admin, "ACL DELUSER weft-worker weft-client", &rep));
+    CHECK_OK(run_words(admin, "ACL DELUSER weft-worker weft-client weft-inspect", &rep));
     weft_redis_reply_free(rep);
     weft_redis_close(admin);
 }

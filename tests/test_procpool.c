@@ -505,6 +505,56 @@ static void test_big_results(void)
     weft_procpool_destroy(p);
 }
 
+/* What a map under a message limit reported: calls, and how many with -EMSGSIZE. */
+typedef struct { size_t calls, too_big; } limit_seen;
+
+static void count_limit(void *arg, size_t i, int rc, const void *data, size_t len)
+{
+    (void)i; (void)data; (void)len;
+    limit_seen *m = arg;
+    m->calls++;
+    if (rc == -EMSGSIZE) m->too_big++;
+    else CHECK_RC(rc, 0);
+}
+
+/* weft_procpool_map under opts.max_message (o's pool p): a chunk whose items are exactly
+ * the limit runs (as a submit of exactly the limit: the chunk's header is not counted),
+ * one item more fails the whole map with -EMSGSIZE and each is never called; a chunk
+ * whose results (16 bytes per item + the bytes) pass the limit gives each of its items
+ * -EMSGSIZE, and a chunk size that fits runs them all. */
+static void map_message_limit(weft_procpool *p, size_t max)
+{
+    size_t item = 64 << 10, fit = max / item;      /* 16 items of 64 KiB: the limit */
+    unsigned char *items = calloc(fit + 1, item);
+    CHECK(items != NULL);
+    limit_seen m = { 0, 0 };
+    CHECK_OK(weft_procpool_map(p, nothing, items, item, fit, fit, count_limit, &m));
+    CHECK_EQ(m.calls, fit);
+    CHECK_EQ(m.too_big, 0);
+    m = (limit_seen){ 0, 0 };
+    CHECK_OK(weft_procpool_map(p, nothing, items, item, fit + 1, fit, count_limit, &m));
+    CHECK_EQ(m.calls, fit + 1);                    /* two chunks: 16 and 1 */
+    m = (limit_seen){ 0, 0 };
+    CHECK_RC(weft_procpool_map(p, nothing, items, item, fit + 1, fit + 1, count_limit, &m),
+             -EMSGSIZE);
+    CHECK_EQ(m.calls, 0);
+    CHECK_RC(weft_procpool_map(p, nothing, items, item, fit + 1, SIZE_MAX, count_limit,
+                               &m), -EMSGSIZE);    /* the chunk size is capped at n */
+    CHECK_EQ(m.calls, 0);
+    free(items);
+    /* Results: 64 KiB each; 16 to a chunk is 16 * (16 + 64 Ki) > the limit, 15 fit. */
+    size_t sizes[32];
+    for (size_t i = 0; i < 32; i++) sizes[i] = 64 << 10;
+    m = (limit_seen){ 0, 0 };
+    CHECK_OK(weft_procpool_map(p, big, sizes, sizeof *sizes, 32, 16, count_limit, &m));
+    CHECK_EQ(m.calls, 32);
+    CHECK_EQ(m.too_big, 32);
+    m = (limit_seen){ 0, 0 };
+    CHECK_OK(weft_procpool_map(p, big, sizes, sizeof *sizes, 32, 15, count_limit, &m));
+    CHECK_EQ(m.calls, 32);
+    CHECK_EQ(m.too_big, 0);
+}
+
 /* opts.max_message (issue 19): an argument 10 times the limit is refused at submit, a
  * result 10 times the limit fails its task with -EMSGSIZE (the worker drops it), and the
  * pool goes on; results and arguments at the limit pass. */
@@ -534,6 +584,7 @@ static void test_message_limit(void)
     CHECK_OK(weft_procpool_result(f, 60 * WEFT_SEC, NULL, &got));
     CHECK_EQ(got, o.max_message);
     weft_future_release(f);
+    map_message_limit(p, o.max_message);
     CHECK_EQ(weft_procpool_replaced(p), 0);       /* the worker was not at fault */
     weft_procpool_destroy(p);
     /* The default. */

@@ -7,6 +7,8 @@
 #include "check.h"
 #include "redis_server.h"
 
+#include <weft/dist.h>
+
 static redis_server rs;
 
 static void test_basics(void)
@@ -274,6 +276,15 @@ static void test_urls(void)
     weft_redis_close(r);
     snprintf(url, sizeof url, "unix://:s3%%3Acr%%40t@%s", rs.sock);
     CHECK_RC(weft_redis_connect(&r, url, NULL), WEFT_EREDIS);
+    /* No password at all: the connect sends nothing to refuse, so it succeeds, and each
+     * command fails with NOAUTH (redis.h); weft_dist_inspect fails, not counts of zero. */
+    CHECK_OK(weft_redis_connect(&r, rs.url, NULL));
+    CHECK_RC(weft_redis_callf(r, &rep, 5 * WEFT_SEC, "PING"), WEFT_EREDIS);
+    CHECK(strncmp(rep->str, "NOAUTH", 6) == 0);
+    weft_redis_reply_free(rep);
+    weft_redis_close(r);
+    weft_dist_info info;
+    CHECK_RC(weft_dist_inspect(rs.url, NULL, NULL, &info), WEFT_EREDIS);
     snprintf(url, sizeof url, "unix://default:s3%%3Acr%%40t%%2F%%25%%C3%%A9@%s", rs.sock);
     CHECK_OK(weft_redis_connect(&r, url, NULL));   /* the same as the ACL user "default" */
     const char *unset[4] = { "CONFIG", "SET", "requirepass", "" };

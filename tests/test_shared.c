@@ -675,6 +675,25 @@ static void test_msgpipe_peer_gone(void)
     weft_msgpipe_destroy(pa);
 }
 
+/* shared.h's -EMSGSIZE rule: the receiver's end refuses the message and is out of step,
+ * the sender is not told (its sends succeed, into the void) until the receiver destroys
+ * its end; then the sender's sends get -EPIPE. */
+static void test_msgpipe_oversized_then_destroy(void)
+{
+    CHECK_OK(weft_msgpipe_create(&pa, &pb));
+    CHECK_OK(weft_msgpipe_set_max_message(pb, 16));
+    char big[100] = { 0 };
+    CHECK_OK(weft_msgpipe_send(pa, big, sizeof big, WEFT_SEC));
+    void *m;
+    size_t n;
+    CHECK_RC(weft_msgpipe_recv(pb, &m, &n, WEFT_SEC), -EMSGSIZE);
+    CHECK_RC(weft_msgpipe_recv(pb, &m, &n, WEFT_SEC), -EPIPE);
+    CHECK_OK(weft_msgpipe_send(pa, "lost", 4, WEFT_SEC));     /* not told */
+    weft_msgpipe_destroy(pb);
+    CHECK_RC(weft_msgpipe_send(pa, "x", 1, WEFT_SEC), -EPIPE);
+    weft_msgpipe_destroy(pa);
+}
+
 /* ---- an object outlives the process that made it ---------------------------------------- */
 
 static weft_shared_mem *verdict;     /* an int: 1 when the grandchild is done */
@@ -810,6 +829,7 @@ int main(void)
     RUN(test_queue_stress);
     RUN(test_msgpipe);
     RUN(test_msgpipe_peer_gone);
+    RUN(test_msgpipe_oversized_then_destroy);
     RUN(test_used_after_creator_exited);
     RUN(test_destroy_after_wait);
     return check_done();

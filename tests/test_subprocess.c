@@ -134,6 +134,20 @@ static void test_bad_arguments(void)
     o.pass_fds = &two;
     o.n_pass_fds = 1;
     CHECK_RC(weft_subprocess_start(&p, CHILD("exit", "0"), &o), -EINVAL);
+    /* A pass_fds entry that is not open: -EBADF (Python's rule), even beside an open one,
+     * and nothing started. */
+    int open_fd = dup(0), closed_fd = dup(0);
+    CHECK(open_fd >= 3 && closed_fd >= 3);
+    close(closed_fd);
+    int mixed[2] = { open_fd, closed_fd };
+    o.pass_fds = mixed;
+    o.n_pass_fds = 2;
+    CHECK_RC(weft_subprocess_start(&p, CHILD("exit", "0"), &o), -EBADF);
+    weft_subprocess_result br;
+    CHECK_RC(weft_subprocess_run(&br, CHILD("exit", "0"), &o, NULL, 0, WEFT_SEC, 0), -EBADF);
+    o.n_pass_fds = 1;                                      /* the open one alone: fine */
+    CHECK_EQ(code_of(CHILD("exit", "0"), &o), 0);
+    close(open_fd);
     o = (weft_subprocess_opts)WEFT_SUBPROCESS_OPTS_INIT;
     o.process_group = -2;
     CHECK_RC(weft_subprocess_start(&p, CHILD("exit", "0"), &o), -EINVAL);

@@ -240,12 +240,21 @@ typedef struct weft_dist_info {
     long dead;                          /* dead letters */
     size_t nworkers;                    /* workers[0 .. nworkers) */
     weft_dist_worker_info workers[64];  /* the first 64: those holding tasks of the queue,
-                                           then every worker that ever sent a heartbeat to
-                                           this server (any queue), alive or not */
+                                           then every worker in the registry
+                                           (P:workers: any queue) — each worker that sent
+                                           a heartbeat and has not stopped cleanly (a
+                                           clean stop removes its entry; a killed one
+                                           stays, alive false) */
 } weft_dist_info;
 
 /* Fills *info for a queue (NULL: "default") of the server at url, with prefix (NULL:
- * "weft"). Errors: -EINVAL, -ENOMEM, weft_redis_connect's. Blocks. */
+ * "weft"). A queue no worker has read yet counts nothing running. On an error *info is
+ * all zeros. Errors: -EINVAL, -ENOMEM, weft_redis_connect's, WEFT_EREDIS (the server
+ * refused one of its commands — NOPERM for a user without the rights DIST.md lists,
+ * NOAUTH for a URL without the server's password, WRONGTYPE for a key of another type),
+ * -EPROTO (an answer of an unexpected type), -ETIMEDOUT (a command unanswered for 10 s).
+ * Threads and coroutines (it makes a connection of its own); blocks (a coroutine parks)
+ * until the answers are in. */
 WEFT_API int weft_dist_inspect(const char *url, const char *prefix, const char *queue,
                                weft_dist_info *info);
 

@@ -78,7 +78,8 @@ typedef struct weft_subprocess_opts {
     int process_group;        /* -1: the parent's; 0: a new group led by the child; > 0: join
                                  that group (Python's process_group) */
     const int *pass_fds;      /* descriptors (>= 3) the child keeps open under the same numbers
-                                 (their close-on-exec flag is cleared in the child) */
+                                 (their close-on-exec flag is cleared in the child); each
+                                 must be open in the caller (-EBADF otherwise) */
     size_t n_pass_fds;        /* the number of pass_fds */
     int pipe_size;            /* the pipes' capacity in bytes (F_SETPIPE_SZ); 0: the system's
                                  (64 KiB) */
@@ -119,7 +120,8 @@ typedef struct weft_subprocess_result {
  * Errors, with nothing left behind (no child, no descriptor): -EINVAL (p or argv NULL,
  * argv[0] NULL, a bad mode in opts, WEFT_STDIO_FD with a negative descriptor,
  * WEFT_STDIO_STDOUT for stdin or stdout, a pass_fds entry < 3, process_group < -1,
- * pipe_size < 0); -EBADF (a WEFT_STDIO_FD descriptor that is not open); -ENOMEM; -EMFILE
+ * pipe_size < 0); -EBADF (a WEFT_STDIO_FD descriptor or a pass_fds entry that is not
+ * open); -ENOMEM; -EMFILE
  * and -ENFILE (no descriptor for a pipe or the pidfd); -EAGAIN (the process limit);
  * -ENOSYS (a kernel older than 5.4); F_SETPIPE_SZ's errors for pipe_size (-EPERM).
  * The child's own failures before the program runs are this call's errors too, never an
@@ -247,7 +249,10 @@ WEFT_API void weft_subprocess_detach(weft_subprocess *p);
  * *r is always set (zeroed first): free it with weft_subprocess_result_free whatever the
  * call returned. Returns 0; WEFT_SUBPROCESS_FAILED (CHECK); weft_subprocess_start's errors;
  * communicate's (-EMSGSIZE: more output than opts' max_output; the child is killed and r
- * holds the first max_output bytes). Blocks until the child has ended. */
+ * holds the first max_output bytes and the child's returncode — usually -9 (SIGKILL), but
+ * the child may have exited by itself before the kill, e.g. after writing everything, and
+ * then it is its own exit status, 0 included: the return value -EMSGSIZE is the sign of
+ * the limit, never returncode). Blocks until the child has ended. */
 WEFT_API int weft_subprocess_run(weft_subprocess_result *r, const char *const argv[],
                                  const weft_subprocess_opts *opts, const void *input,
                                  size_t input_len, int64_t timeout, unsigned flags);

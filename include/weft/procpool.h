@@ -71,7 +71,11 @@ typedef struct weft_procpool_opts {
                                       manager never holds more than this for a result,
                                       whatever a worker writes: a worker whose frame is
                                       larger or malformed is killed and its task fails
-                                      (-EMSGSIZE, -EPROTO). */
+                                      (-EMSGSIZE, -EPROTO). There is no upper
+                                      bound: SIZE_MAX turns the limit off (then a
+                                      worker's frame header decides how much the
+                                      manager allocates for a result). For
+                                      weft_procpool_map's chunks, see there. */
 } weft_procpool_opts;
 /* The default weft_procpool_opts.max_message: 256 MiB. */
 #define WEFT_PROCPOOL_MAX_MESSAGE ((size_t)256 << 20)
@@ -123,10 +127,18 @@ typedef void (*weft_procpool_each)(void *arg, size_t i, int rc, const void *data
  * items one after the other), and each(arg, i, ...) is called for every item, in order
  * of i, on the calling context, as the results come. A chunk is one task: a worker that
  * dies running it fails every item of the chunk (WEFT_EWORKERDIED), and a task_timeout
- * applies to the whole chunk. Returns 0 once every item has been reported (their own
- * errors go to each); -EINVAL (pool, fn or each NULL; items NULL or item_size 0 with
- * n > 0), -ENOMEM, -ESHUTDOWN, WEFT_EPOOLBROKEN (then the chunks already queued are
- * cancelled, and each is not called); -ECANCELED / -ETIMEDOUT if the caller is cancelled
+ * applies to the whole chunk. opts.max_message applies to a chunk in both directions:
+ * its argument is its items' bytes (chunk_size * item_size, the chunk size capped at n;
+ * at most max_message, as submit's argument: the map's own 24-byte chunk header is not
+ * counted), else the whole map fails with -EMSGSIZE before anything runs and each is
+ * never called; its result is, per item, a 16-byte header (code, length) and the
+ * item's result bytes, and a chunk whose total is over max_message gives every item of
+ * the chunk -EMSGSIZE (through each; the map goes on). So choose chunk_size with
+ * chunk_size * item_size <= max_message and chunk_size * (16 + the largest result)
+ * <= max_message. Returns 0 once every item has been reported (their own errors go to
+ * each); -EINVAL (pool, fn or each NULL; items NULL or item_size 0 with n > 0; n *
+ * item_size over SIZE_MAX), -EMSGSIZE (above), -ENOMEM, -ESHUTDOWN, WEFT_EPOOLBROKEN
+ * (then the chunks already queued are cancelled, and each is not called); -ECANCELED / -ETIMEDOUT if the caller is cancelled
  * (or past a deadline) while waiting: the chunks not finished are cancelled as by
  * weft_future_cancel (a running one by killing its worker), and each is not called for
  * the items not reported yet. Any context; blocks. */

@@ -83,7 +83,10 @@ typedef struct weft_redis_opts {
  * user without a password, an empty host, a port or db that is not a plain number, a
  * space or control character, a socket path too long), -ENOMEM, the connect errors
  * (-ECONNREFUSED, -ENOENT for a missing socket, -ETIMEDOUT, name resolution's),
- * WEFT_EREDIS (AUTH or SELECT refused: a wrong password, an unknown user). Blocks (a
+ * WEFT_EREDIS (AUTH or SELECT refused: a wrong password, an unknown user). A URL without
+ * a password sends no AUTH, so a server that wants one (requirepass, or its default user
+ * off) is not found out here: connect returns 0 and each command then fails with
+ * WEFT_EREDIS and the error reply "NOAUTH Authentication required." Blocks (a
  * coroutine parks) until connected. */
 WEFT_API int weft_redis_connect(weft_redis **r, const char *url, const weft_redis_opts *opts);
 

@@ -194,6 +194,9 @@ WEFT_API int weft_msgpipe_send(weft_msgpipe *p, const void *data, size_t len,
  * sent has been received), -ENOMEM, -EMSGSIZE (the next message is longer than this end's
  * maximum, weft_msgpipe_set_max_message: nothing is allocated for it, and the end can no
  * longer receive — later receives return -EPIPE — as Python's recv_bytes(maxlength)).
+ * The sender is not told of an -EMSGSIZE: its sends go on returning 0 (and block once the
+ * channel's buffer is full) while this end exists, and what it sends is lost. So destroy
+ * this end after -EMSGSIZE: then the peer's sends get -EPIPE.
  * Any context; blocks (a coroutine parks) until a message is whole, the timeout or a
  * cancel. */
 WEFT_API int weft_msgpipe_recv(weft_msgpipe *p, void **data, size_t *len, int64_t timeout);

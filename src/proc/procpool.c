@@ -904,11 +904,13 @@ int weft_procpool_create(weft_procpool **pp, const weft_procpool_opts *opts)
     return 0;
 }
 
-int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
-                         const void *arg, size_t len)
+/* weft_procpool_submit with the limit on len given (map's chunks: max_message plus their
+ * header, which the caller's bytes do not include). */
+static int submit_limited(weft_procpool *p, weft_future **f, weft_proc_task fn,
+                          const void *arg, size_t len, size_t limit)
 {
-    if (!p || !f || !fn || (!arg && len)) return -EINVAL;
-    if (len > p->o.max_message) return -EMSGSIZE;
+    if (len > limit) return -EMSGSIZE;
+    if (len > SIZE_MAX - sizeof(ptask)) return -ENOMEM;   /* a limit of SIZE_MAX */
     ptask *t = weft__malloc(sizeof *t + len);
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &ptask_ops, 2);    /* the caller's, and the pool's */
@@ -934,6 +936,13 @@ int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
     pthread_mutex_unlock(&p->mu);
     *f = &t->fut;
     return 0;
+}
+
+int weft_procpool_submit(weft_procpool *p, weft_future **f, weft_proc_task fn,
+                         const void *arg, size_t len)
+{
+    if (!p || !f || !fn || (!arg && len)) return -EINVAL;
+    return submit_limited(p, f, fn, arg, len, p->o.max_message);
 }
 
 int weft_procpool_result(weft_future *f, int64_t timeout, const void **data, size_t *len)
@@ -1023,7 +1032,14 @@ int weft_procpool_map(weft_procpool *p, weft_proc_task fn, const void *items, si
 {
     if (!p || !fn || !each || (n && (!items || !item_size))) return -EINVAL;
     if (n == 0) return 0;
+    if (n > SIZE_MAX / item_size) return -EINVAL;   /* no such array */
     if (chunk_size == 0) chunk_size = 1;
+    if (chunk_size > n) chunk_size = n;
+    /* The limit is on a chunk's items, as submit's on its argument; the chunk's header
+     * is the map's own. */
+    if (chunk_size * item_size > p->o.max_message) return -EMSGSIZE;
+    size_t limit = p->o.max_message > SIZE_MAX - sizeof(chunk_hdr)
+                       ? SIZE_MAX : p->o.max_message + sizeof(chunk_hdr);
     size_t nchunks = (n + chunk_size - 1) / chunk_size;
     weft_future **fs = weft__calloc(nchunks, sizeof *fs);
     unsigned char *buf = weft__malloc(sizeof(chunk_hdr) + item_size * chunk_size);
@@ -1041,8 +1057,8 @@ int weft_procpool_map(weft_procpool *p, weft_proc_task fn, const void *items, si
         memcpy(buf, &h, sizeof h);
         memcpy(buf + sizeof h, (const unsigned char *)items + first * item_size,
                count * item_size);
-        rc = weft_procpool_submit(p, &fs[submitted], run_chunk, buf,
-                                  sizeof h + count * item_size);
+        rc = submit_limited(p, &fs[submitted], run_chunk, buf, sizeof h + count * item_size,
+                            limit);
         if (rc) break;
     }
     weft__free(buf);

@@ -320,6 +320,8 @@ static int check_opts(const weft_subprocess_opts *o)
     if (o->n_pass_fds && !o->pass_fds) return -EINVAL;
     for (size_t i = 0; i < o->n_pass_fds; i++)
         if (o->pass_fds[i] < 3) return -EINVAL;
+    for (size_t i = 0; i < o->n_pass_fds; i++)   /* as Python: not open is an error */
+        if (!valid_fd(o->pass_fds[i])) return -EBADF;
     return 0;
 }
 
