@@ -55,8 +55,11 @@ static int thousand(void *arg, void **result)
     for (int i = 0; i < N; i++) CHECK_EQ(c[i].code, i % 256);
     /* They overlapped — not checked under Valgrind, which runs one thread at a time: there
      * the spawn pool's thread and the loop took turns so that each child had ended before
-     * the next start came back (peak 1; 40 in the plain build). */
-    if (!under_valgrind()) CHECK(atomic_load(&peak) > 1);
+     * the next start came back (peak 1; 40 in the plain build); nor under TSan, where a
+     * start on a loaded machine (a CI run beside other work: 100 ms a child) took longer
+     * than the 500 ms children lived (peak 1 seen once). A timing, not the correctness
+     * this test is for (every code right, nothing left behind). */
+    if (!under_valgrind() && !TEST_TSAN) CHECK(atomic_load(&peak) > 1);
     printf("   (at most %d children alive at once)\n", atomic_load(&peak));
     return 0;
 }
