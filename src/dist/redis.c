@@ -274,7 +274,9 @@ static int handshake_raw(weft_redis *c, const char *cmd, size_t n)
     int64_t deadline = weft_now() + c->o.connect_timeout;
     for (;;) {
         void *r = NULL;
-        if (redisReaderGetReply(c->reader, &r) != REDIS_OK) return -EPROTO;
+        /* A reply passing max_reply breaks the reader (charge): say so, not -EPROTO. */
+        if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+            return c->too_big ? -EMSGSIZE : -EPROTO;
         if (r) {
             weft_redis_reply *reply = r;
             c->reply_bytes = 0;                  /* max_reply is per reply */
