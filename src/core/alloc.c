@@ -382,6 +382,9 @@ void weft__blocks_thread_exit(void)
 #if !WEFT_ASAN
     weft__tls *t = weft__tls_get();
     for (int i = 0; i < (int)(sizeof t->blocks / sizeof t->blocks[0]); i++) {
+        /* Whole batches go to the depot as batches (no walk of the chunk list per block,
+         * which the loose path below needs, under the lock every hand-over takes). */
+        while (t->blocks[i].n >= BATCH) depot_give(&t->blocks[i], t->blocks[i].size);
         if (!t->blocks[i].list) continue;
         weft__mutex_lock(&depot_lock);
         while (t->blocks[i].list) {
