@@ -838,6 +838,51 @@ static void test_caller_runs(void)
     weft_pool_destroy(p);
 }
 
+/* A pool job's future completes without its lock unless somebody watches it (a waiter, a
+ * done callback): here every job is watched just as it may be completing. A coroutine
+ * submits, adds a done callback and waits (a coroutine's wait always registers a waiter);
+ * every callback must run exactly once, every wait must return the job's own result. */
+#define OWNED_RACE_MAX 20000
+static _Atomic int owned_cb_runs[OWNED_RACE_MAX];
+
+static void owned_cb(weft_future *f, void *arg)
+{
+    (void)f;
+    atomic_fetch_add(&owned_cb_runs[(intptr_t)arg], 1);
+}
+
+static int owned_race_main(void *arg, void **result)
+{
+    (void)result;
+    weft_pool *p = arg;
+    int n = slow_tools() ? 2000 : OWNED_RACE_MAX;
+    for (int i = 0; i < n; i++) {
+        weft_future *f;
+        CHECK_OK(weft_pool_submit(p, &f, square, (void *)(intptr_t)i));
+        CHECK_OK(weft_future_add_done_callback(f, owned_cb, (void *)(intptr_t)i));
+        void *r = NULL;
+        CHECK_OK(weft_future_result(f, WEFT_FOREVER, &r));
+        CHECK_EQ((intptr_t)r, (intptr_t)i * i);
+        weft_future_release(f);
+    }
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&owned_cb_runs[i]) != 1) {
+            CHECK_EQ(atomic_load(&owned_cb_runs[i]), 1);
+            break;
+        }
+    return 0;
+}
+
+static void test_completion_races_with_watchers(void)
+{
+    reset();
+    weft_pool_opts o = { .max_workers = 2 };
+    weft_pool *p;
+    CHECK_OK(weft_pool_create(&p, &o));
+    CHECK_OK(weft_run(owned_race_main, p, NULL));
+    weft_pool_destroy(p);
+}
+
 static void test_bad_arguments(void)
 {
     weft_pool *p;
@@ -874,6 +919,7 @@ int main(void)
     RUN(test_to_thread);
     RUN(test_detached_jobs);
     RUN(test_caller_runs);
+    RUN(test_completion_races_with_watchers);
     RUN(test_bad_arguments);
     return check_done();
 }

@@ -94,31 +94,20 @@ static inline bool settable(const weft_future *f)
     return f && (!f->ops || f->ops == &hooked_ops);
 }
 
-static inline bool is_done(const weft_future *f)
-{
-    return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
-}
+static inline bool is_done(const weft_future *f) { return weft__future_is_done(f); }
 
-int weft__future_complete(weft_future *f, int err, void *result)
+/* After DONE is published, with f->lock held: claims every waiter into q and takes the
+ * callback list; unlocks. Then delivers the wake-ups and runs the callbacks. */
+static void deliver_locked(weft_future *f, weft__wakeq *q)
 {
-    weft__wakeq q;
-    weft__wakeq_init(&q);
-    weft__mutex_lock(&f->lock);
-    if (is_done(f)) {
-        weft__mutex_unlock(&f->lock);
-        return -EBUSY;
-    }
-    f->err = err;
-    f->result = result;
-    atomic_store_explicit(&f->done, 1, memory_order_release);
     weft__list *n;
     while ((n = weft__list_pop_front(&f->waiters)) != NULL)
-        weft__wakeq_claim(&q, weft__container_of(n, weft__wait_node, link)->waiter,
+        weft__wakeq_claim(q, weft__container_of(n, weft__wait_node, link)->waiter,
                           WEFT__W_WOKEN);
     weft__cb *cb = f->cbs;
     f->cbs = NULL;
     weft__mutex_unlock(&f->lock);
-    weft__wakeq_flush(&q);
+    weft__wakeq_flush(q);
     while (cb) {
         /* Read all of it first: an embedded node may be gone once its callback ran. */
         weft__cb *next = cb->next;
@@ -129,7 +118,36 @@ int weft__future_complete(weft_future *f, int err, void *result)
         fn(f, arg);
         cb = next;
     }
+}
+
+int weft__future_complete(weft_future *f, int err, void *result)
+{
+    weft__mutex_lock(&f->lock);
+    if (is_done(f)) {
+        weft__mutex_unlock(&f->lock);
+        return -EBUSY;
+    }
+    f->err = err;
+    f->result = result;
+    atomic_fetch_or_explicit(&f->done, WEFT__F_DONE, memory_order_release);
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    deliver_locked(f, &q);
     return 0;
+}
+
+void weft__future_complete_owned(weft_future *f, int err, void *result)
+{
+    f->err = err;
+    f->result = result;
+    /* One exchange publishes the outcome and reads whether anyone watches (internal.h). */
+    uint32_t old = atomic_exchange_explicit(&f->done, WEFT__F_DONE, memory_order_acq_rel);
+    weft__assert(!(old & WEFT__F_DONE), "an owned future completed twice");
+    if (!(old & WEFT__F_WATCHED)) return;
+    weft__mutex_lock(&f->lock);
+    weft__wakeq q;
+    weft__wakeq_init(&q);
+    deliver_locked(f, &q);
 }
 
 int weft_future_set_result(weft_future *f, void *result)
@@ -154,8 +172,7 @@ static int wait_done(weft_future *f, int64_t deadline, bool raw)
     weft__waiter_init(&w);
     w.shielded = raw;
     weft__wait_node node = { .waiter = &w };
-    weft__mutex_lock(&f->lock);
-    if (is_done(f)) {
+    if (weft__future_watch(f)) {
         weft__mutex_unlock(&f->lock);
         return 0;
     }
@@ -312,8 +329,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
         cb->fn = fn;
         cb->arg = arg;
         cb->embedded = false;
-        weft__mutex_lock(&f->lock);
-        if (!is_done(f)) {
+        if (!weft__future_watch(f)) {
             weft__cb **tail = &f->cbs;      /* callbacks are few: walk to the end */
             while (*tail) tail = &(*tail)->next;
             *tail = cb;
@@ -360,8 +376,7 @@ void weft__future_add_cb(weft_future *f, weft__cb *cb)
     cb->next = NULL;
     cb->embedded = true;
     if (!is_done(f)) {
-        weft__mutex_lock(&f->lock);
-        if (!is_done(f)) {
+        if (!weft__future_watch(f)) {
             weft__cb **tail = &f->cbs;
             while (*tail) tail = &(*tail)->next;
             *tail = cb;

@@ -2,9 +2,18 @@
  * and later the pools), and what an executor plugs into it.
  *
  * Locking: f->lock guards the wait list and the callback list, and orders completion
- * (done is set under it). It is a leaf lock: nothing else is taken while holding it, and no
- * callback or wake-up delivery runs under it (the wake batch may flush under it when it is
- * full, which only queues coroutines or wakes futexes).
+ * (weft__future_complete sets done under it). It is a leaf lock: nothing else is taken while
+ * holding it, and no callback or wake-up delivery runs under it (the wake batch may flush
+ * under it when it is full, which only queues coroutines or wakes futexes).
+ *
+ * The state word `done` holds two bits: WEFT__F_DONE (err and result are final; release /
+ * acquire) and WEFT__F_WATCHED (somebody took the lock to wait, add a callback or otherwise
+ * be ordered with completion: weft__future_watch). A completer that is the only one that
+ * can complete its future (weft__future_complete_owned: a pool job, claimed by its state)
+ * publishes DONE with one exchange and takes the lock only if WATCHED was set: a future
+ * nobody waited on completes without a lock. Since WATCHED is set under the lock before a
+ * waiter links itself, a completer that sees it finds the waiter linked once it has the
+ * lock; a waiter whose exchange-ordered read sees DONE does not link at all.
  */
 #ifndef WEFT_FUTURE_INTERNAL_H
 #define WEFT_FUTURE_INTERNAL_H
@@ -39,7 +48,7 @@ typedef struct weft__cb {
 struct weft_future {
     uint32_t magic;                   /* FUTURE_MAGIC while alive (debug checks) */
     _Atomic uint32_t refs;
-    _Atomic uint32_t done;            /* 1 once err/result are final (release/acquire) */
+    _Atomic uint32_t done;            /* WEFT__F_DONE | WEFT__F_WATCHED (above) */
     _Atomic uint32_t cancel_requested;/* weft_future_cancel was called (executors' use) */
     _Atomic uint32_t retrieved;       /* somebody read the outcome (unretrieved.c) */
     weft__mutex lock;
@@ -48,8 +57,27 @@ struct weft_future {
     weft__list waiters;               /* weft__wait_node; lock */
     weft__cb *cbs;                    /* lock; in the order added */
     const weft__future_ops *ops;      /* NULL: a plain future (weft_future_create) */
-    weft__mpsc_node post;             /* for executors that post the future to a loop */
 };
+
+#define WEFT__F_DONE    1u
+#define WEFT__F_WATCHED 2u
+
+/* Whether f's outcome is final (acquire: err and result may be read). Any context. */
+static inline bool weft__future_is_done(const weft_future *f)
+{
+    return (atomic_load_explicit(&f->done, memory_order_acquire) & WEFT__F_DONE) != 0;
+}
+
+/* Takes f->lock for an operation that must be ordered with completion (a wait, a callback,
+ * a cancel that must know whether the future completed before it): marks f WATCHED, so that
+ * even an owned completion (weft__future_complete_owned) takes the lock. Returns whether f
+ * is done; the lock is held either way. Any context; never blocks for long (a leaf lock). */
+static inline bool weft__future_watch(weft_future *f)
+{
+    weft__mutex_lock(&f->lock);
+    uint32_t old = atomic_fetch_or_explicit(&f->done, WEFT__F_WATCHED, memory_order_acq_rel);
+    return (old & WEFT__F_DONE) != 0;
+}
 
 /* Initialises an embedded future with refs references. */
 void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t refs);
@@ -57,6 +85,13 @@ void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t ref
 /* Completes f: stores err and result, wakes every waiter, runs the callbacks on the calling
  * context. -EBUSY if it was already done. Any context; never blocks. */
 int weft__future_complete(weft_future *f, int err, void *result);
+
+/* weft__future_complete for a completer that is the only one that can complete f (it won
+ * the claim on its executor's state: a pool job's QUEUED -> RUNNING or -> CANCELLED): no
+ * check for a second completion, and no lock unless somebody watches f (waits on it or added
+ * a callback). Every completion of such a future must go through here. Any context; never
+ * blocks. */
+void weft__future_complete_owned(weft_future *f, int err, void *result);
 
 /* Adds cb (caller-owned storage, cb->fn and cb->arg set) as a done callback: run at
  * completion, or at once on the calling context if f is already done. The storage must
@@ -71,6 +106,7 @@ static inline void weft__future_add_cb_unshared(weft_future *f, weft__cb *cb)
     cb->embedded = true;
     cb->next = f->cbs;
     f->cbs = cb;
+    atomic_fetch_or_explicit(&f->done, WEFT__F_WATCHED, memory_order_relaxed);
 }
 
 /* Takes cb back if it has not run; true if it was removed (it will not run). */

@@ -32,7 +32,7 @@ static void report_stderr(weft_future *f, int err)
 
 void weft__future_report_unretrieved(weft_future *f)
 {
-    if (!atomic_load_explicit(&f->done, memory_order_acquire) || f->err >= 0 ||
+    if (!weft__future_is_done(f) || f->err >= 0 ||
         f->err == -ECANCELED || atomic_load_explicit(&f->retrieved, memory_order_relaxed))
         return;
     weft__mutex_lock(&hook_lock);

@@ -21,7 +21,7 @@
  * QUEUED → CANCELLED: one atomic, so a cancel and a worker's start are decided by one CAS).
  * A submit that keeps the future queues a job (an item with a future around it; the queue
  * holds one reference until a worker is done with it). A detached submit (no future asked
- * for) queues a bare item of 40 bytes: no future to initialise, lock and complete, and the
+ * for) queues a bare item of 32 bytes: no future to initialise, lock and complete, and the
  * worker that runs it frees it; a failure it returns is still reported as an unread one.
  *
  * Lifetime. The pool is reference-counted: the creator's reference and one per worker
@@ -50,8 +50,12 @@ enum { QUEUED, RUNNING, CANCELLED };
 #define DEFAULT_IDLE (60 * WEFT_SEC)
 
 typedef struct item {
-    _Atomic(struct item *) link;      /* inbox link (LINKING while its push completes) */
-    struct item *next;                /* FIFO / in-hand link; qm or the worker's own */
+    /* In the inbox: the item below (LINKING while its push completes). Once a worker has
+     * taken the inbox: the FIFO / in-hand link (qm, or the worker's own hand), through
+     * next_of / set_next. One field for both keeps a job in 104 bytes; atomic (relaxed
+     * after the inbox) because a submitter's unpush may still read it as a worker turns it
+     * into a FIFO link (its CAS then fails: the item is no longer the inbox's head). */
+    _Atomic(struct item *) link;
     weft_fn fn;
     void *arg;
     _Atomic int state;                /* jobs only (a bare item is nobody's to cancel) */
@@ -63,7 +67,18 @@ typedef struct job {
     weft_future fut;
     item it;
     weft_pool *pool;
-} job;                                /* two lines: 80 + 40 + 8 bytes */
+
+} job;
+
+static inline item *next_of(const item *it)
+{
+    return atomic_load_explicit(&((item *)it)->link, memory_order_relaxed);
+}
+
+static inline void set_next(item *it, item *next)
+{
+    atomic_store_explicit(&it->link, next, memory_order_relaxed);
+}
 
 struct weft_pool {
     /* One line for what a submit writes (inbox) and reads (whether a worker is looking):
@@ -133,16 +148,16 @@ static int job_cancel(weft_future *f)
     int s = QUEUED;
     if (atomic_compare_exchange_strong(&j->state, &s, CANCELLED)) {
         atomic_store_explicit(&f->cancel_requested, 1, memory_order_relaxed);
-        weft__future_complete(f, -ECANCELED, NULL);
+        weft__future_complete_owned(f, -ECANCELED, NULL);
         return 0;
     }
-    if (s == RUNNING && !atomic_load_explicit(&f->done, memory_order_acquire)) {
+    if (s == RUNNING && !weft__future_is_done(f)) {
         atomic_store(&j->cancel, true);      /* weft_cancelled() in the job sees it */
         return 0;
     }
     /* CANCELLED by a shutdown or a submit taking it back, its future about to complete:
      * the cancel is on its way, as for a second cancel. */
-    if (s == CANCELLED && !atomic_load_explicit(&f->done, memory_order_acquire)) return 0;
+    if (s == CANCELLED && !weft__future_is_done(f)) return 0;
     return -EBUSY;
 }
 
@@ -165,7 +180,7 @@ static bool run_here(job *j)
     void *result = NULL;
     int err = j->it.fn(j->it.arg, &result);
     t->job_cancel = outer;
-    weft__future_complete(&j->fut, err, result);
+    weft__future_complete_owned(&j->fut, err, result);
     return true;
 }
 
@@ -224,7 +239,7 @@ static item *pop_more(weft_pool *p, item **more)
             item *next;
             while ((next = atomic_load_explicit(&list->link, memory_order_acquire)) == LINKING)
                 weft__cpu_relax();
-            list->next = j;
+            set_next(list, j);
             j = list;
             list = next;
             n++;
@@ -232,14 +247,14 @@ static item *pop_more(weft_pool *p, item **more)
         p->fifo_len = n;
     }
     if (j) {
-        p->fifo = j->next;
+        p->fifo = next_of(j);
         p->fifo_len--;
         if (more && p->fifo_len >= BATCH_FROM) {
             item *first = p->fifo, *last = first;
-            for (int k = 1; k < BATCH_EXTRA; k++) last = last->next;
-            p->fifo = last->next;
+            for (int k = 1; k < BATCH_EXTRA; k++) last = next_of(last);
+            p->fifo = next_of(last);
             p->fifo_len -= BATCH_EXTRA;
-            last->next = NULL;
+            set_next(last, NULL);
             *more = first;
         }
     }
@@ -356,7 +371,7 @@ static void run_job(weft_pool *p, item *it, bool *token)
             int zero = 0;
             *token = atomic_compare_exchange_strong(&p->spinning, &zero, 1);
         }
-        weft__future_complete(&j->fut, err, result);
+        weft__future_complete_owned(&j->fut, err, result);
     }
     weft_future_release(&j->fut);              /* the queue's reference */
 }
@@ -372,7 +387,7 @@ static void cancel_queued(item *it, int err)
     job *j = weft__container_of(it, job, it);
     int s = QUEUED;
     if (atomic_compare_exchange_strong(&it->state, &s, CANCELLED))
-        weft__future_complete(&j->fut, err, NULL);
+        weft__future_complete_owned(&j->fut, err, NULL);
     weft_future_release(&j->fut);
 }
 
@@ -572,7 +587,7 @@ static int worker_main(void *arg, void **result)
             item *j;
             if (more) {
                 j = more;
-                more = j->next;
+                more = next_of(j);
                 /* shutdown(cancel_futures) since: these had not started, so they never
                  * do. */
                 if (atomic_load_explicit(&p->cancel_all, memory_order_acquire)) {
@@ -761,7 +776,7 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
         int s = QUEUED;
         if (atomic_compare_exchange_strong(&j->it.state, &s, CANCELLED)) {
             atomic_store_explicit(&j->fut.retrieved, 1, memory_order_relaxed);
-            weft__future_complete(&j->fut, rc, NULL);
+            weft__future_complete_owned(&j->fut, rc, NULL);
             weft_future_release(&j->fut);   /* the queue's goes with the queue */
             return rc;
         }

@@ -134,7 +134,7 @@ static int req_cancel(weft_future *f)
 {
     remote_req *r = req_of(f);
     weft__mutex_lock(&f->lock);
-    if (atomic_load_explicit(&f->done, memory_order_acquire)) {
+    if (weft__future_is_done(f)) {
         weft__mutex_unlock(&f->lock);
         return -EBUSY;
     }

@@ -6,7 +6,7 @@
  * returned when it ends, so a million spawned-and-finished tasks reuse one hot stack.
  *
  * Cancellation always goes through the task's loop, so only the loop's thread touches the
- * coroutine: from that thread directly, from another by posting the future's node to the
+ * coroutine: from that thread directly, from another by posting the task's node to the
  * loop (holding a reference to the future and to the loop until the loop has taken it).
  * The future's lock orders a cancel against completion: a task that is not done under the
  * lock still has its coroutine, hence its loop.
@@ -18,6 +18,7 @@ typedef struct weft__task {
     weft_future fut;
     weft__coro coro;                  /* coro.entry is the weft_fn */
     void *arg;
+    weft__mpsc_node post;             /* a cancel from another thread, posted to the loop */
 } weft__task;
 
 static weft__task *task_of(weft_future *f) { return weft__container_of(f, weft__task, fut); }
@@ -54,8 +55,8 @@ static void task_no_stack(weft__coro *c)
 static void cancel_run(weft__loop *l, weft__mpsc_node *n)
 {
     (void)l;
-    weft_future *f = weft__container_of(n, weft_future, post);
-    if (!atomic_load_explicit(&f->done, memory_order_acquire))
+    weft_future *f = &weft__container_of(n, weft__task, post)->fut;
+    if (!weft__future_is_done(f))
         weft__coro_cancel(&task_of(f)->coro);
     weft_future_release(f);
 }
@@ -65,7 +66,7 @@ static int task_cancel(weft_future *f)
     weft__task *t = task_of(f);
     weft__loop *l = t->coro.loop;
     weft__mutex_lock(&f->lock);
-    if (atomic_load_explicit(&f->done, memory_order_acquire)) {
+    if (weft__future_is_done(f)) {
         weft__mutex_unlock(&f->lock);
         return -EBUSY;
     }
@@ -83,8 +84,8 @@ static int task_cancel(weft_future *f)
         weft__coro_cancel(&t->coro);
     } else {
         atomic_store_explicit(&t->coro.cancel_asked, true, memory_order_release);
-        f->post.run = cancel_run;
-        weft__loop_post(l, &f->post);
+        t->post.run = cancel_run;
+        weft__loop_post(l, &t->post);
     }
     return 0;
 }
