@@ -9,6 +9,8 @@
 #include "core/internal.h"
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define THREADS 4
 #define ROUNDS 30
@@ -131,9 +133,60 @@ static void test_blocks_burst(void)
     free(bs);
 }
 
+/* fork while other threads work the depot, in a program with no weft thread (plain
+ * pthreads only): the child must find the depot's lock free and its lists whole — the
+ * depot's fork hook is registered at its first use, not with the first weft thread. A
+ * child that finds the lock held would hang: alarm() kills it and the parent sees it. */
+static _Atomic bool fork_stop;
+
+static void *depot_hammer(void *arg)
+{
+    (void)arg;
+    enum { M = 2048 };                   /* beyond a thread's cache: batches go to the depot */
+    void **bs = malloc(M * sizeof *bs);
+    CHECK(bs != NULL);
+    while (!atomic_load(&fork_stop)) {
+        for (int i = 0; i < M; i++) {
+            bs[i] = weft__block_get(96);
+            CHECK(bs[i] != NULL);
+        }
+        for (int i = 0; i < M; i++) weft__block_put(bs[i], 96);
+    }
+    free(bs);
+    return NULL;
+}
+
+static void test_fork_while_the_depot_is_busy(void)
+{
+    if (slow_tools()) return;            /* sanitizers' runtimes do not follow such forks */
+    pthread_t th[2];
+    atomic_store(&fork_stop, false);
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, depot_hammer, NULL) == 0);
+    int64_t end = weft_now() + 2 * WEFT_SEC;   /* bounded: slow under qemu (make test-aarch64) */
+    for (int k = 0; k < 200 && weft_now() < end; k++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            alarm(5);
+            void *bs[3000];
+            for (int i = 0; i < 3000; i++)
+                if (!(bs[i] = weft__block_get(96))) _exit(2);
+            for (int i = 0; i < 3000; i++) weft__block_put(bs[i], 96);
+            _exit(0);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (!WIFEXITED(status)) break;
+    }
+    atomic_store(&fork_stop, true);
+    for (int i = 0; i < 2; i++) CHECK(pthread_join(th[i], NULL) == 0);
+}
+
 int main(void)
 {
     RUN(test_blocks_threads);
     RUN(test_blocks_burst);
+    RUN(test_fork_while_the_depot_is_busy);
     return 0;
 }

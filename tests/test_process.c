@@ -97,7 +97,10 @@ static int coroutine_main(void *arg, void **result)
         CHECK_OK(weft_future_result(j[i], 20 * WEFT_SEC, NULL));
         weft_future_release(j[i]);
     }
-    CHECK(atomic_load(&ticks) >= 50);                      /* not blocked meanwhile */
+    /* Not blocked meanwhile: a blocked loop would tick 0 times in those 200 ms, a free one
+     * ~200; on a loaded machine (tests run in parallel on 2 CPUs) it saw 49, so the bound
+     * only asks for clear progress. */
+    CHECK(atomic_load(&ticks) >= 10);
     weft_process_release(p);
     weft_future_cancel(tk);
     weft_future_result(tk, WEFT_FOREVER, NULL);

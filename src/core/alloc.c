@@ -5,6 +5,7 @@
  */
 #include "core/internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -234,19 +235,36 @@ static void carve_link(struct weft__block_class *c, size_t size, char *b)
     c->n = BATCH;
 }
 
-/* fork (core/fork.c, registered with the first thread): the depot stays consistent across it — its lock is held over the
+/* fork (core/fork.c): the depot stays consistent across it — its lock is held over the
  * fork and released on both sides (the child's copy, held by the forking thread, which is
- * the only one there). */
+ * the only one there). Registered before the depot's lock is first taken (depot_enter), not
+ * with the first weft thread: a program with no weft thread of its own (a coroutine loop on
+ * main, plain pthreads calling weft) uses the depot too. */
 void weft__alloc_fork_prepare(void) { weft__mutex_lock(&depot_lock); }
 void weft__alloc_fork_parent(void) { weft__mutex_unlock(&depot_lock); }
 void weft__alloc_fork_child(void) { weft__mutex_unlock(&depot_lock); }
 #define WEFT__HAVE_DEPOT_FORK 1
 
+static pthread_once_t depot_fork_once = PTHREAD_ONCE_INIT;
+
+static void depot_register_fork(void)
+{
+    weft__fork_hook(WEFT__FORK_ALLOC, weft__alloc_fork_prepare, weft__alloc_fork_parent,
+                    weft__alloc_fork_child);
+}
+
+/* Takes depot_lock, the fork hook registered first. Any thread; blocks on depot_lock. */
+static void depot_enter(void)
+{
+    pthread_once(&depot_fork_once, depot_register_fork);
+    weft__mutex_lock(&depot_lock);
+}
+
 /* Takes a batch of `size` blocks from the depot into c (empty); false if none. */
 static bool depot_take(struct weft__block_class *c, size_t size)
 {
     bool got = false;
-    weft__mutex_lock(&depot_lock);
+    depot_enter();
     for (int i = 0; i < 4; i++) {
         if (depot[i].size == size && depot[i].batches) {
             void *b = depot[i].batches;
@@ -269,7 +287,7 @@ static bool depot_take(struct weft__block_class *c, size_t size)
              * the lock, which every thread's batch hand-over takes. */
             weft__mutex_unlock(&depot_lock);
             char *m = map_chunk(len);
-            weft__mutex_lock(&depot_lock);
+            depot_enter();
             if (m) {
                 carve_install(size, m, len);
                 len = carve_reserve(c, size, &b);
@@ -307,7 +325,7 @@ static void depot_give(struct weft__block_class *c, size_t size)
     c->list = *(void **)last;
     c->n -= BATCH;
     *(void **)last = NULL;
-    weft__mutex_lock(&depot_lock);
+    depot_enter();
     int slot = -1;
     for (int i = 0; i < 4 && slot < 0; i++)
         if (depot[i].size == size) slot = i;
@@ -368,7 +386,7 @@ void weft__block_put(void *p, size_t size)
         c->n++;
         return;
     }
-    weft__mutex_lock(&depot_lock);          /* no class for it: rare */
+    depot_enter();          /* no class for it: rare */
     give_one(p, size);
     weft__mutex_unlock(&depot_lock);
     return;
@@ -386,7 +404,7 @@ void weft__blocks_thread_exit(void)
          * which the loose path below needs, under the lock every hand-over takes). */
         while (t->blocks[i].n >= BATCH) depot_give(&t->blocks[i], t->blocks[i].size);
         if (!t->blocks[i].list) continue;
-        weft__mutex_lock(&depot_lock);
+        depot_enter();
         while (t->blocks[i].list) {
             void *p = t->blocks[i].list;
             t->blocks[i].list = *(void **)p;

@@ -128,8 +128,6 @@ static void register_at_exit(void)
 {
     atexit(at_exit);
     weft__fork_hook(WEFT__FORK_THREAD, fork_prepare, fork_parent, fork_child);
-    weft__fork_hook(WEFT__FORK_ALLOC, weft__alloc_fork_prepare, weft__alloc_fork_parent,
-                    weft__alloc_fork_child);
 }
 
 /* Copies the name, or makes "weft-N". */
