@@ -40,6 +40,7 @@
     X(POOL_LEAVE,         "pool.leave")          /* worker_main: before leave_worker */ \
     X(SHARED_WAKE,        "shared.wake")         /* shared/: change visible, before wake */ \
     X(POOL_SUBMIT,        "pool.submit")         /* submit: after push, before the flag */ \
+    X(FUTURE_OWNED,       "future.owned")        /* owned completion: DONE out, lock next */ \
     X(MUTEX_LOCKED,       "mutex.locked")        /* internal mutex: just taken */ \
     X(MUTEX_UNLOCK,       "mutex.unlock")        /* internal mutex: about to be released */
 

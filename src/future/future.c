@@ -144,6 +144,7 @@ void weft__future_complete_owned(weft_future *f, int err, void *result)
     uint32_t old = atomic_exchange_explicit(&f->done, WEFT__F_DONE, memory_order_acq_rel);
     weft__assert(!(old & WEFT__F_DONE), "an owned future completed twice");
     if (!(old & WEFT__F_WATCHED)) return;
+    weft__perturb(WEFT__PP_FUTURE_OWNED);
     weft__mutex_lock(&f->lock);
     weft__wakeq q;
     weft__wakeq_init(&q);
@@ -350,6 +351,12 @@ int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *ar
     int removed = 0;
     weft__cb *gone = NULL;
     weft__mutex_lock(&f->lock);
+    if (is_done(f)) {
+        /* Its callbacks are delivered, or about to be (an owned completion publishes DONE
+         * before it takes the lock to run them): none is taken back. */
+        weft__mutex_unlock(&f->lock);
+        return 0;
+    }
     weft__cb **pp = &f->cbs;
     while (*pp) {
         weft__cb *cb = *pp;
@@ -392,6 +399,10 @@ bool weft__future_remove_cb(weft_future *f, weft__cb *cb)
 {
     bool removed = false;
     weft__mutex_lock(&f->lock);
+    if (is_done(f)) {                       /* as in weft_future_remove_done_callback */
+        weft__mutex_unlock(&f->lock);
+        return false;
+    }
     for (weft__cb **pp = &f->cbs; *pp; pp = &(*pp)->next) {
         if (*pp == cb) {
             *pp = cb->next;

@@ -7,8 +7,11 @@
  * under it when it is full, which only queues coroutines or wakes futexes).
  *
  * The state word `done` holds two bits: WEFT__F_DONE (err and result are final; release /
- * acquire) and WEFT__F_WATCHED (somebody took the lock to wait, add a callback or otherwise
- * be ordered with completion: weft__future_watch). A completer that is the only one that
+ * acquire) and WEFT__F_WATCHED (somebody took the lock to wait or to add a callback:
+ * weft__future_watch). The cancels of tasks and remote requests check done under the lock
+ * without setting WATCHED: right only because those futures complete with the locked
+ * weft__future_complete. Between an owned completion's DONE and its taking the lock,
+ * callbacks are still listed: removing one from a done future must fail (it will run). A completer that is the only one that
  * can complete its future (weft__future_complete_owned: a pool job, claimed by its state)
  * publishes DONE with one exchange and takes the lock only if WATCHED was set: a future
  * nobody waited on completes without a lock. Since WATCHED is set under the lock before a

@@ -67,7 +67,6 @@ typedef struct job {
     weft_future fut;
     item it;
     weft_pool *pool;
-
 } job;
 
 static inline item *next_of(const item *it)
@@ -294,9 +293,11 @@ static bool job_help(weft_future *f)
     weft_pool *p = j->pool;
     if (!p->caller_runs || weft__tls_get()->pool == p) return false;
     if (unpush(p, &j->it)) {
-        run_here(j);                          /* false only if cancelled: done either way */
+        /* False if a cancel won the job first: its completion may still be on its way, so
+         * the caller must wait for it (its own reference keeps the job alive). */
+        bool ran = run_here(j);
         weft_future_release(&j->fut);         /* the queue's reference: off the queue now */
-        return true;
+        return ran;
     }
     return run_here(j);
 }
