@@ -95,8 +95,8 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
 #define DEPOT_MAX 64                 /* batches of malloc'd blocks (a size not carved) */
 #define CHUNK ((size_t)2 << 20)      /* the largest chunk: one huge page */
 #define CHUNK_FIRST ((size_t)64 << 10) /* the first of a size: a program with a few tasks
-                                          keeps 64-128 KiB per size (a chunk holds at
-                                          least one batch), not 2 MiB */
+                                          keeps 64 KiB per size (a chunk holds at least
+                                          one batch: 256 task blocks are 64 KiB), not 2 MiB */
 #ifndef MADV_POPULATE_WRITE
 #define WEFT__MADV_POPULATE_WRITE 23
 #else
@@ -113,14 +113,21 @@ static struct {
 
 /* Carving, under depot_lock: per size, the unused rest of its current chunk, and blocks
  * handed back one by one by a thread with no cache class for them (`loose`). Every chunk
- * ever mapped is on `chunks` (its first 16 bytes: the next chunk), for is_carved. */
+ * ever mapped is on `chunks`, for is_carved: the record lives outside the chunk (malloc),
+ * so that a chunk holds whole batches (a header inside cost up to a batch per chunk: half
+ * of a task chunk's 128 KiB). */
 static struct {
     size_t size;                     /* 0: slot unused */
     char *next, *end;
     size_t chunk;                    /* the length of its last chunk (they double) */
     void *loose;
 } carve[CARVE_SIZES];
-static char *chunks;
+typedef struct chunk_rec {
+    struct chunk_rec *next;
+    char *base;
+    size_t len;
+} chunk_rec;
+static chunk_rec *chunks;
 
 /* A chunk of len bytes, its pages present, or NULL. Whole huge pages (CHUNK) are aligned
  * and asked for (MADV_HUGEPAGE) and filled in one call (MADV_POPULATE_WRITE, Linux 5.14):
@@ -152,8 +159,8 @@ static size_t carve_stride(size_t size) { return (size + 15) & ~(size_t)15; }
  * thread with no cache class for its size). */
 static bool is_carved(const void *p)
 {
-    for (char *c = chunks; c; c = *(char **)c)
-        if ((const char *)p >= c && (const char *)p < c + ((size_t *)c)[1]) return true;
+    for (chunk_rec *c = chunks; c; c = c->next)
+        if ((const char *)p >= c->base && (const char *)p < c->base + c->len) return true;
     return false;
 }
 
@@ -199,7 +206,7 @@ static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
     if ((size_t)(carve[slot].end - carve[slot].next) < stride * BATCH) {
         size_t len = carve[slot].chunk ? carve[slot].chunk * 2 : CHUNK_FIRST;
         if (len > CHUNK) len = CHUNK;
-        while (len - 64 < stride * BATCH) len *= 2;
+        while (len < stride * BATCH) len *= 2;
         return len;
     }
     *b = carve[slot].next;
@@ -207,21 +214,23 @@ static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
     return 0;
 }
 
-/* Makes the chunk m (len bytes, just mapped) the size's current one. depot_lock held. If
- * another thread installed one meanwhile that still has room, m goes back (a rare race:
- * its filling was wasted, not its memory). */
-static void carve_install(size_t size, char *m, size_t len)
+/* Makes the chunk m (len bytes, just mapped; rec its record, malloc'd) the size's current
+ * one. depot_lock held. If another thread installed one meanwhile that still has room, m
+ * and rec go back (a rare race: its filling was wasted, not its memory). */
+static void carve_install(size_t size, char *m, size_t len, chunk_rec *rec)
 {
     int slot = carve_slot(size);
     if (slot < 0 || (size_t)(carve[slot].end - carve[slot].next) >= carve_stride(size) * BATCH) {
         munmap(m, len);
+        weft__free(rec);
         return;
     }
-    ((char **)m)[0] = chunks;               /* its first line: the chain and its length */
-    ((size_t *)m)[1] = len;
-    chunks = m;
+    rec->base = m;
+    rec->len = len;
+    rec->next = chunks;
+    chunks = rec;
     carve[slot].chunk = len;
-    carve[slot].next = m + 64;              /* blocks start on a line */
+    carve[slot].next = m;                   /* page-aligned: blocks start on a line */
     carve[slot].end = m + len;
 }
 
@@ -286,10 +295,12 @@ static bool depot_take(struct weft__block_class *c, size_t size)
             /* A new chunk: mapped and filled (up to a millisecond for a huge page) without
              * the lock, which every thread's batch hand-over takes. */
             weft__mutex_unlock(&depot_lock);
-            char *m = map_chunk(len);
+            chunk_rec *rec = weft__malloc(sizeof *rec);
+            char *m = rec ? map_chunk(len) : NULL;
+            if (!m) weft__free(rec);
             depot_enter();
             if (m) {
-                carve_install(size, m, len);
+                carve_install(size, m, len, rec);
                 len = carve_reserve(c, size, &b);
             }
         }
