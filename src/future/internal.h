@@ -8,15 +8,16 @@
  *
  * The state word `done` holds two bits: WEFT__F_DONE (err and result are final; release /
  * acquire) and WEFT__F_WATCHED (somebody took the lock to wait or to add a callback:
- * weft__future_watch). The cancels of tasks and remote requests check done under the lock
+ * weft__future_watch). A completer that is the only one that can complete its future
+ * (weft__future_complete_owned: a pool job, claimed by its state) publishes DONE with one
+ * exchange and takes the lock only if WATCHED was set: a future nobody waited on completes
+ * without a lock. Since WATCHED is set under the lock before a waiter links itself, a
+ * completer that sees it finds the waiter linked once it has the lock; a waiter whose
+ * read-modify-write sees DONE does not link at all. Between an owned completion's DONE and
+ * its taking the lock, callbacks are still listed: removing one from a done future must
+ * fail (it will run). The cancels of tasks and remote requests check done under the lock
  * without setting WATCHED: right only because those futures complete with the locked
- * weft__future_complete. Between an owned completion's DONE and its taking the lock,
- * callbacks are still listed: removing one from a done future must fail (it will run). A completer that is the only one that
- * can complete its future (weft__future_complete_owned: a pool job, claimed by its state)
- * publishes DONE with one exchange and takes the lock only if WATCHED was set: a future
- * nobody waited on completes without a lock. Since WATCHED is set under the lock before a
- * waiter links itself, a completer that sees it finds the waiter linked once it has the
- * lock; a waiter whose exchange-ordered read sees DONE does not link at all.
+ * weft__future_complete.
  */
 #ifndef WEFT_FUTURE_INTERNAL_H
 #define WEFT_FUTURE_INTERNAL_H
@@ -71,9 +72,9 @@ static inline bool weft__future_is_done(const weft_future *f)
     return (atomic_load_explicit(&f->done, memory_order_acquire) & WEFT__F_DONE) != 0;
 }
 
-/* Takes f->lock for an operation that must be ordered with completion (a wait, a callback,
- * a cancel that must know whether the future completed before it): marks f WATCHED, so that
- * even an owned completion (weft__future_complete_owned) takes the lock. Returns whether f
+/* Takes f->lock to link a waiter or a callback, which must be ordered with completion:
+ * marks f WATCHED, so that even an owned completion (weft__future_complete_owned) takes the
+ * lock. Returns whether f
  * is done; the lock is held either way. Any context; never blocks for long (a leaf lock). */
 static inline bool weft__future_watch(weft_future *f)
 {
@@ -109,7 +110,10 @@ static inline void weft__future_add_cb_unshared(weft_future *f, weft__cb *cb)
     cb->embedded = true;
     cb->next = f->cbs;
     f->cbs = cb;
-    atomic_fetch_or_explicit(&f->done, WEFT__F_WATCHED, memory_order_relaxed);
+    /* Nobody else can reach f yet: a plain store, no read-modify-write. */
+    atomic_store_explicit(&f->done,
+                          atomic_load_explicit(&f->done, memory_order_relaxed) | WEFT__F_WATCHED,
+                          memory_order_relaxed);
 }
 
 /* Takes cb back if it has not run; true if it was removed (it will not run). */
