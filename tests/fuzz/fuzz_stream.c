@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ typedef struct {
     size_t pos;                       /* bytes consumed so far */
     bool eof_sent;                    /* the writing end is closed */
     int wfd;
+    int rfd;                          /* the stream's descriptor (for end_sent's poll) */
     bool is_pipe;
     size_t max_line;                  /* as the stream applies it */
     weft_stream *st;
@@ -73,6 +75,26 @@ static uint8_t next_byte(model *m, uint8_t dflt)
     return *m->ctl++;
 }
 
+/* Closes the writing end, and returns once the reading end can see it. close() alone does
+ * not promise that: the end is sent when the file's last reference goes, and another
+ * process that holds one for a moment (anything that readlinks /proc/PID/fd/N, as lsof
+ * does) delays it past close() — a zero-timeout read then says -ETIMEDOUT, rightly, where
+ * the model expected the end (seen once in CI, reproduced by readlinking this process's
+ * descriptors in a loop). A socket's shutdown() acts at once; a pipe has none, so wait
+ * until poll() on the reading end says the writers are gone. */
+static void send_end(model *m)
+{
+    if (!m->is_pipe && shutdown(m->wfd, SHUT_WR) < 0) FAIL("shutdown: %s", strerror(errno));
+    close(m->wfd);
+    m->eof_sent = true;
+    for (int waited_ms = 0; m->is_pipe; waited_ms += 10) {
+        struct pollfd p = { .fd = m->rfd, .events = POLLIN };
+        if (poll(&p, 1, 10) < 0 && errno != EINTR) FAIL("poll: %s", strerror(errno));
+        if (p.revents & POLLHUP) break;
+        if (waited_ms > 10000) FAIL("the pipe's end not seen 10 s after close()");
+    }
+}
+
 /* Writes up to n more payload bytes (fewer if the pipe is full); n == 0: closes the
  * writing end once everything is written. */
 static void write_some(model *m, size_t n)
@@ -82,8 +104,7 @@ static void write_some(model *m, size_t n)
         /* Everything written: the end. (n == 0 before that: write all that fits first.) */
         if (m->w < m->total) n = m->total - m->w;
         else {
-            close(m->wfd);
-            m->eof_sent = true;
+            send_end(m);
             return;
         }
     }
@@ -239,6 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m->is_pipe ? pipe2(fds, O_CLOEXEC) : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds))
         FAIL("pipe/socketpair: %s", strerror(errno));
     m->wfd = fds[1];
+    m->rfd = fds[0];
     fcntl(m->wfd, F_SETFL, fcntl(m->wfd, F_GETFL) | O_NONBLOCK);
     weft_stream_opts so = { .max_line = opt_max };
     int rc = weft_stream_open_fd(&m->st, fds[0], &so);
