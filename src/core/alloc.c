@@ -83,7 +83,7 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
  * the submitting thread and freed by a worker), so that neither goes to malloc. A batch is
  * a list of BATCH blocks; batches are chained through the second word of their first block.
  *
- * Fresh blocks are carved from chunks (64 KiB, doubling up to a 2 MiB huge page, filled at
+ * Fresh blocks are carved from chunks (8 KiB, doubling up to a 2 MiB huge page, filled at
  * once: map_chunk), not taken one by one from malloc: on this VM a first-touch page fault
  * costs ~16 us, and a million futures kept at once (128 MB of jobs) spent ~0.6 us each in
  * faults — most of pool-throughput-futures' time. Carved blocks
@@ -94,9 +94,10 @@ static struct weft__block_class *block_class(weft__tls *t, size_t size, bool tak
 #define BATCH 256
 #define DEPOT_MAX 64                 /* batches of malloc'd blocks (a size not carved) */
 #define CHUNK ((size_t)2 << 20)      /* the largest chunk: one huge page */
-#define CHUNK_FIRST ((size_t)64 << 10) /* the first of a size: a program with a few tasks
-                                          keeps 64 KiB per size (a chunk holds at least
-                                          one batch: 256 task blocks are 64 KiB), not 2 MiB */
+#define CHUNK_FIRST ((size_t)8 << 10) /* the first of a size: a program with a few jobs or
+                                         tasks keeps two pages per size, not 2 MiB (a
+                                         chunk's last blocks go out as a short batch, so
+                                         a chunk may hold less than a batch) */
 #ifndef MADV_POPULATE_WRITE
 #define WEFT__MADV_POPULATE_WRITE 23
 #else
@@ -177,15 +178,18 @@ static int carve_slot(size_t size)
     return -1;
 }
 
-/* A fresh batch of `size` blocks: reserved here (depot_lock held) as *b, BATCH blocks at
- * carve_stride(size), linked by the caller after unlocking (so the lock is not held while
+/* A fresh batch of `size` blocks: reserved here (depot_lock held) as *b, *nb blocks at
+ * carve_stride(size) (BATCH, or fewer: the last of a chunk), linked by the caller after
+ * unlocking (so the lock is not held while
  * their lines are fetched). Or, rare, blocks handed back loose go straight into c (empty)
  * and *b stays NULL. Returns 0 on success; else the length of the chunk to map first (the
  * size's chunk has run out; the caller maps it without the lock and calls carve_install),
  * or SIZE_MAX if the size cannot be carved (no slot). */
-static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
+static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b,
+                            unsigned *nb)
 {
     *b = NULL;
+    *nb = 0;
     int slot = carve_slot(size);
     if (slot < 0) return SIZE_MAX;
     size_t stride = carve_stride(size);
@@ -203,14 +207,16 @@ static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
         c->n = n;
         return 0;
     }
-    if ((size_t)(carve[slot].end - carve[slot].next) < stride * BATCH) {
+    size_t room = (size_t)(carve[slot].end - carve[slot].next) / stride;
+    if (room == 0) {
         size_t len = carve[slot].chunk ? carve[slot].chunk * 2 : CHUNK_FIRST;
         if (len > CHUNK) len = CHUNK;
-        while (len < stride * BATCH) len *= 2;
+        while (len < stride) len *= 2;
         return len;
     }
+    *nb = room < BATCH ? (unsigned)room : BATCH;
     *b = carve[slot].next;
-    carve[slot].next += stride * BATCH;
+    carve[slot].next += stride * *nb;
     return 0;
 }
 
@@ -220,7 +226,7 @@ static size_t carve_reserve(struct weft__block_class *c, size_t size, char **b)
 static void carve_install(size_t size, char *m, size_t len, chunk_rec *rec)
 {
     int slot = carve_slot(size);
-    if (slot < 0 || (size_t)(carve[slot].end - carve[slot].next) >= carve_stride(size) * BATCH) {
+    if (slot < 0 || (size_t)(carve[slot].end - carve[slot].next) >= carve_stride(size)) {
         munmap(m, len);
         weft__free(rec);
         return;
@@ -234,14 +240,15 @@ static void carve_install(size_t size, char *m, size_t len, chunk_rec *rec)
     carve[slot].end = m + len;
 }
 
-/* Links a reserved batch b of `size` blocks into c (empty). No lock: b is the caller's. */
-static void carve_link(struct weft__block_class *c, size_t size, char *b)
+/* Links a reserved batch b of n `size` blocks into c (empty). No lock: b is the caller's.
+ * (c->n counts them: a short batch is fine, the depot only ever takes whole BATCHes.) */
+static void carve_link(struct weft__block_class *c, size_t size, char *b, unsigned n)
 {
     size_t stride = carve_stride(size);
-    for (unsigned k = 0; k + 1 < BATCH; k++) *(void **)(b + k * stride) = b + (k + 1) * stride;
-    *(void **)(b + (BATCH - 1) * stride) = NULL;
+    for (unsigned k = 0; k + 1 < n; k++) *(void **)(b + k * stride) = b + (k + 1) * stride;
+    *(void **)(b + (n - 1) * stride) = NULL;
     c->list = b;
-    c->n = BATCH;
+    c->n = n;
 }
 
 /* fork (core/fork.c): the depot stays consistent across it — its lock is held over the
@@ -286,11 +293,12 @@ static bool depot_take(struct weft__block_class *c, size_t size)
         }
     }
     char *b = NULL;
+    unsigned nb = 0;
     /* Not under Valgrind: memcheck sees mmap'd memory as defined and never as heap blocks,
      * so carved blocks would hide leaks and uninitialised reads from `make test-valgrind`
      * (the blocks then come from malloc, as a size that is not carved). */
     if (!got && !RUNNING_ON_VALGRIND) {
-        size_t len = carve_reserve(c, size, &b);
+        size_t len = carve_reserve(c, size, &b, &nb);
         if (len && len != SIZE_MAX) {
             /* A new chunk: mapped and filled (up to a millisecond for a huge page) without
              * the lock, which every thread's batch hand-over takes. */
@@ -301,13 +309,13 @@ static bool depot_take(struct weft__block_class *c, size_t size)
             depot_enter();
             if (m) {
                 carve_install(size, m, len, rec);
-                len = carve_reserve(c, size, &b);
+                len = carve_reserve(c, size, &b, &nb);
             }
         }
         got = len == 0;
     }
     weft__mutex_unlock(&depot_lock);
-    if (b) carve_link(c, size, b);
+    if (b) carve_link(c, size, b, nb);
     return got;
 }
 
