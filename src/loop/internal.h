@@ -128,8 +128,11 @@ struct weft__loop {
     /* Hot: the scheduler touches these at every switch. */
     weft__coro *current;              /* running: &main while the thread's own code runs */
     weft__coro *runq_head, *runq_tail;
-    weft__coro *zombie;               /* ended; its stack is released by the next context */
-    unsigned ticks;                   /* scheduling decisions, for periodic polling */
+    void *zombie;                     /* a weft__coro that ended; its stack is released by
+                                         the next context (a void *: the context switch
+                                         reads the slot, fiber/internal.h) */
+    int ticks_left;                   /* scheduling decisions until the next periodic poll
+                                         (a count down: one decrement in the hot path) */
     size_t nheap;                     /* armed timers */
     size_t nfds;                      /* fd waits in progress: while > 0 the loop sleeps in
                                          epoll_wait instead of on its futex */
