@@ -291,7 +291,8 @@ static unsigned quarantine_next;
 static void destroy(weft_future *f)
 {
     weft__assert(weft__list_empty(&f->waiters), "a future freed while someone waits on it");
-    weft__future_report_unretrieved(f);
+    /* The common case (a success) without the call: the function checks it all again. */
+    if (weft__unlikely(f->err < 0)) weft__future_report_unretrieved(f);
     weft__cb *cb = f->cbs;
     while (cb) {
         weft__cb *next = cb->next;
