@@ -99,7 +99,7 @@ struct weft__coro {
     struct weft__scope *scope;        /* innermost deadline scope (loop/scope.c) */
     weft__list cancel_hooks;          /* weft__cancel_hook: run when it is cancelled (the
                                          task groups it owns); loop thread only */
-    uint64_t id;
+    uint64_t id;                      /* 0 until asked for (weft__coro_id) */
 #if WEFT_DEBUG
     weft__list held_locks;            /* weft_locks it took and still holds (sync/lock.c,
                                          under its debug registry lock) */
@@ -259,12 +259,19 @@ int64_t weft__scope_clamp(int64_t deadline, weft__scope **by);
 /* A fresh id, never 0, for coroutines and threads (one counter: ids never collide). */
 uint64_t weft__new_id(void);
 
+/* c's id, given at the first request (c's loop thread only). */
+static inline uint64_t weft__coro_id(weft__coro *c)
+{
+    if (weft__unlikely(!c->id)) c->id = weft__new_id();
+    return c->id;
+}
+
 /* The calling context's identity: its coroutine's id, or its thread's. Owners of
  * reentrant locks, runners of once-functions. */
 static inline uint64_t weft__context_id(void)
 {
     weft__coro *c = weft__coro_current();
-    if (c) return c->id;
+    if (c) return weft__coro_id(c);
     weft__tls *t = weft__tls_get();
     if (!t->id) t->id = weft__new_id();
     return t->id;
