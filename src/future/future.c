@@ -317,7 +317,13 @@ void weft_future_release(weft_future *f)
 {
     if (!f) return;
     weft__future_check(f);
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) destroy(f);
+    /* The last reference (a joined task's handle, whose loop let go of it at the task's
+     * end): nobody else holds one, so nobody can take another; an acquire load of 1
+     * synchronises with the other holders' releasing decrements as the RMW would, and
+     * saves a locked instruction. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) == 1 ||
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        destroy(f);
 }
 
 int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
