@@ -27,6 +27,7 @@
 #include "fiber/internal.h"
 
 #include <pthread.h>
+#include <string.h>
 
 typedef struct weft__loop weft__loop;
 typedef struct weft__coro weft__coro;
@@ -77,13 +78,15 @@ struct weft__coro {
     /* Hot: every switch touches these. */
     weft__fiber fiber;
     weft__coro *runq_next;            /* run-queue link */
+    /* These four in this order: weft_yield's fast path reads them as one 32-bit word
+     * (weft__coro_plain, below). */
     bool started;                     /* has a stack and a frame (main: always) */
     bool canary;                      /* its stack has a canary to check at switches */
     bool cancelled;                   /* cancellation requested: sticky */
+    bool is_main;                     /* the thread's own context */
     _Atomic bool cancel_asked;        /* set by any thread when it posts a cancel to the
                                          loop: weft_cancelled() sees it before the loop
                                          runs the post (a computation that never yields) */
-    bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
     uint32_t stack_size;              /* usable bytes asked for; 0: default */
     weft__waiter *waiter;             /* its waiter while parked, else NULL */
@@ -105,6 +108,22 @@ struct weft__coro {
                                          under its debug registry lock) */
 #endif
 };
+
+_Static_assert(offsetof(weft__coro, canary) == offsetof(weft__coro, started) + 1 &&
+               offsetof(weft__coro, cancelled) == offsetof(weft__coro, started) + 2 &&
+               offsetof(weft__coro, is_main) == offsetof(weft__coro, started) + 3,
+               "weft__coro_plain reads these four flags as one word");
+
+/* True if c is a started coroutine, not main, not cancelled, without a canary to check:
+ * the four flags in one load and compare (they are only written on c's loop thread). */
+static inline bool weft__coro_plain(const weft__coro *c)
+{
+    static const bool plain[4] = { true, false, false, false };
+    uint32_t got, want;
+    memcpy(&got, (const char *)c + offsetof(weft__coro, started), 4);
+    memcpy(&want, plain, 4);
+    return got == want;
+}
 
 /* Sets up a coroutine on loop (the calling thread's) and counts it live; it starts when it
  * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */

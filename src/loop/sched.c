@@ -275,12 +275,12 @@ int weft_yield(void)
      * yield_slow would do then, with the pop of next and the append of self in one. The
      * switch is a tail call: it returns 0 to our caller on the resumed side and reaps a
      * zombie there itself (fiber/switch_x86_64.S), so this function has no frame, and each
-     * condition is one load and compare. */
+     * condition is one load and compare (self's four flags in one: weft__coro_plain). */
     if (weft__likely(l != NULL)) {
         weft__coro *self = l->current;
         weft__coro *next = l->runq_head;
-        if (weft__likely(self != &l->main && next != NULL && !(self->cancelled | self->canary)
-                         && next->started && l->ticks_left > 0
+        if (weft__likely(weft__coro_plain(self) && next != NULL && next->started
+                         && l->ticks_left > 0
                          && weft__mpsc_empty(&l->remote))) {
             l->ticks_left--;
             weft__coro *rest = next->runq_next;
