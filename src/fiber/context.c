@@ -137,12 +137,10 @@ __attribute__((noinline)) void weft__fiber_asan_leaving(const weft__fiber *f)
 }
 #endif
 
+#if WEFT_TSAN
 void weft__fiber_destroy(weft__fiber *f)
 {
-#if WEFT_TSAN
     if (f->tsan) __tsan_destroy_fiber(f->tsan);
     f->tsan = NULL;
-#else
-    (void)f;
-#endif
 }
+#endif

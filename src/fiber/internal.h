@@ -110,8 +110,13 @@ void weft__fiber_init_thread(weft__fiber *f);
 void weft__fiber_init(weft__fiber *f, weft__stack *s, void (*entry)(void *), void *arg);
 
 /* Releases the sanitizer state of a fiber that has exited (called by another context after
- * the final switch away from it). */
+ * the final switch away from it). Only TSan has any: elsewhere nothing, and no call (it is
+ * on every coroutine's end). */
+#if WEFT_TSAN
 void weft__fiber_destroy(weft__fiber *f);
+#else
+static inline void weft__fiber_destroy(weft__fiber *f) { (void)f; }
+#endif
 
 #if WEFT_ASAN
 extern _Thread_local weft__fiber *weft__fiber_from;
