@@ -57,7 +57,9 @@ typedef struct weft__timer {
 #define WEFT__TIMER_IDLE SIZE_MAX
 
 void weft__timer_add(weft__loop *loop, weft__timer *t);
-void weft__timer_del(weft__loop *loop, weft__timer *t);   /* no-op if not armed */
+/* Disarms t; no-op if not armed (inline, below: most waits never armed one). */
+static inline void weft__timer_del(weft__loop *loop, weft__timer *t);
+void weft__timer_remove(weft__loop *loop, weft__timer *t);   /* t armed */
 /* Fires (and disarms) every timer whose deadline is <= now. */
 void weft__timers_run(weft__loop *loop, int64_t now);
 /* The earliest deadline, or WEFT__NO_DEADLINE. */
@@ -180,6 +182,12 @@ struct weft__loop {
  * the functions whose rule is "loop thread only". */
 #define weft__assert_loop_thread(l) \
     weft__assert(weft__tls_self.loop == (l), "loop thread only, called from another thread")
+
+static inline void weft__timer_del(weft__loop *l, weft__timer *t)
+{
+    weft__assert_loop_thread(l);
+    if (t->index != WEFT__TIMER_IDLE) weft__timer_remove(l, t);
+}
 
 /* The calling thread's loop, created if needed (NULL: out of memory). */
 weft__loop *weft__loop_get(void);
