@@ -19,8 +19,11 @@
  *   switch). Doing that here, on whatever path the resumed context had switched out by,
  *   lets weft_yield tail-call this function (loop/sched.c): the resumed side then needs no
  *   code of its own after the switch, so weft_yield has no frame to build or tear down, and
- *   the `ret` lands straight in weft_yield's caller, which expects the 0. The sanitizer
- *   builds pass a slot that is always NULL and reap in C after their switch annotations.
+ *   the `ret` lands straight in weft_yield's caller, which expects the 0. (The `ret` is
+ *   then predicted when the resumed coroutine called weft_yield from the same place as the
+ *   one leaving, as in a ping-pong; otherwise it mispredicts once, where before the
+ *   mispredicted `ret` was weft_yield's own.) The sanitizer builds pass a slot that is
+ *   always NULL and reap in C after their switch annotations.
  *
  * Frame, from the saved stack pointer upwards:
  *   +0 MXCSR (4 bytes)  +4 x87 control word (2)  +8 r15  +16 r14  +24 r13  +32 r12
