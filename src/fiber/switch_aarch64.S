@@ -59,14 +59,19 @@ weft__ctx_switch:
     .size   weft__ctx_switch, .-weft__ctx_switch
 
 /* The first code a new context runs: entry(arg) with entry in x19 and arg in x20; entry
- * never returns. x30 is cleared so that backtraces end here. */
+ * never returns. x30 is cleared so that backtraces end here. The nop before the label is in
+ * the same frame description, for unwinders that look up a return address of
+ * weft__ctx_entry (a reap tail-called by a new context's first switch) minus one. */
+    .p2align 4
+weft__ctx_first_frame:              /* names the nop for debuggers (a local symbol) */
+    .type   weft__ctx_first_frame, %function
+    .cfi_startproc
+    .cfi_undefined x30
+    nop
     .globl  weft__ctx_entry
     .hidden weft__ctx_entry
     .type   weft__ctx_entry, %function
-    .p2align 4
 weft__ctx_entry:
-    .cfi_startproc
-    .cfi_undefined x30
     mov     x29, #0
     mov     x30, #0
     mov     x0, x20
@@ -74,5 +79,6 @@ weft__ctx_entry:
     brk     #0
     .cfi_endproc
     .size   weft__ctx_entry, .-weft__ctx_entry
+    .size   weft__ctx_first_frame, .-weft__ctx_first_frame
 
     .section .note.GNU-stack,"",@progbits

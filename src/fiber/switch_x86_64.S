@@ -76,18 +76,26 @@ weft__ctx_switch:
 
 /* The first code a new context runs: calls entry(arg) with entry in r12 and arg in r13.
  * entry never returns. The stack is 16-byte aligned here, so the call leaves it as the ABI
- * wants at entry's first instruction. rip is marked undefined so unwinders stop here. */
+ * wants at entry's first instruction. rip is marked undefined so unwinders stop here.
+ * The nop before the label lies inside the same frame description: when a new context's
+ * first switch reaps a zombie, weft__ctx_reap's return address is weft__ctx_entry itself,
+ * and unwinders look up the return address minus one — the nop, so they find this frame
+ * (and its undefined rip) instead of the padding after weft__ctx_switch. */
+    .p2align 4
+weft__ctx_first_frame:              /* names the nop for debuggers (a local symbol) */
+    .type   weft__ctx_first_frame, @function
+    .cfi_startproc
+    .cfi_undefined rip
+    nop
     .globl  weft__ctx_entry
     .hidden weft__ctx_entry
     .type   weft__ctx_entry, @function
-    .p2align 4
 weft__ctx_entry:
-    .cfi_startproc
-    .cfi_undefined rip
     movq    %r13, %rdi
     callq   *%r12
     ud2
     .cfi_endproc
     .size   weft__ctx_entry, .-weft__ctx_entry
+    .size   weft__ctx_first_frame, .-weft__ctx_first_frame
 
     .section .note.GNU-stack,"",@progbits

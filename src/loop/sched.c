@@ -9,7 +9,9 @@
  * Every scheduling decision (pick) first takes what other threads posted; every 64th also
  * fires due timers, so busy coroutines that only yield cannot starve sleepers.
  * A coroutine that ends cannot free its own stack: it leaves itself as the loop's zombie
- * and the context it switches to releases it (after_switch).
+ * and the context it switches to releases it: the context switch itself, on the resumed
+ * stack (weft__ctx_reap, called from fiber/switch_<arch>.S), or after_switch in the
+ * sanitizer builds, which must finish their switch annotations first.
  */
 #include "loop/internal.h"
 #include "loop/mpsc.h"
@@ -89,7 +91,9 @@ static inline __attribute__((always_inline)) void switch_inline(weft__loop *l,
 }
 
 /* Every other switch of the scheduler (parks, main, a coroutine's end) goes through this
- * one function, so that the context switch's `ret` returns to the same place. */
+ * one function. (Where the switch reaps, nothing follows it here, and the compiler makes
+ * it a tail call at -O2: the switch's `ret` then lands in switch_to's callers — main_run,
+ * weft__sched_park, coro_entry —, no longer in one place.) */
 static __attribute__((noinline)) void switch_to(weft__loop *l, weft__coro *from,
                                                 weft__coro *to, bool exiting)
 {
