@@ -354,6 +354,8 @@ typedef struct weft__tls {
     struct weft__stack *stack_batch;    /* freed stacks waiting to be released in a batch */
     unsigned stack_batch_n;
     bool exit_hook;                     /* the thread-exit destructor is armed */
+    bool stack_hook;                    /* ...and the stack cache's part of it set up
+                                           (fiber/stack.c) */
     bool thread_wait;                   /* waits block the thread even inside a coroutine
                                            (the atexit path; loop/waiter.c) */
     uint64_t id;                        /* this thread's context id, once asked for

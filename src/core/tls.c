@@ -26,6 +26,7 @@ static void thread_exit(void *unused)
     if ((t->stack_cache || t->stack_batch) && weft__exit_stack_hook) weft__exit_stack_hook();
     weft__blocks_thread_exit();
     t->exit_hook = false;
+    t->stack_hook = false;              /* a later stack put arms it again */
 }
 
 static void make_key(void)

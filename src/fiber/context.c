@@ -61,6 +61,9 @@ void *weft__ctx_make(void *top, void (*entry)(void *), void *arg)
 _Thread_local weft__fiber *weft__fiber_from;
 #endif
 
+/* The reap slot of the builds whose switch does not reap (see internal.h): never set. */
+void *weft__ctx_no_reap;
+
 void weft__fiber_init_thread(weft__fiber *f)
 {
     memset(f, 0, sizeof *f);
@@ -134,12 +137,10 @@ __attribute__((noinline)) void weft__fiber_asan_leaving(const weft__fiber *f)
 }
 #endif
 
+#if WEFT_TSAN
 void weft__fiber_destroy(weft__fiber *f)
 {
-#if WEFT_TSAN
     if (f->tsan) __tsan_destroy_fiber(f->tsan);
     f->tsan = NULL;
-#else
-    (void)f;
-#endif
 }
+#endif

@@ -21,8 +21,24 @@
 /* ---- the raw switch (switch_<arch>.S) -------------------------------------------------- */
 
 /* Saves the callee-saved state on the current stack, stores the stack pointer in *save_sp,
- * and resumes the context whose saved stack pointer is load_sp. */
-void weft__ctx_switch(void **save_sp, void *load_sp);
+ * and resumes the context whose saved stack pointer is load_sp. The resumed context gets 0
+ * back, after weft__ctx_reap(reap) if *reap is not NULL (reap must be the same slot for
+ * every switch of a thread: the resumed side finds it in a register the switcher set). */
+int weft__ctx_switch(void **save_sp, void *load_sp, void **reap);
+
+/* Defined by the scheduler (loop/sched.c): releases what *reap names, on the resumed
+ * context, before it goes on. Returns 0 (the switch's value). */
+int weft__ctx_reap(void **reap);
+
+/* Whether the switch itself reaps (WEFT__CTX_REAPS): not in sanitizer builds, which must
+ * tell ASan and TSan the switch has finished before any other code runs on the new stack;
+ * they pass weft__ctx_no_reap (always NULL) and reap in C after the annotations. */
+#if WEFT_ASAN || WEFT_TSAN
+#define WEFT__CTX_REAPS 0
+#else
+#define WEFT__CTX_REAPS 1
+#endif
+extern void *weft__ctx_no_reap;
 
 /* Prepares a new context on the stack whose (16-byte aligned) top is top: the first switch
  * to the returned stack pointer calls entry(arg), which must never return. */
@@ -94,8 +110,13 @@ void weft__fiber_init_thread(weft__fiber *f);
 void weft__fiber_init(weft__fiber *f, weft__stack *s, void (*entry)(void *), void *arg);
 
 /* Releases the sanitizer state of a fiber that has exited (called by another context after
- * the final switch away from it). */
+ * the final switch away from it). Only TSan has any: elsewhere nothing, and no call (it is
+ * on every coroutine's end). */
+#if WEFT_TSAN
 void weft__fiber_destroy(weft__fiber *f);
+#else
+static inline void weft__fiber_destroy(weft__fiber *f) { (void)f; }
+#endif
 
 #if WEFT_ASAN
 extern _Thread_local weft__fiber *weft__fiber_from;
@@ -104,8 +125,10 @@ void weft__fiber_asan_leaving(const weft__fiber *f);
 #endif
 
 /* Switches from the running fiber `from` to `to`. Returns when some context switches back
- * to `from`. exiting: from will never run again (lets ASan drop its fake stack). */
-static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool exiting)
+ * to `from`. exiting: from will never run again (lets ASan drop its fake stack). reap: see
+ * weft__ctx_switch (ignored, weft__ctx_no_reap passed instead, unless WEFT__CTX_REAPS). */
+static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool exiting,
+                                      void **reap)
 {
 #if WEFT_ASAN
     if (exiting) weft__fiber_asan_leaving(from);
@@ -118,7 +141,12 @@ static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool e
 #if WEFT_TSAN
     __tsan_switch_to_fiber(to->tsan, 0);
 #endif
-    weft__ctx_switch(&from->sp, to->sp);
+#if WEFT__CTX_REAPS
+    weft__ctx_switch(&from->sp, to->sp, reap);
+#else
+    (void)reap;
+    weft__ctx_switch(&from->sp, to->sp, &weft__ctx_no_reap);
+#endif
 #if WEFT_ASAN
     const void *bottom; size_t size;
     __sanitizer_finish_switch_fiber(from->asan_fake, &bottom, &size);

@@ -237,9 +237,12 @@ void weft__stack_put(weft__stack *s)
     }
     weft__tls *t = weft__tls_get();
     if (t->stack_cache_n < CACHE_MAX) {
-        if (!t->stack_cache) {
+        /* Once per thread (not at every put into an empty cache, which a loop that
+         * spawns and joins one coroutine at a time does each time). */
+        if (weft__unlikely(!t->stack_hook)) {
             pthread_once(&hook_once, set_hook);
             weft__tls_arm_exit_hook();
+            t->stack_hook = true;
         }
         s->next = t->stack_cache;
         t->stack_cache = s;

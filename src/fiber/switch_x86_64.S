@@ -1,6 +1,6 @@
 /* fiber/switch_x86_64.S — the x86_64 (System V) context switch.
  *
- * void weft__ctx_switch(void **save_sp, void *load_sp)
+ * int weft__ctx_switch(void **save_sp, void *load_sp, void **reap)
  *   Pushes the callee-saved registers (rbp rbx r12-r15), MXCSR and the x87 control word
  *   onto the current stack, stores the stack pointer in *save_sp, loads load_sp and pops
  *   the same frame from there. Everything else is caller-saved, so the C compiler has
@@ -13,6 +13,17 @@
  *   buffer predicts. (boost.context returns with `jmp`, which wins in a bare ping-pong
  *   between two call sites but leaves the buffer one entry off, so every later `ret` of
  *   the resumed context mispredicts.)
+ *   Once on the new stack it returns 0, after a tail jump to weft__ctx_reap(reap) if *reap
+ *   is not NULL (the scheduler's zombie slot: a coroutine that just ended, whose stack the
+ *   resumed context must release; reap is the same slot on both sides, rdx surviving the
+ *   switch). Doing that here, on whatever path the resumed context had switched out by,
+ *   lets weft_yield tail-call this function (loop/sched.c): the resumed side then needs no
+ *   code of its own after the switch, so weft_yield has no frame to build or tear down, and
+ *   the `ret` lands straight in weft_yield's caller, which expects the 0. (The `ret` is
+ *   then predicted when the resumed coroutine called weft_yield from the same place as the
+ *   one leaving, as in a ping-pong; otherwise it mispredicts once, where before the
+ *   mispredicted `ret` was weft_yield's own.) The sanitizer builds pass a slot that is
+ *   always NULL and reap in C after their switch annotations.
  *
  * Frame, from the saved stack pointer upwards:
  *   +0 MXCSR (4 bytes)  +4 x87 control word (2)  +8 r15  +16 r14  +24 r13  +32 r12
@@ -51,7 +62,12 @@ weft__ctx_switch:
     popq    %r12
     popq    %rbx
     popq    %rbp
+    xorl    %eax, %eax
+    cmpq    $0, (%rdx)
+    jne     3f
     ret
+3:  movq    %rdx, %rdi              /* at a function entry's stack state: tail call */
+    jmp     weft__ctx_reap
 1:  ldmxcsr (%rsp)
     fldcw   4(%rsp)
     jmp     2b
@@ -60,18 +76,26 @@ weft__ctx_switch:
 
 /* The first code a new context runs: calls entry(arg) with entry in r12 and arg in r13.
  * entry never returns. The stack is 16-byte aligned here, so the call leaves it as the ABI
- * wants at entry's first instruction. rip is marked undefined so unwinders stop here. */
+ * wants at entry's first instruction. rip is marked undefined so unwinders stop here.
+ * The nop before the label lies inside the same frame description: when a new context's
+ * first switch reaps a zombie, weft__ctx_reap's return address is weft__ctx_entry itself,
+ * and unwinders look up the return address minus one — the nop, so they find this frame
+ * (and its undefined rip) instead of the padding after weft__ctx_switch. */
+    .p2align 4
+weft__ctx_first_frame:              /* names the nop for debuggers (a local symbol) */
+    .type   weft__ctx_first_frame, @function
+    .cfi_startproc
+    .cfi_undefined rip
+    nop
     .globl  weft__ctx_entry
     .hidden weft__ctx_entry
     .type   weft__ctx_entry, @function
-    .p2align 4
 weft__ctx_entry:
-    .cfi_startproc
-    .cfi_undefined rip
     movq    %r13, %rdi
     callq   *%r12
     ud2
     .cfi_endproc
     .size   weft__ctx_entry, .-weft__ctx_entry
+    .size   weft__ctx_first_frame, .-weft__ctx_first_frame
 
     .section .note.GNU-stack,"",@progbits

@@ -27,6 +27,7 @@
 #include "fiber/internal.h"
 
 #include <pthread.h>
+#include <string.h>
 
 typedef struct weft__loop weft__loop;
 typedef struct weft__coro weft__coro;
@@ -56,7 +57,9 @@ typedef struct weft__timer {
 #define WEFT__TIMER_IDLE SIZE_MAX
 
 void weft__timer_add(weft__loop *loop, weft__timer *t);
-void weft__timer_del(weft__loop *loop, weft__timer *t);   /* no-op if not armed */
+/* Disarms t; no-op if not armed (inline, below: most waits never armed one). */
+static inline void weft__timer_del(weft__loop *loop, weft__timer *t);
+void weft__timer_remove(weft__loop *loop, weft__timer *t);   /* t armed */
 /* Fires (and disarms) every timer whose deadline is <= now. */
 void weft__timers_run(weft__loop *loop, int64_t now);
 /* The earliest deadline, or WEFT__NO_DEADLINE. */
@@ -77,13 +80,15 @@ struct weft__coro {
     /* Hot: every switch touches these. */
     weft__fiber fiber;
     weft__coro *runq_next;            /* run-queue link */
+    /* These four in this order: weft_yield's fast path reads them as one 32-bit word
+     * (weft__coro_plain, below). */
     bool started;                     /* has a stack and a frame (main: always) */
     bool canary;                      /* its stack has a canary to check at switches */
     bool cancelled;                   /* cancellation requested: sticky */
+    bool is_main;                     /* the thread's own context */
     _Atomic bool cancel_asked;        /* set by any thread when it posts a cancel to the
                                          loop: weft_cancelled() sees it before the loop
                                          runs the post (a computation that never yields) */
-    bool is_main;                     /* the thread's own context */
     bool queued;                      /* main only: on the run queue */
     uint32_t stack_size;              /* usable bytes asked for; 0: default */
     weft__waiter *waiter;             /* its waiter while parked, else NULL */
@@ -99,12 +104,28 @@ struct weft__coro {
     struct weft__scope *scope;        /* innermost deadline scope (loop/scope.c) */
     weft__list cancel_hooks;          /* weft__cancel_hook: run when it is cancelled (the
                                          task groups it owns); loop thread only */
-    uint64_t id;
+    uint64_t id;                      /* 0 until asked for (weft__coro_id) */
 #if WEFT_DEBUG
     weft__list held_locks;            /* weft_locks it took and still holds (sync/lock.c,
                                          under its debug registry lock) */
 #endif
 };
+
+_Static_assert(offsetof(weft__coro, canary) == offsetof(weft__coro, started) + 1 &&
+               offsetof(weft__coro, cancelled) == offsetof(weft__coro, started) + 2 &&
+               offsetof(weft__coro, is_main) == offsetof(weft__coro, started) + 3,
+               "weft__coro_plain reads these four flags as one word");
+
+/* True if c is a started coroutine, not main, not cancelled, without a canary to check:
+ * the four flags in one load and compare (they are only written on c's loop thread). */
+static inline bool weft__coro_plain(const weft__coro *c)
+{
+    static const bool plain[4] = { true, false, false, false };
+    uint32_t got, want;
+    memcpy(&got, (const char *)c + offsetof(weft__coro, started), 4);
+    memcpy(&want, plain, 4);
+    return got == want;
+}
 
 /* Sets up a coroutine on loop (the calling thread's) and counts it live; it starts when it
  * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */
@@ -128,8 +149,11 @@ struct weft__loop {
     /* Hot: the scheduler touches these at every switch. */
     weft__coro *current;              /* running: &main while the thread's own code runs */
     weft__coro *runq_head, *runq_tail;
-    weft__coro *zombie;               /* ended; its stack is released by the next context */
-    unsigned ticks;                   /* scheduling decisions, for periodic polling */
+    void *zombie;                     /* a weft__coro that ended; its stack is released by
+                                         the next context (a void *: the context switch
+                                         reads the slot, fiber/internal.h) */
+    int ticks_left;                   /* scheduling decisions until the next periodic poll
+                                         (a count down: one decrement in the hot path) */
     size_t nheap;                     /* armed timers */
     size_t nfds;                      /* fd waits in progress: while > 0 the loop sleeps in
                                          epoll_wait instead of on its futex */
@@ -158,6 +182,12 @@ struct weft__loop {
  * the functions whose rule is "loop thread only". */
 #define weft__assert_loop_thread(l) \
     weft__assert(weft__tls_self.loop == (l), "loop thread only, called from another thread")
+
+static inline void weft__timer_del(weft__loop *l, weft__timer *t)
+{
+    weft__assert_loop_thread(l);
+    if (t->index != WEFT__TIMER_IDLE) weft__timer_remove(l, t);
+}
 
 /* The calling thread's loop, created if needed (NULL: out of memory). */
 weft__loop *weft__loop_get(void);
@@ -256,12 +286,19 @@ int64_t weft__scope_clamp(int64_t deadline, weft__scope **by);
 /* A fresh id, never 0, for coroutines and threads (one counter: ids never collide). */
 uint64_t weft__new_id(void);
 
+/* c's id, given at the first request (c's loop thread only). */
+static inline uint64_t weft__coro_id(weft__coro *c)
+{
+    if (weft__unlikely(!c->id)) c->id = weft__new_id();
+    return c->id;
+}
+
 /* The calling context's identity: its coroutine's id, or its thread's. Owners of
  * reentrant locks, runners of once-functions. */
 static inline uint64_t weft__context_id(void)
 {
     weft__coro *c = weft__coro_current();
-    if (c) return c->id;
+    if (c) return weft__coro_id(c);
     weft__tls *t = weft__tls_get();
     if (!t->id) t->id = weft__new_id();
     return t->id;

@@ -128,7 +128,8 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     weft__list_init(&c->held_locks);
 #endif
     c->remote.run = coro_remote_run;
-    c->id = weft__new_id();
+    c->id = 0;                        /* given when first asked (weft__coro_id): no
+                                         atomic increment per spawn */
     weft__list_push_back(&l->live, &c->live_link);
     l->nlive++;
     return 0;
@@ -184,7 +185,7 @@ static void loop_thread_exit(void)
     if (!l) return;
     if (l->current != &l->main)
         weft__fatal("a thread ended (pthread_exit?) inside coroutine #%llu",
-                    (unsigned long long)l->current->id);
+                    (unsigned long long)weft__coro_id(l->current));
     weft__loop_drain(l, true);
     t->loop = NULL;
     weft__overflow_teardown(l);

@@ -46,7 +46,7 @@ static void describe(msg *m, const weft__coro *c)
     put(m, "coroutine ");
     if (c->name) { put(m, "'"); put(m, c->name); put(m, "' "); }
     put(m, "#");
-    put_num(m, c->id, 10);
+    put_num(m, weft__coro_id((weft__coro *)c), 10);   /* lock-free: signal-safe */
     if (c->entry) {
         Dl_info info;
         put(m, " (function ");

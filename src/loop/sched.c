@@ -9,7 +9,9 @@
  * Every scheduling decision (pick) first takes what other threads posted; every 64th also
  * fires due timers, so busy coroutines that only yield cannot starve sleepers.
  * A coroutine that ends cannot free its own stack: it leaves itself as the loop's zombie
- * and the context it switches to releases it (after_switch).
+ * and the context it switches to releases it: the context switch itself, on the resumed
+ * stack (weft__ctx_reap, called from fiber/switch_<arch>.S), or after_switch in the
+ * sanitizer builds, which must finish their switch annotations first.
  */
 #include "loop/internal.h"
 #include "loop/mpsc.h"
@@ -39,10 +41,15 @@ static __attribute__((noinline)) void periodic(weft__loop *l)
     if (l->nfds) weft__loop_poll(l, 0);
 }
 
+#define PERIODIC_EVERY 64
+
 static inline weft__coro *pick(weft__loop *l)
 {
     if (weft__unlikely(!weft__mpsc_empty(&l->remote))) drain_remote(l);
-    if (weft__unlikely((++l->ticks & 63) == 0)) periodic(l);
+    if (weft__unlikely(--l->ticks_left < 0)) {    /* 0 at first (calloc): polls at once */
+        l->ticks_left = PERIODIC_EVERY - 1;
+        periodic(l);
+    }
     return runq_pop(l);
 }
 
@@ -56,9 +63,18 @@ static void reap_zombie(weft__loop *l)
     z->ops->reap(z);
 }
 
+/* Called by the context switch itself on the resumed context when the loop has a zombie
+ * (WEFT__CTX_REAPS; fiber/internal.h): reap is &loop->zombie. */
+int weft__ctx_reap(void **reap)
+{
+    reap_zombie(weft__container_of(reap, weft__loop, zombie));
+    return 0;
+}
+
+/* After a switch, on the resumed context: its zombie, unless the switch reaped it. */
 static inline void after_switch(weft__loop *l)
 {
-    if (l->zombie) reap_zombie(l);
+    if (!WEFT__CTX_REAPS && l->zombie) reap_zombie(l);
 }
 
 /* The switch itself, inlined into the yield paths: a yield to a coroutine that also
@@ -70,12 +86,14 @@ static inline __attribute__((always_inline)) void switch_inline(weft__loop *l,
 {
     if (weft__unlikely(from->canary)) weft__overflow_check_canary(from);
     l->current = to;
-    weft__fiber_switch(&from->fiber, &to->fiber, exiting);
+    weft__fiber_switch(&from->fiber, &to->fiber, exiting, &l->zombie);
     after_switch(l);
 }
 
 /* Every other switch of the scheduler (parks, main, a coroutine's end) goes through this
- * one function, so that the context switch's `ret` returns to the same place. */
+ * one function. (Where the switch reaps, nothing follows it here, and the compiler makes
+ * it a tail call at -O2: the switch's `ret` then lands in switch_to's callers — main_run,
+ * weft__sched_park, coro_entry —, no longer in one place.) */
 static __attribute__((noinline)) void switch_to(weft__loop *l, weft__coro *from,
                                                 weft__coro *to, bool exiting)
 {
@@ -230,9 +248,14 @@ bool weft__yield_if_others(void)
     return true;
 }
 
-int weft_yield(void)
+/* weft_yield's general path: also a thread's yield, a cancelled coroutine, posts from other
+ * threads, the periodic poll, a coroutine that has not started, a canary stack. */
+#if WEFT__CTX_REAPS
+static __attribute__((noinline)) int yield_slow(weft__loop *l)
+#else
+static inline __attribute__((always_inline)) int yield_slow(weft__loop *l)
+#endif
 {
-    weft__loop *l = weft__tls_self.loop;
     if (weft__unlikely(!l || l->current == &l->main)) return yield_thread(l);
     weft__coro *self = l->current;
     if (weft__unlikely(self->cancelled) && weft__cancel_pending()) return -ECANCELED;
@@ -245,4 +268,39 @@ int weft_yield(void)
     weft__runq_append(l, self);
     switch_inline(l, self, next, false);
     return 0;
+}
+
+int weft_yield(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+#if WEFT__CTX_REAPS
+    /* The fast path: a coroutine, not cancelled, no canary to check, the run queue's head
+     * started already, nothing posted by other threads and no periodic poll due -- what
+     * yield_slow would do then, with the pop of next and the append of self in one. The
+     * switch is a tail call: it returns 0 to our caller on the resumed side and reaps a
+     * zombie there itself (fiber/switch_x86_64.S), so this function has no frame, and each
+     * condition is one load and compare (self's four flags in one: weft__coro_plain). */
+    if (weft__likely(l != NULL)) {
+        weft__coro *self = l->current;
+        weft__coro *next = l->runq_head;
+        if (weft__likely(weft__coro_plain(self) && next != NULL && next->started
+                         && l->ticks_left > 0
+                         && weft__mpsc_empty(&l->remote))) {
+            l->ticks_left--;
+            weft__coro *rest = next->runq_next;
+            self->runq_next = NULL;
+            if (rest) {
+                l->runq_head = rest;
+                l->runq_tail->runq_next = self;
+            } else {
+                l->runq_head = self;
+            }
+            l->runq_tail = self;
+            next->queued = false;     /* main's flag (runq_pop); false on any other */
+            l->current = next;
+            return weft__ctx_switch(&self->fiber.sp, next->fiber.sp, &l->zombie);
+        }
+    }
+#endif
+    return yield_slow(l);
 }

@@ -57,11 +57,9 @@ void weft__timer_add(weft__loop *l, weft__timer *t)
     sift_up(l, t->index);
 }
 
-void weft__timer_del(weft__loop *l, weft__timer *t)
+void weft__timer_remove(weft__loop *l, weft__timer *t)
 {
-    weft__assert_loop_thread(l);
     size_t i = t->index;
-    if (i == WEFT__TIMER_IDLE) return;
     t->index = WEFT__TIMER_IDLE;
     weft__timer *last = l->heap[--l->nheap];
     if (i == l->nheap) return;

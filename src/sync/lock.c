@@ -132,7 +132,7 @@ void weft__locks_orphan(weft__coro *c)
     while ((p = weft__list_pop_front(&c->held_locks)) != NULL) {
         weft_lock *l = weft__container_of(p, weft_lock, owner_link);
         l->owner = NULL;
-        l->orphan_id = c->id;
+        l->orphan_id = weft__coro_id(c);
         snprintf(l->orphan_name, sizeof l->orphan_name, "%s", c->name ? c->name : "");
         weft__list_push_back(&orphans, &l->owner_link);
         atomic_store_explicit(&l->recorded, WEFT__LOCK_ORPHAN, memory_order_relaxed);

@@ -115,8 +115,8 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     if (!fn) return -EINVAL;
     size_t stack = opts ? opts->stack_size : 0;
     if (stack && (stack < WEFT_STACK_MIN || stack > (size_t)1 << 30)) return -EINVAL;
-    weft__loop *l = weft__loop_get();
-    if (!l) return -ENOMEM;
+    weft__loop *l = weft__tls_self.loop;     /* weft__loop_get's fast path, inline */
+    if (weft__unlikely(!l) && !(l = weft__loop_get())) return -ENOMEM;
     if (l->shutting_down) return -ESHUTDOWN;
     weft__task *t = weft__block_get(sizeof *t);
     if (!t) return -ENOMEM;
