@@ -113,9 +113,9 @@ static void test_blocks_threads(void)
 /* How much of each chunk its blocks use, for sizes like those weft carves (a pool job: 104
  * bytes, a task: 256, a queue item: 32; strides 112, 256, 32): blocks taken one after
  * another from a fresh carving come in runs of consecutive addresses, one run per chunk
- * (chunks are 8 KiB doubling to 2 MiB; the next chunk is mapped elsewhere, so a jump
- * between them is never exactly a stride). Each run must fill its chunk but for at most one
- * block's worth (the last blocks of a chunk go out as a short batch). Runs first (a fresh
+ * (chunks are 8 KiB doubling to 2 MiB), or per several chunks mapped one after another.
+ * Each chunk must give every block that fits in it (the last ones go out as a short
+ * batch), so at most one block's worth of a chunk is lost. Runs first (a fresh
  * process: the carving slots and the depot empty); not under ASan or Valgrind (nothing is
  * carved there). */
 static void test_blocks_chunk_use(void)
@@ -137,19 +137,26 @@ static void test_blocks_chunk_use(void)
             bs[n] = weft__block_get(use[u]);
             CHECK(bs[n] != NULL);
             if (n > 0 && (char *)bs[n] != (char *)bs[n - 1] + stride) {
-                size_t len = (size_t)8 << 10 << runs;
-                if (len > ((size_t)2 << 20)) len = (size_t)2 << 20;
-                printf(" %u/%zu", run, len / stride);
-                CHECK(run * stride + stride > len);      /* at most one block lost */
-                CHECK(run * stride <= len);
-                runs++;
+                /* A run is one chunk's blocks, or several chunks' when a chunk with no
+                 * slack was mapped right after the previous one (qemu-user maps upwards):
+                 * either way exactly whole chunks' worth, each chunk giving all the
+                 * blocks that fit in it (so at most one block's worth is lost). */
+                printf(" %u", run);
+                unsigned left = run;
+                while (left > 0) {
+                    size_t len = (size_t)8 << 10 << (runs < 8 ? runs : 8);
+                    if (len > ((size_t)2 << 20)) len = (size_t)2 << 20;
+                    CHECK(left >= len / stride);
+                    left -= (unsigned)(len / stride);
+                    runs++;
+                }
                 run = 0;
             }
             run++;
             n++;
         }
         printf("\n");
-        CHECK_EQ(runs, RUNS);
+        CHECK(runs >= RUNS);
         for (int i = 0; i < n; i++) weft__block_put(bs[i], use[u]);
     }
     free(bs);
