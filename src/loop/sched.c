@@ -276,7 +276,10 @@ int weft_yield(void)
 #if WEFT__CTX_REAPS
     /* The fast path: a coroutine, not cancelled, no canary to check, the run queue's head
      * started already, nothing posted by other threads and no periodic poll due -- what
-     * yield_slow would do then, with the pop of next and the append of self in one. The
+     * yield_slow would do then, with the pop of next and the append of self in one (the
+     * queue is known non-empty and next known started: runq_pop + weft__runq_append, whose
+     * branches this skips, cost 77.6 instead of 67.8 instructions per switch under
+     * callgrind; keep them in step with these lines). The
      * switch is a tail call: it returns 0 to our caller on the resumed side and reaps a
      * zombie there itself (fiber/switch_x86_64.S), so this function has no frame, and each
      * condition is one load and compare (self's four flags in one: weft__coro_plain). */
