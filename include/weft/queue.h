@@ -11,7 +11,8 @@
  * A bounded FIFO queue (capacity up to 2^20) is a lock-free ring: a put or get that need
  * not wait is one compare-and-swap (plus one load to see whether anybody waits), with no
  * lock and no system call. Larger, unbounded, LIFO and priority queues keep their items
- * under a short internal lock.
+ * under a short internal lock. An SPSC queue (WEFT_QUEUE_SPSC, one putting and one getting
+ * thread) needs no compare-and-swap at all.
  */
 #ifndef WEFT_QUEUE_H
 #define WEFT_QUEUE_H
@@ -33,7 +34,25 @@ typedef enum weft_queue_kind {
     WEFT_QUEUE_FIFO,                  /* queue.Queue */
     WEFT_QUEUE_LIFO,                  /* queue.LifoQueue */
     WEFT_QUEUE_PRIORITY,              /* queue.PriorityQueue: smallest first */
+    WEFT_QUEUE_SPSC,                  /* FIFO, one putting and one getting thread (below) */
 } weft_queue_kind;
+
+/* WEFT_QUEUE_SPSC: a bounded FIFO queue (capacity 1 to 2^20, exact; required) for exactly
+ * one putting thread and one getting thread, which may be the same thread. A put or get
+ * that need not wait is a few plain loads and one release store: no locked instruction,
+ * no system call. The first put binds the putting side to the calling thread, the first
+ * get the getting side; afterwards a put (get) from any other thread fails with -EPERM and
+ * changes nothing (so does a select case). Any number of coroutines on the bound thread
+ * may put (get): items come out in the order their puts completed. Everything else works
+ * as for FIFO: timeouts, cancellation, waiting from threads and coroutines, select,
+ * shutdown, task_done / join, qsize, from any thread where the function allows it.
+ * Differences: a put racing with weft_queue_shutdown may still succeed (the getter gets
+ * its item); an immediate shutdown called from a thread other than the bound getter only
+ * marks the items left, which the getter's next get drops (that get fails with
+ * -ESHUTDOWN; until then they count in qsize and join waits for them); an immediate
+ * shutdown before any get binds the getting side to nobody (later gets: -ESHUTDOWN).
+ * Waiting costs a little more than on a FIFO queue (a membarrier system call on the
+ * waiting side, which spares the other side a fence on every operation). */
 
 /* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
  * be added at the end. */
@@ -47,17 +66,18 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 #define WEFT_QUEUE_OPTS_INIT { WEFT_QUEUE_FIFO, 0, NULL }
 
-/* Errors: -EINVAL (bad kind, PRIORITY without compare, capacity above 2^40), -ENOMEM. */
+/* Errors: -EINVAL (bad kind, PRIORITY without compare, capacity above 2^40, SPSC with
+ * capacity 0 or above 2^20), -ENOMEM. */
 WEFT_API int weft_queue_create_ex(weft_queue **q, const weft_queue_opts *opts);
 
 /* Puts item, waiting up to timeout while the queue is full. 0; -ETIMEDOUT (0 waits not at
  * all); -ECANCELED; -ESHUTDOWN (shut down, before or during the wait); -ENOMEM (an
- * unbounded queue could not grow); -EINVAL. */
+ * unbounded queue could not grow); -EPERM (SPSC: not the bound putting thread); -EINVAL. */
 WEFT_API int weft_queue_put(weft_queue *q, void *item, int64_t timeout);
 
 /* Takes the next item into *item, waiting up to timeout while the queue is empty. 0;
  * -ETIMEDOUT; -ECANCELED; -ESHUTDOWN once the queue is shut down and empty (at once after
- * an immediate shutdown); -EINVAL. */
+ * an immediate shutdown); -EPERM (SPSC: not the bound getting thread); -EINVAL. */
 WEFT_API int weft_queue_get(weft_queue *q, void **item, int64_t timeout);
 
 /* put / get with timeout 0. */
@@ -99,7 +119,8 @@ typedef struct weft_select_case {
     weft_queue *queue;                /* NULL: this case is never ready (Go's nil channel) */
     weft_select_op op;                /* get or put */
     void *item;                       /* PUT: the item to put; GET: receives the item */
-    int rc;                           /* out, for the case that fired: 0, or -ESHUTDOWN */
+    int rc;                           /* out, for the case that fired: 0, -ESHUTDOWN, or
+                                         -EPERM (SPSC queue bound to another thread) */
 } weft_select_case;
 
 /* Go's select / libdill's choose: waits until one of the n cases can complete, completes

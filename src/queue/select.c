@@ -79,6 +79,8 @@ static void register_all(weft_select_case *cases, size_t n, select_slot *slots,
         weft__list_push_back(list_of(c), &slots[i].node.link);
         atomic_fetch_add_explicit(count_of(c), 1, memory_order_seq_cst);
         weft__mutex_unlock(&c->queue->m);
+        /* An SPSC queue's fast side does not fence: the waiter does (spsc.c). */
+        if (c->queue->kind == WEFT_QUEUE_SPSC) weft__spsc_waiter_fence(c->queue);
     }
 }
 
