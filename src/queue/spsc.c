@@ -74,10 +74,12 @@ static weft__spsc *spsc_of(weft_queue *q) { return &q->store.spsc; }
 
 /* ------------------------------------------------------------- asymmetric fence ----- */
 
+#if !WEFT_TSAN
 static int membarrier_sys(int cmd)
 {
     return (int)syscall(SYS_membarrier, cmd, 0, 0);
 }
+#endif
 
 /* Registers this process for private expedited membarriers, once (at the first SPSC
  * queue's creation; each queue records the answer, so that both sides of one queue always
