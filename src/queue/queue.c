@@ -110,35 +110,7 @@ static int attempt_get(weft_queue *q, void *arg) { return weft__queue_try_get(q,
  * yields once if another coroutine is ready, then re-tries. */
 #define STORE_SPIN_NS (2 * WEFT_US)
 
-/* An SPSC queue's thread looks again only every SPSC_GAP_NS, for up to SPSC_SPIN_NS: its
- * partner then fills (drains) a batch meanwhile instead of having each position store
- * pulled back by a re-read at once, which bounced the position's line once per item and
- * made the partner fall behind, the queue go empty (full) and the waiter register (a
- * membarrier each) thousands of times a second. Measured (bench queue-spsc, 2-core VM):
- * gap 0.5 µs 33 M items/s, 1 µs 34-36 M, 2 µs 38-40 M, 4 µs 40-42 M. The cost: an item
- * that arrives while its getter waits here is seen up to SPSC_GAP_NS late, and a thread
- * spins up to SPSC_SPIN_NS before it parks. Reads only the clock and its own lines. */
-#define SPSC_GAP_NS  (2 * WEFT_US)
-#define SPSC_SPIN_NS (20 * WEFT_US)
-
-static int spsc_spin(weft_queue *q, attempt_fn attempt, void *arg, int64_t deadline)
-{
-    int rc = -EAGAIN;
-    int64_t now = weft_now(), end = now + SPSC_SPIN_NS;
-    /* A short timeout is stretched no more than the MPMC ring's spin stretches it. */
-    if (end > deadline) end = deadline > now + STORE_SPIN_NS ? deadline : now + STORE_SPIN_NS;
-    while (rc == -EAGAIN && now < end) {
-        int64_t next = now + SPSC_GAP_NS < end ? now + SPSC_GAP_NS : end;
-        do {
-            for (int k = 0; k < 8; k++) weft__cpu_relax();
-            now = weft_now();
-        } while (now < next);
-        rc = attempt(q, arg);
-    }
-    return rc;
-}
-
-static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg, int64_t deadline)
+static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg)
 {
     int rc = -EAGAIN;
     if (weft__coro_current()) {
@@ -146,7 +118,6 @@ static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg, int64_t de
          * letting it run first saves registering, a wake-up and a park on both sides. */
         return weft__yield_if_others() ? attempt(q, arg) : rc;
     }
-    if (q->kind == WEFT_QUEUE_SPSC) return spsc_spin(q, attempt, arg, deadline);
     int64_t end = 0;
     for (unsigned i = 0; rc == -EAGAIN; i++) {
         weft__cpu_relax();
@@ -166,7 +137,7 @@ static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg, int64_t de
 static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
                     attempt_fn attempt, void *arg, int64_t deadline)
 {
-    int rc = spin_attempt(q, attempt, arg, deadline);
+    int rc = spin_attempt(q, attempt, arg);
     while (rc == -EAGAIN) {
         weft__waiter w;
         weft__waiter_init(&w);
