@@ -51,8 +51,9 @@ typedef enum weft_queue_kind {
  * marks the items left, which the getter's next get drops (that get fails with
  * -ESHUTDOWN; until then they count in qsize and join waits for them); an immediate
  * shutdown before any get binds the getting side to nobody (later gets: -ESHUTDOWN).
- * Waiting costs a little more than on a FIFO queue (a membarrier system call on the
- * waiting side, which spares the other side a fence on every operation). */
+ * Waiting costs more than on a FIFO queue (a membarrier system call on the waiting side,
+ * which spares the other side a fence on every operation): a hand-off queue that is
+ * nearly always empty or full (capacity 1 or 2) is faster as FIFO. */
 
 /* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
  * be added at the end. */
