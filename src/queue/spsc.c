@@ -118,12 +118,19 @@ void weft__spsc_waiter_fence(weft_queue *q)
 #if WEFT_TSAN
     (void)q;
 #else
-    if (spsc_of(q)->asym && membarrier_sys(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
-    /* Registered, so it cannot fail; if it ever did, a fence is what the fallback pairs
-     * with... only if the fast side fences too, which it does not in asym mode: abort
-     * rather than risk a lost wake-up. */
-    if (spsc_of(q)->asym) weft__fatal("weft_queue: membarrier failed after registration");
-    atomic_thread_fence(memory_order_seq_cst);
+    if (!spsc_of(q)->asym) {
+        atomic_thread_fence(memory_order_seq_cst);
+        return;
+    }
+    if (membarrier_sys(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
+    /* Defensive: should this process be unregistered (EPERM; this machine's kernel does
+     * carry the registration over fork, tested by hand), register and try again. Failing
+     * still, a fence here would pair with nothing (the fast side does not fence
+     * in this mode): abort rather than risk a lost wake-up. */
+    if (membarrier_sys(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+        membarrier_sys(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return;
+    weft__fatal("weft_queue: membarrier failed after registration");
 #endif
 }
 
