@@ -105,8 +105,8 @@ static int third_thread(void *arg, void **result)
 
 static atomic_int getter_may_end;
 
-/* Binds the getting side, then stays alive: a thread started after it ended might get the
- * same thread-local address, the binding's token (harmless, but not this test's point). */
+/* Binds the getting side, then stays alive while the third thread tries (test_misuse;
+ * test_bound_thread_gone covers a side whose thread has exited). */
 static int getter_thread(void *arg, void **result)
 {
     (void)result;
@@ -116,6 +116,53 @@ static int getter_thread(void *arg, void **result)
     atomic_store(&getter_may_end, 1);
     while (atomic_load(&getter_may_end) != 2) weft_sleep(WEFT_MS);
     return 0;
+}
+
+/* One put or get (by the job's op), its result kept; the thread then exits. */
+typedef struct { weft_queue *q; bool get; int rc; } one_op;
+
+static int one_op_thread(void *arg, void **result)
+{
+    (void)result;
+    one_op *o = arg;
+    void *it;
+    o->rc = o->get ? weft_queue_try_get(o->q, &it) : weft_queue_try_put(o->q, P(9));
+    return 0;
+}
+
+static int run_one_op(weft_queue *q, bool get)
+{
+    one_op o = { q, get, 1 };
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, one_op_thread, &o));
+    join_and_release(t);
+    return o.rc;
+}
+
+/* A side stays bound to its thread after that thread has exited, even a failed first
+ * operation binds, and no later thread takes the side over (the binding's token is a
+ * number never reused; thread-local addresses are reused by later threads: with them a
+ * later thread's put was accepted about half of the time). */
+static void test_bound_thread_gone(void)
+{
+    weft_queue *q = spsc(4);
+    CHECK_OK(run_one_op(q, false));                         /* putter bound, then gone */
+    for (int i = 0; i < 20; i++) CHECK_RC(run_one_op(q, false), -EPERM);
+    CHECK_OK(run_one_op(q, true));                          /* getter bound, then gone */
+    for (int i = 0; i < 20; i++) CHECK_RC(run_one_op(q, true), -EPERM);
+    CHECK_RC(weft_queue_try_put(q, P(1)), -EPERM);
+    void *it;
+    CHECK_RC(weft_queue_try_get(q, &it), -EPERM);
+    CHECK_EQ(weft_queue_qsize(q), 0);
+    weft_queue_destroy(q);
+
+    q = spsc(4);
+    CHECK_RC(run_one_op(q, true), -ETIMEDOUT);              /* empty, but binds the getter */
+    CHECK_OK(weft_queue_try_put(q, P(1)));                  /* this thread: the putter */
+    for (int i = 0; i < 5; i++) CHECK_RC(run_one_op(q, true), -EPERM);
+    CHECK_RC(weft_queue_try_get(q, &it), -EPERM);
+    CHECK_EQ(weft_queue_qsize(q), 1);
+    weft_queue_destroy(q);
 }
 
 static void test_misuse(void)
@@ -494,6 +541,7 @@ int main(void)
     RUN(test_bad_capacity);
     RUN(test_basics);
     RUN(test_misuse);
+    RUN(test_bound_thread_gone);
     RUN(test_shutdown);
     RUN(test_coroutines);
     RUN(test_select);

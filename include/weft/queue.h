@@ -40,9 +40,11 @@ typedef enum weft_queue_kind {
 /* WEFT_QUEUE_SPSC: a bounded FIFO queue (capacity 1 to 2^20, exact; required) for exactly
  * one putting thread and one getting thread, which may be the same thread. A put or get
  * that need not wait is a few plain loads and one release store: no locked instruction,
- * no system call. The first put binds the putting side to the calling thread, the first
- * get the getting side; afterwards a put (get) from any other thread fails with -EPERM and
- * changes nothing (so does a select case). Any number of coroutines on the bound thread
+ * no system call. The first put (try_put, select case) binds the putting side to the
+ * calling thread for the queue's life, whether or not it succeeds, and the first get the
+ * getting side; afterwards a put (get) from any other thread fails with -EPERM and changes
+ * nothing (so does a select case: it is ready at once, with rc -EPERM) — also after the
+ * bound thread has exited. Any number of coroutines on the bound thread
  * may put (get): items come out in the order their puts completed. Everything else works
  * as for FIFO: timeouts, cancellation, waiting from threads and coroutines, select,
  * shutdown, task_done / join, qsize, from any thread where the function allows it.
@@ -67,8 +69,9 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 #define WEFT_QUEUE_OPTS_INIT { WEFT_QUEUE_FIFO, 0, NULL }
 
-/* Errors: -EINVAL (bad kind, PRIORITY without compare, capacity above 2^40, SPSC with
- * capacity 0 or above 2^20), -ENOMEM. */
+/* opts NULL: WEFT_QUEUE_OPTS_INIT (an unbounded FIFO queue). Errors: -EINVAL (q NULL, bad
+ * kind, PRIORITY without compare, capacity above 2^40, SPSC with capacity 0 or above
+ * 2^20), -ENOMEM. */
 WEFT_API int weft_queue_create_ex(weft_queue **q, const weft_queue_opts *opts);
 
 /* Puts item, waiting up to timeout while the queue is full. 0; -ETIMEDOUT (0 waits not at
@@ -88,7 +91,8 @@ WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
 /* Python 3.13's Queue.shutdown: from now on puts fail with -ESHUTDOWN; gets take what is
  * left and then fail with -ESHUTDOWN; blocked putters (and, once it is empty, getters)
  * wake with -ESHUTDOWN. immediate: the items left are discarded (each counts as task_done)
- * and every blocked getter, putter and joiner wakes at once. Shutting down again is
+ * and every blocked getter and putter wakes at once; joiners wake once the items taken
+ * before are marked done too (task_done), as in Python. Shutting down again is
  * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks. */
 WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
 
@@ -126,7 +130,8 @@ typedef struct weft_select_case {
 
 /* Go's select / libdill's choose: waits until one of the n cases can complete, completes
  * exactly that one, and returns its index; its rc says how (0, or -ESHUTDOWN: a shut-down
- * queue is always "ready", as a closed channel is). Among cases ready at the same time the
+ * queue is always "ready", as a closed channel is; or -EPERM: an SPSC queue bound to
+ * another thread, also "ready" at once). Among cases ready at the same time the
  * choice is random, so none starves. Errors: -ETIMEDOUT (0: only look), -ECANCELED,
  * -EINVAL (cases NULL, n 0 or above 1024, a bad op, a negative timeout other than
  * WEFT_FOREVER; nothing is completed then). Works from threads and coroutines;
