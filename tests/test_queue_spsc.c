@@ -319,6 +319,110 @@ static void test_shutdown(void)
     weft_queue_destroy(q);
 }
 
+/* ------------------------------------------------------- shutdown racing a put ---------- */
+
+/* A putter putting as fast as it can, a getter getting until -ESHUTDOWN (or no getter), and
+ * a shutdown at a random moment from a third thread. Afterwards every successful put is
+ * accounted for: taken by the getter or dropped by the immediate shutdown; qsize is 0 and
+ * join returns. A put that lands after the getter concluded "shut down and empty" (or after
+ * an immediate shutdown discarded what was left) would be stranded: qsize 1, join hangs. */
+typedef struct {
+    weft_queue *q;
+    atomic_int go;                      /* 1: start */
+    unsigned delay;                     /* the shutter's spins before it shuts down */
+    bool immediate;
+    long puts, gets;
+    int get_rc;
+} race_job;
+
+static int race_putter(void *arg, void **result)
+{
+    (void)result;
+    race_job *r = arg;
+    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
+    long n = 0;
+    int rc;
+    while ((rc = weft_queue_put(r->q, P(n + 1), 5 * WEFT_SEC)) == 0) n++;
+    CHECK_EQ(rc, -ESHUTDOWN);
+    r->puts = n;
+    return 0;
+}
+
+static int race_getter(void *arg, void **result)
+{
+    (void)result;
+    race_job *r = arg;
+    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
+    long n = 0;
+    void *it;
+    int rc;
+    while ((rc = weft_queue_get(r->q, &it, 5 * WEFT_SEC)) == 0) {
+        n++;
+        if (I(it) != n) {
+            fprintf(stderr, "item %ld arrived as %ld\n", n, (long)I(it));
+            CHECK(0);
+        }
+        CHECK_OK(weft_queue_task_done(r->q));
+    }
+    r->gets = n;
+    r->get_rc = rc;
+    return 0;
+}
+
+static int race_shutter(void *arg, void **result)
+{
+    (void)result;
+    race_job *r = arg;
+    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
+    for (unsigned i = 0; i < r->delay; i++) atomic_signal_fence(memory_order_seq_cst);
+    CHECK_OK(weft_queue_shutdown(r->q, r->immediate));
+    return 0;
+}
+
+/* Runs rounds until max_rounds or max_ns; returns the rounds that stranded an item. */
+static int shutdown_race(bool immediate, bool with_getter, int max_rounds, int64_t max_ns)
+{
+    int64_t end = weft_now() + max_ns;
+    int rounds = 0, stranded = 0;
+    uint32_t x = (uint32_t)weft_now() | 1u;
+    for (; rounds < max_rounds && weft_now() < end; rounds++) {
+        race_job r = { .q = spsc(with_getter ? 1024 : 1u << 20), .immediate = immediate, .get_rc = -ESHUTDOWN };
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        r.delay = x % 4000;
+        weft_thread *p, *g = NULL, *s;
+        CHECK_OK(weft_thread_start(&p, NULL, race_putter, &r));
+        if (with_getter) CHECK_OK(weft_thread_start(&g, NULL, race_getter, &r));
+        CHECK_OK(weft_thread_start(&s, NULL, race_shutter, &r));
+        atomic_store_explicit(&r.go, 1, memory_order_release);
+        join_and_release(p);
+        if (g) join_and_release(g);
+        join_and_release(s);
+        CHECK_EQ(r.get_rc, -ESHUTDOWN);
+        bool bad = weft_queue_qsize(r.q) != 0 || weft_queue_join(r.q, 0) != 0 ||
+                   (!immediate && r.puts != r.gets);
+        if (bad) {
+            if (stranded < 3)
+                fprintf(stderr, "   round %d: %ld put, %ld got, qsize %zu\n", rounds, r.puts,
+                        r.gets, weft_queue_qsize(r.q));
+            stranded++;
+        }
+        weft_queue_destroy(r.q);
+    }
+    printf("   %s shutdown%s: %d of %d rounds stranded an item\n",
+           immediate ? "immediate" : "graceful", with_getter ? "" : " before any get",
+           stranded, rounds);
+    return stranded;
+}
+
+static void test_shutdown_race(void)
+{
+    int rounds = slow_tools() ? 300 : 3000;
+    int64_t ns = slow_tools() ? 4 * WEFT_SEC : 3 * WEFT_SEC / 2;
+    CHECK_EQ(shutdown_race(false, true, rounds, ns), 0);    /* bug 1 */
+    CHECK_EQ(shutdown_race(true, false, rounds, ns), 0);    /* bug 2 */
+    CHECK_EQ(shutdown_race(true, true, rounds, ns), 0);
+}
+
 /* ---------------------------------------------------------------- coroutines ---------- */
 
 typedef struct {
@@ -543,6 +647,7 @@ int main(void)
     RUN(test_misuse);
     RUN(test_bound_thread_gone);
     RUN(test_shutdown);
+    RUN(test_shutdown_race);
     RUN(test_coroutines);
     RUN(test_select);
     RUN(test_stress);

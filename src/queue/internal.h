@@ -58,12 +58,14 @@ typedef struct weft__spsc {
     _Alignas(64) void **slots;
     uint64_t cap, mask;                 /* cap exact; mask + 1 = slots, a power of two */
     _Atomic(const void *) putter, getter;   /* bound thread tokens; NULL until first use */
-    _Atomic uint32_t state;             /* WEFT__SPSC_CLOSED | WEFT__SPSC_DISCARD */
+    _Atomic uint32_t state;             /* WEFT__SPSC_CLOSED | _SEALED | _DISCARD */
     bool asym;                          /* membarrier registered: the fast side need not
                                            fence (spsc.c's ordering argument) */
-    /* The putter's line: tail (the getter reads it) and its copy of head. */
+    /* The putter's line: tail (the getter reads it), its copy of head, and in_put (1 while
+     * the putter is inside an attempt: shutdown waits for 0, see spsc.c). */
     _Alignas(64) _Atomic uint64_t tail;
     uint64_t head_cache;
+    _Atomic uint32_t in_put;
     /* The getter's line. */
     _Alignas(64) _Atomic uint64_t head;
     uint64_t tail_cache;
@@ -71,6 +73,7 @@ typedef struct weft__spsc {
 
 #define WEFT__SPSC_CLOSED  1u           /* puts fail */
 #define WEFT__SPSC_DISCARD 2u           /* immediate shutdown: the getter drops what is left */
+#define WEFT__SPSC_SEALED  4u           /* closed and no put in progress: tail is final */
 
 /* The locked store (store.c): a growable array used as a FIFO ring, a stack or a heap. */
 typedef struct weft__locked {
@@ -115,7 +118,11 @@ int weft__spsc_get(weft_queue *q, void **item);
 /* The waiter's half of the asymmetric fence: called by a getter or putter of an SPSC queue
  * after it registered (count++) and before it re-tries the ring. May make a system call. */
 void weft__spsc_waiter_fence(weft_queue *q);
-/* weft_queue_shutdown(immediate), with m held: marks the ring for discarding and, if the
+/* weft_queue_shutdown, before it takes m: closes the ring (puts fail), waits until no put
+ * is in progress (a put never waits inside an attempt), then seals it (tail is final; a
+ * getter may now conclude "shut down and empty"). Any thread but not from inside a put. */
+void weft__spsc_seal(weft_queue *q);
+/* weft_queue_shutdown(immediate), with m held, after weft__spsc_seal: marks the ring for discarding and, if the
  * caller is the bound getter (or no getter ever bound), drops what is left now. Returns the
  * items dropped. */
 uint64_t weft__spsc_discard(weft_queue *q);

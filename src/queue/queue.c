@@ -226,6 +226,8 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
     if (!q) return -EINVAL;
     weft__wakeq wq;
     weft__wakeq_init(&wq);
+    /* SPSC: close and wait out a put in progress, not holding m (spsc.c). */
+    if (q->kind == WEFT_QUEUE_SPSC) weft__spsc_seal(q);
     weft__mutex_lock(&q->m);
     q->ops->close(q);
     if (immediate) {

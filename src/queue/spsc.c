@@ -39,30 +39,65 @@
  * TSan builds the position stores, the position loads that can precede a park, and the
  * count loads are seq_cst operations instead (a total order: Dekker holds without fences).
  *
- * Shutdown: the state word's CLOSED makes puts fail; it is read with the putter's other
- * read-mostly fields, no RMW. A put that read CLOSED clear just before a shutdown may still
- * land after it (unlike the MPMC ring, whose tail carries the mark bit): the getter still
- * gets that item. Immediate shutdown sets DISCARD; only the getter may move head, so the
+ * Shutdown: the state word's CLOSED makes puts fail; the putter reads it with a plain
+ * (relaxed) load, no RMW. A put that read CLOSED clear must not land after a getter has
+ * concluded "shut down and empty" (nobody would take its item: qsize and join would count
+ * it for ever), nor after an immediate shutdown read tail to discard what was left. So
+ * shutdown waits for the putter to be quiescent, in two phases (weft__spsc_seal, called by
+ * weft_queue_shutdown before it takes m):
+ *     putter (every attempt): in_put = 1;  F1; load state; [slot, tail (release)];
+ *                             in_put = 0 (release)
+ *     shutdown:               state |= CLOSED (seq_cst RMW); F2; spin until in_put == 0
+ *                             (acquire); state |= SEALED (seq_cst RMW)
+ * with the same asymmetric F1 / F2 pair as above (F2 is weft__spsc_waiter_fence). in_put
+ * is on the putter's own line (beside tail), so the fast path gains two plain stores. Take
+ * the point where F2's barrier runs on the putter's CPU (or, with fences, the fence order):
+ * the putter's loads after it see CLOSED, so every attempt that found the queue open read
+ * state before it; all of those attempts but the last had ended (tail stored, in_put
+ * cleared) before it, and so did the last one, or else its in_put = 1 is what shutdown's
+ * first load reads, and shutdown spins until it reads the release clear that follows that
+ * attempt's tail store (or a later clear, by coherence). Either way, once the spin ends,
+ * every put that will ever succeed has stored tail, and that store happens before the
+ * SEALED RMW. An attempt never parks or yields midway, so in_put is 1 only for a few
+ * instructions (unless the putting thread is preempted: shutdown then sched_yields); a
+ * shutdown from the putter's own thread (any coroutine) always finds it 0.
+ * A getter that finds the ring empty concludes -ESHUTDOWN only if it reads SEALED
+ * (acquire) and then, re-reading tail, finds it still empty; CLOSED without SEALED on an
+ * empty ring is treated as an open empty queue (the getter waits, or times out), and
+ * shutdown wakes every waiting getter after it sealed, under m (a getter registering later
+ * sees SEALED through m). So a put racing a shutdown either fails with -ESHUTDOWN or lands
+ * before any getter can see the end. Concurrent shutdowns each wait and seal themselves.
+ * Immediate shutdown sets DISCARD after sealing; only the getter may move head, so the
  * items left are dropped by shutdown itself when it runs on the bound getter's thread (or
  * no getter ever bound: shutdown binds a token of its own that makes later gets fail with
- * -ESHUTDOWN), and otherwise by the getter's next get, which then fails with -ESHUTDOWN.
- * Until that get, qsize counts those items and join waits for them.
+ * -ESHUTDOWN), and otherwise by the getter's next get, which then fails with -ESHUTDOWN;
+ * tail being final, no put lands after either of these reads it. Until that get, qsize
+ * counts those items and join waits for them.
  */
 #include "queue/internal.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 #include <stdlib.h>
 
 #if WEFT_TSAN
-#define POS_STORE memory_order_seq_cst     /* see the header comment */
-#define POS_LOAD  memory_order_seq_cst
-#define CNT_LOAD  memory_order_seq_cst
+#define POS_STORE  memory_order_seq_cst    /* see the header comment */
+#define POS_LOAD   memory_order_seq_cst
+#define CNT_LOAD   memory_order_seq_cst
+#define MARK_STORE memory_order_seq_cst
+#define MARK_CLEAR memory_order_seq_cst
+#define MARK_LOAD  memory_order_seq_cst
+#define STATE_LOAD memory_order_seq_cst
 #else
-#define POS_STORE memory_order_release
-#define POS_LOAD  memory_order_acquire
-#define CNT_LOAD  memory_order_relaxed
+#define POS_STORE  memory_order_release
+#define POS_LOAD   memory_order_acquire
+#define CNT_LOAD   memory_order_relaxed
+#define MARK_STORE memory_order_relaxed
+#define MARK_CLEAR memory_order_release
+#define MARK_LOAD  memory_order_acquire
+#define STATE_LOAD memory_order_relaxed
 #endif
 
 /* Thread tokens: a number given to a thread at its first SPSC operation, from a counter,
@@ -164,6 +199,7 @@ int weft__spsc_init(weft__spsc *s, size_t cap)
     s->asym = asym_available();
     atomic_init(&s->tail, 0);
     atomic_init(&s->head, 0);
+    atomic_init(&s->in_put, 0);
     s->head_cache = 0;
     s->tail_cache = 0;
     return 0;
@@ -193,17 +229,28 @@ static int spsc_try_put(weft_queue *q, void *item)
     weft__spsc *s = spsc_of(q);
     int rc = check_bound(&s->putter);
     if (weft__unlikely(rc)) return rc;
-    if (weft__unlikely(atomic_load_explicit(&s->state, memory_order_relaxed)))
-        return -ESHUTDOWN;
+    /* In a put (Dekker with weft__spsc_seal, see the header comment): mark, F1, state. */
+    atomic_store_explicit(&s->in_put, 1, MARK_STORE);
+    fast_fence(s);
+    if (weft__unlikely(atomic_load_explicit(&s->state, STATE_LOAD))) {
+        rc = -ESHUTDOWN;
+        goto out;
+    }
     uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);   /* our own */
     if (weft__unlikely(t - s->head_cache >= s->cap)) {
         /* acquire: the getter's read of the slot we are about to reuse is done. */
         s->head_cache = atomic_load_explicit(&s->head, POS_LOAD);
-        if (t - s->head_cache >= s->cap) return WEFT__QUEUE_FULL;
+        if (t - s->head_cache >= s->cap) {
+            rc = WEFT__QUEUE_FULL;
+            goto out;
+        }
     }
     s->slots[t & s->mask] = item;
     atomic_store_explicit(&s->tail, t + 1, POS_STORE);    /* publishes the slot */
-    return 0;
+out:
+    /* release: a shutdown that reads 0 here sees the tail stored before. */
+    atomic_store_explicit(&s->in_put, 0, MARK_CLEAR);
+    return rc;
 }
 
 /* The getter drops everything left after an immediate shutdown. The bound getter's thread. */
@@ -238,9 +285,11 @@ static int spsc_try_get(weft_queue *q, void **item)
     if (weft__unlikely(h == s->tail_cache)) {
         s->tail_cache = atomic_load_explicit(&s->tail, POS_LOAD);
         if (h == s->tail_cache) {
-            if (!(atomic_load_explicit(&s->state, memory_order_acquire) & WEFT__SPSC_CLOSED))
+            /* Closed but not sealed: a put in progress may still land; wait as on an
+             * open queue (the shutdown wakes every getter once it has sealed). */
+            if (!(atomic_load_explicit(&s->state, memory_order_acquire) & WEFT__SPSC_SEALED))
                 return WEFT__QUEUE_EMPTY;
-            /* Closed: a put that passed its check before the close may have landed. */
+            /* Sealed (acquire): tail is final; a put may have landed since our read. */
             s->tail_cache = atomic_load_explicit(&s->tail, POS_LOAD);
             if (h == s->tail_cache) return -ESHUTDOWN;
         }
@@ -272,6 +321,21 @@ int weft__spsc_get(weft_queue *q, void **item)
     return rc;
 }
 
+void weft__spsc_seal(weft_queue *q)
+{
+    weft__spsc *s = spsc_of(q);
+    atomic_fetch_or_explicit(&s->state, WEFT__SPSC_CLOSED, memory_order_seq_cst);
+    weft__spsc_waiter_fence(q);            /* F2 of the in_put / state Dekker */
+    /* acquire: pairs with the putter's release clear of in_put, which follows its tail
+     * store. The attempt we wait for never waits: it ends unless its thread is preempted. */
+    for (unsigned i = 0; atomic_load_explicit(&s->in_put, MARK_LOAD); i++) {
+        if (i < 64) weft__cpu_relax();
+        else sched_yield();
+    }
+    atomic_fetch_or_explicit(&s->state, WEFT__SPSC_SEALED, memory_order_seq_cst);
+}
+
+/* With m held, after weft__spsc_seal (so tail is final: no put can land after our read). */
 uint64_t weft__spsc_discard(weft_queue *q)
 {
     weft__spsc *s = spsc_of(q);
@@ -290,6 +354,8 @@ uint64_t weft__spsc_discard(weft_queue *q)
     return t - h;
 }
 
+/* weft_queue_shutdown has already closed and sealed the ring (weft__spsc_seal, before it
+ * took m); this is idempotent. */
 static void spsc_close(weft_queue *q)
 {
     atomic_fetch_or_explicit(&spsc_of(q)->state, WEFT__SPSC_CLOSED, memory_order_seq_cst);
