@@ -39,23 +39,28 @@ typedef enum weft_queue_kind {
 
 /* WEFT_QUEUE_SPSC: a bounded FIFO queue (capacity 1 to 2^20, exact; required) for exactly
  * one putting thread and one getting thread, which may be the same thread. A put or get
- * that need not wait is a few plain loads and one release store: no locked instruction,
- * no system call. The first put (try_put, select case) binds the putting side to the
- * calling thread for the queue's life, whether or not it succeeds, and the first get the
- * getting side; afterwards a put (get) from any other thread fails with -EPERM and changes
- * nothing (so does a select case: it is ready at once, with rc -EPERM) — also after the
- * bound thread has exited. Any number of coroutines on the bound thread
- * may put (get): items come out in the order their puts completed. Everything else works
- * as for FIFO: timeouts, cancellation, waiting from threads and coroutines, select,
- * shutdown, task_done / join, qsize, from any thread where the function allows it.
- * Differences: a put racing with weft_queue_shutdown may still succeed (the getter gets
- * its item); an immediate shutdown called from a thread other than the bound getter only
- * marks the items left, which the getter's next get drops (that get fails with
- * -ESHUTDOWN; until then they count in qsize and join waits for them); an immediate
- * shutdown before any get binds the getting side to nobody (later gets: -ESHUTDOWN).
- * Waiting costs more than on a FIFO queue (a membarrier system call on the waiting side,
- * which spares the other side a fence on every operation): a hand-off queue that is
- * nearly always empty or full (capacity 1 or 2) is faster as FIFO. */
+ * that need not wait is a few plain loads and one release store: no locked instruction, no
+ * system call. The first put (try_put, select case) binds the putting side to the calling
+ * thread for the queue's life, whether or not it succeeds, and the first get the getting
+ * side; afterwards a put (get) from any other thread fails with -EPERM and changes nothing
+ * (so does a select case: it is ready at once, with rc -EPERM) — also after the bound
+ * thread has exited. A select binds the side of every SPSC case it tries, not only of the
+ * case that fires: it tries cases in a random order until one completes, so which others
+ * it bound is left to chance; a thread that must not bind a side must not list it. Any
+ * number of coroutines on the bound thread may put (get): items come out in the order
+ * their puts completed. Everything else works as for FIFO: timeouts, cancellation, waiting
+ * from threads and coroutines, select, shutdown, task_done / join, qsize, from any thread
+ * where the function allows it. Differences: weft_queue_shutdown waits for a put in
+ * progress on the ring (a few instructions; a put never waits there) so that a put racing
+ * with it either fails with -ESHUTDOWN or lands before any get can fail with -ESHUTDOWN
+ * (the getter gets its item); while that shutdown waits, a get on the empty queue waits
+ * (or times out) rather than failing with -ESHUTDOWN; an immediate shutdown called from a
+ * thread other than the bound getter only marks the items left, which the getter's next
+ * get drops (that get fails with -ESHUTDOWN; until then they count in qsize and join waits
+ * for them); an immediate shutdown before any get binds the getting side to nobody (later
+ * gets: -ESHUTDOWN). Waiting costs more than on a FIFO queue (a membarrier system call on
+ * the waiting side, which spares the other side a fence on every operation): a hand-off
+ * queue that is nearly always empty or full (capacity 1 or 2) is faster as FIFO. */
 
 /* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
  * be added at the end. */
@@ -93,7 +98,10 @@ WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
  * wake with -ESHUTDOWN. immediate: the items left are discarded (each counts as task_done)
  * and every blocked getter and putter wakes at once; joiners wake once the items taken
  * before are marked done too (task_done), as in Python. Shutting down again is
- * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks. */
+ * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks,
+ * except that on an SPSC queue it waits for a put in progress on another thread to end
+ * its attempt at the ring (which never waits: only preemption makes this last). Not from
+ * a signal handler. */
 WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
 
 /* Items in the queue now (a snapshot), whether it is empty, whether it is full. */
