@@ -9,9 +9,10 @@
  * the other side writes, except the one position each side must publish.
  *
  * Binding (misuse detection without a read-modify-write per operation): the first put
- * binds the putter side to the calling thread (one CAS of a thread token, the address of a
- * _Thread_local), the first get the getter side; afterwards each operation compares one
- * pointer, and an operation from any other thread fails with -EPERM and changes nothing.
+ * binds the putter side to the calling thread (one CAS of a thread token: a number given
+ * once per thread, never reused, see self_token), the first get the getter side;
+ * afterwards each operation compares one word, and an operation from any other thread
+ * fails with -EPERM and changes nothing.
  * Any number of coroutines of the bound thread may use their side: an attempt at the ring
  * never parks or yields midway, so two coroutines of one thread never interleave inside
  * one; a put that waits (full) parks only between attempts and re-reads everything after
