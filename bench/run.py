@@ -35,7 +35,10 @@ RATIO line, and a program none of whose workloads is selected (``--only``)
 is neither built nor run.
 
 Derived ratios.  A group may also declare ratios between two workloads of
-the SAME system (``Group(..., derived=[Derived(...)])``).  For each round in
+the SAME system (``Group(..., derived=[Derived(...)])``), or between one
+workload of two systems of the group measured in the same round
+(``Derived(..., system=A, denominator_system=B)``, label ``A/B``: e.g.
+``RATIO queue-spsc weft-spsc/go``, weft's SPSC queue kind against Go).  For each round in
 which that system's run reported both workloads, the driver takes
 numerator/denominator from that one run; after all rounds it prints
 
@@ -212,19 +215,26 @@ class Program:
 
 
 class Derived:
-    """A ratio between two workloads of one system of a group.
+    """A ratio between two workloads of one system of a group, or between
+    two systems of a group.
 
     Per round, ``numerator`` / ``denominator`` as reported by ``system``'s
-    run of that round; printed as ``RATIO <workload> <label> <median>``.
+    run of that round (the denominator by ``denominator_system``'s run of
+    the same round, if given: e.g. weft's SPSC queue kind against Go);
+    printed as ``RATIO <workload> <label> <median>``.
     """
 
     def __init__(self, workload, label, numerator, denominator,
-                 system=WEFT):
+                 system=WEFT, denominator_system=None):
         self.workload = workload
         self.label = label
         self.numerator = numerator
         self.denominator = denominator
         self.system = system
+        self.denominator_system = denominator_system or system
+
+    def systems(self):
+        return (self.system, self.denominator_system)
 
 
 class Group:
@@ -331,12 +341,20 @@ GROUPS = [
     ]),
     # 1 producer + 1 consumer thread, capacity 1024, 10^7 items (Python:
     # 10^6 by default, still items/s).  GLib's GAsyncQueue is unbounded.
+    # weft is the default FIFO queue (the MPMC ring); weft-spsc the same
+    # program with a WEFT_QUEUE_SPSC queue (--spsc), whose ratios against
+    # the peers are derived: RATIO queue-spsc weft-spsc/go etc.
     Group("queue-spsc", ["queue-spsc"], [
         Program(WEFT, binary="bench/weft_queue_spsc"),
+        Program("weft-spsc", binary="bench/weft_queue_spsc", args=["--spsc"]),
         Program("go", go="queue_spsc_go"),
         Program("ck", binary="bench/peers/queue_spsc_ck"),
         Program("glib", binary="bench/peers/queue_spsc_glib"),
         Program("python", script="queue_spsc_py.py", interpreter="python3"),
+    ], derived=[
+        Derived("queue-spsc", "weft-spsc/" + peer, "queue-spsc", "queue-spsc",
+                system="weft-spsc", denominator_system=peer)
+        for peer in ("go", "ck", "glib", "python")
     ]),
     # 2 producers + 2 consumers, capacity 1024, 10^7 items in total.
     Group("queue-mpmc", ["queue-mpmc"], [
@@ -667,13 +685,14 @@ def check_group_table():
                     raise SystemExit("run.py: group %s: derived ratio %s: "
                                      "%s is not a workload of the group"
                                      % (g.name, d.label, w))
-            owner = [p for p in g.programs if p.system == d.system]
-            if not owner or not (owner[0].reports(d.numerator)
-                                 and owner[0].reports(d.denominator)):
+            num = [p for p in g.programs if p.system == d.system]
+            den = [p for p in g.programs if p.system == d.denominator_system]
+            if not num or not den or not (num[0].reports(d.numerator)
+                                          and den[0].reports(d.denominator)):
                 raise SystemExit("run.py: group %s: derived ratio %s: %s "
-                                 "does not report both %s and %s"
-                                 % (g.name, d.label, d.system,
-                                    d.numerator, d.denominator))
+                                 "does not report %s or %s does not report %s"
+                                 % (g.name, d.label, d.system, d.numerator,
+                                    d.denominator_system, d.denominator))
             if (not re.match(r"^\S+$", d.label)
                     or d.label.startswith(WEFT + "/")
                     or (d.workload, d.label) in labels):
@@ -822,10 +841,15 @@ def main():
                     "%s=%s" % (p.system, p.label) for p in g.programs
                     if p.reports(w))))
             for d in g.derived:
+                if d.denominator_system == d.system:
+                    how = "%s: %s / %s" % (d.system, d.numerator,
+                                           d.denominator)
+                else:
+                    how = "%s's %s / %s's %s" % (
+                        d.system, d.numerator, d.denominator_system,
+                        d.denominator)
                 print("%-22s %-36s %s" % (d.workload, "ratio " + d.label,
-                                          "%s: %s / %s" % (
-                                              d.system, d.numerator,
-                                              d.denominator)))
+                                          how))
         return 0
     if not a.builddir:
         ap.error("--builddir is required")
@@ -930,7 +954,7 @@ def main():
                         reason = "timeout"
                     else:
                         reason = "crashed(%s)" % status
-                        if p.system == WEFT:
+                        if p.system == WEFT or p.system.startswith(WEFT + "-"):
                             weft_crashed = True
                     skip(g, pw, p.system, reason)
                     # A program that failed once is not trusted at all.
@@ -940,7 +964,7 @@ def main():
                             if p.system in (WEFT, q.system):
                                 ratios.pop((w, q.system), None)
                     for i, d in enumerate(g.derived):
-                        if d.system == p.system:
+                        if p.system in d.systems():
                             derived.pop((g.name, i), None)
                     continue
                 got = {}
@@ -976,9 +1000,10 @@ def main():
                             rnd, rounds, w, p.system, fmt3(r)))
             for i, d in enumerate(g.derived):
                 vals = this_round.get(d.system, {})
-                if (d.numerator in vals and d.denominator in vals
-                        and vals[d.denominator] != 0):
-                    r = vals[d.numerator] / vals[d.denominator]
+                dvals = this_round.get(d.denominator_system, {})
+                if (d.numerator in vals and d.denominator in dvals
+                        and dvals[d.denominator] != 0):
+                    r = vals[d.numerator] / dvals[d.denominator]
                     derived.setdefault((g.name, i), []).append(r)
                     log("round %d/%d %-22s %-14s %12s" % (
                         rnd, rounds, d.workload, d.label, fmt3(r)))

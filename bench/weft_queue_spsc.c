@@ -1,6 +1,8 @@
 /* queue-spsc — one producer thread, one consumer thread, a weft_queue of capacity 1024,
  * 10^7 items; items per second (higher is better). The consumer checks every item arrives
- * in order. Beside Go's buffered channel, ck_ring, GLib's GAsyncQueue, Python's Queue. */
+ * in order. Beside Go's buffered channel, ck_ring, GLib's GAsyncQueue, Python's Queue.
+ * Usage: weft_queue_spsc [--spsc] [count]; --spsc: a WEFT_QUEUE_SPSC queue (run.py's
+ * system weft-spsc) instead of the default FIFO one (the MPMC ring, system weft). */
 #include "bench.h"
 
 typedef struct {
@@ -32,10 +34,15 @@ static int consumer(void *arg, void **result)
 }
 
 /* Moves n items through a fresh queue; returns the elapsed ns. */
+static weft_queue_kind kind = WEFT_QUEUE_FIFO;
+
 static int64_t pass(long n)
 {
     job j = { NULL, n };
-    BENCH_CHECK(weft_queue_create(&j.q, 1024));
+    weft_queue_opts o = WEFT_QUEUE_OPTS_INIT;
+    o.kind = kind;
+    o.capacity = 1024;
+    BENCH_CHECK(weft_queue_create_ex(&j.q, &o));
     weft_thread *p, *c;
     int64_t t0 = weft_now();
     BENCH_CHECK(weft_thread_start(&c, NULL, consumer, &j));
@@ -51,6 +58,11 @@ static int64_t pass(long n)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--spsc") == 0) {
+        kind = WEFT_QUEUE_SPSC;
+        argc--;
+        argv++;
+    }
     long n = bench_count(argc, argv, 10000000);
     pass(n / 10 > 100000 ? n / 10 : 100000);       /* warm-up */
     bench_result("queue-spsc", (double)n / ((double)pass(n) / 1e9));

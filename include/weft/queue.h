@@ -11,7 +11,8 @@
  * A bounded FIFO queue (capacity up to 2^20) is a lock-free ring: a put or get that need
  * not wait is one compare-and-swap (plus one load to see whether anybody waits), with no
  * lock and no system call. Larger, unbounded, LIFO and priority queues keep their items
- * under a short internal lock.
+ * under a short internal lock. An SPSC queue (WEFT_QUEUE_SPSC, one putting and one getting
+ * thread) needs no compare-and-swap at all.
  */
 #ifndef WEFT_QUEUE_H
 #define WEFT_QUEUE_H
@@ -33,7 +34,33 @@ typedef enum weft_queue_kind {
     WEFT_QUEUE_FIFO,                  /* queue.Queue */
     WEFT_QUEUE_LIFO,                  /* queue.LifoQueue */
     WEFT_QUEUE_PRIORITY,              /* queue.PriorityQueue: smallest first */
+    WEFT_QUEUE_SPSC,                  /* FIFO, one putting and one getting thread (below) */
 } weft_queue_kind;
+
+/* WEFT_QUEUE_SPSC: a bounded FIFO queue (capacity 1 to 2^20, exact; required) for exactly
+ * one putting thread and one getting thread, which may be the same thread. A put or get
+ * that need not wait is a few plain loads and one release store: no locked instruction, no
+ * system call. The first put (try_put, select case) binds the putting side to the calling
+ * thread for the queue's life, whether or not it succeeds, and the first get the getting
+ * side; afterwards a put (get) from any other thread fails with -EPERM and changes nothing
+ * (so does a select case: it is ready at once, with rc -EPERM) — also after the bound
+ * thread has exited. A select binds the side of every SPSC case it tries, not only of the
+ * case that fires: it tries cases in a random order until one completes, so which others
+ * it bound is left to chance; a thread that must not bind a side must not list it. Any
+ * number of coroutines on the bound thread may put (get): items come out in the order
+ * their puts completed. Everything else works as for FIFO: timeouts, cancellation, waiting
+ * from threads and coroutines, select, shutdown, task_done / join, qsize, from any thread
+ * where the function allows it. Differences: weft_queue_shutdown waits for a put in
+ * progress on the ring (a few instructions; a put never waits there) so that a put racing
+ * with it either fails with -ESHUTDOWN or lands before any get can fail with -ESHUTDOWN
+ * (the getter gets its item); while that shutdown waits, a get on the empty queue waits
+ * (or times out) rather than failing with -ESHUTDOWN; an immediate shutdown called from a
+ * thread other than the bound getter only marks the items left, which the getter's next
+ * get drops (that get fails with -ESHUTDOWN; until then they count in qsize and join waits
+ * for them); an immediate shutdown before any get binds the getting side to nobody (later
+ * gets: -ESHUTDOWN). Waiting costs more than on a FIFO queue (a membarrier system call on
+ * the waiting side, which spares the other side a fence on every operation): a hand-off
+ * queue that is nearly always empty or full (capacity 1 or 2) is faster as FIFO. */
 
 /* Options for weft_queue_create_ex; initialise with WEFT_QUEUE_OPTS_INIT; more fields may
  * be added at the end. */
@@ -47,17 +74,19 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 #define WEFT_QUEUE_OPTS_INIT { WEFT_QUEUE_FIFO, 0, NULL }
 
-/* Errors: -EINVAL (bad kind, PRIORITY without compare, capacity above 2^40), -ENOMEM. */
+/* opts NULL: WEFT_QUEUE_OPTS_INIT (an unbounded FIFO queue). Errors: -EINVAL (q NULL, bad
+ * kind, PRIORITY without compare, capacity above 2^40, SPSC with capacity 0 or above
+ * 2^20), -ENOMEM. */
 WEFT_API int weft_queue_create_ex(weft_queue **q, const weft_queue_opts *opts);
 
 /* Puts item, waiting up to timeout while the queue is full. 0; -ETIMEDOUT (0 waits not at
  * all); -ECANCELED; -ESHUTDOWN (shut down, before or during the wait); -ENOMEM (an
- * unbounded queue could not grow); -EINVAL. */
+ * unbounded queue could not grow); -EPERM (SPSC: not the bound putting thread); -EINVAL. */
 WEFT_API int weft_queue_put(weft_queue *q, void *item, int64_t timeout);
 
 /* Takes the next item into *item, waiting up to timeout while the queue is empty. 0;
  * -ETIMEDOUT; -ECANCELED; -ESHUTDOWN once the queue is shut down and empty (at once after
- * an immediate shutdown); -EINVAL. */
+ * an immediate shutdown); -EPERM (SPSC: not the bound getting thread); -EINVAL. */
 WEFT_API int weft_queue_get(weft_queue *q, void **item, int64_t timeout);
 
 /* put / get with timeout 0. */
@@ -67,8 +96,12 @@ WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
 /* Python 3.13's Queue.shutdown: from now on puts fail with -ESHUTDOWN; gets take what is
  * left and then fail with -ESHUTDOWN; blocked putters (and, once it is empty, getters)
  * wake with -ESHUTDOWN. immediate: the items left are discarded (each counts as task_done)
- * and every blocked getter, putter and joiner wakes at once. Shutting down again is
- * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks. */
+ * and every blocked getter and putter wakes at once; joiners wake once the items taken
+ * before are marked done too (task_done), as in Python. Shutting down again is
+ * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks,
+ * except that on an SPSC queue it waits for a put in progress on another thread to end
+ * its attempt at the ring (which never waits: only preemption makes this last). Not from
+ * a signal handler. */
 WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
 
 /* Items in the queue now (a snapshot), whether it is empty, whether it is full. */
@@ -99,12 +132,14 @@ typedef struct weft_select_case {
     weft_queue *queue;                /* NULL: this case is never ready (Go's nil channel) */
     weft_select_op op;                /* get or put */
     void *item;                       /* PUT: the item to put; GET: receives the item */
-    int rc;                           /* out, for the case that fired: 0, or -ESHUTDOWN */
+    int rc;                           /* out, for the case that fired: 0, -ESHUTDOWN, or
+                                         -EPERM (SPSC queue bound to another thread) */
 } weft_select_case;
 
 /* Go's select / libdill's choose: waits until one of the n cases can complete, completes
  * exactly that one, and returns its index; its rc says how (0, or -ESHUTDOWN: a shut-down
- * queue is always "ready", as a closed channel is). Among cases ready at the same time the
+ * queue is always "ready", as a closed channel is; or -EPERM: an SPSC queue bound to
+ * another thread, also "ready" at once). Among cases ready at the same time the
  * choice is random, so none starves. Errors: -ETIMEDOUT (0: only look), -ECANCELED,
  * -EINVAL (cases NULL, n 0 or above 1024, a bad op, a negative timeout other than
  * WEFT_FOREVER; nothing is completed then). Works from threads and coroutines;

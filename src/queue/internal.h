@@ -10,6 +10,8 @@
  * Wake-ups are "retry": a woken getter tries the store again (another may have been
  * faster; then it waits again). Each success that may unblock the other side wakes one
  * waiter there, so no item or slot is left with a sleeper who could use it.
+ * The SPSC ring (spsc.c) has no RMW on its fast path: there the waiter runs a membarrier
+ * after registering, and the fast side a compiler barrier; spsc.c gives the argument.
  */
 #ifndef WEFT_QUEUE_INTERNAL_H
 #define WEFT_QUEUE_INTERNAL_H
@@ -46,6 +48,33 @@ typedef struct weft__ring {
     weft__ring_slot *slots;
 } weft__ring;
 
+/* The single-producer single-consumer ring (spsc.c, WEFT_QUEUE_SPSC): a Lamport ring whose
+ * two positions count items ever put (tail) and taken (head), each on its own line with the
+ * owning side's cached copy of the other one, so that a put or get usually touches no line
+ * the other side writes. Plain loads and release stores only: the putter and the getter are
+ * single threads, bound at first use (putter, getter: the thread's token, see spsc.c). */
+typedef struct weft__spsc {
+    /* Read-mostly: written at creation, at binding (once per side) and at shutdown. */
+    _Alignas(64) void **slots;
+    uint64_t cap, mask;                 /* cap exact; mask + 1 = slots, a power of two */
+    _Atomic(const void *) putter, getter;   /* bound thread tokens; NULL until first use */
+    _Atomic uint32_t state;             /* WEFT__SPSC_CLOSED | _SEALED | _DISCARD */
+    bool asym;                          /* membarrier registered: the fast side need not
+                                           fence (spsc.c's ordering argument) */
+    /* The putter's line: tail (the getter reads it), its copy of head, and in_put (1 while
+     * the putter is inside an attempt: shutdown waits for 0, see spsc.c). */
+    _Alignas(64) _Atomic uint64_t tail;
+    uint64_t head_cache;
+    _Atomic uint32_t in_put;
+    /* The getter's line. */
+    _Alignas(64) _Atomic uint64_t head;
+    uint64_t tail_cache;
+} weft__spsc;
+
+#define WEFT__SPSC_CLOSED  1u           /* puts fail */
+#define WEFT__SPSC_DISCARD 2u           /* immediate shutdown: the getter drops what is left */
+#define WEFT__SPSC_SEALED  4u           /* closed and no put in progress: tail is final */
+
 /* The locked store (store.c): a growable array used as a FIFO ring, a stack or a heap. */
 typedef struct weft__locked {
     weft__mutex m;
@@ -68,6 +97,7 @@ struct weft_queue {
     union {
         weft__ring ring;
         weft__locked locked;
+        weft__spsc spsc;
     } store;
 };
 
@@ -76,6 +106,29 @@ extern const weft__store_ops weft__locked_ops;
 int weft__ring_init(weft__ring *r, size_t cap);
 int weft__locked_init(weft__locked *l, weft_queue_kind kind,
                       int (*compare)(const void *, const void *));
+
+extern const weft__store_ops weft__spsc_ops;
+int weft__spsc_init(weft__spsc *s, size_t cap);
+
+/* The SPSC kind's halves of the blocking layer (spsc.c): one attempt at the ring plus the
+ * wake-up a success owes the other side, with the binding check (-EPERM from a thread that
+ * is not the bound putter / getter). Contexts: the bound thread (any coroutine on it). */
+int weft__spsc_put(weft_queue *q, void *item);
+int weft__spsc_get(weft_queue *q, void **item);
+/* The waiter's half of the asymmetric fence: called by a getter or putter of an SPSC queue
+ * after it registered (count++) and before it re-tries the ring. May make a system call. */
+void weft__spsc_waiter_fence(weft_queue *q);
+/* weft_queue_shutdown, before it takes m: closes the ring (puts fail), waits until no put
+ * is in progress (a put never waits inside an attempt), then seals it (tail is final; a
+ * getter may now conclude "shut down and empty"). Any thread but not from inside a put. */
+void weft__spsc_seal(weft_queue *q);
+/* weft_queue_shutdown(immediate), with m held, after weft__spsc_seal: marks the ring for discarding and, if the
+ * caller is the bound getter (or no getter ever bound), drops what is left now. Returns the
+ * items dropped. */
+uint64_t weft__spsc_discard(weft_queue *q);
+/* queue.c: n items were dropped by an immediate shutdown: count them done and wake the
+ * joiners if every item put is done now. Takes m (never call with m held). */
+void weft__queue_dropped(weft_queue *q, uint64_t n);
 
 /* Rings serve bounded FIFO queues up to this capacity. */
 #define WEFT__RING_MAX ((size_t)1 << 20)

@@ -17,8 +17,9 @@ int weft_queue_create_ex(weft_queue **out, const weft_queue_opts *opts)
 {
     weft_queue_opts o = WEFT_QUEUE_OPTS_INIT;
     if (opts) o = *opts;
-    if (!out || o.kind > WEFT_QUEUE_PRIORITY || o.capacity > ((size_t)1 << 40) ||
-        (o.kind == WEFT_QUEUE_PRIORITY && !o.compare))
+    if (!out || o.kind > WEFT_QUEUE_SPSC || o.capacity > ((size_t)1 << 40) ||
+        (o.kind == WEFT_QUEUE_PRIORITY && !o.compare) ||
+        (o.kind == WEFT_QUEUE_SPSC && (o.capacity == 0 || o.capacity > WEFT__RING_MAX)))
         return -EINVAL;
     weft_queue *q = weft__calloc(1, sizeof *q);
     if (!q) return -ENOMEM;
@@ -29,7 +30,10 @@ int weft_queue_create_ex(weft_queue **out, const weft_queue_opts *opts)
     weft__list_init(&q->putters);
     weft__list_init(&q->joiners);
     int rc;
-    if (o.kind == WEFT_QUEUE_FIFO && o.capacity > 0 && o.capacity <= WEFT__RING_MAX) {
+    if (o.kind == WEFT_QUEUE_SPSC) {
+        q->ops = &weft__spsc_ops;
+        rc = weft__spsc_init(&q->store.spsc, o.capacity);
+    } else if (o.kind == WEFT_QUEUE_FIFO && o.capacity > 0 && o.capacity <= WEFT__RING_MAX) {
         q->ops = &weft__ring_ops;
         rc = weft__ring_init(&q->store.ring, o.capacity);
     } else {
@@ -79,6 +83,7 @@ static void wake_all_locked(weft__list *list, _Atomic uint32_t *count, weft__wak
 
 int weft__queue_try_put(weft_queue *q, void *item)
 {
+    if (q->kind == WEFT_QUEUE_SPSC) return weft__spsc_put(q, item);
     int rc = q->ops->try_put(q, item);
     if (rc == 0 && atomic_load_explicit(&q->ngetters, memory_order_seq_cst))
         weft__queue_wake_one(q, &q->getters, &q->ngetters);
@@ -87,6 +92,7 @@ int weft__queue_try_put(weft_queue *q, void *item)
 
 int weft__queue_try_get(weft_queue *q, void **item)
 {
+    if (q->kind == WEFT_QUEUE_SPSC) return weft__spsc_get(q, item);
     int rc = q->ops->try_get(q, item);
     if (rc == 0 && atomic_load_explicit(&q->nputters, memory_order_seq_cst))
         weft__queue_wake_one(q, &q->putters, &q->nputters);
@@ -140,6 +146,7 @@ static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
         weft__list_push_back(list, &node.link);
         atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
         weft__mutex_unlock(&q->m);
+        if (q->kind == WEFT_QUEUE_SPSC) weft__spsc_waiter_fence(q);
 
         rc = attempt(q, arg);
         int park_rc = rc == -EAGAIN ? weft__waiter_park(&w, deadline) : 0;
@@ -202,17 +209,32 @@ static void wake_joiners_if_done(weft_queue *q, weft__wakeq *wq)
         wake_all_locked(&q->joiners, NULL, wq);
 }
 
+/* Any context but with m not held; takes m, never blocks otherwise. */
+void weft__queue_dropped(weft_queue *q, uint64_t n)
+{
+    weft__wakeq wq;
+    weft__wakeq_init(&wq);
+    weft__mutex_lock(&q->m);
+    atomic_fetch_add_explicit(&q->done, n, memory_order_seq_cst);
+    wake_joiners_if_done(q, &wq);
+    weft__mutex_unlock(&q->m);
+    weft__wakeq_flush(&wq);
+}
+
 int weft_queue_shutdown(weft_queue *q, bool immediate)
 {
     if (!q) return -EINVAL;
     weft__wakeq wq;
     weft__wakeq_init(&wq);
+    /* SPSC: close and wait out a put in progress, not holding m (spsc.c). */
+    if (q->kind == WEFT_QUEUE_SPSC) weft__spsc_seal(q);
     weft__mutex_lock(&q->m);
     q->ops->close(q);
     if (immediate) {
         void *item;
         uint64_t dropped = 0;
-        while (q->ops->try_get(q, &item) == 0) dropped++;
+        if (q->kind == WEFT_QUEUE_SPSC) dropped = weft__spsc_discard(q);  /* see spsc.c */
+        else while (q->ops->try_get(q, &item) == 0) dropped++;
         atomic_fetch_add_explicit(&q->done, dropped, memory_order_seq_cst);
         wake_joiners_if_done(q, &wq);
     }

@@ -69,6 +69,7 @@ typedef struct select_slot {
 static void register_all(weft_select_case *cases, size_t n, select_slot *slots,
                          weft__waiter *w)
 {
+    weft_queue *spsc = NULL;           /* an SPSC queue among the cases, if any */
     for (size_t i = 0; i < n; i++) {
         weft_select_case *c = &cases[i];
         slots[i].node.waiter = w;
@@ -79,7 +80,14 @@ static void register_all(weft_select_case *cases, size_t n, select_slot *slots,
         weft__list_push_back(list_of(c), &slots[i].node.link);
         atomic_fetch_add_explicit(count_of(c), 1, memory_order_seq_cst);
         weft__mutex_unlock(&c->queue->m);
+        if (c->queue->kind == WEFT_QUEUE_SPSC) spsc = c->queue;
     }
+    /* An SPSC queue's fast side does not fence: the waiter does (spsc.c), once after all
+     * its registrations and before it re-tries the cases. One fence serves every SPSC
+     * queue: a membarrier orders all of this process's CPUs, and in the fallback mode
+     * (seq_cst fences on both sides) one fence orders every count increment before it.
+     * Each queue records its own mode, but the mode is the process's (asym_available). */
+    if (spsc) weft__spsc_waiter_fence(spsc);
 }
 
 /* Takes every node still listed off its list, noting those a waker took off first. */

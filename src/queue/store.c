@@ -76,7 +76,11 @@ static int locked_try_put(weft_queue *q, void *item)
     else if (l->n == l->size) rc = grow(l);
     if (rc == 0) {
         switch (q->kind) {
-        case WEFT_QUEUE_FIFO: l->buf[(l->first + l->n) % l->size] = item; l->n++; break;
+        case WEFT_QUEUE_FIFO:
+        case WEFT_QUEUE_SPSC:               /* never here: the SPSC kind has its own ring */
+            l->buf[(l->first + l->n) % l->size] = item;
+            l->n++;
+            break;
         case WEFT_QUEUE_LIFO: l->buf[l->n++] = item; break;
         case WEFT_QUEUE_PRIORITY: l->buf[l->n] = item; heap_up(l, l->n++); break;
         }
@@ -98,6 +102,7 @@ static int locked_try_get(weft_queue *q, void **item)
     }
     switch (q->kind) {
     case WEFT_QUEUE_FIFO:
+    case WEFT_QUEUE_SPSC:                   /* never here (spsc.c) */
         *item = l->buf[l->first];
         l->first = (l->first + 1) % l->size;
         l->n--;
