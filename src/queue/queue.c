@@ -169,15 +169,25 @@ static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
     return rc;
 }
 
+/* put's and get's way out when the first attempt would block: kept out of line so that
+ * their fast path saves no registers and sets up no frame (the waiter and its node live
+ * here). Same contexts and blocking as wait_for. */
+static __attribute__((noinline)) int wait_slow(weft_queue *q, weft__list *list,
+                                               _Atomic uint32_t *count, attempt_fn attempt,
+                                               void *arg, int64_t timeout)
+{
+    if (timeout == 0) return -ETIMEDOUT;
+    int64_t deadline;
+    if (weft__deadline(timeout, &deadline)) return -EINVAL;   /* callers checked already */
+    return wait_for(q, list, count, attempt, arg, deadline);
+}
+
 int weft_queue_put(weft_queue *q, void *item, int64_t timeout)
 {
     if (!q || timeout < WEFT_FOREVER) return -EINVAL;
     int rc = weft__queue_try_put(q, item);
     if (weft__likely(rc != WEFT__QUEUE_FULL)) return rc;
-    if (timeout == 0) return -ETIMEDOUT;
-    int64_t deadline;
-    weft__deadline(timeout, &deadline);
-    return wait_for(q, &q->putters, &q->nputters, attempt_put, item, deadline);
+    return wait_slow(q, &q->putters, &q->nputters, attempt_put, item, timeout);
 }
 
 int weft_queue_get(weft_queue *q, void **item, int64_t timeout)
@@ -185,10 +195,7 @@ int weft_queue_get(weft_queue *q, void **item, int64_t timeout)
     if (!q || !item || timeout < WEFT_FOREVER) return -EINVAL;
     int rc = weft__queue_try_get(q, item);
     if (weft__likely(rc != WEFT__QUEUE_EMPTY)) return rc;
-    if (timeout == 0) return -ETIMEDOUT;
-    int64_t deadline;
-    weft__deadline(timeout, &deadline);
-    return wait_for(q, &q->getters, &q->ngetters, attempt_get, item, deadline);
+    return wait_slow(q, &q->getters, &q->ngetters, attempt_get, item, timeout);
 }
 
 int weft_queue_try_put(weft_queue *q, void *item)

@@ -21,7 +21,7 @@
 
 static unsigned next_random(void)
 {
-    static _Thread_local uint32_t x;
+    static _Thread_local uint32_t x __attribute__((tls_model("initial-exec")));   /* no __tls_get_addr call */
     if (!x) x = (uint32_t)(weft_now() ^ (uintptr_t)&x) | 1u;
     x ^= x << 13;
     x ^= x >> 17;
