@@ -61,10 +61,13 @@ typedef struct weft__spsc {
     _Atomic uint32_t state;             /* WEFT__SPSC_CLOSED | _SEALED | _DISCARD */
     bool asym;                          /* membarrier registered: the fast side need not
                                            fence (spsc.c's ordering argument) */
-    /* The putter's line: tail (the getter reads it), its copy of head, and in_put (1 while
-     * the putter is inside an attempt: shutdown waits for 0, see spsc.c). */
+    /* The putter's published line: tail, which a getter that has caught up reads in a
+     * loop. Nothing else the putter writes per put lives here: each store to a line the
+     * getter keeps reading costs a transfer (in_put beside tail halved the throughput). */
     _Alignas(64) _Atomic uint64_t tail;
-    uint64_t head_cache;
+    /* The putter's private line: its copy of head, and in_put (1 while the putter is inside
+     * an attempt; only a shutdown reads it, and waits for 0, see spsc.c). */
+    _Alignas(64) uint64_t head_cache;
     _Atomic uint32_t in_put;
     /* The getter's line. */
     _Alignas(64) _Atomic uint64_t head;

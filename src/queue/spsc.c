@@ -51,7 +51,8 @@
  *     shutdown:               state |= CLOSED (seq_cst RMW); F2; spin until in_put == 0
  *                             (acquire); state |= SEALED (seq_cst RMW)
  * with the same asymmetric F1 / F2 pair as above (F2 is weft__spsc_waiter_fence). in_put
- * is on the putter's own line (beside tail), so the fast path gains two plain stores. Take
+ * is on the putter's private line (with head_cache, not tail's: see internal.h), so the
+ * fast path gains two plain stores to a line no other thread reads per item. Take
  * the point where F2's barrier runs on the putter's CPU (or, with fences, the fence order):
  * the putter's loads after it see CLOSED, so every attempt that found the queue open read
  * state before it; all of those attempts but the last had ended (tail stored, in_put
