@@ -109,6 +109,12 @@ static int attempt_get(weft_queue *q, void *arg) { return weft__queue_try_get(q,
  * it registers. A coroutine does not spin (the other side may be waiting for its loop): it
  * yields once if another coroutine is ready, then re-tries. */
 #define STORE_SPIN_NS (2 * WEFT_US)
+/* Pauses between re-tries double from 1 to this: each re-try reads the other side's line
+ * (an SPSC tail, an MPMC slot) and takes it from the thread writing it, so polling less
+ * often lets it write undisturbed (queue-spsc +17 % on the SPSC kind, +10-15 % on the
+ * MPMC ring, same run), while 8 pauses (~0.2-0.4 us) bound how late an item is seen, as
+ * the futures' result spin does. */
+#define SPIN_PAUSE_MAX 8
 
 static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg)
 {
@@ -119,8 +125,10 @@ static int spin_attempt(weft_queue *q, attempt_fn attempt, void *arg)
         return weft__yield_if_others() ? attempt(q, arg) : rc;
     }
     int64_t end = 0;
+    unsigned pause = 1;
     for (unsigned i = 0; rc == -EAGAIN; i++) {
-        weft__cpu_relax();
+        for (unsigned k = 0; k < pause; k++) weft__cpu_relax();
+        if (pause < SPIN_PAUSE_MAX) pause *= 2;
         if ((i & 15) == 15) {
             int64_t now = weft_now();
             if (!end) end = now + STORE_SPIN_NS;
