@@ -100,8 +100,9 @@ WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
  * before are marked done too (task_done), as in Python. Shutting down again is
  * harmless (and may make a graceful shutdown immediate). 0, or -EINVAL. Never blocks,
  * except that on an SPSC queue it waits for a put in progress on another thread to end
- * its attempt at the ring (which never waits: only preemption makes this last). Not from
- * a signal handler. */
+ * its attempt at the ring (which never waits: only preemption makes this last; after a
+ * fork that happened while another thread was mid-put, a shutdown of that queue in the
+ * child never returns). Not from a signal handler. */
 WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
 
 /* Items in the queue now (a snapshot), whether it is empty, whether it is full. */
@@ -138,7 +139,8 @@ typedef struct weft_select_case {
 
 /* Go's select / libdill's choose: waits until one of the n cases can complete, completes
  * exactly that one, and returns its index; its rc says how (0, or -ESHUTDOWN: a shut-down
- * queue is always "ready", as a closed channel is; or -EPERM: an SPSC queue bound to
+ * queue is always "ready", as a closed channel is — but an empty SPSC queue's get case
+ * only once its shutdown has waited out a racing put, see weft_queue_shutdown; or -EPERM: an SPSC queue bound to
  * another thread, also "ready" at once). Among cases ready at the same time the
  * choice is random, so none starves. Errors: -ETIMEDOUT (0: only look), -ECANCELED,
  * -EINVAL (cases NULL, n 0 or above 1024, a bad op, a negative timeout other than

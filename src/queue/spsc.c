@@ -81,6 +81,7 @@
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -333,9 +334,21 @@ void weft__spsc_seal(weft_queue *q)
     weft__spsc_waiter_fence(q);            /* F2 of the in_put / state Dekker */
     /* acquire: pairs with the putter's release clear of in_put, which follows its tail
      * store. The attempt we wait for never waits: it ends unless its thread is preempted. */
+    /* After 64 pauses and 64 yields it sleeps, 1 us doubling to 1 ms: sched_yield alone
+     * never lets a preempted putter of lower (real-time) priority run on our CPU. A fork
+     * while another thread was mid-put leaves in_put at 1 in the child for ever: a
+     * shutdown of that queue in the child does not return (queue.h). */
+    long sleep_ns = 1000;
     for (unsigned i = 0; atomic_load_explicit(&s->in_put, MARK_LOAD); i++) {
-        if (i < 64) weft__cpu_relax();
-        else sched_yield();
+        if (i < 64) {
+            weft__cpu_relax();
+        } else if (i < 128) {
+            sched_yield();
+        } else {
+            struct timespec ts = { 0, sleep_ns };
+            nanosleep(&ts, NULL);
+            if (sleep_ns < 1000000) sleep_ns *= 2;
+        }
     }
     atomic_fetch_or_explicit(&s->state, WEFT__SPSC_SEALED, memory_order_seq_cst);
 }
