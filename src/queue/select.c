@@ -21,7 +21,8 @@
 
 static unsigned next_random(void)
 {
-    static _Thread_local uint32_t x __attribute__((tls_model("initial-exec")));   /* no __tls_get_addr call */
+    /* initial-exec: no __tls_get_addr call per select. */
+    static _Thread_local uint32_t x __attribute__((tls_model("initial-exec")));
     if (!x) x = (uint32_t)(weft_now() ^ (uintptr_t)&x) | 1u;
     x ^= x << 13;
     x ^= x >> 17;
@@ -80,13 +81,17 @@ static void register_all(weft_select_case *cases, size_t n, select_slot *slots,
         weft__list_push_back(list_of(c), &slots[i].node.link);
         atomic_fetch_add_explicit(count_of(c), 1, memory_order_seq_cst);
         weft__mutex_unlock(&c->queue->m);
-        if (c->queue->kind == WEFT_QUEUE_SPSC) spsc = c->queue;
+        /* Prefer a queue in membarrier mode: the system call is also a full barrier on
+         * this thread, so it serves a queue in fence mode too, not the other way round. */
+        if (c->queue->kind == WEFT_QUEUE_SPSC && (!spsc || c->queue->store.spsc.asym))
+            spsc = c->queue;
     }
     /* An SPSC queue's fast side does not fence: the waiter does (spsc.c), once after all
      * its registrations and before it re-tries the cases. One fence serves every SPSC
      * queue: a membarrier orders all of this process's CPUs, and in the fallback mode
      * (seq_cst fences on both sides) one fence orders every count increment before it.
-     * Each queue records its own mode, but the mode is the process's (asym_available). */
+     * Each queue records its own mode; they differ only if a registration failed for
+     * one (asym_available), and then the membarrier queue's fence serves both. */
     if (spsc) weft__spsc_waiter_fence(spsc);
 }
 
