@@ -2,10 +2,30 @@
  * workers (kill -9) or stop them with signals: dist_worker URL QUEUE MODE CONCURRENCY NAME
  * [LOGFILE]. MODE: coroutines, threads or processes. Heartbeat every 200 ms, dead after
  * 1 s without one (the tests' takeovers come fast). Runs until SIGTERM / SIGINT (twice: a
- * cold stop); prints "ready" once running and "done N" (results it recorded) at the end. */
+ * cold stop); prints "ready" once running, "signal" each time it has seen SIGTERM / SIGINT
+ * (so a test sends the second one only once the first was taken: two sent before the
+ * first is handled merge into one, in the kernel or in TSan's deferral) and "done N"
+ * (results it recorded) at the end. */
 #include "dist_tasks.h"
 
 #include <weft.h>
+
+/* Prints "signal" for each SIGTERM / SIGINT the worker's own receiver will see too (the
+ * router gives every receiver each signal it counted). */
+static _Atomic bool watching = true;
+
+static int echo_signals(void *arg, void **result)
+{
+    (void)result;
+    weft_signal_receiver *rx = arg;
+    int signo;
+    while (atomic_load(&watching))
+        if (weft_signal_next(rx, 100 * WEFT_MS, &signo) == 0) {
+            printf("signal\n");
+            fflush(stdout);
+        }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -30,9 +50,20 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = dist_register_all(w);
+    static const int sigs[2] = { SIGTERM, SIGINT };
+    weft_signal_receiver *rx = NULL;
+    weft_thread *echo = NULL;
+    if (!rc) rc = weft_signal_open(&rx, sigs, 2);
+    if (!rc) rc = weft_thread_start(&echo, NULL, echo_signals, rx);
     printf("ready\n");
     fflush(stdout);
     if (!rc) rc = weft_dist_worker_run_until_signalled(w);
+    atomic_store(&watching, false);
+    if (echo) {
+        weft_thread_join(echo, WEFT_FOREVER, NULL);
+        weft_thread_release(echo);
+    }
+    if (rx) weft_signal_close(rx);
     printf("done %lu\n", weft_dist_worker_done(w));
     fflush(stdout);
     weft_dist_worker_destroy(w);
