@@ -69,7 +69,7 @@ static void hooked_free(weft_future *f)
     weft__free(x);
 }
 
-static const weft__future_ops hooked_ops = { hooked_cancel, hooked_free, NULL, NULL, NULL };
+static const weft__future_ops hooked_ops = { hooked_cancel, hooked_free, NULL, NULL, NULL, NULL };
 
 int weft_future_create_hooked(weft_future **out, const weft_future_hooks *h, void *arg)
 {
@@ -235,6 +235,9 @@ int weft_future_result(weft_future *f, int64_t timeout, void **result)
     if (rc) return rc;
     if (timeout == 0) return -ETIMEDOUT;
     weft__coro *self = weft__coro_current();
+    /* An executor's own wait first (it answers -EDEADLK for the caller's own task too). */
+    if (self && f->ops && f->ops->join && (rc = f->ops->join(f, deadline)) != 1)
+        return rc && !is_done(f) ? rc : weft__future_take(f, result);   /* as below */
     if (self && self->ops->task(self) == f) return -EDEADLK;
     bool plain = !self && plain_thread_wait();
     if (plain && timeout == WEFT_FOREVER && f->ops && f->ops->help && f->ops->help(f))

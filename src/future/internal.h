@@ -15,8 +15,9 @@
  * completer that sees it finds the waiter linked once it has the lock; a waiter whose
  * read-modify-write sees DONE does not link at all. Between an owned completion's DONE and
  * its taking the lock, callbacks are still listed: removing one from a done future must
- * fail (it will run). The cancels of tasks and remote requests check done under the lock
- * without setting WATCHED: right only because those futures complete with the locked
+ * fail (it will run). A task's cancel watches its future (it sets WATCHED under the lock)
+ * because tasks complete owned; a remote request's cancel checks done under the lock
+ * without setting WATCHED: right only because requests complete with the locked
  * weft__future_complete.
  */
 #ifndef WEFT_FUTURE_INTERNAL_H
@@ -39,6 +40,12 @@ typedef struct weft__future_ops {
      * limit: the executor may run the work here (a pool created with caller_runs). True if
      * f is now done. May be NULL. */
     bool (*help)(weft_future *f);
+    /* A coroutine is about to wait on f (not done) until deadline: the executor may take
+     * the wait itself (a task of the same loop: its one joiner slot, no lock; see
+     * task/task.c). Returns 1 if it did not (the caller then waits the usual way), else the
+     * wait's outcome (0, or -ETIMEDOUT / -ECANCELED as weft__waiter_park's), or -EDEADLK
+     * if f is the calling coroutine's own task. May be NULL. */
+    int (*join)(weft_future *f, int64_t deadline);
 } weft__future_ops;
 
 typedef struct weft__cb {

@@ -56,7 +56,7 @@ static void done_free(weft_future *f)
     weft__free(f);
 }
 
-static const weft__future_ops done_ops = { done_cancel, done_free, NULL, NULL, NULL };
+static const weft__future_ops done_ops = { done_cancel, done_free, NULL, NULL, NULL, NULL };
 
 static int done_create(weft_future **out)
 {

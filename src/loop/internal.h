@@ -488,6 +488,18 @@ static inline bool weft__waiter_wake(weft__waiter *w, uint32_t why)
     return true;
 }
 
+/* weft__waiter_wake for a coroutine waiter of the calling thread's loop that nothing off
+ * this thread can claim (its waker, its timer and its cancellation all run here: a task's
+ * joiner, task/task.c): a plain load and store instead of the claim's compare-and-swap.
+ * Loop thread only; never blocks. */
+static inline bool weft__waiter_wake_local(weft__waiter *w, uint32_t why)
+{
+    if (atomic_load_explicit(&w->state, memory_order_relaxed) & WEFT__W_STATUS) return false;
+    atomic_store_explicit(&w->state, why, memory_order_relaxed);
+    weft__loop_ready(w->loop, w->coro);
+    return true;
+}
+
 /* A small batch of claimed wake-ups, delivered after the primitive's mutex is released.
  * When full, weft__wakeq_claim delivers the batch at once (under the mutex). */
 typedef struct weft__wakeq {

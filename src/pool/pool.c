@@ -204,7 +204,7 @@ static void job_blocking(weft_future *f, int delta)
 
 static bool job_help(weft_future *f);
 
-static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocking, job_help };
+static const weft__future_ops job_ops = { job_cancel, job_free, NULL, job_blocking, job_help, NULL };
 
 /* ---- the queue ------------------------------------------------------------------------- */
 

@@ -156,7 +156,7 @@ static void destroy_now(weft_procpool *p);
 
 static int ptask_cancel(weft_future *f);
 
-static const weft__future_ops ptask_ops = { ptask_cancel, ptask_free, NULL, NULL, NULL };
+static const weft__future_ops ptask_ops = { ptask_cancel, ptask_free, NULL, NULL, NULL, NULL };
 
 /* Completes t and drops the pool's reference. Any thread; no lock held. */
 static void finish(ptask *t, int err, pbytes *res)

@@ -171,7 +171,7 @@ static const char *req_name(weft_future *f)
     return req_of(f)->opts.name;
 }
 
-static const weft__future_ops req_ops = { req_cancel, req_free, req_name, NULL, NULL };
+static const weft__future_ops req_ops = { req_cancel, req_free, req_name, NULL, NULL, NULL };
 
 /* ---- on the loop's thread ---------------------------------------------------------------- */
 

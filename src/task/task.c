@@ -8,8 +8,17 @@
  * Cancellation always goes through the task's loop, so only the loop's thread touches the
  * coroutine: from that thread directly, from another by posting the task's node to the
  * loop (holding a reference to the future and to the loop until the loop has taken it).
- * The future's lock orders a cancel against completion: a task that is not done under the
- * lock still has its coroutine, hence its loop.
+ * A cancel from another thread marks the future WATCHED under its lock (as a waiter does),
+ * so the task's completion, which is owned (only its coroutine completes it) and otherwise
+ * lock-free, takes that lock too: a task that is not done under the lock still has its
+ * coroutine, hence its loop.
+ *
+ * The joiner: the first coroutine of the task's own loop that waits for it (spawn, then
+ * weft_future_result: the common structured case) parks in the task's joiner slot rather
+ * than on the future's wait list. Everything that touches the slot runs on that loop's
+ * thread -- the join, the completion, the joiner's own timeout or cancellation --, so it
+ * needs no lock, and a task that nobody else watches completes with one atomic exchange.
+ * Other waiters (other threads, a second coroutine, callbacks) use the list as usual.
  */
 #include "task/internal.h"
 #include "sync/internal.h"
@@ -18,10 +27,23 @@ typedef struct weft__task {
     weft_future fut;
     weft__coro coro;                  /* coro.entry is the weft_fn */
     void *arg;
+    weft__waiter *joiner;             /* a coroutine of coro.loop waiting; loop thread only */
     weft__mpsc_node post;             /* a cancel from another thread, posted to the loop */
 } weft__task;
 
 static weft__task *task_of(weft_future *f) { return weft__container_of(f, weft__task, fut); }
+
+/* The one completion of a task (its body's end, or no stack to start it): owned, so no
+ * lock unless someone watches; then the joiner's wake-up. Loop thread only. */
+static void task_complete(weft__task *t, int err, void *result)
+{
+    weft__future_complete_owned(&t->fut, err, result);
+    weft__waiter *j = t->joiner;
+    if (j) {
+        t->joiner = NULL;
+        weft__waiter_wake_local(j, WEFT__W_WOKEN);  /* lost to its timeout or cancel: fine */
+    }
+}
 
 static void task_body(weft__coro *c)
 {
@@ -39,7 +61,7 @@ static void task_body(weft__coro *c)
     /* Locks it still holds may be handed over: reported only if nobody releases them. */
     weft__locks_orphan(c);
 #endif
-    weft__future_complete(&t->fut, err, result);
+    task_complete(t, err, result);
 }
 
 static void task_reap(weft__coro *c)
@@ -49,7 +71,7 @@ static void task_reap(weft__coro *c)
 
 static void task_no_stack(weft__coro *c)
 {
-    weft__future_complete(&weft__container_of(c, weft__task, coro)->fut, -ENOMEM, NULL);
+    task_complete(weft__container_of(c, weft__task, coro), -ENOMEM, NULL);
 }
 
 static void cancel_run(weft__loop *l, weft__mpsc_node *n)
@@ -65,8 +87,7 @@ static int task_cancel(weft_future *f)
 {
     weft__task *t = task_of(f);
     weft__loop *l = t->coro.loop;
-    weft__mutex_lock(&f->lock);
-    if (weft__future_is_done(f)) {
+    if (weft__future_watch(f)) {                 /* locked; WATCHED: see the top */
         weft__mutex_unlock(&f->lock);
         return -EBUSY;
     }
@@ -100,7 +121,25 @@ static const char *task_name(weft_future *f)
     return task_of(f)->coro.name;
 }
 
-static const weft__future_ops task_ops = { task_cancel, task_free, task_name, NULL, NULL };
+/* A coroutine waits for f: the joiner slot if the waiter runs on the task's loop and the
+ * slot is free (see the top); 1 otherwise. Blocks (parks the coroutine) until the task ends,
+ * deadline passes or the caller is cancelled. The caller's loop thread only. */
+static int task_join(weft_future *f, int64_t deadline)
+{
+    weft__task *t = task_of(f);
+    weft__loop *l = weft__tls_self.loop;
+    if (t->coro.loop != l || t->joiner) return 1;
+    if (l->current == &t->coro) return -EDEADLK;   /* a task waiting for itself */
+    weft__waiter w;
+    weft__waiter_init(&w);
+    t->joiner = &w;
+    int rc = weft__waiter_park(&w, deadline);
+    if (t->joiner == &w) t->joiner = NULL;      /* its timeout or cancellation came first */
+    return rc;
+}
+
+static const weft__future_ops task_ops = { task_cancel, task_free, task_name, NULL, NULL,
+                                           task_join };
 
 static weft_future *task_future(weft__coro *c)
 {
@@ -122,6 +161,7 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &task_ops, refs);
     t->arg = arg;
+    t->joiner = NULL;
     weft__coro *c = &t->coro;
     weft__coro_init(c, l, &task_coro_ops, (uint32_t)stack);
     c->name = opts ? opts->name : NULL;

@@ -37,7 +37,7 @@ static void timer_free(weft_future *f)
 }
 
 static int timer_cancel(weft_future *f);
-static const weft__future_ops timer_ops = { timer_cancel, timer_free, NULL, NULL, NULL };
+static const weft__future_ops timer_ops = { timer_cancel, timer_free, NULL, NULL, NULL, NULL };
 
 static bool move_from_waiting(weft_timer *t, uint32_t to)
 {
