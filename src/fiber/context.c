@@ -77,9 +77,18 @@ typedef struct {
     void *arg;
 } first_call;
 
+/* Where a fiber's entry function would return to (switch_<arch>.S): it must not. */
+noreturn void weft__fiber_returned(void);
+void weft__fiber_returned(void)
+{
+    weft__fatal("a fiber's entry function returned");
+}
+
 /* The first thing a fiber runs: tells ASan the switch has finished (learning the bounds of
- * the stack it came from), then calls the real entry. The trampoline's arguments live in
- * the fiber's own frame above, copied here before anything else can reuse them. */
+ * the stack it came from), then calls the real entry -- a tail call, so that it adds no
+ * entry to the CPU's return-stack buffer (see weft__ctx_entry in switch_x86_64.S). The
+ * trampoline's arguments live in the fiber's own frame above, copied here before anything
+ * else can reuse them. */
 static void fiber_start(void *p)
 {
     first_call fc = *(first_call *)p;
@@ -89,8 +98,7 @@ static void fiber_start(void *p)
     weft__fiber_from->asan_bottom = bottom;
     weft__fiber_from->asan_size = size;
 #endif
-    fc.entry(fc.arg);
-    weft__fatal("a fiber's entry function returned");
+    fc.entry(fc.arg);                   /* a tail call at -O2; never returns */
 }
 
 void weft__fiber_init(weft__fiber *f, weft__stack *s, void (*entry)(void *), void *arg)

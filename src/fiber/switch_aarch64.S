@@ -76,6 +76,7 @@ weft__ctx_entry:
     mov     x30, #0
     mov     x0, x20
     blr     x19
+    bl      weft__fiber_returned
     brk     #0
     .cfi_endproc
     .size   weft__ctx_entry, .-weft__ctx_entry
