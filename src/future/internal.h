@@ -64,7 +64,11 @@ struct weft_future {
     _Atomic uint32_t retrieved;       /* somebody read the outcome (unretrieved.c) */
     weft__mutex lock;
     int err;                          /* final once done */
-    void *result;
+    union {
+        void *result;                 /* final once done */
+        struct weft__waiter *joiner;  /* a task's joiner, while not done (task/task.c); its
+                                         loop's thread only */
+    };
     weft__list waiters;               /* weft__wait_node; lock */
     weft__cb *cbs;                    /* lock; in the order added */
     const weft__future_ops *ops;      /* NULL: a plain future (weft_future_create) */

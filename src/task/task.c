@@ -18,7 +18,10 @@
  * than on the future's wait list. Everything that touches the slot runs on that loop's
  * thread -- the join, the completion, the joiner's own timeout or cancellation --, so it
  * needs no lock, and a task that nobody else watches completes with one atomic exchange.
- * Other waiters (other threads, a second coroutine, callbacks) use the list as usual.
+ * Other waiters (other threads, a second coroutine, callbacks) use the list as usual. The
+ * slot shares its storage with the future's result (fut.joiner: no bigger task), which
+ * nobody reads before the future is done: a join from another thread's loop must not look
+ * at it, hence task_join's test of the loop first.
  */
 #include "task/internal.h"
 #include "sync/internal.h"
@@ -27,7 +30,6 @@ typedef struct weft__task {
     weft_future fut;
     weft__coro coro;                  /* coro.entry is the weft_fn */
     void *arg;
-    weft__waiter *joiner;             /* a coroutine of coro.loop waiting; loop thread only */
     weft__mpsc_node post;             /* a cancel from another thread, posted to the loop */
 } weft__task;
 
@@ -37,12 +39,9 @@ static weft__task *task_of(weft_future *f) { return weft__container_of(f, weft__
  * lock unless someone watches; then the joiner's wake-up. Loop thread only. */
 static void task_complete(weft__task *t, int err, void *result)
 {
+    weft__waiter *j = t->fut.joiner;    /* the result's storage: read before it is written */
     weft__future_complete_owned(&t->fut, err, result);
-    weft__waiter *j = t->joiner;
-    if (j) {
-        t->joiner = NULL;
-        weft__waiter_wake_local(j, WEFT__W_WOKEN);  /* lost to its timeout or cancel: fine */
-    }
+    if (j) weft__waiter_wake_local(j, WEFT__W_WOKEN);  /* lost to its timeout or cancel: fine */
 }
 
 static void task_body(weft__coro *c)
@@ -128,13 +127,14 @@ static int task_join(weft_future *f, int64_t deadline)
 {
     weft__task *t = task_of(f);
     weft__loop *l = weft__tls_self.loop;
-    if (t->coro.loop != l || t->joiner) return 1;
+    if (t->coro.loop != l || t->fut.joiner) return 1;   /* the loop first: see the top */
     if (l->current == &t->coro) return -EDEADLK;   /* a task waiting for itself */
     weft__waiter w;
     weft__waiter_init(&w);
-    t->joiner = &w;
+    t->fut.joiner = &w;
     int rc = weft__waiter_park(&w, deadline);
-    if (t->joiner == &w) t->joiner = NULL;      /* its timeout or cancellation came first */
+    /* Its timeout or cancellation came first: free the slot (once done, it is the result). */
+    if (!weft__future_is_done(f) && t->fut.joiner == &w) t->fut.joiner = NULL;
     return rc;
 }
 
@@ -161,7 +161,6 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     if (!t) return -ENOMEM;
     weft__future_init(&t->fut, &task_ops, refs);
     t->arg = arg;
-    t->joiner = NULL;
     weft__coro *c = &t->coro;
     weft__coro_init(c, l, &task_coro_ops, (uint32_t)stack);
     c->name = opts ? opts->name : NULL;
