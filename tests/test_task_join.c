@@ -278,6 +278,97 @@ static void test_neighbours_of_the_slot(void)
     CHECK_OK(weft_run(neighbours_main, NULL, NULL));
 }
 
+/* ---- edges: a self-join with the slot taken, a callback cancelling the joiner, a joiner
+ * of another loop (review of the joiner slot) ---------------------------------------------- */
+
+static weft_event *edge_event;
+static int edge_self_rc;
+
+/* Waits for the event, then for itself while another coroutine holds its slot. */
+static int self_join_late(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    CHECK_OK(weft_event_wait(edge_event, WEFT_FOREVER));
+    edge_self_rc = weft_future_result(weft_current_task(), WEFT_FOREVER, NULL);
+    return 0;
+}
+
+static weft_future *edge_joiner;
+
+static void cancel_the_joiner(weft_future *f, void *arg)
+{
+    (void)f; (void)arg;
+    CHECK_OK(weft_future_cancel(edge_joiner));
+}
+
+static int other_loop_join(void *arg, void **result)
+{
+    return weft_future_result(arg, 10 * WEFT_SEC, result);
+}
+
+static int other_loop(void *arg, void **result)
+{
+    return weft_run(other_loop_join, arg, result);
+}
+
+static int edges_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    CHECK_OK(weft_event_create(&edge_event));
+    /* 1. The task waits for itself while a joiner holds its slot: still -EDEADLK. */
+    weft_future *t;
+    CHECK_OK(weft_spawn(&t, self_join_late, NULL));
+    joiner_args a = { .task = t };
+    CHECK_OK(weft_spawn(&edge_joiner, joiner, &a));
+    CHECK_OK(weft_yield());                      /* t waits; the joiner takes the slot */
+    CHECK_OK(weft_event_set(edge_event));
+    CHECK_OK(weft_future_result(edge_joiner, WEFT_FOREVER, NULL));
+    CHECK_RC(edge_self_rc, -EDEADLK);
+    CHECK_OK(a.rc);
+    weft_future_release(edge_joiner);
+    weft_future_release(t);
+    /* 2. A done-callback cancels the joiner before the completion wakes it (the slot is
+     * woken after the callbacks): the join reports the outcome (CANCELLATION.md rule 8). */
+    CHECK_OK(weft_event_clear(edge_event));
+    CHECK_OK(weft_spawn(&t, wait_event, edge_event));
+    joiner_args b = { .task = t };
+    CHECK_OK(weft_spawn(&edge_joiner, joiner, &b));
+    CHECK_OK(weft_future_add_done_callback(t, cancel_the_joiner, NULL));
+    CHECK_OK(weft_yield());
+    CHECK_OK(weft_event_set(edge_event));
+    CHECK_OK(weft_future_result(edge_joiner, WEFT_FOREVER, NULL));
+    CHECK_OK(b.rc);
+    CHECK_EQ(b.value, 7);
+    CHECK(b.cancelled_after);
+    weft_future_release(edge_joiner);
+    weft_future_release(t);
+    /* 3. A coroutine of another thread's loop waits too (the list), beside the slot. */
+    CHECK_OK(weft_event_clear(edge_event));
+    CHECK_OK(weft_spawn(&t, wait_event, edge_event));
+    joiner_args c = { .task = t };
+    CHECK_OK(weft_spawn(&edge_joiner, joiner, &c));
+    weft_thread *th;
+    CHECK_OK(weft_thread_start(&th, NULL, other_loop, t));
+    CHECK_OK(weft_sleep(20 * WEFT_MS));          /* both waiting (not required) */
+    CHECK_OK(weft_event_set(edge_event));
+    CHECK_OK(weft_future_result(edge_joiner, WEFT_FOREVER, NULL));
+    CHECK_OK(c.rc);
+    CHECK_EQ(c.value, 7);
+    void *r = NULL;
+    CHECK_OK(weft_thread_join(th, WEFT_FOREVER, &r));
+    CHECK_EQ((intptr_t)r, 7);
+    weft_thread_release(th);
+    weft_future_release(edge_joiner);
+    weft_future_release(t);
+    weft_event_destroy(edge_event);
+    return 0;
+}
+
+static void test_edges_of_the_slot(void)
+{
+    CHECK_OK(weft_run(edges_main, NULL, NULL));
+}
+
 /* ---- the task is cancelled from another thread while joined ----------------------------- */
 
 static int cancel_later(void *arg, void **result)
@@ -416,6 +507,7 @@ int main(void)
     RUN(test_scope_cuts_join);
     RUN(test_joiner_cancelled);
     RUN(test_neighbours_of_the_slot);
+    RUN(test_edges_of_the_slot);
     RUN(test_task_cancelled_from_thread);
     RUN(test_stress);
     return check_done();
