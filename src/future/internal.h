@@ -9,7 +9,7 @@
  * The state word `done` holds two bits: WEFT__F_DONE (err and result are final; release /
  * acquire) and WEFT__F_WATCHED (somebody took the lock to wait or to add a callback:
  * weft__future_watch). A completer that is the only one that can complete its future
- * (weft__future_complete_owned: a pool job, claimed by its state) publishes DONE with one
+ * (weft__future_complete_owned: a pool job claimed by its state, a task) publishes DONE with one
  * exchange and takes the lock only if WATCHED was set: a future nobody waited on completes
  * without a lock. Since WATCHED is set under the lock before a waiter links itself, a
  * completer that sees it finds the waiter linked once it has the lock; a waiter whose
@@ -102,7 +102,8 @@ void weft__future_init(weft_future *f, const weft__future_ops *ops, uint32_t ref
 int weft__future_complete(weft_future *f, int err, void *result);
 
 /* weft__future_complete for a completer that is the only one that can complete f (it won
- * the claim on its executor's state: a pool job's QUEUED -> RUNNING or -> CANCELLED): no
+ * the claim on its executor's state: a pool job's QUEUED -> RUNNING or -> CANCELLED; a task,
+ * completed only by its own coroutine or its failed start): no
  * check for a second completion, and no lock unless somebody watches f (waits on it or added
  * a callback). Every completion of such a future must go through here. Any context; never
  * blocks. */

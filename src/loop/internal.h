@@ -494,6 +494,8 @@ static inline bool weft__waiter_wake(weft__waiter *w, uint32_t why)
  * Loop thread only; never blocks. */
 static inline bool weft__waiter_wake_local(weft__waiter *w, uint32_t why)
 {
+    weft__assert(w->coro != NULL, "a local wake-up of a thread waiter");
+    weft__assert_loop_thread(w->loop);
     if (atomic_load_explicit(&w->state, memory_order_relaxed) & WEFT__W_STATUS) return false;
     atomic_store_explicit(&w->state, why, memory_order_relaxed);
     weft__loop_ready(w->loop, w->coro);
