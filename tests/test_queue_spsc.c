@@ -323,28 +323,99 @@ static void test_shutdown(void)
 
 /* A putter putting as fast as it can, a getter getting until -ESHUTDOWN (or no getter), and
  * a shutdown at a random moment from a third thread. Afterwards every successful put is
- * accounted for: taken by the getter or dropped by the immediate shutdown; qsize is 0 and
+ * accounted for: taken by the getter or dropped by an immediate shutdown; qsize is 0 and
  * join returns. A put that lands after the getter concluded "shut down and empty" (or after
- * an immediate shutdown discarded what was left) would be stranded: qsize 1, join hangs. */
+ * an immediate shutdown discarded what was left) would be stranded: qsize 1, join hangs.
+ * The variants reach the ring by other paths too (race_how), since each path has its own
+ * idea of "closed but not sealed": select's readiness test, try_get's polling, the waits
+ * of tiny capacities, a seal made on the putting thread itself. */
+typedef enum {
+    RACE_WAIT,                          /* put / get with a timeout */
+    RACE_SELECT,                        /* weft_select: the SPSC case and a never-ready one */
+    RACE_POLL,                          /* try_put / try_get in a loop: nobody ever parks */
+    RACE_CORO,                          /* two putting coroutines and a shutting one, one loop */
+} race_how;
+
+typedef struct {
+    const char *name;
+    race_how how;
+    bool with_getter;
+    int shutters;                       /* threads that shut down (RACE_CORO: a coroutine) */
+    int immediate;                      /* 0 graceful, 1 immediate, 2 each at random */
+    size_t caps[2];                     /* a round's capacity: either, at random */
+    unsigned max_delay;                 /* a shutdown's spins before it: below this */
+} race_variant;
+
 typedef struct {
     weft_queue *q;
+    weft_queue *never;                  /* RACE_SELECT: a FIFO queue nobody puts into */
+    race_how how;
     atomic_int go;                      /* 1: start */
-    unsigned delay;                     /* the shutter's spins before it shuts down */
-    bool immediate;
-    long puts, gets;
+    unsigned delay[2];                  /* each shutter's spins before it shuts down */
+    bool immediate[2];
+    long puts[2], gets;                 /* puts per producer (two only in RACE_CORO) */
     int get_rc;
 } race_job;
+
+/* Items carry their producer in the low bit and its count from 1 above it, so the getter
+ * sees a loss, a duplicate or a reordering within each producer's sequence. */
+#define RACE_ITEM(who, k) P(((intptr_t)(k) << 1) | (who))
+
+static void race_wait_go(race_job *r)
+{
+    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
+}
+
+static int race_put(race_job *r, void *it)
+{
+    if (r->how == RACE_SELECT) {
+        weft_select_case c[2] = { { r->q, WEFT_SELECT_PUT, it, 0 },
+                                  { r->never, WEFT_SELECT_GET, NULL, 0 } };
+        int i = weft_select(c, 2, 5 * WEFT_SEC);
+        if (i < 0) return i;
+        CHECK_EQ(i, 0);
+        return c[0].rc;
+    }
+    if (r->how == RACE_POLL) {
+        int rc;
+        while ((rc = weft_queue_try_put(r->q, it)) == -ETIMEDOUT) {}
+        return rc;
+    }
+    return weft_queue_put(r->q, it, 5 * WEFT_SEC);
+}
+
+static int race_get(race_job *r, void **it)
+{
+    if (r->how == RACE_SELECT) {
+        /* Select's own readiness test, not get's: a closed but not yet sealed, empty SPSC
+         * queue must not count as ready, or the getter would end before a racing put. */
+        weft_select_case c[2] = { { r->never, WEFT_SELECT_GET, NULL, 0 },
+                                  { r->q, WEFT_SELECT_GET, NULL, 0 } };
+        int i = weft_select(c, 2, 5 * WEFT_SEC);
+        if (i < 0) return i;
+        CHECK_EQ(i, 1);
+        *it = c[1].item;
+        return c[1].rc;
+    }
+    if (r->how == RACE_POLL) {
+        int rc;
+        while ((rc = weft_queue_try_get(r->q, it)) == -ETIMEDOUT) {}
+        return rc;
+    }
+    return weft_queue_get(r->q, it, 5 * WEFT_SEC);
+}
 
 static int race_putter(void *arg, void **result)
 {
     (void)result;
     race_job *r = arg;
-    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
+    race_wait_go(r);
     long n = 0;
     int rc;
-    while ((rc = weft_queue_put(r->q, P(n + 1), 5 * WEFT_SEC)) == 0) n++;
+    while ((rc = race_put(r, RACE_ITEM(0, n + 1))) == 0) n++;
     CHECK_EQ(rc, -ESHUTDOWN);
-    r->puts = n;
+    CHECK_RC(weft_queue_try_put(r->q, P(1)), -ESHUTDOWN);   /* and stays shut */
+    r->puts[0] = n;
     return 0;
 }
 
@@ -352,65 +423,145 @@ static int race_getter(void *arg, void **result)
 {
     (void)result;
     race_job *r = arg;
-    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
-    long n = 0;
+    race_wait_go(r);
+    long n = 0, last[2] = { 0, 0 };
     void *it;
     int rc;
-    while ((rc = weft_queue_get(r->q, &it, 5 * WEFT_SEC)) == 0) {
+    while ((rc = race_get(r, &it)) == 0) {
         n++;
-        if (I(it) != n) {
-            fprintf(stderr, "item %ld arrived as %ld\n", n, (long)I(it));
+        int who = (int)(I(it) & 1);
+        long k = (long)(I(it) >> 1);
+        if (k != last[who] + 1) {
+            fprintf(stderr, "producer %d's item %ld arrived after its %ld\n", who, k,
+                    last[who]);
             CHECK(0);
         }
+        last[who] = k;
         CHECK_OK(weft_queue_task_done(r->q));
     }
     r->gets = n;
     r->get_rc = rc;
+    if (rc == -ESHUTDOWN) CHECK_RC(weft_queue_try_get(r->q, &it), -ESHUTDOWN);
     return 0;
 }
 
+static void race_spin(unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* One of a round's shutters (its delay and kind), or of RACE_CORO's producers. */
+typedef struct { race_job *r; int who; } race_part;
+
+/* Shutdown is allowed from any thread, so two shutters are neither putter nor getter: each
+ * waits out the racing put and seals by itself, whichever comes first. */
 static int race_shutter(void *arg, void **result)
 {
     (void)result;
-    race_job *r = arg;
-    while (!atomic_load_explicit(&r->go, memory_order_acquire)) {}
-    for (unsigned i = 0; i < r->delay; i++) atomic_signal_fence(memory_order_seq_cst);
-    CHECK_OK(weft_queue_shutdown(r->q, r->immediate));
+    race_part *s = arg;
+    race_wait_go(s->r);
+    race_spin(s->r->delay[s->who]);
+    CHECK_OK(weft_queue_shutdown(s->r->q, s->r->immediate[s->who]));
     return 0;
 }
 
-/* Runs rounds until max_rounds or max_ns; returns the rounds that stranded an item. */
-static int shutdown_race(bool immediate, bool with_getter, int max_rounds, int64_t max_ns)
+/* RACE_CORO: two coroutines of the putting thread put (yielding now and then, so their
+ * items interleave), and a third shuts down from that same thread: it finds no put in
+ * progress (an attempt never yields midway) but must still stop the other's next one. */
+static int race_co_put(void *arg, void **result)
+{
+    (void)result;
+    race_part *c = arg;
+    long n = 0;
+    int rc;
+    while ((rc = weft_queue_put(c->r->q, RACE_ITEM(c->who, n + 1), 5 * WEFT_SEC)) == 0) {
+        if ((++n & 7) == 0) CHECK_OK(weft_yield());
+    }
+    CHECK_EQ(rc, -ESHUTDOWN);
+    CHECK_RC(weft_queue_try_put(c->r->q, P(1)), -ESHUTDOWN);
+    c->r->puts[c->who] = n;
+    return 0;
+}
+
+static int race_co_shut(void *arg, void **result)
+{
+    (void)result;
+    race_job *r = arg;
+    /* Yields, not spins: the putters run only while this coroutine is off the loop. */
+    for (unsigned i = 0; i < r->delay[0] % 256; i++) CHECK_OK(weft_yield());
+    CHECK_OK(weft_queue_shutdown(r->q, r->immediate[0]));
+    return 0;
+}
+
+static int race_co_main(void *arg, void **result)
+{
+    (void)result;
+    race_job *r = arg;
+    race_wait_go(r);
+    race_part c[2] = { { r, 0 }, { r, 1 } };
+    weft_future *f[3];
+    CHECK_OK(weft_spawn(&f[0], race_co_put, &c[0]));
+    CHECK_OK(weft_spawn(&f[1], race_co_put, &c[1]));
+    CHECK_OK(weft_spawn(&f[2], race_co_shut, r));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(weft_future_result(f[i], WEFT_FOREVER, NULL));
+        weft_future_release(f[i]);
+    }
+    return 0;
+}
+
+/* Runs rounds until max_rounds or max_ns; returns the rounds that stranded an item (or
+ * lost one: fewer got than put with no immediate shutdown, or more got than put). */
+static int shutdown_race(const race_variant *v, int max_rounds, int64_t max_ns)
 {
     int64_t end = weft_now() + max_ns;
-    int rounds = 0, stranded = 0;
-    uint32_t x = (uint32_t)weft_now() | 1u;
+    int rounds = 0, stranded = 0, graceful = 0;
+    rng x;
+    rng_seed(&x, (uint64_t)weft_now());
+    weft_queue *never = NULL;
+    if (v->how == RACE_SELECT) CHECK_OK(weft_queue_create(&never, 0));
     for (; rounds < max_rounds && weft_now() < end; rounds++) {
-        race_job r = { .q = spsc(with_getter ? 1024 : 1u << 20), .immediate = immediate, .get_rc = -ESHUTDOWN };
-        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-        r.delay = x % 4000;
-        weft_thread *p, *g = NULL, *s;
-        CHECK_OK(weft_thread_start(&p, NULL, race_putter, &r));
-        if (with_getter) CHECK_OK(weft_thread_start(&g, NULL, race_getter, &r));
-        CHECK_OK(weft_thread_start(&s, NULL, race_shutter, &r));
+        size_t cap = v->caps[below(&x, 2)];
+        race_job r = { .q = spsc(cap), .never = never, .how = v->how, .get_rc = -ESHUTDOWN };
+        bool any_immediate = false;
+        for (int i = 0; i < 2; i++) {
+            r.delay[i] = below(&x, v->max_delay);
+            r.immediate[i] = v->immediate == 2 ? below(&x, 2) == 1 : v->immediate == 1;
+            if (i < (v->shutters ? v->shutters : 1)) any_immediate |= r.immediate[i];
+        }
+        graceful += !any_immediate;
+        weft_thread *t[4];
+        int nt = 0;
+        loop_job lj = { race_co_main, &r };
+        race_part sh[2] = { { &r, 0 }, { &r, 1 } };
+        if (v->how == RACE_CORO) {
+            t[nt++] = start_loop_thread(&lj);
+        } else {
+            CHECK_OK(weft_thread_start(&t[nt++], NULL, race_putter, &r));
+        }
+        if (v->with_getter) CHECK_OK(weft_thread_start(&t[nt++], NULL, race_getter, &r));
+        for (int i = 0; i < v->shutters; i++)
+            CHECK_OK(weft_thread_start(&t[nt++], NULL, race_shutter, &sh[i]));
         atomic_store_explicit(&r.go, 1, memory_order_release);
-        join_and_release(p);
-        if (g) join_and_release(g);
-        join_and_release(s);
+        for (int i = 0; i < nt; i++) join_and_release(t[i]);
         CHECK_EQ(r.get_rc, -ESHUTDOWN);
+        long puts = r.puts[0] + r.puts[1];
         bool bad = weft_queue_qsize(r.q) != 0 || weft_queue_join(r.q, 0) != 0 ||
-                   (!immediate && r.puts != r.gets);
+                   r.gets > puts || (!any_immediate && puts != r.gets);
         if (bad) {
             if (stranded < 3)
-                fprintf(stderr, "   round %d: %ld put, %ld got, qsize %zu\n", rounds, r.puts,
-                        r.gets, weft_queue_qsize(r.q));
+                fprintf(stderr, "   round %d (capacity %zu): %ld put, %ld got, qsize %zu\n",
+                        rounds, cap, puts, r.gets, weft_queue_qsize(r.q));
             stranded++;
         }
         weft_queue_destroy(r.q);
     }
-    printf("   %s shutdown%s: %d of %d rounds stranded an item\n",
-           immediate ? "immediate" : "graceful", with_getter ? "" : " before any get",
-           stranded, rounds);
+    weft_queue_destroy(never);
+    if (v->immediate == 2)
+        printf("   %s: %d of %d rounds stranded an item (%d all graceful)\n", v->name,
+               stranded, rounds, graceful);
+    else
+        printf("   %s: %d of %d rounds stranded an item\n", v->name, stranded, rounds);
     return stranded;
 }
 
@@ -418,9 +569,33 @@ static void test_shutdown_race(void)
 {
     int rounds = slow_tools() ? 300 : 3000;
     int64_t ns = slow_tools() ? 4 * WEFT_SEC : 3 * WEFT_SEC / 2;
-    CHECK_EQ(shutdown_race(false, true, rounds, ns), 0);    /* bug 1 */
-    CHECK_EQ(shutdown_race(true, false, rounds, ns), 0);    /* bug 2 */
-    CHECK_EQ(shutdown_race(true, true, rounds, ns), 0);
+    static const race_variant bug1 = { "graceful shutdown", RACE_WAIT, true, 1, 0,
+                                       { 1024, 1024 }, 4000 };
+    static const race_variant bug2 = { "immediate shutdown before any get", RACE_WAIT, false,
+                                       1, 1, { 1u << 20, 1u << 20 }, 4000 };
+    static const race_variant imm = { "immediate shutdown", RACE_WAIT, true, 1, 1,
+                                      { 1024, 1024 }, 4000 };
+    CHECK_EQ(shutdown_race(&bug1, rounds, ns), 0);         /* bug 1 */
+    CHECK_EQ(shutdown_race(&bug2, rounds, ns), 0);         /* bug 2 */
+    CHECK_EQ(shutdown_race(&imm, rounds, ns), 0);
+}
+
+/* The same race on the other paths to the ring (the race reviewer's five modes), graceful
+ * and immediate shutdowns at random. Capacity 4 makes the putter wait often, 1024 seldom. */
+static void test_shutdown_race_paths(void)
+{
+    int rounds = slow_tools() ? 300 : 3000;
+    int64_t ns = slow_tools() ? 5 * WEFT_SEC / 2 : 3 * WEFT_SEC / 2;
+    static const race_variant v[] = {
+        { "select on both sides", RACE_SELECT, true, 1, 2, { 4, 1024 }, 20000 },
+        { "try_put / try_get polling", RACE_POLL, true, 1, 2, { 4, 1024 }, 20000 },
+        { "capacity 1 or 2", RACE_WAIT, true, 1, 2, { 1, 2 }, 20000 },
+        { "two concurrent shutdowns", RACE_WAIT, true, 2, 2, { 4, 1024 }, 20000 },
+        { "coroutines put and shut down on one loop", RACE_CORO, true, 0, 2, { 4, 1024 },
+          20000 },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        CHECK_EQ(shutdown_race(&v[i], rounds, ns), 0);
 }
 
 /* ---------------------------------------------------------------- coroutines ---------- */
@@ -648,6 +823,7 @@ int main(void)
     RUN(test_bound_thread_gone);
     RUN(test_shutdown);
     RUN(test_shutdown_race);
+    RUN(test_shutdown_race_paths);
     RUN(test_coroutines);
     RUN(test_select);
     RUN(test_stress);
