@@ -11,7 +11,9 @@
  *     runs that loop until it is unparked (the thread's own context is the loop's "main"
  *     pseudo-coroutine, unparked like any other);
  *   - whoever moves the waiter's state from WAITING (a waker, the deadline timer, a cancel)
- *     "claims" it, and exactly one claim succeeds; the claimer alone delivers the wake-up.
+ *     "claims" it, and exactly one claim succeeds (a CAS; weft__waiter_wake_local for the
+ *     one waiter all of whose claimers run on its loop's thread); the claimer alone
+ *     delivers the wake-up.
  *
  * How a primitive uses it (event, lock, future...): under the primitive's own mutex, link
  * a node pointing at the waiter into its wait list; unlock; park. A waker, under the same

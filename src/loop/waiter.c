@@ -1,7 +1,8 @@
 /* loop/waiter.c — park and unpark: the one mechanism under every blocking call.
  *
  * The state word moves exactly once from WAITING to WOKEN, TIMEDOUT or CANCELLED, by a
- * compare-and-swap; whoever wins delivers the wake-up (see loop/internal.h for the protocol
+ * compare-and-swap (or, for a coroutine waiter whose every claimer runs on its loop's thread,
+ * a plain load and store: weft__waiter_wake_local); whoever wins delivers the wake-up (see loop/internal.h for the protocol
  * primitives follow). Three kinds of waiter, chosen by weft__waiter_init:
  *   coroutine     park = switch away; a deadline is a timer on its loop; cancellation
  *                 claims it from the loop thread; unpark = run queue (local) or remote post.

@@ -112,6 +112,11 @@ static int task_cancel(weft_future *f)
 
 static void task_free(weft_future *f)
 {
+    /* The last reference is gone, so nobody waits: a joiner still parked here would be
+     * woken later through freed memory. (Once done, the slot's storage is the result: the
+     * completion read and woke the joiner before writing it.) */
+    weft__assert(weft__future_is_done(f) || f->joiner == NULL,
+                 "a task freed with a coroutine parked in its joiner slot");
     weft__block_put(task_of(f), sizeof(weft__task));
 }
 
