@@ -182,6 +182,9 @@ static weft__stack *new_slab(void)
 
 static weft__stack *map_one(size_t size)
 {
+    weft__mutex_lock(&pool_lock);         /* `page` is set by choose_mode: the process's */
+    if (mode == GUARD_UNKNOWN) choose_mode();   /* first stack may be this one */
+    weft__mutex_unlock(&pool_lock);
     size_t usable = round_pages(size);
     char *base = mmap(NULL, usable + page, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
