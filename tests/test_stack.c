@@ -37,9 +37,39 @@ static int overflow_main(void *arg, void **result)
     return 0;
 }
 
-/* The child side: argv[1] == "overflow" (named coroutine) or "overflow-unnamed". */
+static int sized_body(void *arg, void **result)
+{
+    (void)arg;
+    volatile char buf[150 * 1024];       /* more than the default stack: the size was used */
+    for (size_t i = 0; i < sizeof buf; i += 1024) buf[i] = (char)i;
+    *result = (void *)(intptr_t)(buf[2048] == (char)2048 ? 7 : -1);
+    return 0;
+}
+
+/* The process's first coroutine stack ever has a non-default size (regression: the size
+ * was rounded to whole pages before the guard mode, which sets the page size, was chosen,
+ * so it rounded to 0 and the spawn failed with -ENOMEM). Exit status 0 when it ran. */
+static int first_stack_sized(void)
+{
+    weft_spawn_opts o = WEFT_SPAWN_OPTS_INIT;
+    o.stack_size = 256 * 1024;
+    weft_future *f;
+    int rc = weft_spawn_ex(&f, &o, sized_body, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "first sized spawn: %s\n", strerror(-rc));
+        return 3;
+    }
+    void *res = NULL;
+    rc = weft_future_result(f, WEFT_FOREVER, &res);
+    weft_future_release(f);
+    return rc == 0 && (intptr_t)res == 7 ? 0 : 4;
+}
+
+/* The child side: argv[1] == "overflow" (named coroutine), "overflow-unnamed" or
+ * "first-sized". */
 static int child(const char *what)
 {
+    if (strcmp(what, "first-sized") == 0) return first_stack_sized();
     if (strcmp(what, "overflow") == 0) return weft_run(overflow_main, NULL, NULL);
     if (strcmp(what, "overflow-unnamed") == 0) {
         weft_future *f;
@@ -120,6 +150,18 @@ static void test_overflow_fallback_modes(void)
 #else
     expect_overflow_report("overflow", "canary", "stack overflow in coroutine 'deep'");
 #endif
+}
+
+static void test_first_stack_may_have_its_own_size(void)
+{
+    const char *modes[] = { "madvise", "mprotect", "canary" };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        child_result r = run_self("first-sized", modes[i]);
+        if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+            fprintf(stderr, "first-sized (%s): status %#x, stderr:\n%s\n", modes[i],
+                    r.status, r.err);
+        CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    }
 }
 
 /* A coroutine may use nearly all of its stack. */
@@ -244,6 +286,7 @@ int main(int argc, char **argv)
     if (argc > 1) return child(argv[1]);
     RUN(test_overflow_is_reported);
     RUN(test_overflow_fallback_modes);
+    RUN(test_first_stack_may_have_its_own_size);
     RUN(test_deep_use_is_fine);
     RUN(test_stacks_are_reused);
     RUN(test_pool_across_threads);
