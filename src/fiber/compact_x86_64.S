@@ -1,0 +1,55 @@
+/* fiber/compact_x86_64.S — PROTOTYPE: the copying switch of compact fibers (compact.h).
+ *
+ * int weft__ctx_switch_copy(void **save_sp, void **load_sp, void (*between)(void *),
+ *                           void *arg, void *scratch_top)
+ *   Pushes the same frame as weft__ctx_switch (switch_x86_64.S: MXCSR, x87 control word,
+ *   r15-r12, rbx, rbp, return address), stores the stack pointer in *save_sp, moves to
+ *   scratch_top (16-byte aligned) and calls between(arg) there — the copies must not run
+ *   on the run stack they overwrite —, then loads *load_sp (read only now: between decides
+ *   it) and pops the frame found there, reloading MXCSR / the control word only if they
+ *   differ from the outgoing ones. Returns 0. No reap slot: the prototype has no zombies.
+ */
+    .text
+    .globl  weft__ctx_switch_copy
+    .hidden weft__ctx_switch_copy
+    .type   weft__ctx_switch_copy, @function
+    .p2align 4
+weft__ctx_switch_copy:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movl    (%rsp), %r12d           /* the outgoing control words, kept across the call */
+    movzwl  4(%rsp), %r13d
+    movq    %rsp, (%rdi)
+    movq    %rsi, %rbx              /* load_sp, read after the call */
+    movq    %r8, %rsp
+    movq    %rcx, %rdi
+    callq   *%rdx
+    movq    (%rbx), %rsp
+    cmpl    (%rsp), %r12d
+    jne     1f
+    cmpw    4(%rsp), %r13w
+    jne     1f
+2:  addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    xorl    %eax, %eax
+    ret
+1:  ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    jmp     2b
+    .cfi_endproc
+    .size   weft__ctx_switch_copy, .-weft__ctx_switch_copy
+
+    .section .note.GNU-stack,"",@progbits
