@@ -48,8 +48,31 @@ typedef struct weft_spawn_opts {
                             names it in stack-overflow reports and weft_task_name */
     size_t stack_size;   /* usable bytes; 0: the default (WEFT_STACK_DEFAULT). Rounded up to
                             whole pages; each stack also has one guard page below it */
+    unsigned flags;      /* WEFT_SPAWN_* below, or'ed; 0: none */
 } weft_spawn_opts;
-#define WEFT_SPAWN_OPTS_INIT { NULL, 0 }
+#define WEFT_SPAWN_OPTS_INIT { NULL, 0, 0 }
+
+/* A compact coroutine (experimental; docs/COMPACT_STACKS.md): instead of a stack of its
+ * own it runs on a run stack its loop shares among its compact coroutines, and while it is
+ * switched out and another compact coroutine needs that stack, its live frames (a few
+ * hundred bytes when it is parked in a weft call) are copied out to a buffer. A blocked
+ * compact coroutine costs about 700 bytes instead of a 4 KiB page; a switch to one that
+ * must be copied in costs about 10 ns plus 10 ns per KiB of live frames.
+ * The contract: while it is switched out (parked, or after weft_yield), nothing else may
+ * read or write its locals — do not hand a pointer to one of its locals to another
+ * coroutine or thread that uses it meanwhile (an out-parameter of a child task, a buffer
+ * for weft_to_thread, a queue item put by address...). Allocate such memory instead.
+ * It may block in weft_event_wait, weft_sleep, weft_yield, and in waits for futures
+ * (weft_future_result / weft_future_wait of a task or a pool job); any other blocking call
+ * ends the process with a message naming the rule, and weft_group_create returns
+ * -ENOTSUP. stack_size must be 0 or at most WEFT_STACK_DEFAULT (the run stack's size).
+ * Where compact stacks are not available (weft_compact_stacks() false: aarch64, ASan
+ * and TSan builds, kernels without guard pages) the flag is ignored. */
+#define WEFT_SPAWN_COMPACT 1u
+
+/* Whether WEFT_SPAWN_COMPACT gives compact coroutines in this build on this machine. Any
+ * context; never blocks. */
+WEFT_API bool weft_compact_stacks(void);
 #define WEFT_STACK_DEFAULT (128u * 1024u)
 #define WEFT_STACK_MIN     (16u * 1024u)
 

@@ -1,46 +1,45 @@
-/* fiber/compact.c — PROTOTYPE: compact fibers whose frames are copied to and from a shared
- * run stack (see compact.h and docs/COMPACT_STACKS.md). */
+/* fiber/compact.c — compact fibers whose frames are copied to and from a shared run stack
+ * (see compact.h and docs/COMPACT_STACKS.md). The run stack's loop thread only. */
 #include "fiber/compact.h"
 
 #if WEFT__HAVE_COMPACT
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-/* The copies (memcpy, and realloc when a save buffer grows) run here. */
-#define SCRATCH (64u * 1024u)
+#ifdef WEFT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
-int weft__runstack_init(weft__runstack *rs, size_t size)
+int weft__runstack_init(weft__runstack *rs)
 {
     memset(rs, 0, sizeof *rs);
-    rs->stack = weft__stack_get(size);
+    rs->stack = weft__stack_get(0);
     if (!rs->stack) return -ENOMEM;
-    rs->top = weft__stack_top(rs->stack);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    rs->scratch_len = SCRATCH + page;
-    rs->scratch_map = mmap(NULL, rs->scratch_len, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (rs->scratch_map == MAP_FAILED) {
+    rs->scratch = weft__stack_get(0);
+    if (!rs->scratch) {
         weft__stack_put(rs->stack);
         return -ENOMEM;
     }
-    if (mprotect(rs->scratch_map, page, PROT_NONE) != 0) { /* guard: best effort */ }
-    rs->scratch_top = rs->scratch_map + rs->scratch_len;   /* page-aligned: 16-aligned */
+    rs->top = weft__stack_top(rs->stack);
     return 0;
 }
 
 void weft__runstack_destroy(weft__runstack *rs)
 {
     weft__stack_put(rs->stack);
-    munmap(rs->scratch_map, rs->scratch_len);
+    weft__stack_put(rs->scratch);
+    rs->stack = rs->scratch = NULL;
     rs->owner = NULL;
 }
 
-void weft__cfiber_init(weft__cfiber *c, weft__runstack *rs, void (*entry)(void *), void *arg)
+void weft__cfiber_init(weft__cfiber *c, weft__fiber *f, weft__runstack *rs,
+                       void (*entry)(void *), void *arg)
 {
     memset(c, 0, sizeof *c);
+    c->f = f;
     c->rs = rs;
     c->state = WEFT__CF_NEW;
     c->entry = entry;
@@ -49,28 +48,27 @@ void weft__cfiber_init(weft__cfiber *c, weft__runstack *rs, void (*entry)(void *
 
 void weft__cfiber_release(weft__cfiber *c)
 {
-    if (c->rs->owner == c) c->rs->owner = NULL;
+    if (c->rs && c->rs->owner == c) c->rs->owner = NULL;
     free(c->save);
     c->save = NULL;
     c->save_len = c->save_cap = 0;
 }
 
-/* Saves the owner's live frames into its buffer. False: no memory (nothing changed). */
-static bool save_owner(weft__runstack *rs, weft__cfiber *o)
+/* Saves the owner's live frames into its buffer (on the scratch stack). */
+static void save_owner(weft__runstack *rs, weft__cfiber *o)
 {
-    size_t live = (size_t)(rs->top - (char *)o->f.sp);
+    size_t live = (size_t)(rs->top - (char *)o->f->sp);
     if (live > o->save_cap) {
-        size_t cap = (live + 63) & ~(size_t)63;     /* grown to fit, never shrunk */
+        size_t cap = (live + 63) & ~(size_t)63;
         char *b = realloc(o->save, cap);
-        if (!b) return false;
+        if (!b) weft__fatal("out of memory saving a compact coroutine's stack");
         o->save = b;
         o->save_cap = (uint32_t)cap;
     }
-    memcpy(o->save, o->f.sp, live);
+    memcpy(o->save, o->f->sp, live);
     o->save_len = (uint32_t)live;
     o->state = WEFT__CF_SAVED;
     rs->saved_bytes += live;
-    return true;
 }
 
 /* Runs on the scratch stack, between the outgoing fiber's save of its registers and the
@@ -79,34 +77,30 @@ static void between(void *p)
 {
     weft__runstack *rs = p;
     weft__cfiber *to = rs->to, *o = rs->owner;
-    if (o && o != to && o->state == WEFT__CF_ON_STACK && !save_owner(rs, o)) {
-        rs->err = -ENOMEM;
-        rs->next_sp = rs->from->sp;            /* back where we came from: no switch */
-        return;
-    }
+    if (o && o->state == WEFT__CF_ON_STACK) save_owner(rs, o);
+    /* Memcheck marked the run stack below each earlier stack pointer unaddressable as
+     * frames were popped; the incoming frames are written there now (the copy then carries
+     * their definedness from the save buffer). */
     if (to->state == WEFT__CF_NEW) {
-        to->f.sp = weft__ctx_make(rs->top, to->entry, to->arg);
+        VALGRIND_MAKE_MEM_UNDEFINED(rs->top - 256, 256);
+        to->f->sp = weft__ctx_make(rs->top, to->entry, to->arg);
     } else {
-        memcpy(to->f.sp, to->save, to->save_len);
+        VALGRIND_MAKE_MEM_UNDEFINED(to->f->sp, to->save_len);
+        memcpy(to->f->sp, to->save, to->save_len);
         rs->restored_bytes += to->save_len;
     }
     to->state = WEFT__CF_ON_STACK;
     rs->owner = to;
     rs->copies++;
-    rs->err = 0;
-    rs->next_sp = to->f.sp;
+    rs->next_sp = to->f->sp;
 }
 
-int weft__cfiber_switch_copy(weft__fiber *from, weft__cfiber *to)
+void weft__cfiber_switch_in(weft__fiber *from, weft__cfiber *to, void **reap)
 {
     weft__runstack *rs = to->rs;
     rs->to = to;
-    rs->from = from;
-    weft__ctx_switch_copy(&from->sp, &rs->next_sp, between, rs, rs->scratch_top);
-    /* Back in `from`: at once if the save failed (rs still names this switch, err set), or
-     * resumed later by another switch (a later copy switch names other fibers, or
-     * succeeded and left err 0). */
-    return rs->from == from && rs->to == to ? rs->err : 0;
+    weft__ctx_switch_copy(&from->sp, &rs->next_sp, between, rs,
+                          weft__stack_top(rs->scratch), reap);
 }
 
 #endif

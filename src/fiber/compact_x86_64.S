@@ -1,13 +1,15 @@
-/* fiber/compact_x86_64.S — PROTOTYPE: the copying switch of compact fibers (compact.h).
+/* fiber/compact_x86_64.S — the copying switch of compact fibers (compact.h).
  *
  * int weft__ctx_switch_copy(void **save_sp, void **load_sp, void (*between)(void *),
- *                           void *arg, void *scratch_top)
+ *                           void *arg, void *scratch_top, void **reap)
  *   Pushes the same frame as weft__ctx_switch (switch_x86_64.S: MXCSR, x87 control word,
  *   r15-r12, rbx, rbp, return address), stores the stack pointer in *save_sp, moves to
  *   scratch_top (16-byte aligned) and calls between(arg) there — the copies must not run
  *   on the run stack they overwrite —, then loads *load_sp (read only now: between decides
  *   it) and pops the frame found there, reloading MXCSR / the control word only if they
- *   differ from the outgoing ones. Returns 0. No reap slot: the prototype has no zombies.
+ *   differ from the outgoing ones. Returns 0 on the resumed side, after a tail jump to
+ *   weft__ctx_reap(reap) if *reap is not NULL, as weft__ctx_switch does (reap is kept in
+ *   r14 across the call: pushed with the outgoing frame, popped from the incoming one).
  */
     .text
     .globl  weft__ctx_switch_copy
@@ -29,10 +31,12 @@ weft__ctx_switch_copy:
     movzwl  4(%rsp), %r13d
     movq    %rsp, (%rdi)
     movq    %rsi, %rbx              /* load_sp, read after the call */
+    movq    %r9, %r14               /* reap, used after the pops */
     movq    %r8, %rsp
     movq    %rcx, %rdi
     callq   *%rdx
     movq    (%rbx), %rsp
+    movq    %r14, %rdx
     cmpl    (%rsp), %r12d
     jne     1f
     cmpw    4(%rsp), %r13w
@@ -45,7 +49,11 @@ weft__ctx_switch_copy:
     popq    %rbx
     popq    %rbp
     xorl    %eax, %eax
+    cmpq    $0, (%rdx)
+    jne     3f
     ret
+3:  movq    %rdx, %rdi              /* at a function entry's stack state: tail call */
+    jmp     weft__ctx_reap
 1:  ldmxcsr (%rsp)
     fldcw   4(%rsp)
     jmp     2b

@@ -169,20 +169,20 @@ int weft_future_set_error(weft_future *f, int err)
  * scopes, and shielded from cancellation. */
 static int wait_done(weft_future *f, int64_t deadline, bool raw)
 {
-    weft__waiter w;
-    weft__waiter_init(&w);
-    w.shielded = raw;
-    weft__wait_node node = { .waiter = &w };
+    weft__park local, *p = weft__park_get(&local);
+    weft__waiter *w = &p->w;
+    weft__waiter_init(w);
+    w->shielded = raw;
     if (weft__future_watch(f)) {
         weft__mutex_unlock(&f->lock);
         return 0;
     }
-    weft__list_push_back(&f->waiters, &node.link);
+    weft__list_push_back(&f->waiters, &p->node.link);
     weft__mutex_unlock(&f->lock);
-    int rc = raw ? weft__waiter_park_raw(&w, deadline) : weft__waiter_park(&w, deadline);
+    int rc = raw ? weft__waiter_park_raw(w, deadline) : weft__waiter_park(w, deadline);
     if (rc) {
         weft__mutex_lock(&f->lock);
-        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
+        if (weft__list_linked(&p->node.link)) weft__list_unlink(&p->node.link);
         weft__mutex_unlock(&f->lock);
     }
     return rc;

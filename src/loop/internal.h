@@ -26,6 +26,7 @@
 #ifndef WEFT_LOOP_INTERNAL_H
 #define WEFT_LOOP_INTERNAL_H
 
+#include "fiber/compact.h"
 #include "fiber/internal.h"
 
 #include <pthread.h>
@@ -92,10 +93,14 @@ struct weft__coro {
                                          loop: weft_cancelled() sees it before the loop
                                          runs the post (a computation that never yields) */
     bool queued;                      /* main only: on the run queue */
+    bool compact;                     /* runs on its loop's shared run stack (cpt) */
     uint32_t stack_size;              /* usable bytes asked for; 0: default */
     weft__waiter *waiter;             /* its waiter while parked, else NULL */
     weft__loop *loop;
-    weft__stack *stack;               /* NULL until it first runs; NULL for main */
+    union {
+        weft__stack *stack;           /* NULL until it first runs; NULL for main */
+        struct weft__compact *cpt;    /* compact: its copied frames and park record */
+    };
     const weft__coro_ops *ops;
     /* Colder. */
     weft__mpsc_node remote;           /* made runnable from another thread */
@@ -133,6 +138,19 @@ static inline bool weft__coro_plain(const weft__coro *c)
  * is first picked from the run queue. Returns -ESHUTDOWN if the loop is shutting down. */
 int weft__coro_init(weft__coro *c, weft__loop *loop, const weft__coro_ops *ops,
                     uint32_t stack_size);
+
+/* Makes c (just initialised, not yet runnable) a compact coroutine: it will run on its
+ * loop's shared run stack, its frames copied out while another compact coroutine needs it
+ * (fiber/compact.h). Returns 0, -ENOMEM, or -ENOTSUP where compact stacks are not
+ * available (then c stays an ordinary coroutine). Loop thread only. */
+int weft__coro_make_compact(weft__coro *c);
+
+/* Undoes weft__coro_init of a coroutine that was never made runnable. Loop thread only. */
+void weft__coro_forget(weft__coro *c);
+
+/* The stack c runs on: its own, or its loop's run stack if it is compact; NULL if it has
+ * none yet. */
+weft__stack *weft__coro_stack(const weft__coro *c);
 
 /* Makes c runnable: appends it to the run queue. Loop thread only. (Inline, below.) */
 static inline void weft__loop_ready(weft__loop *loop, weft__coro *c);
@@ -178,6 +196,8 @@ struct weft__loop {
     void *altstack;                   /* signal stack for overflow reports, or NULL */
     struct weft_loop *handle;         /* its handle for other threads' posts (task/remote.c),
                                          or NULL; loop thread only */
+    weft__runstack *runstack;         /* compact coroutines' shared stack, made at the
+                                         first compact spawn; NULL until then */
 };
 
 /* Debug builds: aborts unless the caller runs on l's thread (l is that thread's loop), for
@@ -532,5 +552,40 @@ typedef struct weft__wait_node {
     weft__list link;
     weft__waiter *waiter;
 } weft__wait_node;
+
+/* What a blocking call parks with: the waiter and its node in the primitive's wait list.
+ * Normally a local of the blocking call; a compact coroutine's frames do not stay put
+ * while it is switched out (another compact coroutine may take the run stack), so it parks
+ * with the record in its own block instead (weft__park_get). A coroutine parks at most
+ * once at a time, so one record per coroutine is enough. */
+typedef struct weft__park {
+    weft__waiter w;
+    weft__wait_node node;
+} weft__park;
+
+/* A compact coroutine's own state (malloc'd; coro->cpt). */
+typedef struct weft__compact {
+#if WEFT__HAVE_COMPACT
+    weft__cfiber cf;
+#endif
+    weft__park park;
+} weft__compact;
+
+/* The park record for a blocking call of the calling context: `local` (the caller's own
+ * stack), or the calling compact coroutine's own. Any context; never blocks. The node is
+ * cleared and points at the waiter; the waiter is not yet initialised. */
+static inline weft__park *weft__park_get(weft__park *local)
+{
+    weft__loop *l = weft__tls_self.loop;
+    weft__park *p = local;
+    if (weft__unlikely(l && l->current->compact)) {
+        p = &l->current->cpt->park;
+        weft__assert(!weft__list_linked(&p->node.link) && !l->current->waiter,
+                     "a compact coroutine's park record is still in use by another wait");
+    }
+    memset(&p->node, 0, sizeof p->node);
+    p->node.waiter = &p->w;
+    return p;
+}
 
 #endif /* WEFT_LOOP_INTERNAL_H */

@@ -83,6 +83,12 @@ void weft__loop_unref(weft__loop *l)
     if (l->evfd >= 0) close(l->evfd);
     free(l->heap);
     weft__free(l->fds);
+#if WEFT__HAVE_COMPACT
+    if (l->runstack) {                /* every compact coroutine has ended */
+        weft__runstack_destroy(l->runstack);
+        weft__free(l->runstack);
+    }
+#endif
     weft__free(l);
 }
 
@@ -124,6 +130,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     c->started = false;
     c->is_main = false;
     c->queued = false;
+    c->compact = false;
 #if WEFT_DEBUG
     weft__list_init(&c->held_locks);
 #endif
@@ -133,6 +140,64 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     weft__list_push_back(&l->live, &c->live_link);
     l->nlive++;
     return 0;
+}
+
+int weft__coro_make_compact(weft__coro *c)
+{
+#if WEFT__HAVE_COMPACT
+    weft__loop *l = c->loop;
+    weft__assert_loop_thread(l);
+    if (!l->runstack) {
+        weft__runstack *rs = weft__malloc(sizeof *rs);
+        if (!rs) return -ENOMEM;
+        if (weft__runstack_init(rs) != 0) {
+            weft__free(rs);
+            return -ENOMEM;
+        }
+        if (rs->stack->flags & WEFT__STACK_CANARY) {   /* no guard page to catch an */
+            weft__runstack_destroy(rs);                  /* overflow: not here */
+            weft__free(rs);
+            return -ENOTSUP;
+        }
+        l->runstack = rs;
+    }
+    weft__compact *cpt = weft__malloc(sizeof *cpt);
+    if (!cpt) return -ENOMEM;
+    memset(cpt, 0, sizeof *cpt);
+    c->cpt = cpt;
+    c->compact = true;
+    return 0;
+#else
+    (void)c;
+    return -ENOTSUP;
+#endif
+}
+
+void weft__coro_forget(weft__coro *c)
+{
+    weft__list_unlink(&c->live_link);
+    c->loop->nlive--;
+}
+
+bool weft_compact_stacks(void)
+{
+#if WEFT__HAVE_COMPACT
+    if (strcmp(weft__stack_guard_mode(), "unset") == 0) {   /* the first stack chooses */
+        weft__stack *s = weft__stack_get(0);
+        if (s) weft__stack_put(s);
+    }
+    return strcmp(weft__stack_guard_mode(), "canary") != 0;
+#else
+    return false;
+#endif
+}
+
+weft__stack *weft__coro_stack(const weft__coro *c)
+{
+#if WEFT__HAVE_COMPACT
+    if (c->compact) return c->loop->runstack->stack;
+#endif
+    return c->stack;
 }
 
 void weft__coro_cancel(weft__coro *c)

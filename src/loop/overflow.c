@@ -63,7 +63,7 @@ static void report_and_abort(const weft__coro *c, const char *how)
     describe(&m, c);
     put(&m, how);
     put(&m, ": its stack has ");
-    put_num(&m, c->stack->size, 10);
+    put_num(&m, weft__coro_stack(c)->size, 10);
     put(&m, " bytes; give it more with weft_spawn_opts.stack_size\n");
     ssize_t r = weft__sys_write(STDERR_FILENO, m.buf, m.n);
     (void)r;
@@ -89,12 +89,13 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
     weft__loop *l = weft__tls_self.loop;
     weft__coro *c = l ? l->current : NULL;
-    if (c && !c->is_main && c->stack) {
-        if (weft__stack_guard_hit(c->stack, si->si_addr)) report_and_abort(c, "");
+    weft__stack *s = c && !c->is_main ? weft__coro_stack(c) : NULL;
+    if (s) {
+        if (weft__stack_guard_hit(s, si->si_addr)) report_and_abort(c, "");
         /* Without a guard page (canary mode) the overflow ran on until it hit something
          * unmapped: the stack pointer below the stack, or a smashed canary, tells. */
-        uintptr_t sp = fault_sp(uctx), lo = (uintptr_t)c->stack->lo;
-        if ((sp < lo && lo - sp < ((uintptr_t)1 << 30)) || !weft__stack_canary_ok(c->stack))
+        uintptr_t sp = fault_sp(uctx), lo = (uintptr_t)s->lo;
+        if ((sp < lo && lo - sp < ((uintptr_t)1 << 30)) || !weft__stack_canary_ok(s))
             report_and_abort(c, " (found without a guard page)");
     }
     /* Not ours: pass it on. */
@@ -143,5 +144,5 @@ void weft__overflow_teardown(weft__loop *l)
 
 void weft__overflow_check_canary(weft__coro *c)
 {
-    if (!weft__stack_canary_ok(c->stack)) report_and_abort(c, " (found by its canary)");
+    if (!weft__stack_canary_ok(weft__coro_stack(c))) report_and_abort(c, " (found by its canary)");
 }

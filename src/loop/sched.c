@@ -57,8 +57,18 @@ static void reap_zombie(weft__loop *l)
 {
     weft__coro *z = l->zombie;
     l->zombie = NULL;
-    weft__stack_put(z->stack);
-    z->stack = NULL;
+#if WEFT__HAVE_COMPACT
+    if (z->compact) {
+        weft__cfiber_release(&z->cpt->cf);
+        weft__free(z->cpt);
+        z->cpt = NULL;
+        z->compact = false;
+    } else
+#endif
+    {
+        weft__stack_put(z->stack);
+        z->stack = NULL;
+    }
     weft__fiber_destroy(&z->fiber);
     z->ops->reap(z);
 }
@@ -86,6 +96,12 @@ static inline __attribute__((always_inline)) void switch_inline(weft__loop *l,
 {
     if (weft__unlikely(from->canary)) weft__overflow_check_canary(from);
     l->current = to;
+#if WEFT__HAVE_COMPACT
+    if (weft__unlikely(to->compact) && weft__cfiber_needs_copy(&to->cpt->cf)) {
+        weft__cfiber_switch_in(&from->fiber, &to->cpt->cf, &l->zombie);
+        return;                       /* reaped by the switch (no sanitizers here) */
+    }
+#endif
     weft__fiber_switch(&from->fiber, &to->fiber, exiting, &l->zombie);
     after_switch(l);
 }
@@ -115,6 +131,9 @@ static void coro_entry(void *p)
     after_switch(l);
     c->ops->body(c);
     coro_end(l, c);
+#if WEFT__HAVE_COMPACT
+    if (c->compact) weft__cfiber_end(&c->cpt->cf);   /* its frames need no saving */
+#endif
     l->zombie = c;
     switch_to(l, c, weft__sched_next(l), true);
     weft__fatal("an ended coroutine was resumed");
@@ -124,6 +143,13 @@ static void coro_entry(void *p)
  * been ended (its no_stack hook told its owner) and must be skipped. */
 static __attribute__((noinline)) bool start(weft__loop *l, weft__coro *c)
 {
+#if WEFT__HAVE_COMPACT
+    if (c->compact) {   /* never "started": weft_yield's fast path leaves it to the slow one */
+        if (c->cpt->cf.rs == NULL)
+            weft__cfiber_init(&c->cpt->cf, &c->fiber, l->runstack, coro_entry, c);
+        return true;
+    }
+#endif
     c->stack = weft__stack_get(c->stack_size);
     if (!c->stack) {
         c->ops->no_stack(c);

@@ -37,6 +37,12 @@ void weft__waiter_init(weft__waiter *w)
         weft__loop *l = t->loop;
         w->coro = l->current;
         w->loop = l;
+        /* A compact coroutine's frames move while it is parked: its waiter must be its park
+         * record (weft__park_get), which stays put. A call not converted yet stops here
+         * rather than corrupt another coroutine's frames later. */
+        if (weft__unlikely(l->current->compact) && w != &l->current->cpt->park.w)
+            weft__fatal("a compact coroutine blocked in a call that does not support "
+                        "compact stacks (docs/COMPACT_STACKS.md lists those that do)");
     } else {
         w->coro = NULL;
         w->loop = NULL;

@@ -68,22 +68,21 @@ int weft_event_wait(weft_event *e, int64_t timeout)
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
     if (timeout == 0) return -ETIMEDOUT;
-    weft__waiter w;
-    weft__waiter_init(&w);
-    weft__wait_node node = { .waiter = &w };
+    weft__park local, *p = weft__park_get(&local);
+    weft__waiter_init(&p->w);
     weft__mutex_lock(&e->m);
     if (atomic_load_explicit(&e->flag, memory_order_relaxed)) {
         weft__mutex_unlock(&e->m);
         return 0;
     }
-    weft__list_push_back(&e->waiters, &node.link);
+    weft__list_push_back(&e->waiters, &p->node.link);
     e->nwaiters++;
     weft__mutex_unlock(&e->m);
-    rc = weft__waiter_park(&w, deadline);
+    rc = weft__waiter_park(&p->w, deadline);
     if (rc) {
         weft__mutex_lock(&e->m);
-        if (weft__list_linked(&node.link)) e->nwaiters--;
-        weft__wait_node_forget(&node);
+        if (weft__list_linked(&p->node.link)) e->nwaiters--;
+        weft__wait_node_forget(&p->node);
         weft__mutex_unlock(&e->m);
     }
     return rc;

@@ -141,6 +141,9 @@ static void owner_cancelled(weft__cancel_hook *h)
 int weft_group_create(weft_group **out)
 {
     if (!out) return -EINVAL;
+    weft__coro *me = weft__coro_current();
+    if (me && me->compact) return -ENOTSUP;  /* cancelling it would read the owner's scopes,
+                                                on its stack (docs/COMPACT_STACKS.md) */
     weft_group *g = weft__malloc(sizeof *g);
     if (!g) return -ENOMEM;
     memset(g, 0, offsetof(weft_group, first));

@@ -134,12 +134,13 @@ static int task_join(weft_future *f, int64_t deadline)
     weft__loop *l = weft__tls_self.loop;
     if (t->coro.loop != l || t->fut.joiner) return 1;   /* the loop first: see the top */
     if (l->current == &t->coro) return -EDEADLK;   /* a task waiting for itself */
-    weft__waiter w;
-    weft__waiter_init(&w);
-    t->fut.joiner = &w;
-    int rc = weft__waiter_park(&w, deadline);
+    weft__park local, *p = weft__park_get(&local);
+    weft__waiter *w = &p->w;
+    weft__waiter_init(w);
+    t->fut.joiner = w;
+    int rc = weft__waiter_park(w, deadline);
     /* Its timeout or cancellation came first: free the slot (once done, it is the result). */
-    if (!weft__future_is_done(f) && t->fut.joiner == &w) t->fut.joiner = NULL;
+    if (!weft__future_is_done(f) && t->fut.joiner == w) t->fut.joiner = NULL;
     return rc;
 }
 
@@ -159,6 +160,9 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     if (!fn) return -EINVAL;
     size_t stack = opts ? opts->stack_size : 0;
     if (stack && (stack < WEFT_STACK_MIN || stack > (size_t)1 << 30)) return -EINVAL;
+    unsigned flags = opts ? opts->flags : 0;
+    if (flags & ~WEFT_SPAWN_COMPACT) return -EINVAL;
+    if ((flags & WEFT_SPAWN_COMPACT) && stack > WEFT_STACK_DEFAULT) return -EINVAL;
     weft__loop *l = weft__tls_self.loop;     /* weft__loop_get's fast path, inline */
     if (weft__unlikely(!l) && !(l = weft__loop_get())) return -ENOMEM;
     if (l->shutting_down) return -ESHUTDOWN;
@@ -168,6 +172,11 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     t->arg = arg;
     weft__coro *c = &t->coro;
     weft__coro_init(c, l, &task_coro_ops, (uint32_t)stack);
+    if (weft__unlikely(flags & WEFT_SPAWN_COMPACT) && weft__coro_make_compact(c) == -ENOMEM) {
+        weft__coro_forget(c);            /* never ran: as if never made */
+        weft__block_put(t, sizeof *t);
+        return -ENOMEM;
+    }                                    /* -ENOTSUP: an ordinary coroutine, as documented */
     c->name = opts ? opts->name : NULL;
     c->entry = (const void *)(uintptr_t)fn;
     *task = &t->fut;
@@ -226,12 +235,12 @@ int weft_sleep(int64_t ns)
     /* The one mechanism for every context: a coroutine parks on its loop; a thread sleeps
      * on the futex (no spin first: only a deadline, a scope or a pool job's cancel ends
      * it), and the waiter applies deadline scopes and a job's cancellation alike. */
-    weft__waiter w;
-    weft__waiter_init(&w);
-    w.no_spin = true;
-    rc = weft__waiter_park(&w, deadline);
+    weft__park local, *p = weft__park_get(&local);
+    weft__waiter_init(&p->w);
+    p->w.no_spin = true;
+    rc = weft__waiter_park(&p->w, deadline);
     /* Its own time up is a sleep's success; a deadline scope cutting it short is not. */
-    return rc == -ETIMEDOUT && !w.cut ? 0 : rc;
+    return rc == -ETIMEDOUT && !p->w.cut ? 0 : rc;
 }
 
 bool weft_cancelled(void)
