@@ -262,6 +262,11 @@ WORKLOADS = {w.name: w for w in [
     Workload("spawn-seq", "ns/spawn"),
     Workload("spawn-batch", "ns/spawn"),
     Workload("memory", "bytes/unit"),
+    Workload("compact-switch-0", "ns/switch"),
+    Workload("compact-switch-256", "ns/switch"),
+    Workload("compact-switch-1024", "ns/switch"),
+    Workload("compact-switch-4096", "ns/switch"),
+    Workload("compact-switch-16384", "ns/switch"),
     Workload("wake-p50", "ns/roundtrip"),
     Workload("wake-p99", "ns/roundtrip"),
     Workload("lock", "ns/acquire+release"),
@@ -327,9 +332,27 @@ GROUPS = [
         Program(WEFT, binary="bench/weft_spawn"),
         Program("go", go="spawn_go"),
     ]),
+    # weft-compact: the same program with compact coroutines (--compact,
+    # WEFT_SPAWN_COMPACT); RATIO memory weft-compact/go is issue 18's
+    # "below Go's bytes per blocked coroutine".
     Group("memory", ["memory"], [
         Program(WEFT, binary="bench/weft_memory"),
+        Program("weft-compact", binary="bench/weft_memory", args=["--compact"]),
         Program("go", go="memory_go"),
+    ], derived=[
+        Derived("memory", "weft-compact/go", "memory", "memory",
+                system="weft-compact", denominator_system="go"),
+    ]),
+    # Compact coroutines' switch cost against their live stack (libaco's
+    # table): weft = two compact coroutines copying at every switch,
+    # weft-mixed = compact with plain (no copy), weft-plain = two plain
+    # ones; pad bytes of live array plus ~250 bytes of frames.
+    Group("compact-switch", ["compact-switch-0", "compact-switch-256",
+                             "compact-switch-1024", "compact-switch-4096",
+                             "compact-switch-16384"], [
+        Program(WEFT, binary="bench/weft_compact"),
+        Program("weft-mixed", binary="bench/weft_compact", args=["--mixed"]),
+        Program("weft-plain", binary="bench/weft_compact", args=["--plain"]),
     ]),
     Group("wake", ["wake-p50", "wake-p99"], [
         Program(WEFT, binary="bench/weft_wake"),

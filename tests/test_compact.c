@@ -6,7 +6,9 @@
 #include "check.h"
 #include "loop/internal.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 /* Frames copied in by the calling thread's loop so far (0 without compact stacks). */
 static uint64_t copies(void)
@@ -340,6 +342,277 @@ static void test_wait_for_pool_jobs(void)
     weft_pool_destroy(pool);
 }
 
+/* ---- queues, locks, semaphores, conditions, barriers, once ---------------------------- */
+
+enum { ITEMS = 3000, PRODUCERS = 4, CONSUMERS = 4 };
+
+static weft_queue *items;
+static _Atomic long got[PRODUCERS * ITEMS];
+
+static int producer(void *arg, void **result)
+{
+    (void)result;
+    uintptr_t id = (uintptr_t)arg;
+    volatile unsigned char buf[160];
+    fill(buf, sizeof buf, id);
+    for (uintptr_t i = 0; i < ITEMS; i++) {
+        int rc = weft_queue_put(items, (void *)(id * ITEMS + i + 1), 30 * WEFT_SEC);
+        if (rc) return rc;
+        if (!intact(buf, sizeof buf, id)) return -EIO;
+    }
+    return 0;
+}
+
+static int consumer(void *arg, void **result)
+{
+    uintptr_t id = (uintptr_t)arg;
+    volatile unsigned char buf[96];
+    fill(buf, sizeof buf, id);
+    long n = 0;
+    for (;;) {
+        void *item;
+        int rc = weft_queue_get(items, &item, 30 * WEFT_SEC);
+        if (rc == -ESHUTDOWN) break;
+        if (rc) return rc;
+        if (!intact(buf, sizeof buf, id)) return -EIO;
+        atomic_fetch_add(&got[(uintptr_t)item - 1], 1);
+        n++;
+    }
+    *result = (void *)(intptr_t)n;
+    return 0;
+}
+
+/* Compact producers and consumers through a small queue: every put and get parks often. */
+static void test_queue(void)
+{
+    CHECK_OK(weft_queue_create(&items, 4));
+    memset(got, 0, sizeof got);
+    weft_future *p[PRODUCERS], *c[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) CHECK_OK(spawn_compact(&c[i], consumer, (void *)(uintptr_t)(100 + i)));
+    for (int i = 0; i < PRODUCERS; i++) CHECK_OK(spawn_compact(&p[i], producer, (void *)(uintptr_t)i));
+    for (int i = 0; i < PRODUCERS; i++) {
+        CHECK_OK(weft_future_result(p[i], 60 * WEFT_SEC, NULL));
+        weft_future_release(p[i]);
+    }
+    CHECK_OK(weft_queue_shutdown(items, false));
+    long total = 0;
+    for (int i = 0; i < CONSUMERS; i++) {
+        void *n;
+        CHECK_OK(weft_future_result(c[i], 60 * WEFT_SEC, &n));
+        total += (intptr_t)n;
+        weft_future_release(c[i]);
+    }
+    CHECK_EQ(total, PRODUCERS * ITEMS);
+    for (int i = 0; i < PRODUCERS * ITEMS; i++) CHECK_EQ(atomic_load(&got[i]), 1);   /* once each */
+    weft_queue_destroy(items);
+}
+
+static weft_lock *lk;
+static weft_sem *sem;
+static weft_cond *cv;
+static weft_barrier *bar;
+static weft_once once = WEFT_ONCE_INIT;
+static long counter, in_sem, max_in_sem, once_runs, cond_turn;
+
+static int once_fn(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    CHECK_OK(weft_sleep(WEFT_MS));              /* the others park on the once meanwhile */
+    once_runs++;
+    return 0;
+}
+
+static bool my_turn(void *arg)
+{
+    return cond_turn % 8 == (long)(uintptr_t)arg % 8;
+}
+
+static int sync_user(void *arg, void **result)
+{
+    (void)result;
+    uintptr_t id = (uintptr_t)arg;
+    volatile unsigned char buf[200];
+    fill(buf, sizeof buf, id);
+    CHECK_OK(weft_once_call(&once, once_fn, NULL));
+    for (int i = 0; i < 200; i++) {
+        CHECK_OK(weft_lock_acquire(lk, WEFT_FOREVER));
+        long v = counter;
+        if (i % 16 == 0) CHECK_OK(weft_yield());      /* others park on the lock */
+        counter = v + 1;
+        CHECK_OK(weft_lock_release(lk));
+        CHECK_OK(weft_sem_acquire(sem, WEFT_FOREVER));
+        if (++in_sem > max_in_sem) max_in_sem = in_sem;
+        CHECK_OK(weft_yield());
+        in_sem--;
+        CHECK_OK(weft_sem_release(sem));
+        if (!intact(buf, sizeof buf, id)) return -EIO;
+    }
+    for (int r = 0; r < 5; r++) {                    /* turns in order, through a condition */
+        CHECK_OK(weft_cond_acquire(cv, WEFT_FOREVER));
+        CHECK_OK(weft_cond_wait_for(cv, my_turn, (void *)id, 30 * WEFT_SEC));
+        cond_turn++;
+        CHECK(weft_cond_notify_all(cv) >= 0);
+        CHECK_OK(weft_cond_release(cv));
+    }
+    int idx = weft_barrier_wait(bar, 30 * WEFT_SEC);
+    if (idx < 0) return idx;
+    if (!intact(buf, sizeof buf, id)) return -EIO;
+    *result = (void *)(intptr_t)idx;
+    return 0;
+}
+
+static void test_locks_semaphores_conditions_barriers(void)
+{
+    enum { N = 8 };
+    CHECK_OK(weft_lock_create(&lk));
+    CHECK_OK(weft_sem_create(&sem, 3, false));
+    CHECK_OK(weft_cond_create(&cv, NULL));
+    CHECK_OK(weft_barrier_create(&bar, N, NULL, NULL));
+    counter = in_sem = max_in_sem = once_runs = cond_turn = 0;
+    weft_future *f[N];
+    for (int i = 0; i < N; i++) CHECK_OK(spawn_compact(&f[i], sync_user, (void *)(uintptr_t)i));
+    bool seen[N] = { false };
+    for (int i = 0; i < N; i++) {
+        void *idx;
+        CHECK_OK(weft_future_result(f[i], 60 * WEFT_SEC, &idx));
+        CHECK((intptr_t)idx >= 0 && (intptr_t)idx < N && !seen[(intptr_t)idx]);
+        seen[(intptr_t)idx] = true;                  /* each barrier index once */
+        weft_future_release(f[i]);
+    }
+    CHECK_EQ(counter, N * 200);
+    CHECK(max_in_sem >= 1 && max_in_sem <= 3);
+    CHECK_EQ(once_runs, 1);
+    CHECK_EQ(cond_turn, N * 5);
+    weft_barrier_destroy(bar);
+    weft_cond_destroy(cv);
+    weft_sem_destroy(sem);
+    weft_lock_destroy(lk);
+}
+
+/* ---- descriptors: weft_io_wait, weft_io_poll, files ------------------------------------ */
+
+static int echo_reader(void *arg, void **result)
+{
+    int fd = (int)(intptr_t)arg;
+    volatile unsigned char buf[128];
+    fill(buf, sizeof buf, (uintptr_t)fd);
+    long sum = 0;
+    for (;;) {
+        int rc = weft_io_wait(fd, WEFT_IO_READ, 30 * WEFT_SEC);
+        if (rc < 0) return rc;
+        unsigned char b[64];
+        ssize_t k = read(fd, b, sizeof b);
+        if (k == 0) break;
+        if (k < 0 && errno == EAGAIN) continue;
+        if (k < 0) return -errno;
+        for (ssize_t i = 0; i < k; i++) sum += b[i];
+        if (!intact(buf, sizeof buf, (uintptr_t)fd)) return -EIO;
+    }
+    *result = (void *)(intptr_t)sum;
+    return 0;
+}
+
+static int poller(void *arg, void **result)
+{
+    (void)result;
+    int fd = (int)(intptr_t)arg;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int rc = weft_io_poll(&p, 1, 30 * WEFT_SEC);
+    return rc == 1 && (p.revents & POLLIN) ? 0 : -EIO;
+}
+
+static void test_io_wait(void)
+{
+    enum { PAIRS = 10 };
+    int sv[PAIRS][2];
+    weft_future *f[PAIRS], *pf[PAIRS];
+    for (int i = 0; i < PAIRS; i++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv[i]) == 0);
+        CHECK_OK(spawn_compact(&f[i], echo_reader, (void *)(intptr_t)sv[i][0]));
+        CHECK_OK(spawn_compact(&pf[i], poller, (void *)(intptr_t)sv[i][0]));
+    }
+    CHECK_OK(weft_yield());                       /* all parked on their sockets */
+    for (int r = 0; r < 20; r++)
+        for (int i = 0; i < PAIRS; i++) {
+            unsigned char b = (unsigned char)(r + i);
+            CHECK(write(sv[i][1], &b, 1) == 1);
+            if (r % 5 == 0) CHECK_OK(weft_sleep(WEFT_MS / 10));
+        }
+    for (int i = 0; i < PAIRS; i++) {
+        CHECK(close(sv[i][1]) == 0);
+        void *sum;
+        CHECK_OK(weft_future_result(f[i], 30 * WEFT_SEC, &sum));
+        long want = 0;
+        for (int r = 0; r < 20; r++) want += (unsigned char)(r + i);
+        CHECK_EQ((intptr_t)sum, want);
+        CHECK_OK(weft_future_result(pf[i], 30 * WEFT_SEC, NULL));
+        weft_future_release(f[i]);
+        weft_future_release(pf[i]);
+        CHECK(close(sv[i][0]) == 0);
+    }
+}
+
+static int file_user(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    char path[] = "/tmp/weft-compact-XXXXXX";    /* on the compact stack: made in place */
+    int fd = mkstemp(path);
+    if (fd < 0) return -errno;
+    char out[300], in[300];
+    for (size_t i = 0; i < sizeof out; i++) out[i] = (char)(i * 13);
+    ssize_t n = weft_file_write(fd, out, sizeof out, 0);
+    if (n == (ssize_t)sizeof out) n = weft_file_read(fd, in, sizeof in, 0);
+    struct stat st;
+    int rc = weft_file_stat(path, &st);
+    weft_file_close(fd);
+    unlink(path);
+    if (n != (ssize_t)sizeof in) return n < 0 ? (int)n : -EIO;
+    if (rc) return rc;
+    return memcmp(in, out, sizeof in) == 0 && st.st_size == (off_t)sizeof out ? 0 : -EIO;
+}
+
+static void test_files(void)
+{
+    weft_future *f[4];
+    for (int i = 0; i < 4; i++) CHECK_OK(spawn_compact(&f[i], file_user, NULL));
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(weft_future_result(f[i], 30 * WEFT_SEC, NULL));
+        weft_future_release(f[i]);
+    }
+}
+
+/* ---- waits for many futures ------------------------------------------------------------ */
+
+static int many_waiter(void *arg, void **result)
+{
+    (void)arg;
+    weft_future *kids[5];                        /* the array is only read by this caller */
+    for (int i = 0; i < 5; i++) CHECK_OK(spawn_compact(&kids[i], sleeper, (void *)(uintptr_t)i));
+    int rc = weft_wait(kids, 5, WEFT_ALL_COMPLETED, 30 * WEFT_SEC, NULL);
+    if (rc == 5) rc = 0;                         /* all five done */
+    uintptr_t sum = 0;
+    for (int i = 0; i < 5; i++) {
+        void *res = NULL;
+        if (!rc) rc = weft_future_result(kids[i], 0, &res);
+        sum += (uintptr_t)res;
+        weft_future_release(kids[i]);
+    }
+    *result = (void *)sum;
+    return rc;
+}
+
+static void test_wait_for_many(void)
+{
+    weft_future *f[6];
+    for (int i = 0; i < 6; i++) CHECK_OK(spawn_compact(&f[i], many_waiter, NULL));
+    for (int i = 0; i < 6; i++) {
+        void *sum;
+        CHECK_OK(weft_future_result(f[i], 30 * WEFT_SEC, &sum));
+        CHECK_EQ((uintptr_t)sum, 1 + 2 + 3 + 4 + 5);
+        weft_future_release(f[i]);
+    }
+}
+
 /* ---- deep frames: the save buffer grows ------------------------------------------------ */
 
 static int dive(uintptr_t id, int depth)
@@ -407,6 +680,28 @@ static int make_group(void *arg, void **result)
     return rc;
 }
 
+static int lender(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    int local = 0;
+    int rc1 = weft_spawn(NULL, nothing, &local);
+    int rc2 = weft_to_thread(nothing, &local, NULL);
+    static int not_on_stack;
+    int rc3 = weft_to_thread(nothing, &not_on_stack, NULL);
+    if (!weft_compact_stacks()) return rc1 || rc2 || rc3 ? -EIO : 0;
+    return rc1 == -EFAULT && rc2 == -EFAULT && rc3 == 0 && weft_in_compact_coroutine()
+           ? 0 : -EIO;
+}
+
+static void test_lending_own_stack_refused(void)
+{
+    weft_future *f;
+    CHECK_OK(spawn_compact(&f, lender, NULL));
+    CHECK_OK(weft_future_result(f, 30 * WEFT_SEC, NULL));
+    weft_future_release(f);
+    CHECK(!weft_in_compact_coroutine());
+}
+
 static void test_group_refused(void)
 {
     weft_future *f;
@@ -416,11 +711,11 @@ static void test_group_refused(void)
     weft_future_release(f);
 }
 
-static int get_from_empty_queue(void *arg, void **result)
+static int select_on_empty_queue(void *arg, void **result)
 {
     (void)result;
-    void *item;
-    return weft_queue_get(arg, &item, WEFT_FOREVER);
+    weft_select_case c = { .queue = arg, .op = WEFT_SELECT_GET };
+    return weft_select(&c, 1, WEFT_FOREVER);
 }
 
 static void unsupported_child(void)
@@ -428,7 +723,7 @@ static void unsupported_child(void)
     weft_queue *q;
     CHECK_OK(weft_queue_create(&q, 4));
     weft_future *f;
-    CHECK_OK(spawn_compact(&f, get_from_empty_queue, q));
+    CHECK_OK(spawn_compact(&f, select_on_empty_queue, q));
     weft_future_result(f, 30 * WEFT_SEC, NULL);   /* the process ends in there */
 }
 
@@ -507,8 +802,14 @@ int main(void)
     RUN(test_sleep);
     RUN(test_join_children);
     RUN(test_wait_for_pool_jobs);
+    RUN(test_queue);
+    RUN(test_locks_semaphores_conditions_barriers);
+    RUN(test_io_wait);
+    RUN(test_files);
+    RUN(test_wait_for_many);
     RUN(test_deep_frames);
     RUN(test_bad_options);
+    RUN(test_lending_own_stack_refused);
     RUN(test_group_refused);
     RUN(test_unsupported_wait_ends_the_process);
     RUN(test_token_ring_stress);

@@ -105,6 +105,10 @@ WEFT_API bool weft_cancelled(void);
 /* True when called from a coroutine. Any context. */
 WEFT_API bool weft_in_coroutine(void);
 
+/* True if the caller is a compact coroutine (WEFT_SPAWN_COMPACT, and compact stacks are
+ * available). Any context; never blocks. */
+WEFT_API bool weft_in_compact_coroutine(void);
+
 /* The calling coroutine's task (borrowed: valid while the coroutine runs; retain it to keep
  * it longer), or NULL on a thread. */
 WEFT_API weft_future *weft_current_task(void);

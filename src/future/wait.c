@@ -125,19 +125,20 @@ void weft__watch_free(watch *w)
 int weft__watch_wait(watch *w, int64_t deadline)
 {
     int rc = 0;
-    weft__waiter wt;
-    weft__waiter_init(&wt);
+    weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+    weft__waiter *wt = &p->w;
+    weft__waiter_init(wt);
     weft__mutex_lock(&w->m);
     if (!satisfied(w) && deadline != WEFT__NO_DEADLINE && deadline <= weft_now())
         rc = -ETIMEDOUT;                       /* a zero timeout: no park */
     while (!rc && !satisfied(w)) {
-        w->waiter = &wt;
+        w->waiter = wt;
         weft__mutex_unlock(&w->m);
-        rc = weft__waiter_park(&wt, deadline);
+        rc = weft__waiter_park(wt, deadline);
         weft__mutex_lock(&w->m);
         w->waiter = NULL;
         if (rc) break;
-        atomic_store_explicit(&wt.state, WEFT__W_WAITING, memory_order_relaxed);
+        atomic_store_explicit(&wt->state, WEFT__W_WAITING, memory_order_relaxed);
     }
     if (rc && satisfied(w)) rc = 0;            /* it happened as the wait gave up */
     weft__mutex_unlock(&w->m);

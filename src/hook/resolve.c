@@ -88,9 +88,17 @@ static int run(void *arg, void **result)
     return 0;
 }
 
-/* Runs l on the pool and waits; 0, or weft's error (the lookup did not run). */
+/* Runs l on the pool and waits; 0, or weft's error (the lookup did not run). A compact
+ * coroutine cannot lend l (on its stack) to a pool thread: it makes the call itself,
+ * blocking its thread as an unhooked call would. */
 static int offload(struct lookup *l)
 {
+    if (weft_in_compact_coroutine()) {
+        run(l, NULL);
+        errno = l->err;
+        h_errno = l->herr;
+        return 0;
+    }
     weft_pool *p = pool();
     if (!p) return -ENOMEM;
     int rc = weft_run_in_executor(p, run, l, NULL);

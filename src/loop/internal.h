@@ -148,6 +148,10 @@ int weft__coro_make_compact(weft__coro *c);
 /* Undoes weft__coro_init of a coroutine that was never made runnable. Loop thread only. */
 void weft__coro_forget(weft__coro *c);
 
+/* True if the caller is a compact coroutine and p points into its loop's run stack: memory
+ * that another context must not use while the caller is switched out. Any context. */
+static inline bool weft__on_compact_stack(const void *p);
+
 /* The stack c runs on: its own, or its loop's run stack if it is compact; NULL if it has
  * none yet. */
 weft__stack *weft__coro_stack(const weft__coro *c);
@@ -230,6 +234,26 @@ static inline void weft__loop_ready(weft__loop *l, weft__coro *c)
         c->queued = true;
     }
     weft__runq_append(l, c);
+}
+
+static inline bool weft__on_compact_stack(const void *p)
+{
+#if WEFT__HAVE_COMPACT
+    weft__loop *l = weft__tls_self.loop;
+    if (weft__likely(!l || !l->current->compact)) return false;
+    const weft__runstack *rs = l->runstack;
+    return (const char *)p >= rs->stack->lo && (const char *)p < rs->top;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+/* True if the caller is a compact coroutine. Any context. */
+static inline bool weft__in_compact(void)
+{
+    weft__loop *l = weft__tls_self.loop;
+    return l && l->current->compact;
 }
 
 static inline weft__coro *weft__coro_current(void)

@@ -251,12 +251,13 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
     int64_t deadline;
     int rc = weft__deadline(timeout, &deadline);
     if (rc) return rc;
-    weft__waiter w;
-    weft__waiter_init(&w);
+    weft__park local, *pk = weft__park_get(&local);   /* a compact coroutine's own */
+    weft__waiter *w = &pk->w;
+    weft__waiter_init(w);
     weft__scope *by;
     int64_t until;
-    if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, fd, events, until, by);
-    weft__loop *l = w.loop;
+    if (must_poll(w, deadline, &until, &by)) return wait_polling(w, fd, events, until, by);
+    weft__loop *l = w->loop;
     if (weft__cancel_pending()) return ready_or_cancelled(fd, events);
     if ((rc = ensure_epoll(l)) || (rc = ensure_slot(l, fd))) return rc;
     struct weft__fd_watch *s = &l->fds[fd];
@@ -269,26 +270,26 @@ int weft_io_wait(int fd, unsigned events, int64_t timeout)
         rc = wait_thread(fd, events, 0);
         if (rc != -ETIMEDOUT) return rc;
         s->pfd->ready &= ~events;
-        return pollfd_park(&w, s->pfd, events, deadline);
+        return pollfd_park(w, s->pfd, events, deadline);
     }
     if (((events & WEFT_IO_READ) && s->rd) || ((events & WEFT_IO_WRITE) && s->wr))
         return -EBUSY;
-    if (events & WEFT_IO_READ) s->rd = &w;
-    if (events & WEFT_IO_WRITE) s->wr = &w;
+    if (events & WEFT_IO_READ) s->rd = w;
+    if (events & WEFT_IO_WRITE) s->wr = w;
     rc = arm(l, fd);
     if (rc) {
-        forget(l, fd, &w);
+        forget(l, fd, w);
         /* epoll refuses regular files and the like: they are always ready, as poll says. */
         return rc == -EPERM ? (int)events : rc;
     }
     l->nfds++;
-    rc = weft__waiter_park(&w, deadline);
+    rc = weft__waiter_park(w, deadline);
     l->nfds--;
     if (rc) {
-        forget(l, fd, &w);
+        forget(l, fd, w);
         return rc;
     }
-    return (int)((uintptr_t)w.data & events) ? (int)((uintptr_t)w.data & events)
+    return (int)((uintptr_t)w->data & events) ? (int)((uintptr_t)w->data & events)
                                                : (int)events;
 }
 
@@ -440,19 +441,20 @@ int weft_io_poll(struct pollfd *fds, size_t n, int64_t timeout)
     if (rc) return rc;
     if ((rc = poll_now(fds, n)) != 0) return rc;
     for (;;) {
-        weft__waiter w;
-        weft__waiter_init(&w);
+        weft__park local, *pk = weft__park_get(&local);   /* a compact coroutine's own */
+        weft__waiter *w = &pk->w;
+        weft__waiter_init(w);
         weft__scope *by;
         int64_t until;
-        if (must_poll(&w, deadline, &until, &by)) {
-            if (w.coro && weft__cancel_pending()) return -ECANCELED;
+        if (must_poll(w, deadline, &until, &by)) {
+            if (w->coro && weft__cancel_pending()) return -ECANCELED;
             rc = poll_thread(fds, n, until);
             if (rc == -ETIMEDOUT && by) by->hit = true;
             return rc;
         }
         if (weft__cancel_pending()) return -ECANCELED;
         if (deadline != WEFT__NO_DEADLINE && deadline <= weft_now()) return -ETIMEDOUT;
-        if ((rc = park_many(&w, fds, n, deadline))) return rc;
+        if ((rc = park_many(w, fds, n, deadline))) return rc;
         if ((rc = poll_now(fds, n)) != 0) return rc;   /* else woken for nothing: again */
     }
 }
@@ -523,28 +525,29 @@ static int pollfd_park(weft__waiter *w, weft__pollfd *p, unsigned events, int64_
 
 int weft__pollfd_wait(weft__pollfd *p, unsigned events, int64_t deadline)
 {
-    weft__waiter w;
-    weft__waiter_init(&w);
+    weft__park local, *pk = weft__park_get(&local);   /* a compact coroutine's own */
+    weft__waiter *w = &pk->w;
+    weft__waiter_init(w);
     weft__scope *by;
     int64_t until;
-    if (must_poll(&w, deadline, &until, &by)) return wait_polling(&w, p->fd, events, until, by);
+    if (must_poll(w, deadline, &until, &by)) return wait_polling(w, p->fd, events, until, by);
     if (weft__cancel_pending()) return -ECANCELED;
     weft__loop *bound = atomic_load_explicit(&p->loop, memory_order_acquire);
     if (!bound) {
         weft__perturb(WEFT__PP_POLL_BIND_SEEN);
-        int rc = pollfd_bind(w.loop, p, events, &bound);
+        int rc = pollfd_bind(w->loop, p, events, &bound);
         if (rc == -EPERM) return (int)events;      /* regular file: always ready */
-        if (rc == -EAGAIN) weft__assert(bound != w.loop, "a loop raced with itself");
+        if (rc == -EAGAIN) weft__assert(bound != w->loop, "a loop raced with itself");
         else if (rc) return rc;
-        else bound = w.loop;
+        else bound = w->loop;
     }
-    if (bound != w.loop) {
+    if (bound != w->loop) {
         /* Registered with another thread's loop: wait as for any fd, on this one. */
         int64_t left = deadline == WEFT__NO_DEADLINE ? WEFT_FOREVER
                      : deadline > weft_now() ? deadline - weft_now() : 0;
         return weft_io_wait(p->fd, events, left);
     }
-    return pollfd_park(&w, p, events, deadline);
+    return pollfd_park(w, p, events, deadline);
 }
 
 void weft__pollfd_wake_all(weft__pollfd *p)

@@ -98,7 +98,9 @@ static ssize_t run(call *c)
 {
     int rc = weft__handoff_check();
     if (rc) return rc;
-    if (!weft__waits_on_loop(weft__tls_get())) return perform(c);
+    /* A compact coroutine cannot lend c (on its stack) to the file thread: it makes the
+     * call itself, as a thread does. */
+    if (!weft__waits_on_loop(weft__tls_get()) || weft__in_compact()) return perform(c);
     weft_pool *pool = file_pool_get();
     if (!pool) return -ENOMEM;
     rc = weft_run_in_executor(pool, job, c, NULL);
@@ -156,7 +158,7 @@ int weft_file_close(int fd)
 {
     if (fd < 0) return -EINVAL;
     call c = { .op = CLOSE, .fd = fd };
-    if (!weft__waits_on_loop(weft__tls_get())) return (int)perform(&c);
+    if (!weft__waits_on_loop(weft__tls_get()) || weft__in_compact()) return (int)perform(&c);
     weft_pool *pool = file_pool_get();
     weft_future *f;
     if (!pool || weft_pool_submit(pool, &f, job, &c) != 0) return (int)perform(&c);

@@ -210,6 +210,7 @@ weft_pool *weft_default_pool(void)
 int weft_run_in_executor(weft_pool *pool, weft_fn fn, void *arg, void **result)
 {
     if (!fn) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     int rc = weft__handoff_check();
     if (rc) return rc;
     weft_pool *p = pool ? pool : weft_default_pool();

@@ -467,7 +467,9 @@ static weft_pool *_Atomic spawn_pool;
 
 int weft__spawn(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
 {
-    if (!weft_in_coroutine()) return spawn_here(req, pid_out, pidfd_out);
+    /* A compact coroutine cannot lend req and j (on its stack) to the spawn thread. */
+    if (!weft_in_coroutine() || weft_in_compact_coroutine())
+        return spawn_here(req, pid_out, pidfd_out);
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 8;
     o.name_prefix = "weft-spawn";

@@ -147,32 +147,32 @@ static int wait_for(weft_queue *q, weft__list *list, _Atomic uint32_t *count,
 {
     int rc = spin_attempt(q, attempt, arg);
     while (rc == -EAGAIN) {
-        weft__waiter w;
-        weft__waiter_init(&w);
-        weft__wait_node node = { .waiter = &w };
+        weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+        weft__waiter *w = &p->w;
+        weft__waiter_init(w);
         weft__mutex_lock(&q->m);
-        weft__list_push_back(list, &node.link);
+        weft__list_push_back(list, &p->node.link);
         atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
         weft__mutex_unlock(&q->m);
         if (q->kind == WEFT_QUEUE_SPSC) weft__spsc_waiter_fence(q);
 
         rc = attempt(q, arg);
-        int park_rc = rc == -EAGAIN ? weft__waiter_park(&w, deadline) : 0;
+        int park_rc = rc == -EAGAIN ? weft__waiter_park(w, deadline) : 0;
         if (rc == -EAGAIN && park_rc == 0) {
             rc = attempt(q, arg);          /* woken: the waker unlisted us */
             continue;
         }
         weft__mutex_lock(&q->m);
-        if (weft__list_linked(&node.link)) {
-            weft__list_unlink(&node.link);
+        if (weft__list_linked(&p->node.link)) {
+            weft__list_unlink(&p->node.link);
             atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
         }
         weft__mutex_unlock(&q->m);
         if (park_rc) return park_rc;       /* timed out or cancelled: nothing was done */
         /* The attempt succeeded while we were listed. Unlisted, the waiter's state is
          * final: claimed meanwhile, it must consume the wake-up on its way. */
-        if (atomic_load_explicit(&w.state, memory_order_acquire) & WEFT__W_STATUS)
-            weft__waiter_park_raw(&w, WEFT__NO_DEADLINE);
+        if (atomic_load_explicit(&w->state, memory_order_acquire) & WEFT__W_STATUS)
+            weft__waiter_park_raw(w, WEFT__NO_DEADLINE);
     }
     return rc;
 }
@@ -305,20 +305,19 @@ int weft_queue_join(weft_queue *q, int64_t timeout)
     for (;;) {
         if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q)) return 0;
         if (timeout == 0) return -ETIMEDOUT;
-        weft__waiter w;
-        weft__waiter_init(&w);
-        weft__wait_node node = { .waiter = &w };
+        weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+        weft__waiter_init(&p->w);
         weft__mutex_lock(&q->m);
         if (atomic_load_explicit(&q->done, memory_order_seq_cst) >= q->ops->puts(q)) {
             weft__mutex_unlock(&q->m);
             return 0;
         }
-        weft__list_push_back(&q->joiners, &node.link);
+        weft__list_push_back(&q->joiners, &p->node.link);
         weft__mutex_unlock(&q->m);
-        rc = weft__waiter_park(&w, deadline);
+        rc = weft__waiter_park(&p->w, deadline);
         if (rc) {
             weft__mutex_lock(&q->m);
-            weft__wait_node_forget(&node);
+            weft__wait_node_forget(&p->node);
             weft__mutex_unlock(&q->m);
             return rc;
         }

@@ -2,20 +2,16 @@
  *
  * Parties arrive under m and wait on the list; the last one runs the action (outside m,
  * while a `releasing` flag makes parties of the next round wait until it is done), then
- * claims every waiter, writing each one's outcome (its index, or -EPIPE) into its node
- * first. A waiter whose park failed (timeout, cancel) looks at its node under m: if the
- * last party already took it off the list, the round completed and the node holds its
- * outcome; if it is still listed, its failure breaks the barrier for the others.
+ * claims every waiter, writing each one's outcome (its index, or -EPIPE) into its waiter's
+ * data first. A waiter whose park failed (timeout, cancel) looks at its node under m: if
+ * the last party already took it off the list, the round completed and the data holds its
+ * outcome; if it is still listed, its failure breaks the barrier for the others. Waiter
+ * and node are the caller's park record (weft__park_get: a compact coroutine's own).
  *
  * Locking: m guards every field but parties and the action; user code (the action) never
  * runs under it.
  */
 #include "sync/internal.h"
-
-typedef struct barrier_node {
-    weft__wait_node wn;
-    int outcome;                        /* set by whoever takes it off the list */
-} barrier_node;
 
 struct weft_barrier {
     unsigned parties;
@@ -27,7 +23,7 @@ struct weft_barrier {
     bool releasing;                     /* m: the last party is running the action */
     bool break_next;                    /* m: a party of the next round left while this
                                            one was being released: break once it is */
-    weft__list waiters;                 /* m: barrier_node of this round */
+    weft__list waiters;                 /* m: the wait nodes of this round */
     weft__list early;                   /* m: next round's arrivals while releasing */
 };
 
@@ -46,15 +42,16 @@ int weft_barrier_create(weft_barrier **out, unsigned parties, int (*action)(void
     return 0;
 }
 
-/* With m held: takes every node off list, giving each `outcome`, and claims its waiter. */
+/* With m held: takes every node off list, giving each `outcome` (in its waiter's data),
+ * and claims its waiter. */
 static void release_all(weft__list *list, int outcome, weft__wakeq *q)
 {
     weft__list *p;
     int index = 0;
     while ((p = weft__list_pop_front(list)) != NULL) {
-        barrier_node *n = weft__container_of(p, barrier_node, wn.link);
-        n->outcome = outcome >= 0 ? index++ : outcome;
-        weft__wakeq_claim(q, n->wn.waiter, WEFT__W_WOKEN);
+        weft__waiter *w = weft__container_of(p, weft__wait_node, link)->waiter;
+        w->data = (void *)(intptr_t)(outcome >= 0 ? index++ : outcome);
+        weft__wakeq_claim(q, w, WEFT__W_WOKEN);
     }
 }
 
@@ -68,18 +65,16 @@ static void break_locked(weft_barrier *b, weft__wakeq *q)
     release_all(&b->early, -EPIPE, q);
 }
 
-/* Parks on list until taken off it. 0 with the outcome in n, or the park's error with the
- * node still listed (m is held again on return in both cases). */
-static int park_on(weft_barrier *b, weft__list *list, barrier_node *n, int64_t deadline)
+/* Parks on list until taken off it. 0 with the outcome in pk->w.data, or the park's error
+ * with the node still listed (m is held again on return in both cases). */
+static int park_on(weft_barrier *b, weft__list *list, weft__park *pk, int64_t deadline)
 {
-    weft__waiter w;
-    weft__waiter_init(&w);
-    n->wn.waiter = &w;
-    weft__list_push_back(list, &n->wn.link);
+    weft__waiter_init(&pk->w);
+    weft__list_push_back(list, &pk->node.link);
     weft__mutex_unlock(&b->m);
-    int rc = weft__waiter_park(&w, deadline);
+    int rc = weft__waiter_park(&pk->w, deadline);
     weft__mutex_lock(&b->m);
-    if (rc && !weft__list_linked(&n->wn.link)) rc = 0;   /* taken off anyway: outcome set */
+    if (rc && !weft__list_linked(&pk->node.link)) rc = 0;   /* taken off anyway: outcome set */
     return rc;
 }
 
@@ -121,14 +116,14 @@ int weft_barrier_wait(weft_barrier *b, int64_t timeout)
     if (rc) return rc;
     weft__wakeq q;
     weft__wakeq_init(&q);
-    barrier_node n;
+    weft__park local, *pk = weft__park_get(&local);
     weft__mutex_lock(&b->m);
     while (b->releasing && !b->broken) {   /* the previous round is still letting go */
-        rc = park_on(b, &b->early, &n, deadline);
+        rc = park_on(b, &b->early, pk, deadline);
         if (rc) {
             /* A party of the next round left: that round cannot fill. The one being
              * released still completes; the barrier breaks right after it. */
-            weft__wait_node_forget(&n.wn);
+            weft__wait_node_forget(&pk->node);
             b->break_next = true;
             weft__mutex_unlock(&b->m);
             return rc;
@@ -139,11 +134,11 @@ int weft_barrier_wait(weft_barrier *b, int64_t timeout)
     } else if (++b->count == b->parties) {
         rc = finish_round(b, &q);
     } else {
-        rc = park_on(b, &b->waiters, &n, deadline);
+        rc = park_on(b, &b->waiters, pk, deadline);
         if (rc == 0) {
-            rc = n.outcome;
+            rc = (int)(intptr_t)pk->w.data;
         } else {
-            weft__wait_node_forget(&n.wn);
+            weft__wait_node_forget(&pk->node);
             break_locked(b, &q);           /* our timeout or cancel breaks it for all */
         }
     }

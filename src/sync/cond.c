@@ -78,11 +78,11 @@ static bool held(weft_cond *c)
 
 static int wait_until(weft_cond *c, int64_t deadline)
 {
-    weft__waiter w;
-    weft__waiter_init(&w);
-    weft__wait_node node = { .waiter = &w };
+    weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own; free
+                                                        again before the re-acquire below */
+    weft__waiter_init(&p->w);
     weft__mutex_lock(&c->m);
-    weft__list_push_back(&c->waiters, &node.link);
+    weft__list_push_back(&c->waiters, &p->node.link);
     c->nwaiters++;
     weft__mutex_unlock(&c->m);
 
@@ -90,11 +90,11 @@ static int wait_until(weft_cond *c, int64_t deadline)
     if (c->lock) weft_lock_release(c->lock);
     else levels = weft__rlock_release_all(c->rlock);
 
-    int rc = weft__waiter_park(&w, deadline);
+    int rc = weft__waiter_park(&p->w, deadline);
     if (rc) {
         weft__mutex_lock(&c->m);
-        if (weft__list_linked(&node.link)) c->nwaiters--;
-        weft__wait_node_forget(&node);
+        if (weft__list_linked(&p->node.link)) c->nwaiters--;
+        weft__wait_node_forget(&p->node);
         weft__mutex_unlock(&c->m);
     }
     if (c->lock) weft__lock_acquire(c->lock, WEFT__NO_DEADLINE, true);

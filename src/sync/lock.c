@@ -184,10 +184,10 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
     }
     if (deadline != WEFT__NO_DEADLINE && deadline <= weft_now())
         return try_take(l) ? 0 : -ETIMEDOUT;
-    weft__waiter w;
-    weft__waiter_init(&w);
-    w.shielded = shielded;
-    weft__wait_node node = { .waiter = &w };
+    weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+    weft__waiter *w = &p->w;
+    weft__waiter_init(w);
+    w->shielded = shielded;
     bool requeue = false;
     for (;;) {
         weft__mutex_lock(&l->m);
@@ -200,24 +200,24 @@ static int acquire_slow(weft_lock *l, int64_t deadline, bool shielded)
             continue;
         }
         /* A waiter that was woken but lost the race keeps its place at the head. */
-        if (requeue) weft__list_push_front(&l->waiters, &node.link);
-        else weft__list_push_back(&l->waiters, &node.link);
+        if (requeue) weft__list_push_front(&l->waiters, &p->node.link);
+        else weft__list_push_back(&l->waiters, &p->node.link);
         weft__mutex_unlock(&l->m);
         /* Shielded (Condition's re-acquire): neither cancellation nor a deadline scope may
          * return without the lock. */
-        rc = shielded ? weft__waiter_park_raw(&w, deadline) : weft__waiter_park(&w, deadline);
+        rc = shielded ? weft__waiter_park_raw(w, deadline) : weft__waiter_park(w, deadline);
         if (rc) break;
         /* Woken: let the next release wake someone again, then try. */
         atomic_fetch_and_explicit(&l->state, ~WOKEN, memory_order_relaxed);
         if (try_take(l)) return 0;
-        atomic_store_explicit(&w.state, WEFT__W_WAITING, memory_order_relaxed);
+        atomic_store_explicit(&w->state, WEFT__W_WAITING, memory_order_relaxed);
         requeue = true;
         /* Lost to a running acquirer: it is in a streak. Sleep at once rather than spin,
          * so that its releases find nobody to wake for a while (as Go's loser parks). */
-        w.no_spin = true;
+        w->no_spin = true;
     }
     weft__mutex_lock(&l->m);
-    weft__wait_node_forget(&node);
+    weft__wait_node_forget(&p->node);
     if (weft__list_empty(&l->waiters))
         atomic_fetch_and_explicit(&l->state, ~WAITERS, memory_order_relaxed);
     weft__mutex_unlock(&l->m);

@@ -55,15 +55,14 @@ int weft_once_call(weft_once *once, weft_fn fn, void *arg)
             weft__mutex_unlock(&o->m);
             return -EDEADLK;
         }
-        weft__waiter w;
-        weft__waiter_init(&w);
-        weft__wait_node node = { .waiter = &w };
-        weft__list_push_back(&o->waiters, &node.link);
+        weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+        weft__waiter_init(&p->w);
+        weft__list_push_back(&o->waiters, &p->node.link);
         weft__mutex_unlock(&o->m);
-        int rc = weft__waiter_park(&w, WEFT__NO_DEADLINE);
+        int rc = weft__waiter_park(&p->w, WEFT__NO_DEADLINE);
         weft__mutex_lock(&o->m);
         if (rc) {
-            weft__wait_node_forget(&node);
+            weft__wait_node_forget(&p->node);
             weft__mutex_unlock(&o->m);
             return rc;
         }

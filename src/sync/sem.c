@@ -68,9 +68,8 @@ int weft_sem_acquire(weft_sem *s, int64_t timeout)
     if (weft__likely(try_take(s))) return 0;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
-    weft__waiter w;
-    weft__waiter_init(&w);
-    weft__wait_node node = { .waiter = &w };
+    weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+    weft__waiter_init(&p->w);
     weft__mutex_lock(&s->m);
     if (take_or_mark(s)) {
         weft__mutex_unlock(&s->m);
@@ -82,12 +81,12 @@ int weft_sem_acquire(weft_sem *s, int64_t timeout)
         weft__mutex_unlock(&s->m);
         return -ETIMEDOUT;
     }
-    weft__list_push_back(&s->waiters, &node.link);
+    weft__list_push_back(&s->waiters, &p->node.link);
     weft__mutex_unlock(&s->m);
-    int rc = weft__waiter_park(&w, deadline);
+    int rc = weft__waiter_park(&p->w, deadline);
     if (rc == 0) return 0;                 /* a release handed us its permit */
     weft__mutex_lock(&s->m);
-    weft__wait_node_forget(&node);
+    weft__wait_node_forget(&p->node);
     if (weft__list_empty(&s->waiters))
         atomic_fetch_and_explicit(&s->state, ~WAITERS, memory_order_relaxed);
     weft__mutex_unlock(&s->m);

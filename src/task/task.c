@@ -162,6 +162,8 @@ int weft__task_new(weft_future **task, const weft_spawn_opts *opts, weft_fn fn, 
     if (stack && (stack < WEFT_STACK_MIN || stack > (size_t)1 << 30)) return -EINVAL;
     unsigned flags = opts ? opts->flags : 0;
     if (flags & ~WEFT_SPAWN_COMPACT) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* the child would read it while the
+                                                          compact caller is copied out */
     if ((flags & WEFT_SPAWN_COMPACT) && stack > WEFT_STACK_DEFAULT) return -EINVAL;
     weft__loop *l = weft__tls_self.loop;     /* weft__loop_get's fast path, inline */
     if (weft__unlikely(!l) && !(l = weft__loop_get())) return -ENOMEM;
@@ -252,6 +254,11 @@ size_t weft_live_coroutines(void)
 {
     weft__loop *l = weft__tls_self.loop;
     return l ? l->nlive : 0;
+}
+
+bool weft_in_compact_coroutine(void)
+{
+    return weft__in_compact();
 }
 
 bool weft_in_coroutine(void)
