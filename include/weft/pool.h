@@ -125,7 +125,8 @@ WEFT_API int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n,
  *     returns what fn returned — -ECANCELED again if fn gave up and said so;
  *   - a job that ran to the end is reported as it ended, never as -ECANCELED.
  * Errors besides fn's: -EINVAL (fn NULL), -ENOMEM, -EAGAIN (no worker thread could be
- * started), -ECANCELED, -ETIMEDOUT. Blocks. */
+ * started), -ECANCELED, -ETIMEDOUT, -EFAULT (called from a compact coroutine with arg
+ * pointing into its own stack, which the job could not use: WEFT_SPAWN_COMPACT). Blocks. */
 WEFT_API int weft_to_thread(weft_fn fn, void *arg, void **result);
 
 /* loop.run_in_executor: weft_to_thread on the given pool (NULL: the default pool). Errors

@@ -37,7 +37,8 @@ WEFT_API int weft_run(weft_fn main, void *arg, void **result);
  * yields (from a thread: its next blocking weft call). *task receives its future, which is
  * completed with fn's return value and result; task may be NULL to detach it.
  * Any context; never blocks. Errors: -EINVAL (fn NULL), -ENOMEM, -ESHUTDOWN (the loop is
- * shutting down: weft_run's final phase, thread exit, weft_shutdown).
+ * shutting down: weft_run's final phase, thread exit, weft_shutdown), -EFAULT (called from
+ * a compact coroutine with arg pointing into its own stack: see WEFT_SPAWN_COMPACT).
  * A failure to get a stack when the coroutine first runs completes its future with -ENOMEM. */
 WEFT_API int weft_spawn(weft_future **task, weft_fn fn, void *arg);
 
@@ -62,10 +63,14 @@ typedef struct weft_spawn_opts {
  * read or write its locals — do not hand a pointer to one of its locals to another
  * coroutine or thread that uses it meanwhile (an out-parameter of a child task, a buffer
  * for weft_to_thread, a queue item put by address...). Allocate such memory instead.
- * It may block in weft_event_wait, weft_sleep, weft_yield, and in waits for futures
- * (weft_future_result / weft_future_wait of a task or a pool job); any other blocking call
- * ends the process with a message naming the rule, and weft_group_create returns
- * -ENOTSUP. stack_size must be 0 or at most WEFT_STACK_DEFAULT (the run stack's size).
+ * weft_spawn / weft_spawn_ex and weft_run_in_executor / weft_to_thread called from a
+ * compact coroutine return -EFAULT for an argument that points into its stack.
+ * It may block in every weft call except weft_select, which ends the process with a
+ * message naming the rule; weft_group_create returns -ENOTSUP there; file calls
+ * (weft/file.h), subprocess spawns and libweft_hook's DNS lookups run on its thread
+ * (blocking the loop for their duration) instead of a pool thread. The table is in
+ * docs/COMPACT_STACKS.md. stack_size must be 0 or at most WEFT_STACK_DEFAULT (the run
+ * stack's size).
  * Where compact stacks are not available (weft_compact_stacks() false: aarch64, ASan
  * and TSan builds, kernels without guard pages) the flag is ignored. */
 #define WEFT_SPAWN_COMPACT 1u

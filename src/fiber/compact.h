@@ -78,12 +78,6 @@ static inline void weft__cfiber_end(weft__cfiber *c)
 /* Forgets an ended (or never started) c: frees its save buffer. */
 void weft__cfiber_release(weft__cfiber *c);
 
-/* True if addr lies on c's run stack. */
-static inline bool weft__cfiber_on_runstack(const weft__cfiber *c, const void *addr)
-{
-    return (const char *)addr >= c->rs->stack->lo && (const char *)addr < c->rs->top;
-}
-
 /* The copying switch (compact_x86_64.S): pushes the callee-saved state as
  * weft__ctx_switch does, stores the stack pointer in *save_sp, moves to scratch_top and
  * calls between(arg) there, then loads *load_sp (read after the call) and pops the same
