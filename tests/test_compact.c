@@ -581,6 +581,66 @@ static void test_files(void)
     }
 }
 
+/* ---- a TCP echo server with compact handlers, compact clients ------------------------- */
+
+static int echo_handler(weft_socket *conn, void *arg)
+{
+    (void)arg;
+    char buf[512];                               /* the compact handler's own buffer */
+    for (;;) {
+        ssize_t n = weft_socket_read(conn, buf, sizeof buf, 30 * WEFT_SEC);
+        if (n <= 0) return (int)n;
+        if (weft_socket_write(conn, buf, (size_t)n, 30 * WEFT_SEC) != n) return -EIO;
+    }
+}
+
+static uint16_t echo_port;
+
+static int echo_client(void *arg, void **result)
+{
+    (void)result;
+    uintptr_t id = (uintptr_t)arg;
+    weft_socket *s;
+    int rc = weft_tcp_connect(&s, "127.0.0.1", echo_port, 30 * WEFT_SEC);
+    if (rc) return rc;
+    for (int m = 0; m < 20 && !rc; m++) {
+        size_t n = 1 + (id * 7 + (size_t)m * 13) % 400;
+        unsigned char out[400], in[400];
+        fill(out, n, id + (uintptr_t)m);
+        if (weft_socket_write(s, out, n, 30 * WEFT_SEC) != (ssize_t)n) rc = -EIO;
+        size_t got = 0;
+        while (!rc && got < n) {
+            ssize_t k = weft_socket_read(s, in + got, n - got, 30 * WEFT_SEC);
+            if (k <= 0) rc = k < 0 ? (int)k : -EPIPE;
+            else got += (size_t)k;
+        }
+        if (!rc && !intact(in, n, id + (uintptr_t)m)) rc = -EIO;
+    }
+    weft_socket_close(s);
+    return rc;
+}
+
+static void test_echo_server(void)
+{
+    weft_server_opts so = WEFT_SERVER_OPTS_INIT;
+    weft_server *srv;
+    so.spawn_flags = 2;
+    CHECK_RC(weft_tcp_server(&srv, "127.0.0.1", 0, echo_handler, NULL, &so), -EINVAL);
+    so.spawn_flags = WEFT_SPAWN_COMPACT;
+    CHECK_OK(weft_tcp_server(&srv, "127.0.0.1", 0, echo_handler, NULL, &so));
+    weft_addr a;
+    CHECK_OK(weft_server_addr(srv, &a));
+    echo_port = weft_addr_port(&a);
+    enum { CLIENTS = 40 };
+    weft_future *f[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) CHECK_OK(spawn_compact(&f[i], echo_client, (void *)(uintptr_t)i));
+    for (int i = 0; i < CLIENTS; i++) {
+        CHECK_OK(weft_future_result(f[i], 60 * WEFT_SEC, NULL));
+        weft_future_release(f[i]);
+    }
+    CHECK_OK(weft_server_close(srv, 5 * WEFT_SEC));
+}
+
 /* ---- waits for many futures ------------------------------------------------------------ */
 
 static int many_waiter(void *arg, void **result)
@@ -806,6 +866,7 @@ int main(void)
     RUN(test_locks_semaphores_conditions_barriers);
     RUN(test_io_wait);
     RUN(test_files);
+    RUN(test_echo_server);
     RUN(test_wait_for_many);
     RUN(test_deep_frames);
     RUN(test_bad_options);

@@ -206,8 +206,11 @@ typedef struct weft_server_opts {
                                listen backlog (0: no limit) */
     int backlog;            /* for weft_tcp_server (<= 0: SOMAXCONN) */
     uint32_t stack_size;    /* the handlers' stacks (0: weft's default) */
+    unsigned spawn_flags;   /* WEFT_SPAWN_* for the handlers: WEFT_SPAWN_COMPACT makes them
+                               compact coroutines (about 850 bytes per idle connection
+                               instead of 4.3 KB; docs/COMPACT_STACKS.md for the contract) */
 } weft_server_opts;
-#define WEFT_SERVER_OPTS_INIT { 0, 0, 0 }
+#define WEFT_SERVER_OPTS_INIT { 0, 0, 0, 0 }
 
 /* Serves listener (a listening socket; the server takes it over and closes it): an
  * accepting coroutine on the calling thread's loop spawns fn(conn, arg) for each

@@ -107,6 +107,7 @@ static int acceptor_main(void *arg, void **result)
         weft_spawn_opts so = WEFT_SPAWN_OPTS_INIT;
         so.name = "weft-conn";
         so.stack_size = srv->opts.stack_size;
+        so.flags = srv->opts.spawn_flags;
         if (c) {
             c->srv = srv;
             c->sock = sock;
@@ -149,6 +150,10 @@ int weft_server_start(weft_server **out, weft_socket *listener, weft_conn_fn fn,
                       const weft_server_opts *opts)
 {
     if (!out || !listener || !fn || (opts && opts->max_connections < 0)) return -EINVAL;
+    if (opts && ((opts->spawn_flags & ~WEFT_SPAWN_COMPACT) ||
+                 ((opts->spawn_flags & WEFT_SPAWN_COMPACT) &&
+                  opts->stack_size > WEFT_STACK_DEFAULT)))
+        return -EINVAL;                      /* weft_spawn_ex would refuse every handler */
     weft__loop *l = weft__loop_get();
     if (!l) return -ENOMEM;
     weft_server *srv = weft__calloc(1, sizeof *srv);
