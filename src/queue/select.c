@@ -124,18 +124,20 @@ static void pass_on(weft_select_case *cases, size_t n, select_slot *slots, int f
 static int select_wait(weft_select_case *cases, size_t n, select_slot *slots, int64_t deadline)
 {
     for (;;) {
-        weft__waiter w;
-        weft__waiter_init(&w);
-        register_all(cases, n, slots, &w);
+        /* The waiter: a compact coroutine's own record (its nodes are on the heap). */
+        weft__park local, *p = weft__park_get(&local);
+        weft__waiter *w = &p->w;
+        weft__waiter_init(w);
+        register_all(cases, n, slots, w);
         int fired = try_all(cases, n, next_random() % n);
         int park_rc = 0;
-        if (fired < 0) park_rc = weft__waiter_park(&w, deadline);
+        if (fired < 0) park_rc = weft__waiter_park(w, deadline);
         unregister_all(cases, n, slots);
         /* No node is listed now: the waiter's state is final. Claimed without having
          * parked: consume the wake-up on its way. */
-        if (fired >= 0 && (atomic_load_explicit(&w.state, memory_order_acquire) &
+        if (fired >= 0 && (atomic_load_explicit(&w->state, memory_order_acquire) &
                            WEFT__W_STATUS))
-            weft__waiter_park_raw(&w, WEFT__NO_DEADLINE);
+            weft__waiter_park_raw(w, WEFT__NO_DEADLINE);
         if (fired < 0 && park_rc == 0) fired = try_all(cases, n, next_random() % n);
         pass_on(cases, n, slots, fired);
         if (fired >= 0) return fired;
@@ -154,8 +156,11 @@ int weft_select(weft_select_case *cases, size_t n, int64_t timeout)
     int fired = try_all(cases, n, next_random() % n);
     if (fired >= 0) return fired;
     if (timeout == 0) return -ETIMEDOUT;
+    /* The nodes are linked into the queues' lists while parked: never on a compact
+     * coroutine's stack, whose frames move meanwhile. */
     select_slot stack_slots[STACK_CASES];
-    select_slot *slots = n <= STACK_CASES ? stack_slots : weft__malloc(n * sizeof *slots);
+    select_slot *slots = n <= STACK_CASES && !weft__in_compact()
+                         ? stack_slots : weft__malloc(n * sizeof *slots);
     if (!slots) return -ENOMEM;
     rc = select_wait(cases, n, slots, deadline);
     if (slots != stack_slots) weft__free(slots);
