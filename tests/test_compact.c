@@ -729,17 +729,6 @@ static void test_bad_options(void)
     weft_future_release(f);
 }
 
-static int make_group(void *arg, void **result)
-{
-    (void)arg; (void)result;
-    weft_group *g;
-    int rc = weft_group_create(&g);
-    if (rc) return rc;
-    rc = weft_group_wait(g);                  /* no children: returns at once */
-    weft_group_destroy(g);
-    return rc;
-}
-
 static int lender(void *arg, void **result)
 {
     (void)arg; (void)result;
@@ -762,12 +751,92 @@ static void test_lending_own_stack_refused(void)
     CHECK(!weft_in_compact_coroutine());
 }
 
-static void test_group_refused(void)
+/* A compact owner with a group of compact and plain children. */
+static int group_owner(void *arg, void **result)
 {
+    uintptr_t id = (uintptr_t)arg;
+    volatile unsigned char buf[200];
+    fill(buf, sizeof buf, id);
+    weft_group *g;
+    int rc = weft_group_create(&g);
+    if (rc) return rc;
+    weft_future *kids[6];
+    for (int i = 0; i < 6; i++) {
+        weft_spawn_opts o = compact_opts();
+        if (i % 2) o.flags = 0;
+        rc = weft_group_spawn(g, &kids[i], &o, sleeper, (void *)(id * 10 + (uintptr_t)i));
+        if (rc) return rc;
+    }
+    rc = weft_group_wait(g);
+    uintptr_t sum = 0;
+    for (int i = 0; i < 6; i++) {
+        void *res = NULL;
+        if (!rc) rc = weft_future_result(kids[i], 0, &res);
+        sum += (uintptr_t)res;
+        weft_future_release(kids[i]);
+    }
+    weft_group_destroy(g);
+    if (!intact(buf, sizeof buf, id)) return -EIO;
+    *result = (void *)sum;
+    return rc;
+}
+
+static void test_task_groups(void)
+{
+    weft_future *f[5];
+    for (int i = 0; i < 5; i++) CHECK_OK(spawn_compact(&f[i], group_owner, (void *)(uintptr_t)i));
+    for (int i = 0; i < 5; i++) {
+        void *sum;
+        CHECK_OK(weft_future_result(f[i], 30 * WEFT_SEC, &sum));
+        uintptr_t want = 0;
+        for (uintptr_t k = 0; k < 6; k++) want += (uintptr_t)i * 10 + k + 1;
+        CHECK_EQ((uintptr_t)sum, want);
+        weft_future_release(f[i]);
+    }
+}
+
+/* A compact owner cancelled while parked inside a shielded scope: the group is not
+ * cancelled until it leaves the shield (its shield count, not its scopes, tells). */
+static atomic_int shield_phase;
+
+static int forever_child(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return weft_sleep(WEFT_FOREVER);
+}
+
+static int shielded_owner(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_group *g;
+    int rc = weft_group_create(&g);
+    if (rc) return rc;
+    weft_spawn_opts o = compact_opts();
+    weft_future *kid;
+    CHECK_OK(weft_group_spawn(g, &kid, &o, forever_child, NULL));
+    weft_scope sc;
+    CHECK_OK(weft_scope_enter(&sc, WEFT_FOREVER, WEFT_SCOPE_SHIELD));
+    atomic_store(&shield_phase, 1);
+    rc = weft_sleep(20 * WEFT_MS);               /* cancelled meanwhile: shielded */
+    bool kid_alive = !weft_future_done(kid);      /* the group was not cancelled yet */
+    CHECK_OK(weft_scope_leave(&sc));
+    int wrc = weft_group_wait(g);                 /* now the cancel reaches group and child */
+    int krc = weft_future_result(kid, 0, NULL);
+    weft_future_release(kid);
+    weft_group_destroy(g);
+    if (rc) return rc;
+    return kid_alive && wrc == -ECANCELED && krc == -ECANCELED ? 0 : -EIO;
+}
+
+static void test_group_owner_shielded(void)
+{
+    atomic_store(&shield_phase, 0);
     weft_future *f;
-    CHECK_OK(spawn_compact(&f, make_group, NULL));
-    CHECK_RC(weft_future_result(f, 30 * WEFT_SEC, NULL),
-             weft_compact_stacks() ? -ENOTSUP : 0);
+    CHECK_OK(spawn_compact(&f, shielded_owner, NULL));
+    while (atomic_load(&shield_phase) == 0) CHECK_OK(weft_sleep(WEFT_MS));
+    weft_future_cancel(f);
+    int rc = weft_future_result(f, 30 * WEFT_SEC, NULL);
+    CHECK(rc == 0 || rc == -ECANCELED);
     weft_future_release(f);
 }
 
@@ -927,7 +996,8 @@ int main(void)
     RUN(test_deep_frames);
     RUN(test_bad_options);
     RUN(test_lending_own_stack_refused);
-    RUN(test_group_refused);
+    RUN(test_task_groups);
+    RUN(test_group_owner_shielded);
     RUN(test_unconverted_wait_ends_the_process);
     RUN(test_token_ring_stress);
     return check_done();

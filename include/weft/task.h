@@ -65,7 +65,7 @@ typedef struct weft_spawn_opts {
  * for weft_to_thread, a queue item put by address...). Allocate such memory instead.
  * weft_spawn / weft_spawn_ex and weft_run_in_executor / weft_to_thread called from a
  * compact coroutine return -EFAULT for an argument that points into its stack.
- * It may block in every weft call; weft_group_create returns -ENOTSUP there; file calls
+ * It may block in every weft call (and own task groups); file calls
  * (weft/file.h), subprocess spawns and libweft_hook's DNS lookups run on its thread
  * (blocking the loop for their duration) instead of a pool thread. The table is in
  * docs/COMPACT_STACKS.md. stack_size must be 0 or at most WEFT_STACK_DEFAULT (the run

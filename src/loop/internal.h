@@ -95,6 +95,9 @@ struct weft__coro {
     bool queued;                      /* main only: on the run queue */
     bool compact;                     /* runs on its loop's shared run stack (cpt) */
     uint32_t stack_size;              /* usable bytes asked for; 0: default */
+    uint32_t shields;                 /* shielded deadline scopes it is inside: others read
+                                         this, never its scopes (on its stack, which may
+                                         be copied out: a compact coroutine's) */
     weft__waiter *waiter;             /* its waiter while parked, else NULL */
     weft__loop *loop;
     union {

@@ -131,6 +131,7 @@ int weft__coro_init(weft__coro *c, weft__loop *l, const weft__coro_ops *ops,
     c->is_main = false;
     c->queued = false;
     c->compact = false;
+    c->shields = 0;
 #if WEFT_DEBUG
     weft__list_init(&c->held_locks);
 #endif

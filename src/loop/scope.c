@@ -57,6 +57,8 @@ int weft_scope_enter(weft_scope *scope, int64_t timeout, unsigned flags)
     s->hit = false;
     s->outer = *slot;
     *slot = s;
+    weft__coro *c = weft__coro_current();
+    if (c && (flags & WEFT_SCOPE_SHIELD)) c->shields++;
     return 0;
 }
 
@@ -67,6 +69,8 @@ int weft_scope_leave(weft_scope *scope)
     weft__scope **slot = weft__scope_slot();
     if (*slot != s) return -EINVAL;         /* not the innermost scope of this context */
     *slot = s->outer;
+    weft__coro *c = weft__coro_current();
+    if (c && (s->flags & WEFT_SCOPE_SHIELD)) c->shields--;
     return s->hit ? -ETIMEDOUT : 0;
 }
 

@@ -132,18 +132,15 @@ static void owner_ended(weft__cancel_hook *h)
 static void owner_cancelled(weft__cancel_hook *h)
 {
     weft_group *g = weft__container_of(h, weft_group, hook);
-    weft__limits lim;
-    weft__scope_limits(g->owner_coro->scope, &lim);
-    if (lim.shielded) return;                /* its wait outside the shield will do it */
+    /* Its shield count, not its scopes: they live on its stack, which another context must
+     * not read (a compact coroutine's frames may be copied out now). */
+    if (g->owner_coro->shields) return;      /* its wait outside the shield will do it */
     weft_group_cancel(g);
 }
 
 int weft_group_create(weft_group **out)
 {
     if (!out) return -EINVAL;
-    weft__coro *me = weft__coro_current();
-    if (me && me->compact) return -ENOTSUP;  /* cancelling it would read the owner's scopes,
-                                                on its stack (docs/COMPACT_STACKS.md) */
     weft_group *g = weft__malloc(sizeof *g);
     if (!g) return -ENOMEM;
     memset(g, 0, offsetof(weft_group, first));
@@ -220,17 +217,17 @@ static int leave(weft_group *g)
 {
     weft__mutex_lock(&g->m);
     while (!g->waited && g->pending > 0) {
-        weft__waiter w;
-        weft__waiter_init(&w);
-        weft__wait_node node = { .waiter = &w };
-        weft__list_push_back(&g->waiters, &node.link);
+        weft__park local, *p = weft__park_get(&local);   /* a compact coroutine's own */
+        weft__waiter *w = &p->w;
+        weft__waiter_init(w);
+        weft__list_push_back(&g->waiters, &p->node.link);
         bool raw = g->cut != 0;
-        w.shielded = raw;
+        w->shielded = raw;
         weft__mutex_unlock(&g->m);
-        int rc = raw ? weft__waiter_park_raw(&w, WEFT__NO_DEADLINE)
-                     : weft__waiter_park(&w, WEFT__NO_DEADLINE);
+        int rc = raw ? weft__waiter_park_raw(w, WEFT__NO_DEADLINE)
+                     : weft__waiter_park(w, WEFT__NO_DEADLINE);
         weft__mutex_lock(&g->m);
-        if (weft__list_linked(&node.link)) weft__list_unlink(&node.link);
+        if (weft__list_linked(&p->node.link)) weft__list_unlink(&p->node.link);
         if (rc && !g->cut) {
             g->cut = rc;
             cancel_children_locked(g);
