@@ -5,6 +5,9 @@
  * same tests run on ordinary coroutines: their results must not change. */
 #include "check.h"
 #include "loop/internal.h"
+#include "task/internal.h"
+
+#include <sys/stat.h>
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -673,6 +676,154 @@ static void test_wait_for_many(void)
     }
 }
 
+/* ---- subprocesses (the race review: communicate's readers got a record on the stack) ---- */
+
+static int run_echo(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    const char *argv[] = { "/bin/sh", "-c", "cat; echo err >&2", NULL };
+    weft_subprocess_result r;
+    const char in[] = "hello from a compact coroutine\n";   /* on its stack: copied in */
+    int rc = weft_subprocess_run(&r, argv, NULL, in, sizeof in - 1, 30 * WEFT_SEC,
+                                 WEFT_SUBPROCESS_CAPTURE);
+    if (rc) return rc;
+    bool ok = r.returncode == 0 && r.out_len == sizeof in - 1 && memcmp(r.out, in, r.out_len) == 0;
+    weft_subprocess_result_free(&r);
+    return ok ? 0 : -EIO;
+}
+
+static void test_subprocess_run(void)
+{
+    weft_future *f[3];
+    for (int i = 0; i < 3; i++) CHECK_OK(spawn_compact(&f[i], run_echo, NULL));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(weft_future_result(f[i], 60 * WEFT_SEC, NULL));
+        weft_future_release(f[i]);
+    }
+}
+
+/* A cancelled compact coroutine starts no child (the hand-off rule, as a plain one). */
+static int cancelled_spawner(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_sleep(WEFT_FOREVER);                    /* cancelled here */
+    const char *argv[] = { "/bin/true", NULL };
+    weft_subprocess *p;
+    int rc = weft_subprocess_start(&p, argv, NULL);
+    if (rc == 0) {
+        weft_subprocess_destroy(p);
+        return -EIO;
+    }
+    return rc == -ECANCELED ? 0 : rc;
+}
+
+static void test_cancelled_spawn_starts_nothing(void)
+{
+    weft_future *f;
+    CHECK_OK(spawn_compact(&f, cancelled_spawner, NULL));
+    CHECK_OK(weft_yield());
+    weft_future_cancel(f);
+    CHECK_OK(weft_future_result(f, 30 * WEFT_SEC, NULL));
+    weft_future_release(f);
+}
+
+/* ---- files: a FIFO's open waits without stopping the loop (the newcomer's find) -------- */
+
+static char fifo_path[64];
+
+static int fifo_reader(void *arg, void **result)
+{
+    (void)arg;
+    int fd = weft_file_open(fifo_path, O_RDONLY, 0);   /* waits for the writer below */
+    if (fd < 0) return fd;
+    char buf[16];
+    ssize_t n = weft_file_read(fd, buf, sizeof buf, -1);
+    weft_file_close(fd);
+    *result = (void *)(intptr_t)n;
+    return n == 5 && memcmp(buf, "fifo!", 5) == 0 ? 0 : -EIO;
+}
+
+static int fifo_writer(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    int fd = weft_file_open(fifo_path, O_WRONLY, 0);
+    if (fd < 0) return fd;
+    ssize_t n = weft_file_write(fd, "fifo!", 5, -1);
+    weft_file_close(fd);
+    return n == 5 ? 0 : -EIO;
+}
+
+static void test_fifo_open_does_not_stop_the_loop(void)
+{
+    snprintf(fifo_path, sizeof fifo_path, "/tmp/weft-compact-fifo-%d", (int)getpid());
+    unlink(fifo_path);
+    CHECK(mkfifo(fifo_path, 0600) == 0);
+    weft_future *r, *w;
+    CHECK_OK(spawn_compact(&r, fifo_reader, NULL));
+    CHECK_OK(weft_yield());                       /* the reader is in its open */
+    CHECK_OK(weft_spawn(&w, fifo_writer, NULL));  /* a plain writer on the same loop */
+    CHECK_OK(weft_future_result(r, 30 * WEFT_SEC, NULL));
+    CHECK_OK(weft_future_result(w, 30 * WEFT_SEC, NULL));
+    weft_future_release(r);
+    weft_future_release(w);
+    unlink(fifo_path);
+}
+
+/* ---- save buffers shrink after a deep switch ------------------------------------------- */
+
+static atomic_int deep_phase;
+
+static __attribute__((noinline)) int go_deep_and_yield(void)
+{
+    volatile unsigned char big[20000];
+    fill(big, sizeof big, 9);
+    CHECK_OK(weft_yield());                      /* saved with ~20 KB live */
+    return intact(big, sizeof big, 9) ? 0 : -EIO;
+}
+
+static int deep_then_shallow(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    int rc = go_deep_and_yield();
+    atomic_store(&deep_phase, 1);
+    CHECK_OK(weft_yield());                      /* saved again, shallow */
+    CHECK_OK(weft_yield());
+    return rc;
+}
+
+static int other_compact(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    for (int i = 0; i < 6; i++) CHECK_OK(weft_yield());
+    return 0;
+}
+
+static void test_save_buffer_shrinks(void)
+{
+    atomic_store(&deep_phase, 0);
+    weft_future *a, *b;
+    CHECK_OK(spawn_compact(&a, deep_then_shallow, NULL));
+    CHECK_OK(spawn_compact(&b, other_compact, NULL));
+    weft__coro *c = weft__task_coro(a);
+    size_t deep_cap = 0;
+    while (!weft_future_done(a)) {
+        CHECK_OK(weft_yield());
+#if WEFT__HAVE_COMPACT
+        if (c->compact && atomic_load(&deep_phase) == 0 && c->cpt->cf.save_cap > deep_cap)
+            deep_cap = c->cpt->cf.save_cap;
+        if (c->compact && atomic_load(&deep_phase) == 1 && !weft_future_done(a) && deep_cap)
+            CHECK(c->cpt->cf.save_cap < 2048 || c->cpt->cf.state == WEFT__CF_ON_STACK);
+#else
+        (void)c;
+#endif
+    }
+    if (weft_compact_stacks()) CHECK(deep_cap >= 20000);
+    CHECK_OK(weft_future_result(a, 30 * WEFT_SEC, NULL));
+    CHECK_OK(weft_future_result(b, 30 * WEFT_SEC, NULL));
+    weft_future_release(a);
+    weft_future_release(b);
+}
+
 /* ---- deep frames: the save buffer grows ------------------------------------------------ */
 
 static int dive(uintptr_t id, int depth)
@@ -729,17 +880,56 @@ static void test_bad_options(void)
     weft_future_release(f);
 }
 
+static void noop_cb(weft_future *f, void *arg)
+{
+    (void)f; (void)arg;
+}
+
+static void noop_call(void *arg)
+{
+    (void)arg;
+}
+
+/* Every call that lends its argument to another context refuses a compact caller's own
+ * stack: the other context would use it while the frames are copied out. */
 static int lender(void *arg, void **result)
 {
     (void)arg; (void)result;
     int local = 0;
-    int rc1 = weft_spawn(NULL, nothing, &local);
-    int rc2 = weft_to_thread(nothing, &local, NULL);
     static int not_on_stack;
-    int rc3 = weft_to_thread(nothing, &not_on_stack, NULL);
-    if (!weft_compact_stacks()) return rc1 || rc2 || rc3 ? -EIO : 0;
-    return rc1 == -EFAULT && rc2 == -EFAULT && rc3 == 0 && weft_in_compact_coroutine()
-           ? 0 : -EIO;
+    weft_future *never = NULL;
+    CHECK_OK(weft_future_create(&never));
+    weft_pool *p = weft_default_pool();
+    weft_timer *t = NULL;
+    weft_thread *th = NULL;
+    weft_loop *self = NULL;
+    CHECK_OK(weft_loop_current(&self));
+    void *args[1] = { &not_on_stack };
+    int rc[8] = {
+        weft_spawn(NULL, nothing, &local),
+        weft_to_thread(nothing, &local, NULL),
+        weft_pool_submit(p, NULL, nothing, &local),
+        weft_timer_start(&t, WEFT_SEC, nothing, &local, NULL),
+        weft_thread_start(&th, NULL, nothing, &local),
+        weft_loop_call(self, noop_call, &local),
+        weft_future_add_done_callback(never, noop_cb, &local),
+        weft_pool_map(p, nothing, args, 1, 1, false, NULL, NULL),
+    };
+    int ok = weft_to_thread(nothing, &not_on_stack, NULL);
+    weft_loop_release(self);
+    weft_future_release(never);
+    if (ok) return -EIO;
+    if (!weft_compact_stacks()) {              /* then they were all accepted: undo */
+        if (t) weft_timer_cancel(t), weft_timer_release(t);
+        if (th) weft_thread_join(th, WEFT_FOREVER, NULL), weft_thread_release(th);
+        return 0;
+    }
+    for (int i = 0; i < 7; i++)
+        if (rc[i] != -EFAULT) {
+            fprintf(stderr, "lending call %d returned %d\n", i, rc[i]);
+            return -EIO;
+        }
+    return rc[7] == -EFAULT && weft_in_compact_coroutine() ? 0 : -EIO;
 }
 
 static void test_lending_own_stack_refused(void)
@@ -991,6 +1181,10 @@ int main(void)
     RUN(test_io_wait);
     RUN(test_files);
     RUN(test_echo_server);
+    RUN(test_subprocess_run);
+    RUN(test_cancelled_spawn_starts_nothing);
+    RUN(test_fifo_open_does_not_stop_the_loop);
+    RUN(test_save_buffer_shrinks);
     RUN(test_select);
     RUN(test_wait_for_many);
     RUN(test_deep_frames);

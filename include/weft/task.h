@@ -57,19 +57,21 @@ typedef struct weft_spawn_opts {
  * own it runs on a run stack its loop shares among its compact coroutines, and while it is
  * switched out and another compact coroutine needs that stack, its live frames (a few
  * hundred bytes when it is parked in a weft call) are copied out to a buffer. A blocked
- * compact coroutine costs about 700 bytes instead of a 4 KiB page; a switch to one that
- * must be copied in costs about 10 ns plus 10 ns per KiB of live frames.
+ * compact coroutine costs about 850 bytes instead of a 4 KiB page (its buffer follows the
+ * depth at which it was last switched out); a switch that copies costs about 15 ns plus
+ * 11 ns per KiB copied.
  * The contract: while it is switched out (parked, or after weft_yield), nothing else may
  * read or write its locals — do not hand a pointer to one of its locals to another
  * coroutine or thread that uses it meanwhile (an out-parameter of a child task, a buffer
  * for weft_to_thread, a queue item put by address...). Allocate such memory instead.
- * weft_spawn / weft_spawn_ex and weft_run_in_executor / weft_to_thread called from a
- * compact coroutine return -EFAULT for an argument that points into its stack.
- * It may block in every weft call (and own task groups); file calls
- * (weft/file.h), subprocess spawns and libweft_hook's DNS lookups run on its thread
- * (blocking the loop for their duration) instead of a pool thread. The table is in
- * docs/COMPACT_STACKS.md. stack_size must be 0 or at most WEFT_STACK_DEFAULT (the run
- * stack's size).
+ * The calls that lend an argument to another context (weft_spawn*, weft_loop_spawn*,
+ * weft_group_spawn, weft_run_in_executor, weft_to_thread, weft_pool_submit, weft_pool_map,
+ * weft_timer_start, weft_thread_start, weft_loop_call, weft_future_add_done_callback)
+ * return -EFAULT when called from a compact coroutine with a pointer into its stack.
+ * It may block in every weft call and own task groups; subprocess spawns and libweft_hook's
+ * DNS lookups run on its thread (blocking the loop for their duration) instead of a pool
+ * thread. The table is in docs/COMPACT_STACKS.md. stack_size must be 0 or at most
+ * WEFT_STACK_DEFAULT: a compact coroutine always gets the whole run stack.
  * Where compact stacks are not available (weft_compact_stacks() false: aarch64, ASan
  * and TSan builds, kernels without guard pages) the flag is ignored. */
 #define WEFT_SPAWN_COMPACT 1u

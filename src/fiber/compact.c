@@ -54,16 +54,21 @@ void weft__cfiber_release(weft__cfiber *c)
     c->save_len = c->save_cap = 0;
 }
 
-/* Saves the owner's live frames into its buffer (on the scratch stack). */
+/* Saves the owner's live frames into its buffer (on the scratch stack). The buffer grows
+ * to fit, and shrinks when it is more than twice what is saved (plus slack): a coroutine
+ * that once went deep does not keep a deep buffer for the rest of its life. */
 static void save_owner(weft__runstack *rs, weft__cfiber *o)
 {
     size_t live = (size_t)(rs->top - (char *)o->f->sp);
-    if (live > o->save_cap) {
+    if (live > o->save_cap || o->save_cap > 2 * live + 512) {
         size_t cap = (live + 63) & ~(size_t)63;
         char *b = realloc(o->save, cap);
-        if (!b) weft__fatal("out of memory saving a compact coroutine's stack");
-        o->save = b;
-        o->save_cap = (uint32_t)cap;
+        if (b) {
+            o->save = b;
+            o->save_cap = (uint32_t)cap;
+        } else if (live > o->save_cap) {        /* a failed shrink keeps the old buffer */
+            weft__fatal("out of memory saving a compact coroutine's stack");
+        }
     }
     memcpy(o->save, o->f->sp, live);
     o->save_len = (uint32_t)live;

@@ -332,6 +332,7 @@ void weft_future_release(weft_future *f)
 int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
 {
     if (!f || !fn) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     weft__future_check(f);
     if (!is_done(f)) {
         weft__cb *cb = weft__malloc(sizeof *cb);

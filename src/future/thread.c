@@ -159,6 +159,7 @@ static int start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, vo
 
 int weft_thread_start(weft_thread **out, const weft_thread_opts *opts, weft_fn fn, void *arg)
 {
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     return start(out, opts, fn, arg, false);
 }
 

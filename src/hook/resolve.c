@@ -90,10 +90,12 @@ static int run(void *arg, void **result)
 
 /* Runs l on the pool and waits; 0, or weft's error (the lookup did not run). A compact
  * coroutine cannot lend l (on its stack) to a pool thread: it makes the call itself,
- * blocking its thread as an unhooked call would. */
+ * blocking its thread as an unhooked call would (on its run stack: WEFT_STACK_DEFAULT
+ * bytes, as a plain coroutine's), unless it is cancelled already. */
 static int offload(struct lookup *l)
 {
     if (weft_in_compact_coroutine()) {
+        if (weft_cancelled()) return -ECANCELED;
         run(l, NULL);
         errno = l->err;
         h_errno = l->herr;

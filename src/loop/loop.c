@@ -149,6 +149,7 @@ int weft__coro_make_compact(weft__coro *c)
     weft__loop *l = c->loop;
     weft__assert_loop_thread(l);
     if (!l->runstack) {
+        if (!weft_compact_stacks()) return -ENOTSUP;   /* no guard pages: not here */
         weft__runstack *rs = weft__malloc(sizeof *rs);
         if (!rs) return -ENOMEM;
         if (weft__runstack_init(rs) != 0) {

@@ -64,7 +64,11 @@ static void report_and_abort(const weft__coro *c, const char *how)
     put(&m, how);
     put(&m, ": its stack has ");
     put_num(&m, weft__coro_stack(c)->size, 10);
-    put(&m, " bytes; give it more with weft_spawn_opts.stack_size\n");
+    if (c->compact)        /* the shared run stack's size is fixed: a stack of its own */
+        put(&m, " bytes (a compact coroutine's shared run stack); spawn it without "
+                "WEFT_SPAWN_COMPACT and give it more with weft_spawn_opts.stack_size\n");
+    else
+        put(&m, " bytes; give it more with weft_spawn_opts.stack_size\n");
     ssize_t r = weft__sys_write(STDERR_FILENO, m.buf, m.n);
     (void)r;
     signal(SIGABRT, SIG_DFL);

@@ -94,15 +94,42 @@ static int job(void *arg, void **result)
 /* A caller whose waits would block its thread anyway (no coroutines to keep running) makes
  * the system call itself. Either way, a caller that is cancelled or past a deadline scope
  * makes no call. */
+/* For a compact coroutine, whose frames move while it waits: the file thread gets the
+ * record on the heap, with copies of whatever else lies on the caller's stack (the path,
+ * the bytes to write, room for the bytes read and the stat), and the caller copies the
+ * answer back once the job has ended (the hand-off wait returns only then). */
+static ssize_t run_compact(weft_pool *pool, const call *c)
+{
+    bool path_moves = c->path && weft__on_compact_stack(c->path);
+    bool buf_moves = (c->op == READ || c->op == WRITE) && c->n && weft__on_compact_stack(c->buf);
+    size_t path_len = path_moves ? strlen(c->path) + 1 : 0;
+    size_t bytes = buf_moves ? c->n : 0;
+    struct bounce { call c; struct stat st; } *b = weft__malloc(sizeof *b + path_len + bytes);
+    if (!b) return -ENOMEM;
+    b->c = *c;
+    char *tail = (char *)(b + 1);
+    if (path_moves) b->c.path = memcpy(tail, c->path, path_len);
+    if (buf_moves) {
+        b->c.buf = tail + path_len;
+        if (c->op == WRITE) memcpy(b->c.buf, c->buf, bytes);
+    }
+    if (c->st) b->c.st = &b->st;
+    int rc = weft_run_in_executor(pool, job, &b->c, NULL);
+    ssize_t r = rc ? rc : b->c.result;
+    if (!rc && buf_moves && c->op == READ && r > 0) memcpy(c->buf, b->c.buf, (size_t)r);
+    if (!rc && c->st && r == 0) *c->st = b->st;
+    weft__free(b);
+    return r;
+}
+
 static ssize_t run(call *c)
 {
     int rc = weft__handoff_check();
     if (rc) return rc;
-    /* A compact coroutine cannot lend c (on its stack) to the file thread: it makes the
-     * call itself, as a thread does. */
-    if (!weft__waits_on_loop(weft__tls_get()) || weft__in_compact()) return perform(c);
+    if (!weft__waits_on_loop(weft__tls_get())) return perform(c);
     weft_pool *pool = file_pool_get();
     if (!pool) return -ENOMEM;
+    if (weft__unlikely(weft__in_compact())) return run_compact(pool, c);
     rc = weft_run_in_executor(pool, job, c, NULL);
     return rc ? rc : c->result;    /* rc: the job never ran */
 }
@@ -158,14 +185,22 @@ int weft_file_close(int fd)
 {
     if (fd < 0) return -EINVAL;
     call c = { .op = CLOSE, .fd = fd };
-    if (!weft__waits_on_loop(weft__tls_get()) || weft__in_compact()) return (int)perform(&c);
+    if (!weft__waits_on_loop(weft__tls_get())) return (int)perform(&c);
+    call *cp = &c;                   /* a compact caller lends a copy on the heap (run_compact) */
+    if (weft__in_compact() && !(cp = weft__malloc(sizeof *cp))) return (int)perform(&c);
+    *cp = c;
     weft_pool *pool = file_pool_get();
     weft_future *f;
-    if (!pool || weft_pool_submit(pool, &f, job, &c) != 0) return (int)perform(&c);
-    weft__future_wait(f, WEFT__NO_DEADLINE, true);
-    if (weft__future_take(f, NULL) != 0) c.result = perform(&c);  /* never ran (no way now) */
-    weft_future_release(f);
-    return (int)c.result;
+    if (!pool || weft_pool_submit(pool, &f, job, cp) != 0) {
+        cp->result = perform(cp);
+    } else {
+        weft__future_wait(f, WEFT__NO_DEADLINE, true);
+        if (weft__future_take(f, NULL) != 0) cp->result = perform(cp);  /* never ran (no way now) */
+        weft_future_release(f);
+    }
+    int r = (int)cp->result;
+    if (cp != &c) weft__free(cp);
+    return r;
 }
 
 #define READ_ALL_MAX (1u << 30)

@@ -70,6 +70,8 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
                   bool stop_at_error, void **results, int *errs)
 {
     if (!pool || !fn || (!args && n)) return -EINVAL;
+    if (weft__on_compact_stack(args)) return -EFAULT;  /* the workers read it: see
+                                                          WEFT_SPAWN_COMPACT */
     if (n == 0) return 0;
     int rc = weft__handoff_check();
     if (rc) {

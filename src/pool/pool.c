@@ -806,6 +806,7 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
 int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
 {
     if (!p || !fn) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     if (f) {
         if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) return -ESHUTDOWN;
         int broken = atomic_load_explicit(&p->broken, memory_order_relaxed);

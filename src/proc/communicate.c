@@ -127,19 +127,26 @@ static int drain_stdin(weft_subprocess *p, int64_t deadline)
 
 /* ---- from a coroutine: a task group ------------------------------------------------------ */
 
-typedef struct {
-    weft_subprocess *p;
-    int i;
-} reader_arg;
-
-static int reader(void *arg, void **result)
+/* Reads capture i until its end. The children get p itself (heap memory), never a record
+ * on the caller's stack: a compact caller's frames move while it waits for the group. */
+static int reader(weft_subprocess *p, int i)
 {
-    (void)result;
-    reader_arg *a = arg;
     for (;;) {
-        int rc = read_some(a->p, a->i, WEFT_FOREVER);
+        int rc = read_some(p, i, WEFT_FOREVER);
         if (rc) return rc > 0 ? 0 : rc;
     }
+}
+
+static int stdout_reader(void *arg, void **result)
+{
+    (void)result;
+    return reader(arg, 0);
+}
+
+static int stderr_reader(void *arg, void **result)
+{
+    (void)result;
+    return reader(arg, 1);
 }
 
 static int writer(void *arg, void **result)
@@ -168,10 +175,10 @@ static int transfer_in_group(weft_subprocess *p, int64_t deadline)
     weft_group *g;
     int rc = weft_group_create(&g);
     if (rc) return rc;
-    reader_arg ra[2] = { { p, 0 }, { p, 1 } };
+    static const weft_fn readers[2] = { stdout_reader, stderr_reader };
     if (p->io[0] && !p->input_done) rc = weft_group_spawn(g, NULL, NULL, writer, p);
     for (int i = 0; i < 2 && !rc; i++)
-        if (p->io[i + 1] && !p->cap[i].eof) rc = weft_group_spawn(g, NULL, NULL, reader, &ra[i]);
+        if (p->io[i + 1] && !p->cap[i].eof) rc = weft_group_spawn(g, NULL, NULL, readers[i], p);
     if (rc) weft_group_cancel(g);
     weft_scope scope;
     int in_scope = weft_scope_enter(&scope, weft__remaining(deadline), 0);

@@ -467,9 +467,13 @@ static weft_pool *_Atomic spawn_pool;
 
 int weft__spawn(const weft__spawn_req *req, pid_t *pid_out, int *pidfd_out)
 {
-    /* A compact coroutine cannot lend req and j (on its stack) to the spawn thread. */
-    if (!weft_in_coroutine() || weft_in_compact_coroutine())
-        return spawn_here(req, pid_out, pidfd_out);
+    if (!weft_in_coroutine()) return spawn_here(req, pid_out, pidfd_out);
+    /* A compact coroutine cannot lend req and j (on its stack) to the spawn thread: it
+     * spawns itself, under the same hand-off rule (cancelled: no child). */
+    if (weft_in_compact_coroutine()) {
+        int rc = weft__handoff_check();
+        return rc ? rc : spawn_here(req, pid_out, pidfd_out);
+    }
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 8;
     o.name_prefix = "weft-spawn";

@@ -338,16 +338,18 @@ static int submit(weft_loop *h, weft_future **task, const weft_spawn_opts *opts,
 int weft_loop_spawn_ex(weft_loop *h, weft_future **task, const weft_spawn_opts *opts,
                        weft_fn fn, void *arg)
 {
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     return submit(h, task, opts, fn, arg, NULL, NULL);
 }
 
 int weft_loop_spawn(weft_loop *h, weft_future **task, weft_fn fn, void *arg)
 {
-    return submit(h, task, NULL, fn, arg, NULL, NULL);
+    return weft_loop_spawn_ex(h, task, NULL, fn, arg);
 }
 
 int weft_loop_call(weft_loop *h, void (*fn)(void *arg), void *arg)
 {
     if (!fn) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     return submit(h, NULL, NULL, call_body, NULL, fn, arg);
 }

@@ -87,6 +87,7 @@ int weft_timer_start(weft_timer **out, int64_t delay, weft_fn fn, void *arg,
                      const weft_timer_opts *opts)
 {
     if (!out || !fn || delay < 0) return -EINVAL;
+    if (weft__on_compact_stack(arg)) return -EFAULT;   /* see WEFT_SPAWN_COMPACT */
     weft_timer *t = weft__calloc(1, sizeof *t);
     if (!t) return -ENOMEM;
     int rc = weft_event_create(&t->wake);
