@@ -1,6 +1,6 @@
 /* fiber/compact.c — compact fibers whose frames are copied to and from a shared run stack
- * (see compact.h and docs/COMPACT_STACKS.md). The run stack's loop thread only. */
-#include "fiber/compact.h"
+ * (see fiber/internal.h and docs/COMPACT_STACKS.md). The run stack's loop thread only. */
+#include "fiber/internal.h"
 
 #if WEFT__HAVE_COMPACT
 

@@ -1,4 +1,4 @@
-/* fiber/compact_x86_64.S — the copying switch of compact fibers (compact.h).
+/* fiber/compact_x86_64.S — the copying switch of compact fibers (fiber/internal.h).
  *
  * int weft__ctx_switch_copy(void **save_sp, void **load_sp, void (*between)(void *),
  *                           void *arg, void *scratch_top, void **reap)

@@ -26,7 +26,6 @@
 #ifndef WEFT_LOOP_INTERNAL_H
 #define WEFT_LOOP_INTERNAL_H
 
-#include "fiber/compact.h"
 #include "fiber/internal.h"
 
 #include <pthread.h>
@@ -144,7 +143,7 @@ int weft__coro_init(weft__coro *c, weft__loop *loop, const weft__coro_ops *ops,
 
 /* Makes c (just initialised, not yet runnable) a compact coroutine: it will run on its
  * loop's shared run stack, its frames copied out while another compact coroutine needs it
- * (fiber/compact.h). Returns 0, -ENOMEM, or -ENOTSUP where compact stacks are not
+ * (fiber/internal.h). Returns 0, -ENOMEM, or -ENOTSUP where compact stacks are not
  * available (then c stays an ordinary coroutine). Loop thread only. */
 int weft__coro_make_compact(weft__coro *c);
 
