@@ -678,28 +678,51 @@ static void test_wait_for_many(void)
 
 /* ---- subprocesses (the race review: communicate's readers got a record on the stack) ---- */
 
-static int run_echo(void *arg, void **result)
+static atomic_bool scribbling;
+
+/* Overwrites the run stack with junk at every turn while the runs below are parked: what
+ * the subprocess's children read from a compact caller's stack would be junk. */
+static int scribbler(void *arg, void **result)
 {
     (void)arg; (void)result;
+    while (atomic_load(&scribbling)) {
+        volatile unsigned char junk[12000];
+        memset((void *)junk, 0x5a, sizeof junk);
+        CHECK_OK(weft_sleep(WEFT_MS / 10));
+    }
+    return 0;
+}
+
+static int run_echo(void *arg, void **result)
+{
+    (void)result;
+    uintptr_t id = (uintptr_t)arg;
     const char *argv[] = { "/bin/sh", "-c", "cat; echo err >&2", NULL };
     weft_subprocess_result r;
-    const char in[] = "hello from a compact coroutine\n";   /* on its stack: copied in */
-    int rc = weft_subprocess_run(&r, argv, NULL, in, sizeof in - 1, 30 * WEFT_SEC,
+    unsigned char in[8192];                      /* on its stack: the writer gets a copy */
+    fill(in, sizeof in, id);
+    int rc = weft_subprocess_run(&r, argv, NULL, in, sizeof in, 30 * WEFT_SEC,
                                  WEFT_SUBPROCESS_CAPTURE);
     if (rc) return rc;
-    bool ok = r.returncode == 0 && r.out_len == sizeof in - 1 && memcmp(r.out, in, r.out_len) == 0;
+    bool ok = r.returncode == 0 && r.out_len == sizeof in && intact((unsigned char *)r.out,
+                                                                     r.out_len, id);
     weft_subprocess_result_free(&r);
     return ok ? 0 : -EIO;
 }
 
 static void test_subprocess_run(void)
 {
-    weft_future *f[3];
-    for (int i = 0; i < 3; i++) CHECK_OK(spawn_compact(&f[i], run_echo, NULL));
+    atomic_store(&scribbling, true);
+    weft_future *s, *f[3];
+    CHECK_OK(spawn_compact(&s, scribbler, NULL));
+    for (int i = 0; i < 3; i++) CHECK_OK(spawn_compact(&f[i], run_echo, (void *)(uintptr_t)i));
     for (int i = 0; i < 3; i++) {
         CHECK_OK(weft_future_result(f[i], 60 * WEFT_SEC, NULL));
         weft_future_release(f[i]);
     }
+    atomic_store(&scribbling, false);
+    CHECK_OK(weft_future_result(s, 60 * WEFT_SEC, NULL));
+    weft_future_release(s);
 }
 
 /* A cancelled compact coroutine starts no child (the hand-off rule, as a plain one). */
@@ -905,7 +928,10 @@ static int lender(void *arg, void **result)
     weft_loop *self = NULL;
     CHECK_OK(weft_loop_current(&self));
     void *args[1] = { &not_on_stack };
-    int rc[8] = {
+    void **heap_args = malloc(sizeof *heap_args);   /* the array on the heap, its item not */
+    CHECK(heap_args);
+    heap_args[0] = &local;
+    int rc[9] = {
         weft_spawn(NULL, nothing, &local),
         weft_to_thread(nothing, &local, NULL),
         weft_pool_submit(p, NULL, nothing, &local),
@@ -914,7 +940,9 @@ static int lender(void *arg, void **result)
         weft_loop_call(self, noop_call, &local),
         weft_future_add_done_callback(never, noop_cb, &local),
         weft_pool_map(p, nothing, args, 1, 1, false, NULL, NULL),
+        weft_pool_map(p, nothing, heap_args, 1, 1, false, NULL, NULL),
     };
+    free(heap_args);
     int ok = weft_to_thread(nothing, &not_on_stack, NULL);
     weft_loop_release(self);
     weft_future_release(never);
@@ -929,7 +957,7 @@ static int lender(void *arg, void **result)
             fprintf(stderr, "lending call %d returned %d\n", i, rc[i]);
             return -EIO;
         }
-    return rc[7] == -EFAULT && weft_in_compact_coroutine() ? 0 : -EIO;
+    return rc[7] == -EFAULT && rc[8] == -EFAULT && weft_in_compact_coroutine() ? 0 : -EIO;
 }
 
 static void test_lending_own_stack_refused(void)

@@ -614,19 +614,28 @@ static int run(weft_dist_worker *w, bool signals)
     if (!atomic_compare_exchange_strong(&w->running, &expected, true)) return -EBUSY;
     /* A stop asked for before the run (a SIGTERM between create and run) is kept: the
      * run then ends at once. */
-    run_args a = { w, NULL };
+    /* On the heap: the signal watcher coroutine reads it while this caller waits (a
+     * compact caller's frames move meanwhile, and weft_spawn refuses a pointer to them). */
+    run_args *a = calloc(1, sizeof *a);
+    if (!a) {
+        atomic_store(&w->running, false);
+        return -ENOMEM;
+    }
+    a->w = w;
     /* The signals are watched from before the run begins: a SIGTERM that came before the
      * watcher's coroutine first ran killed the worker (their default action). */
     static const int sigs[2] = { SIGTERM, SIGINT };
-    int rc = signals ? weft_signal_open(&a.rx, sigs, 2) : 0;
+    int rc = signals ? weft_signal_open(&a->rx, sigs, 2) : 0;
     if (rc) {
         atomic_store(&w->running, false);
+        free(a);
         return rc;
     }
     void *res = NULL;
-    rc = weft_in_coroutine() ? run_body(&a, &res) : weft_run(run_body, &a, &res);
+    rc = weft_in_coroutine() ? run_body(a, &res) : weft_run(run_body, a, &res);
     atomic_store(&w->running, false);
-    if (a.rx) weft_signal_close(a.rx);
+    if (a->rx) weft_signal_close(a->rx);
+    free(a);
     atomic_store(&w->stop, RUNNING_ON);          /* for a later run */
     return rc;
 }

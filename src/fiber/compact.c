@@ -55,19 +55,24 @@ void weft__cfiber_release(weft__cfiber *c)
 }
 
 /* Saves the owner's live frames into its buffer (on the scratch stack). The buffer grows
- * to fit, and shrinks when it is more than twice what is saved (plus slack): a coroutine
- * that once went deep does not keep a deep buffer for the rest of its life. */
+ * to fit (a new block: the old bytes need no copying), and shrinks when it is more than
+ * four times what is saved plus 1 KiB: a coroutine that once went deep does not keep a
+ * deep buffer for the rest of its life, and one that alternates between two depths does
+ * not reallocate at every save. */
 static void save_owner(weft__runstack *rs, weft__cfiber *o)
 {
     size_t live = (size_t)(rs->top - (char *)o->f->sp);
-    if (live > o->save_cap || o->save_cap > 2 * live + 512) {
-        size_t cap = (live + 63) & ~(size_t)63;
-        char *b = realloc(o->save, cap);
+    size_t cap = (live + 63) & ~(size_t)63;
+    if (live > o->save_cap) {
+        free(o->save);
+        o->save = malloc(cap);
+        if (!o->save) weft__fatal("out of memory saving a compact coroutine's stack");
+        o->save_cap = (uint32_t)cap;
+    } else if (o->save_cap > 4 * live + 1024) {
+        char *b = realloc(o->save, cap);        /* a failed shrink keeps the old buffer */
         if (b) {
             o->save = b;
             o->save_cap = (uint32_t)cap;
-        } else if (live > o->save_cap) {        /* a failed shrink keeps the old buffer */
-            weft__fatal("out of memory saving a compact coroutine's stack");
         }
     }
     memcpy(o->save, o->f->sp, live);

@@ -161,7 +161,7 @@ static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool e
  * switches away as long as no other compact fiber of that run stack needs it (it is the
  * run stack's "owner"). When one does, the switch saves the owner's live part
  * [owner's saved sp, top) into the owner's save buffer (grown to fit, shrunk when far too
- * big) and
+ * big: compact.c) and
  * restores the incoming fiber's saved part to the same addresses, so pointers into a
  * compact fiber's own frames stay valid *for itself*. The copies run on a scratch stack
  * of the run stack's own: neither fiber's frames may move under the code doing them. A

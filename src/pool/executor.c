@@ -72,6 +72,9 @@ int weft_pool_map(weft_pool *pool, weft_fn fn, void **args, size_t n, size_t chu
     if (!pool || !fn || (!args && n)) return -EINVAL;
     if (weft__on_compact_stack(args)) return -EFAULT;  /* the workers read it: see
                                                           WEFT_SPAWN_COMPACT */
+    if (weft__unlikely(weft__in_compact()))             /* and the items it points at */
+        for (size_t i = 0; i < n; i++)
+            if (weft__on_compact_stack(args[i])) return -EFAULT;
     if (n == 0) return 0;
     int rc = weft__handoff_check();
     if (rc) {

@@ -365,10 +365,15 @@ int weft_subprocess_communicate(weft_subprocess *p, const void *input, size_t le
     if (!p || !r || (!input && len) || weft__deadline(timeout, &deadline)) return -EINVAL;
     if (input && !p->io[0]) return -EINVAL;
     if (!p->comm_started) {
+        if (input && len && weft__on_compact_stack(input)) {
+            if (!(p->input_copy = malloc(len))) return -ENOMEM;
+            memcpy(p->input_copy, input, len);
+        }
         p->comm_started = true;
-        p->input = input;
+        p->input = p->input_copy ? p->input_copy : input;
+        p->input_arg = input;
         p->input_len = input ? len : 0;
-    } else if (input && (input != p->input || len != p->input_len)) {
+    } else if (input && (input != p->input_arg || len != p->input_len)) {
         return -EINVAL;
     }
     /* Over max_output before: the output is incomplete for good, and that pipe may never

@@ -48,7 +48,12 @@ struct weft_subprocess {
     bool comm_started;
     bool input_done;                  /* all written (or the child stopped reading), and
                                          stdin closed */
-    const char *input;
+    const char *input;                /* what the writer sends: the caller's bytes, or
+                                         input_copy */
+    const void *input_arg;            /* the caller's pointer, for "the same input again" */
+    char *input_copy;                 /* a compact caller's input lying on its stack: a
+                                         copy, since the writer child sends it while the
+                                         caller is parked (freed with the handle) */
     size_t input_len, input_off;
     weft__capture cap[2];             /* stdout, stderr */
     size_t max_output;                /* opts' max_output (0: no limit); set at start */

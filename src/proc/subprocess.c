@@ -234,6 +234,7 @@ static void free_handle(weft_subprocess *p)
     if (ev) weft_event_destroy(ev);
     free(p->cap[0].buf);
     free(p->cap[1].buf);
+    free(p->input_copy);
     weft__free(p);
 }
 
