@@ -6,8 +6,9 @@
  *   r15-r12, rbx, rbp, return address), stores the stack pointer in *save_sp, moves to
  *   scratch_top (16-byte aligned) and calls between(arg) there — the copies must not run
  *   on the run stack they overwrite —, then loads *load_sp (read only now: between decides
- *   it) and pops the frame found there, reloading MXCSR / the control word only if they
- *   differ from the outgoing ones. Returns 0 on the resumed side, after a tail jump to
+ *   it) and pops the frame found there through weft__ctx_switch's own resumed side
+ *   (weft__ctx_resume), reloading MXCSR / the control word only if they differ from the
+ *   outgoing ones. Returns 0 on the resumed side, after a tail jump to
  *   weft__ctx_reap(reap) if *reap is not NULL, as weft__ctx_switch does (reap is kept in
  *   r14 across the call: pushed with the outgoing frame, popped from the incoming one).
  */
@@ -37,26 +38,9 @@ weft__ctx_switch_copy:
     callq   *%rdx
     movq    (%rbx), %rsp
     movq    %r14, %rdx
-    cmpl    (%rsp), %r12d
-    jne     1f
-    cmpw    4(%rsp), %r13w
-    jne     1f
-2:  addq    $8, %rsp
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    xorl    %eax, %eax
-    cmpq    $0, (%rdx)
-    jne     3f
-    ret
-3:  movq    %rdx, %rdi              /* at a function entry's stack state: tail call */
-    jmp     weft__ctx_reap
-1:  ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    jmp     2b
+    movl    %r12d, %eax
+    movl    %r13d, %ecx
+    jmp     weft__ctx_resume        /* the plain switch's resumed side (switch_x86_64.S) */
     .cfi_endproc
     .size   weft__ctx_switch_copy, .-weft__ctx_switch_copy
 

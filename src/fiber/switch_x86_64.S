@@ -51,6 +51,12 @@ weft__ctx_switch:
     movzwl  4(%rsp), %ecx
     movq    %rsp, (%rdi)
     movq    %rsi, %rsp
+    /* The resumed side, shared with the copying switch of compact fibers
+     * (compact_x86_64.S): the incoming frame at rsp, the outgoing control words in eax /
+     * ecx, the reap slot in rdx. */
+    .globl  weft__ctx_resume
+    .hidden weft__ctx_resume
+weft__ctx_resume:
     cmpl    (%rsp), %eax
     jne     1f
     cmpw    4(%rsp), %cx
