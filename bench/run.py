@@ -432,6 +432,10 @@ GROUPS = [
     # names); RATIO pool-roundtrip-caller-runs weft-caller-runs/go sets it
     # beside Go's round trip of the same round (issue 18: "<= Go in every
     # run", which the default pool meets only in the fast mode).
+    # floor (bench/peers/pool_floor.c) is no pool: two threads bounce one
+    # value between two cache lines, the least any pool whose worker runs on
+    # another CPU must pay per round trip; RATIO pool-roundtrip go/floor says
+    # how far below it Go's one-P channel goes (issue 18's note).
     # as-completed-1k / -100k are weft-only (ns per completion).
     Group("pool", ["pool-throughput", "pool-throughput-futures",
                    "pool-throughput-futures-warm", "pool-roundtrip",
@@ -451,10 +455,14 @@ GROUPS = [
                 workloads=["pool-throughput", "pool-roundtrip"]),
         Program("python", script="pool_py.py", interpreter="python3",
                 workloads=["pool-throughput", "pool-roundtrip"]),
+        Program("floor", binary="bench/peers/pool_floor",
+                workloads=["pool-roundtrip"]),
     ], derived=[
         Derived("pool-roundtrip-caller-runs", "weft-caller-runs/go",
                 "pool-roundtrip-caller-runs", "pool-roundtrip",
                 denominator_system="go"),
+        Derived("pool-roundtrip", "go/floor", "pool-roundtrip", "pool-roundtrip",
+                system="go", denominator_system="floor"),
     ]),
     # Echo servers on one thread, 64-byte ping-pong from one load process
     # (bench/echo_load.c: epoll, TCP_NODELAY, 1 / 50 / 1,000 connections,

@@ -61,7 +61,9 @@ typedef struct weft_pool_opts_ex {
                                         submit-and-wait then costs no hand-off. Off by default:
                                         with it a job may run outside the workers (without
                                         the initializer's per-thread state, under another
-                                        thread's name). Coroutines never run jobs. */
+                                        thread's name, and beside max_workers running
+                                        ones: do not use it for a pool of 1 that serialises
+                                        its jobs). Coroutines never run jobs. */
 } weft_pool_opts_ex;
 #define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
 
