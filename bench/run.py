@@ -281,6 +281,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("pool-throughput", "tasks/s", HIGHER),
     Workload("pool-throughput-futures", "tasks/s", HIGHER),
     Workload("pool-throughput-futures-warm", "tasks/s", HIGHER),
+    Workload("pool-futures-page-bound", "tasks/s", HIGHER),
     Workload("pool-roundtrip", "ns/roundtrip"),
     Workload("pool-roundtrip-caller-runs", "ns/roundtrip"),
     Workload("as-completed-1k", "ns/completion"),
@@ -436,9 +437,13 @@ GROUPS = [
     # value between two cache lines, the least any pool whose worker runs on
     # another CPU must pay per round trip; RATIO pool-roundtrip go/floor says
     # how far below it Go's one-P channel goes (issue 18's note).
+    # pool-futures-page-bound (weft_pool, weft-only) is no pool either: the
+    # jobs/s pool-throughput-futures would reach if clearing its fresh pages
+    # were all it did; RATIO pool-throughput-futures weft/page-bound.
     # as-completed-1k / -100k are weft-only (ns per completion).
     Group("pool", ["pool-throughput", "pool-throughput-futures",
-                   "pool-throughput-futures-warm", "pool-roundtrip",
+                   "pool-throughput-futures-warm", "pool-futures-page-bound",
+                   "pool-roundtrip",
                    "pool-roundtrip-caller-runs",
                    "as-completed-1k", "as-completed-100k"], [
         Program(WEFT, binary="bench/weft_pool"),
@@ -463,6 +468,8 @@ GROUPS = [
                 denominator_system="go"),
         Derived("pool-roundtrip", "go/floor", "pool-roundtrip", "pool-roundtrip",
                 system="go", denominator_system="floor"),
+        Derived("pool-throughput-futures", "weft/page-bound",
+                "pool-throughput-futures", "pool-futures-page-bound"),
     ]),
     # Echo servers on one thread, 64-byte ping-pong from one load process
     # (bench/echo_load.c: epoll, TCP_NODELAY, 1 / 50 / 1,000 connections,

@@ -10,6 +10,10 @@
  *                     memory has been used before (pool-throughput-futures' first million
  *                     jobs are mostly fresh pages, which on the reference VM cost more than
  *                     the jobs themselves).
+ *   pool-futures-page-bound: not a pool: the jobs/s that pool-throughput-futures could
+ *                     reach if filling its jobs' fresh pages were all it did (the kernel
+ *                     clears them; on the reference VM's slow mode that alone is near the
+ *                     cold figure, see bench/RESULTS.md).
  *   pool-roundtrip:   submit one job and wait for its result, 100,000 times; ns each.
  *   pool-roundtrip-caller-runs: the same on a pool created with caller_runs (the waiting
  *                     thread runs a job no worker has started, as oneTBB's wait does).
@@ -22,6 +26,8 @@
 #include "bench.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
 
 static _Atomic long counter;
 static long target;
@@ -65,6 +71,28 @@ static double throughput_futures(weft_pool *p, long n)
         exit(1);
     }
     free(fs);
+    return (double)n / ((double)dt / 1e9);
+}
+
+/* The bound that fresh memory alone puts on pool-throughput-futures: its n jobs, each kept
+ * with its future, live in n blocks of JOB_STRIDE bytes that a fresh process maps as the
+ * library does (2 MiB huge pages asked for and filled in one call, src/core/alloc.c); this
+ * times only that filling (the kernel clearing the pages) and returns n per that time. */
+#define JOB_STRIDE 112                 /* a job with its future, as carved (src/pool/pool.c) */
+#define HUGE (2u << 20)
+
+static double page_bound(long n)
+{
+    size_t len = ((size_t)n * JOB_STRIDE + HUGE - 1) & ~(size_t)(HUGE - 1);
+    char *m = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) exit(1);
+    char *a = (char *)(((uintptr_t)m + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    (void)madvise(a, len, MADV_HUGEPAGE);
+    int64_t t0 = weft_now();
+    if (madvise(a, len, 23 /* MADV_POPULATE_WRITE */) != 0)
+        for (size_t off = 0; off < len; off += 4096) a[off] = 1;   /* older kernels */
+    int64_t dt = weft_now() - t0;
+    munmap(m, len + HUGE);
     return (double)n / ((double)dt / 1e9);
 }
 
@@ -144,6 +172,7 @@ int main(int argc, char **argv)
     bench_result("pool-throughput", throughput(p, n));
     bench_result("pool-throughput-futures", throughput_futures(p, n));
     bench_result("pool-throughput-futures-warm", throughput_futures(p, n));
+    bench_result("pool-futures-page-bound", page_bound(n));
     bench_result("pool-roundtrip", roundtrip(p, rt));
     weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
     o.max_workers = 2;
