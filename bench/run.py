@@ -439,7 +439,7 @@ GROUPS = [
     # how far below it Go's one-P channel goes (issue 18's note).
     # pool-futures-page-bound (weft_pool, weft-only) is no pool either: the
     # jobs/s pool-throughput-futures would reach if clearing its fresh pages
-    # were all it did; RATIO pool-throughput-futures weft/page-bound.
+    # were all it did; RATIO pool-throughput-futures cold/page-bound.
     # as-completed-1k / -100k are weft-only (ns per completion).
     Group("pool", ["pool-throughput", "pool-throughput-futures",
                    "pool-throughput-futures-warm", "pool-futures-page-bound",
@@ -468,7 +468,7 @@ GROUPS = [
                 denominator_system="go"),
         Derived("pool-roundtrip", "go/floor", "pool-roundtrip", "pool-roundtrip",
                 system="go", denominator_system="floor"),
-        Derived("pool-throughput-futures", "weft/page-bound",
+        Derived("pool-throughput-futures", "cold/page-bound",
                 "pool-throughput-futures", "pool-futures-page-bound"),
     ]),
     # Echo servers on one thread, 64-byte ping-pong from one load process
