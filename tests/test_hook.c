@@ -1108,6 +1108,69 @@ static void test_cancelled_sleep_and_fork_resolve(void)
     CHECK_OK(weft_run(coro_cancel_and_fork, NULL, NULL));
 }
 
+/* A lookup from a compact coroutine runs on its own thread (its record cannot be lent to the
+ * resolver pool), yet an expired deadline scope and a cancel still refuse it before it runs,
+ * as the pool hand-off's wait does for a plain coroutine (ETIMEDOUT, ECANCELED; the hostent
+ * calls say NO_RECOVERY). Where compact coroutines are not available (ASan, TSan, aarch64)
+ * the coroutine is a plain one and the answers are the same. */
+static int compact_lookups(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    struct addrinfo hints = { .ai_family = AF_INET }, *ai = NULL;
+    weft_scope sc;
+    CHECK_OK(weft_scope_enter(&sc, 0, 0));
+    errno = 0;
+    CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), EAI_SYSTEM);
+    CHECK_EQ(errno, ETIMEDOUT);
+    struct hostent he, *hr;
+    char hb[1024];
+    int herr = 0;
+    CHECK(gethostbyname_r("localhost", &he, hb, sizeof hb, &hr, &herr) != 0);
+    CHECK(hr == NULL);
+    CHECK_EQ(herr, NO_RECOVERY);
+    CHECK_RC(weft_scope_leave(&sc), -ETIMEDOUT);
+    /* inside a live scope the lookup runs */
+    CHECK_OK(weft_scope_enter(&sc, 5 * WEFT_SEC, 0));
+    CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), 0);
+    freeaddrinfo(ai);
+    CHECK_OK(weft_scope_leave(&sc));
+    return 0;
+}
+
+static int compact_cancelled_lookup(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    while (weft_yield() == 0) {}                         /* until cancelled */
+    CHECK(weft_cancelled());
+    struct addrinfo hints = { .ai_family = AF_INET }, *ai = NULL;
+    errno = 0;
+    CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), EAI_SYSTEM);
+    CHECK_EQ(errno, ECANCELED);
+    return 0;
+}
+
+static int coro_compact_resolve(void *arg, void **res)
+{
+    (void)arg; (void)res;
+    weft_spawn_opts o = WEFT_SPAWN_OPTS_INIT;
+    o.flags = WEFT_SPAWN_COMPACT;
+    weft_future *t;
+    CHECK_OK(weft_spawn_ex(&t, &o, compact_lookups, NULL));
+    CHECK_OK(weft_future_result(t, 5 * WEFT_SEC, NULL));
+    weft_future_release(t);
+    CHECK_OK(weft_spawn_ex(&t, &o, compact_cancelled_lookup, NULL));
+    CHECK_OK(weft_sleep(WEFT_MS));                       /* it is yielding in its loop now */
+    CHECK_OK(weft_future_cancel(t));
+    CHECK_OK(weft_future_result(t, 5 * WEFT_SEC, NULL));
+    weft_future_release(t);
+    return 0;
+}
+
+static void test_compact_resolve_refused(void)
+{
+    CHECK_OK(weft_run(coro_compact_resolve, NULL, NULL));
+}
+
 /* A blocking connect to a Unix listener whose backlog is full waits (libc blocks), and
  * huge timeouts mean "long", not "expired". */
 static int coro_unix_backlog(void *arg, void **res)
@@ -1171,6 +1234,7 @@ int main(void)
     RUN(test_blocking_write_writes_all);
     RUN(test_socket_timeouts);
     RUN(test_cancel_and_scope);
+    RUN(test_compact_resolve_refused);
     RUN(test_sleeps);
     RUN(test_poll_select_epoll);
     RUN(test_shared_descriptor);

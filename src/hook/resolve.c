@@ -91,11 +91,15 @@ static int run(void *arg, void **result)
 /* Runs l on the pool and waits; 0, or weft's error (the lookup did not run). A compact
  * coroutine cannot lend l (on its stack) to a pool thread: it makes the call itself,
  * blocking its thread as an unhooked call would (on its run stack: WEFT_STACK_DEFAULT
- * bytes, as a plain coroutine's), unless it is cancelled already. */
+ * bytes, as a plain coroutine's), unless it is cancelled already or a deadline scope has
+ * expired (-ECANCELED, -ETIMEDOUT: what the hand-off's wait would have said at once). */
 static int offload(struct lookup *l)
 {
     if (weft_in_compact_coroutine()) {
-        if (weft_cancelled()) return -ECANCELED;
+        /* A wait of 1 ns makes both checks, as every blocking call does (this library sees
+         * only libweft's public API); once the lookup runs, nothing cuts it short. */
+        int rc = weft_sleep(1);
+        if (rc) return rc;
         run(l, NULL);
         errno = l->err;
         h_errno = l->herr;
