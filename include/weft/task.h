@@ -72,8 +72,8 @@ typedef struct weft_spawn_opts {
  * DNS lookups run on its thread (blocking the loop for their duration) instead of a pool
  * thread. The table is in docs/COMPACT_STACKS.md. stack_size must be 0 or at most
  * WEFT_STACK_DEFAULT: a compact coroutine always gets the whole run stack.
- * Where compact stacks are not available (weft_compact_stacks() false: aarch64, ASan
- * and TSan builds, kernels without guard pages) the flag is ignored. */
+ * Where compact stacks are not available (weft_compact_stacks() false: ASan and TSan
+ * builds, kernels without guard pages) the flag is ignored. */
 #define WEFT_SPAWN_COMPACT 1u
 
 /* Whether WEFT_SPAWN_COMPACT gives compact coroutines in this build on this machine. Any

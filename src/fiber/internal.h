@@ -155,7 +155,7 @@ static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool e
 #endif
 }
 
-/* ---- compact fibers (compact.c, compact_x86_64.S): many share one run stack -------------
+/* ---- compact fibers (compact.c, compact_<arch>.S): many share one run stack -------------
  *
  * A compact fiber's frames live on its run stack while it runs, and stay there after it
  * switches away as long as no other compact fiber of that run stack needs it (it is the
@@ -172,11 +172,11 @@ static inline void weft__fiber_switch(weft__fiber *from, weft__fiber *to, bool e
  * keeps that for weft's own bookkeeping (the park record, loop/internal.h); users keep it
  * for theirs (docs/COMPACT_STACKS.md).
  *
- * Available on x86_64 in builds without ASan or TSan (neither tool is told about the
- * copies); elsewhere WEFT__HAVE_COMPACT is 0 and compact spawns run on stacks of their
- * own. Everything here runs on the run stack's loop thread.
+ * Available on x86_64 and aarch64 in builds without ASan or TSan (neither tool is told
+ * about the copies); elsewhere WEFT__HAVE_COMPACT is 0 and compact spawns run on stacks of
+ * their own. Everything here runs on the run stack's loop thread.
  */
-#if defined(__x86_64__) && !WEFT_ASAN && !WEFT_TSAN
+#if (defined(__x86_64__) || defined(__aarch64__)) && !WEFT_ASAN && !WEFT_TSAN
 #define WEFT__HAVE_COMPACT 1
 #else
 #define WEFT__HAVE_COMPACT 0
@@ -231,7 +231,7 @@ static inline void weft__cfiber_end(weft__cfiber *c)
 /* Forgets an ended (or never started) c: frees its save buffer. */
 void weft__cfiber_release(weft__cfiber *c);
 
-/* The copying switch (compact_x86_64.S): pushes the callee-saved state as
+/* The copying switch (compact_x86_64.S, compact_aarch64.S): pushes the callee-saved state as
  * weft__ctx_switch does, stores the stack pointer in *save_sp, moves to scratch_top and
  * calls between(arg) there, then loads *load_sp (read after the call) and pops the same
  * frame; on the resumed side it reaps as weft__ctx_switch does (reap: the loop's zombie

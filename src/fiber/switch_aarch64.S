@@ -36,6 +36,11 @@ weft__ctx_switch:
     mov     x9, sp
     str     x9, [x0]
     mov     sp, x1
+    /* The resumed side, also entered by the copying switch (compact_aarch64.S) with sp at
+     * the incoming frame and x2 = reap. */
+    .globl  weft__ctx_resume
+    .hidden weft__ctx_resume
+weft__ctx_resume:
     ldr     x9, [sp, #160]
     msr     fpcr, x9
     ldp     x19, x20, [sp, #0]
