@@ -1111,11 +1111,12 @@ static void test_cancelled_sleep_and_fork_resolve(void)
 /* A lookup from a compact coroutine runs on its own thread (its record cannot be lent to the
  * resolver pool), yet an expired deadline scope and a cancel still refuse it before it runs,
  * as the pool hand-off's wait does for a plain coroutine (ETIMEDOUT, ECANCELED; the hostent
- * calls say NO_RECOVERY). Where compact coroutines are not available (ASan, TSan, aarch64)
+ * calls say NO_RECOVERY). Where compact coroutines are not available (ASan, TSan builds)
  * the coroutine is a plain one and the answers are the same. */
 static int compact_lookups(void *arg, void **res)
 {
     (void)arg; (void)res;
+    CHECK_EQ(weft_in_compact_coroutine(), weft_compact_stacks());
     struct addrinfo hints = { .ai_family = AF_INET }, *ai = NULL;
     weft_scope sc;
     CHECK_OK(weft_scope_enter(&sc, 0, 0));

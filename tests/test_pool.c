@@ -975,6 +975,76 @@ static void test_caller_runs_races_with_cancel(void)
     weft_event_destroy(help_gate);
 }
 
+/* caller_runs and shutdown (a newcomer's findings). A job its waiting thread runs is one of
+ * the pool's jobs: shutdown(wait) returns only after it has run (it returned while the job
+ * still ran, and weft_pool_destroy then freed the pool under it), and a shutdown(wait) of
+ * the pool from inside it is -EDEADLK (it hung: it waited for a worker that waited on the
+ * job). The single worker is kept busy, so the queued job can only run on its waiter. */
+typedef struct {
+    weft_pool *p;
+    weft_event *started;
+    _Atomic int done;
+    int shutdown_rc;
+    bool try_shutdown;                 /* the job calls shutdown(wait) on its own pool */
+} inline_job;
+
+static int slow_inline_job(void *arg, void **result)
+{
+    (void)result;
+    inline_job *ij = arg;
+    CHECK_OK(weft_event_set(ij->started));
+    if (ij->try_shutdown) ij->shutdown_rc = weft_pool_shutdown(ij->p, true, false);
+    CHECK_OK(weft_sleep(100 * WEFT_MS));
+    atomic_store(&ij->done, 1);
+    return 0;
+}
+
+static int submit_and_wait_inline(void *arg, void **result)
+{
+    (void)result;
+    inline_job *ij = arg;
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(ij->p, &f, slow_inline_job, ij));
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));   /* runs it: the worker is busy */
+    weft_future_release(f);
+    return 0;
+}
+
+static void inline_shutdown_case(bool try_shutdown)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 1;
+    o.caller_runs = true;
+    inline_job ij = { .try_shutdown = try_shutdown, .shutdown_rc = 1 };
+    CHECK_OK(weft_pool_create_ex(&ij.p, &o));
+    CHECK_OK(weft_event_create(&ij.started));
+    weft_event *gate;
+    CHECK_OK(weft_event_create(&gate));
+    weft_future *busy;
+    CHECK_OK(weft_pool_submit(ij.p, &busy, wait_event, gate));
+    while (weft_pool_workers(ij.p) < 1) CHECK_OK(weft_sleep(WEFT_MS));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, submit_and_wait_inline, &ij));
+    CHECK_OK(weft_event_wait(ij.started, 10 * WEFT_SEC));
+    CHECK_OK(weft_event_set(gate));                 /* the worker may leave now */
+    CHECK_OK(weft_future_result(busy, WEFT_FOREVER, NULL));
+    weft_future_release(busy);
+    CHECK_OK(weft_pool_shutdown(ij.p, true, false));
+    CHECK_EQ(atomic_load(&ij.done), 1);             /* the inline job has run to its end */
+    weft_pool_destroy(ij.p);                        /* nothing may use it now (ASan) */
+    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
+    weft_thread_release(t);
+    if (try_shutdown) CHECK_RC(ij.shutdown_rc, -EDEADLK);
+    weft_event_destroy(gate);
+    weft_event_destroy(ij.started);
+}
+
+static void test_caller_runs_shutdown(void)
+{
+    inline_shutdown_case(false);
+    inline_shutdown_case(true);
+}
+
 /* A done callback of a job that is done cannot be taken back: it runs (or is running). An
  * owned completion publishes DONE before it takes the lock to run the callbacks, and a
  * remove in between found the callback still listed and took it (the perturbation point
@@ -1047,6 +1117,7 @@ int main(void)
     RUN(test_caller_runs);
     RUN(test_completion_races_with_watchers);
     RUN(test_caller_runs_races_with_cancel);
+    RUN(test_caller_runs_shutdown);
     RUN(test_remove_callback_of_a_done_job);
     RUN(test_bad_arguments);
     return check_done();

@@ -1,7 +1,7 @@
 /*
  * The floor under any thread pool's round trip: the bare cross-CPU hand-off.
  *
- * Two pthreads, two counters on lines of their own. The "submitter" stores i into one, the
+ * Two pthreads, pinned to two distinct CPUs, two counters on lines of their own. The "submitter" stores i into one, the
  * "worker" spins (pause) until it sees i and stores i into the other, the submitter spins
  * until it sees that: one request and one reply cross between the two CPUs, each one cache
  * line, with nothing else done — no job, no allocation, no queue, no future, no sleep.
@@ -13,14 +13,30 @@
  * Usage: pool_floor [roundtrips]   (default 1,000,000; a warm-up of a tenth first)
  * Prints exactly: RESULT pool-roundtrip <ns per round trip>
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "peer.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
-static _Alignas(64) _Atomic unsigned long request;
-static _Alignas(64) _Atomic unsigned long reply;
+/* 128 apart: not a pair the adjacent-line prefetcher fetches together. */
+static _Alignas(128) _Atomic unsigned long request;
+static _Alignas(128) _Atomic unsigned long reply;
 static unsigned long total;
+static int cpus[2];                     /* two distinct CPUs the process may run on */
+
+/* Pins the calling thread to cpu (best effort: unpinned, the floor is that of wherever the
+ * scheduler puts the two threads). */
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
 
 static inline void relax(void)
 {
@@ -34,6 +50,7 @@ static inline void relax(void)
 static void *worker(void *arg)
 {
     (void)arg;
+    pin(cpus[1]);
     for (unsigned long i = 1; i <= total; i++) {
         while (atomic_load_explicit(&request, memory_order_acquire) != i) relax();
         atomic_store_explicit(&reply, i, memory_order_release);
@@ -58,6 +75,16 @@ int main(int argc, char **argv)
                                : 1000000;
     unsigned long warm = n / 10;
     total = warm + n;
+    /* Two spinning threads on one CPU would wait a timeslice per hand-off (hours): with
+     * fewer than two CPUs allowed there is no cross-CPU floor to measure. */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2) {
+        fprintf(stderr, "pool_floor: needs two CPUs\n");
+        return 2;
+    }
+    for (int c = 0, k = 0; c < CPU_SETSIZE && k < 2; c++)
+        if (CPU_ISSET(c, &allowed)) cpus[k++] = c;
+    pin(cpus[0]);
     pthread_t t;
     if (pthread_create(&t, NULL, worker, NULL) != 0) {
         perror("pthread_create");

@@ -58,16 +58,23 @@ typedef struct weft_pool_opts_ex {
                                         no deadline scope, no loop to run) for a job no worker
                                         has started runs it itself, as oneTBB's
                                         task_group::wait and Java's ForkJoinPool join do: a
-                                        submit-and-wait then costs no hand-off. Off by default:
-                                        with it a job may run outside the workers (without
-                                        the initializer's per-thread state, under another
-                                        thread's name, and beside max_workers running
-                                        ones: do not use it for a pool of 1 that serialises
-                                        its jobs). Coroutines never run jobs. */
+                                        submit-and-wait then costs no hand-off. The waits
+                                        that do: weft_future_result and
+                                        weft_run_in_executor with WEFT_FOREVER (so also
+                                        weft_pool_map's, for items no worker took yet);
+                                        weft_wait and weft_as_completed never do. Off by
+                                        default: with it a job may run outside the workers
+                                        (without the initializer's per-thread state, before
+                                        the initializer has run or failed, under another
+                                        thread's name, and beside max_workers running ones:
+                                        do not use it for a pool of 1 that serialises its
+                                        jobs). Such a job is still the pool's: shutdown(wait)
+                                        waits for it, and from inside it is -EDEADLK.
+                                        Coroutines never run jobs. */
 } weft_pool_opts_ex;
 #define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
 
-/* weft_pool_create with every option. Errors: -EINVAL (pool NULL, max_workers or
+/* weft_pool_create with every option (opts NULL: every default). Errors: -EINVAL (pool NULL, max_workers or
  * max_extra_workers < 0, a negative idle_timeout other than WEFT_FOREVER), -ENOMEM. Any
  * context; never blocks. */
 WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);
@@ -78,7 +85,7 @@ WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts
  * either refused or its job runs (unless cancel_futures cancels it). Any context, including
  * the pool's own jobs; never blocks. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (after
  * weft_pool_shutdown), the initializer's error (a broken pool), -EAGAIN (no worker thread
- * could be started and none runs). */
+ * could be started and none runs); on an error *f is left as it was. */
 WEFT_API int weft_pool_submit(weft_pool *pool, weft_future **f, weft_fn fn, void *arg);
 
 /* Stops accepting jobs (later submissions: -ESHUTDOWN). cancel_futures: jobs not yet

@@ -366,6 +366,8 @@ typedef struct weft__tls {
                                            flag (pool/pool.c; read by weft_cancelled and by
                                            thread waits) */
     void *pool;                         /* the pool this thread works for (pool/pool.c) */
+    void *inline_pool;                  /* the caller_runs pool whose job this thread runs
+                                           as its waiter, or NULL (pool/pool.c) */
     int pool_blocked;                   /* its waits on that pool's jobs now counted as
                                            blocked (pool/pool.c) */
 } weft__tls;

@@ -97,7 +97,9 @@ static int offload(struct lookup *l)
 {
     if (weft_in_compact_coroutine()) {
         /* A wait of 1 ns makes both checks, as every blocking call does (this library sees
-         * only libweft's public API); once the lookup runs, nothing cuts it short. */
+         * only libweft's public API); once the lookup runs, nothing cuts it short. A cancel
+         * already known (also one posted from another thread) skips the park. */
+        if (weft_cancelled()) return -ECANCELED;
         int rc = weft_sleep(1);
         if (rc) return rc;
         run(l, NULL);

@@ -55,7 +55,7 @@ enum { QUEUED, RUNNING, CANCELLED };
 typedef struct item {
     /* In the inbox: the item below (LINKING while its push completes). Once a worker has
      * taken the inbox: the FIFO / in-hand link (qm, or the worker's own hand), through
-     * next_of / set_next. One field for both keeps a job in 104 bytes; atomic (relaxed
+     * next_of / set_next. One field for both keeps a job in 112 bytes; atomic (relaxed
      * after the inbox) because a submitter's unpush may still read it as a worker turns it
      * into a FIFO link (its CAS then fails: the item is no longer the inbox's head). */
     _Atomic(struct item *) link;
@@ -64,6 +64,11 @@ typedef struct item {
     _Atomic int state;                /* jobs only (a bare item is nobody's to cancel) */
     _Atomic bool cancel;              /* jobs only: a running job was asked to stop */
     bool bare;                        /* no future: a detached submit */
+    bool helpable;                    /* jobs only: of a caller_runs pool (job_help reads
+                                         this, not the pool, before it has claimed the job) */
+    _Atomic bool settled;             /* jobs only: whoever claimed it outside run_job (a
+                                         helping waiter or worker) holds the pool alive on
+                                         its own now (see job_help) */
 } item;
 
 typedef struct job {
@@ -95,6 +100,11 @@ struct weft_pool {
     _Atomic uint32_t wake_pending;    /* a wake-up was sent and no worker has gone to
                                          sleep or woken since */
     _Atomic int submitting;           /* submits in progress (shutdown waits for them) */
+    /* caller_runs only (job_help): waiters running jobs they claimed (shutdown(wait) waits
+     * for them; each also holds a reference), and whether one has come since the spinner
+     * last looked (it then looks lazily). Here because a helper's unpush takes this line. */
+    _Atomic int helpers;
+    _Atomic bool helped;
     /* Futex word, bumped to wake sleepers: a line of its own (sleepers read it). */
     _Alignas(64) _Atomic uint32_t seq;
     /* Workers' side. */
@@ -170,20 +180,43 @@ static void job_free(weft_future *f)
 
 static void start_worker_if_needed(weft_pool *p, bool compensating);
 
-/* Runs j on the calling thread if it has not started; true if it did. The queue keeps its
- * reference (the worker that pops the job later skips it). */
-static bool run_here(job *j)
+/* Claims j for the calling thread, which is not the worker that popped it (a waiter that
+ * helps): true if it had not started. The queue keeps its reference; a worker that pops
+ * the job later skips it, once the claimer has set `settled` (wait_settled). */
+static bool claim(job *j)
 {
     int s = QUEUED;
-    if (!atomic_compare_exchange_strong(&j->it.state, &s, RUNNING)) return false;
+    return atomic_compare_exchange_strong(&j->it.state, &s, RUNNING);
+}
+
+/* A worker (or the drain) has met a job that a helper claimed: it waits, before it drops
+ * the queue's reference or goes on to leave, until the claimer holds the pool alive on its
+ * own (a few instructions after its claim: job_help). While the job is queued or in a
+ * worker's hand, the pool cannot end (its last worker stays while anything is queued), so
+ * the claimer may still take its reference. */
+static void wait_settled(item *it)
+{
+    for (unsigned i = 0; !atomic_load_explicit(&it->settled, memory_order_acquire); i++) {
+        if (i < 256) weft__cpu_relax();
+        else sched_yield();                  /* the claimer was preempted */
+    }
+}
+
+/* Runs j, claimed by the calling thread. While it runs, the thread counts as running a job
+ * of the pool (inline_pool: a shutdown(wait) of the pool from the job is -EDEADLK, as from
+ * a worker's). */
+static void run_claimed(job *j)
+{
     weft__tls *t = weft__tls_get();
     const _Atomic bool *outer = t->job_cancel;
+    void *outer_pool = t->inline_pool;
     t->job_cancel = &j->it.cancel;
+    t->inline_pool = j->pool;
     void *result = NULL;
     int err = j->it.fn(j->it.arg, &result);
     t->job_cancel = outer;
+    t->inline_pool = outer_pool;
     weft__future_complete_owned(&j->fut, err, result);
-    return true;
 }
 
 /* A thread waits on a job's future. A worker of that job's pool first runs the job itself
@@ -196,7 +229,11 @@ static void job_blocking(weft_future *f, int delta)
     weft_pool *p = j->pool;
     weft__tls *t = weft__tls_get();
     if (t->pool != p) return;
-    if (delta > 0 && run_here(j)) return;   /* done: the wait that follows returns at once */
+    if (delta > 0 && claim(j)) {            /* done: the wait that follows returns at once */
+        atomic_store_explicit(&j->it.settled, true, memory_order_release);  /* a worker */
+        run_claimed(j);
+        return;
+    }
     if (delta < 0 && !t->pool_blocked) return;
     weft__mutex_lock(&p->m);
     atomic_fetch_add(&p->blocked, delta);
@@ -293,16 +330,25 @@ static bool unpush(weft_pool *p, item *j)
 static bool job_help(weft_future *f)
 {
     job *j = job_of(f);
+    /* Nothing of the pool is read before the claim: the job may have completed, and the
+     * pool have been shut down and destroyed, since the caller looked (j->pool is only
+     * compared here). */
+    if (!j->it.helpable || weft__tls_get()->pool == j->pool) return false;
+    if (!claim(j)) return false;              /* a worker's, or cancelled: wait for it */
+    /* Claimed and not run, so the pool is alive (wait_settled): hold it, and count this
+     * run for shutdown(wait), before any worker may go on past the job. */
     weft_pool *p = j->pool;
-    if (!p->caller_runs || weft__tls_get()->pool == p) return false;
-    if (unpush(p, &j->it)) {
-        /* False if a cancel won the job first: its completion may still be on its way, so
-         * the caller must wait for it (its own reference keeps the job alive). */
-        bool ran = run_here(j);
-        weft_future_release(&j->fut);         /* the queue's reference: off the queue now */
-        return ran;
-    }
-    return run_here(j);
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->helpers, 1, memory_order_seq_cst);
+    atomic_store_explicit(&j->it.settled, true, memory_order_release);
+    if (!atomic_load_explicit(&p->helped, memory_order_relaxed))
+        atomic_store_explicit(&p->helped, true, memory_order_relaxed);
+    bool off_queue = unpush(p, &j->it);       /* usually: it is the inbox's newest */
+    run_claimed(j);
+    if (off_queue) weft_future_release(&j->fut);   /* the queue's reference */
+    atomic_fetch_sub_explicit(&p->helpers, 1, memory_order_release);
+    pool_unref(p);
+    return true;
 }
 
 static void wake_one(weft_pool *p);
@@ -376,6 +422,8 @@ static void run_job(weft_pool *p, item *it, bool *token)
             *token = atomic_compare_exchange_strong(&p->spinning, &zero, 1);
         }
         weft__future_complete_owned(&j->fut, err, result);
+    } else if (s == RUNNING) {
+        wait_settled(it);                      /* a helper's: see job_help */
     }
     weft_future_release(&j->fut);              /* the queue's reference */
 }
@@ -392,6 +440,8 @@ static void cancel_queued(item *it, int err)
     int s = QUEUED;
     if (atomic_compare_exchange_strong(&it->state, &s, CANCELLED))
         weft__future_complete_owned(&j->fut, err, NULL);
+    else if (s == RUNNING)
+        wait_settled(it);                      /* a helper's: see job_help */
     weft_future_release(&j->fut);
 }
 
@@ -481,17 +531,22 @@ static item *next_job(weft_pool *p, bool *token, item **more)
              * takes it back with one CAS on a line it already holds: a worker looking at
              * every pause takes that line away after each push and often the job too, a
              * cross-CPU hand-off each way (a submit-and-wait took 140-290 ns in the slow
-             * mode, 73-90 ns with this). So such a pool's spinner looks lazily; a job
-             * nobody helps with waits for at most one such gap (a few us: still far less
-             * than waking a sleeper). */
-            if (p->caller_runs) {
+             * mode, 71-119 ns with this). So while waiters help (`helped`: one has come
+             * since the last spin began) the spinner looks lazily; a job nobody helps
+             * with then waits at most one such gap (a few us: still far less than waking
+             * a sleeper). Coroutines' and timed waits never help: the spin after them is
+             * eager, as in any pool. */
+            if (atomic_load_explicit(&p->helped, memory_order_relaxed) &&
+                atomic_exchange_explicit(&p->helped, false, memory_order_relaxed)) {
                 eager_end = now;
                 pause = MAX_PAUSE;
             }
             for (unsigned i = 1;; i++) {
                 if (!queue_looks_empty(p) && (j = pop_more(p, more)) != NULL) break;
                 if (atomic_load_explicit(&p->stopping, memory_order_acquire)) break;
-                if ((i & 15) == 0) {
+                /* The clock every 16 looks, or every look once they are 16 pauses or more
+                 * apart (else a lazy spin would run 1.5-2x SPIN_NS). */
+                if ((i & 15) == 0 || pause >= 16) {
                     now = weft_now();
                     if (now >= spin_end) break;
                     /* Past the eager window, look less and less often: each look takes
@@ -779,6 +834,8 @@ static int submit_job(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
     atomic_init(&j->it.state, QUEUED);
     atomic_init(&j->it.cancel, false);
     j->it.bare = false;
+    j->it.helpable = p->caller_runs;
+    atomic_init(&j->it.settled, false);
     push(p, &j->it);
     weft__perturb(WEFT__PP_POOL_SUBMIT);
     wake_or_grow(p);
@@ -838,10 +895,18 @@ int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
     return rc;
 }
 
+/* Whether the calling thread runs a job of p now (as a worker, or as a caller_runs
+ * waiter): a shutdown(wait) would wait for itself. */
+static bool in_own_job(weft_pool *p)
+{
+    weft__tls *t = weft__tls_get();
+    return t->pool == p || t->inline_pool == p;
+}
+
 int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
 {
     if (!p) return -EINVAL;
-    if (wait && weft__tls_get()->pool == p) return -EDEADLK;
+    if (wait && in_own_job(p)) return -EDEADLK;
     atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
     weft__store_load_fence();       /* pairs with a submit's submitting++, then shutdown read */
     /* Detached submits in progress finish first (a few hundred ns; a thread start at
@@ -872,6 +937,11 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     weft_scope s;
     weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     int rc = weft_event_wait(p->exited, WEFT_FOREVER);
+    /* caller_runs: waiters may still be running jobs they took (job_help counts itself
+     * before it takes one, and none can take one now: nothing is queued). Rare and short
+     * of a job's length: polled, 1 us doubling to 1 ms, in any context. */
+    for (int64_t d = WEFT_US; rc == 0 && atomic_load(&p->helpers); d = d < WEFT_MS ? 2 * d : d)
+        rc = weft_sleep(d);
     weft_scope_leave(&s);
     return rc;
 }
@@ -879,7 +949,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
 void weft_pool_destroy(weft_pool *p)
 {
     if (!p) return;
-    weft_pool_shutdown(p, weft__tls_get()->pool != p, false);
+    weft_pool_shutdown(p, !in_own_job(p), false);
     pool_unref(p);
 }
 
