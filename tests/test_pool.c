@@ -1039,10 +1039,73 @@ static void inline_shutdown_case(bool try_shutdown)
     weft_event_destroy(ij.started);
 }
 
+/* Nested: a thread runs a job of P as its waiter, that job waits on a job of Q and runs it
+ * too, and that one shuts P down with wait: -EDEADLK (only the innermost pool was
+ * remembered, and the shutdown waited for its own thread: a reviewer's finding). Both
+ * workers are kept busy, so both jobs can only run on the waiting thread. */
+static weft_pool *nest_p, *nest_q;
+static _Atomic int nest_rc = 1;
+
+static int nest_inner(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    atomic_store(&nest_rc, weft_pool_shutdown(nest_p, true, false));
+    return 0;
+}
+
+static int nest_outer(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(nest_q, &f, nest_inner, NULL));
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    weft_future_release(f);
+    return 0;
+}
+
+static int nest_waiter(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(nest_p, &f, nest_outer, NULL));
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    weft_future_release(f);
+    return 0;
+}
+
+static void test_caller_runs_nested_shutdown(void)
+{
+    weft_pool_opts_ex o = WEFT_POOL_OPTS_EX_INIT;
+    o.max_workers = 1;
+    o.caller_runs = true;
+    CHECK_OK(weft_pool_create_ex(&nest_p, &o));
+    CHECK_OK(weft_pool_create_ex(&nest_q, &o));
+    weft_event *gate;
+    CHECK_OK(weft_event_create(&gate));
+    weft_future *bp, *bq;
+    CHECK_OK(weft_pool_submit(nest_p, &bp, wait_event, gate));
+    CHECK_OK(weft_pool_submit(nest_q, &bq, wait_event, gate));
+    while (weft_pool_workers(nest_p) < 1 || weft_pool_workers(nest_q) < 1)
+        CHECK_OK(weft_sleep(WEFT_MS));
+    weft_thread *t;
+    CHECK_OK(weft_thread_start(&t, NULL, nest_waiter, NULL));
+    for (int i = 0; i < 1000 && atomic_load(&nest_rc) == 1; i++) CHECK_OK(weft_sleep(WEFT_MS));
+    CHECK_RC(atomic_load(&nest_rc), -EDEADLK);       /* 1: still waiting for itself */
+    CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
+    weft_thread_release(t);
+    CHECK_OK(weft_event_set(gate));
+    weft_future_release(bp);
+    weft_future_release(bq);
+    weft_pool_destroy(nest_q);
+    weft_pool_destroy(nest_p);
+    weft_event_destroy(gate);
+}
+
 static void test_caller_runs_shutdown(void)
 {
     inline_shutdown_case(false);
     inline_shutdown_case(true);
+    test_caller_runs_nested_shutdown();
 }
 
 /* A done callback of a job that is done cannot be taken back: it runs (or is running). An

@@ -366,8 +366,9 @@ typedef struct weft__tls {
                                            flag (pool/pool.c; read by weft_cancelled and by
                                            thread waits) */
     void *pool;                         /* the pool this thread works for (pool/pool.c) */
-    void *inline_pool;                  /* the caller_runs pool whose job this thread runs
-                                           as its waiter, or NULL (pool/pool.c) */
+    void *inline_jobs;                  /* the jobs this thread runs as their waiter,
+                                           innermost first: a chain of frames on its stack
+                                           (pool/pool.c, run_claimed), or NULL */
     int pool_blocked;                   /* its waits on that pool's jobs now counted as
                                            blocked (pool/pool.c) */
 } weft__tls;

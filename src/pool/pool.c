@@ -202,20 +202,27 @@ static void wait_settled(item *it)
     }
 }
 
+/* A job a thread runs as its waiter (run_claimed), linked to the one it runs inside, if
+ * any: a job of pool P may wait on a job of pool Q and run that one too. */
+typedef struct inline_job {
+    weft_pool *pool;
+    struct inline_job *outer;
+} inline_job;
+
 /* Runs j, claimed by the calling thread. While it runs, the thread counts as running a job
- * of the pool (inline_pool: a shutdown(wait) of the pool from the job is -EDEADLK, as from
- * a worker's). */
+ * of the pool (weft__tls.inline_jobs, walked by in_own_job: a shutdown(wait) of this pool,
+ * or of any whose job it runs inside, is -EDEADLK, as from a worker). */
 static void run_claimed(job *j)
 {
     weft__tls *t = weft__tls_get();
     const _Atomic bool *outer = t->job_cancel;
-    void *outer_pool = t->inline_pool;
+    inline_job frame = { j->pool, t->inline_jobs };
     t->job_cancel = &j->it.cancel;
-    t->inline_pool = j->pool;
+    t->inline_jobs = &frame;
     void *result = NULL;
     int err = j->it.fn(j->it.arg, &result);
     t->job_cancel = outer;
-    t->inline_pool = outer_pool;
+    t->inline_jobs = frame.outer;
     weft__future_complete_owned(&j->fut, err, result);
 }
 
@@ -900,7 +907,10 @@ int weft_pool_submit(weft_pool *p, weft_future **f, weft_fn fn, void *arg)
 static bool in_own_job(weft_pool *p)
 {
     weft__tls *t = weft__tls_get();
-    return t->pool == p || t->inline_pool == p;
+    if (t->pool == p) return true;
+    for (const inline_job *f = t->inline_jobs; f; f = f->outer)
+        if (f->pool == p) return true;
+    return false;
 }
 
 int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
