@@ -100,11 +100,13 @@ struct weft_pool {
     _Atomic uint32_t wake_pending;    /* a wake-up was sent and no worker has gone to
                                          sleep or woken since */
     _Atomic int submitting;           /* submits in progress (shutdown waits for them) */
-    /* caller_runs only (job_help): waiters running jobs they claimed (shutdown(wait) waits
-     * for them; each also holds a reference), and whether one has come since the spinner
-     * last looked (it then looks lazily). Here because a helper's unpush takes this line. */
-    _Atomic int helpers;
-    _Atomic bool helped;
+    /* References: the creator's, one per worker thread, and, in the upper half (HELPER),
+     * one per waiter running a job it claimed (caller_runs: job_help), which
+     * shutdown(wait) also waits for. One word, so that a helper takes and drops both with
+     * one read-modify-write each; on this line, which its unpush takes anyway. */
+    _Atomic uint64_t refs;
+    _Atomic bool helped;              /* caller_runs: a waiter has helped since the spinner
+                                         last began to look (it then looks lazily) */
     /* Futex word, bumped to wake sleepers: a line of its own (sleepers read it). */
     _Alignas(64) _Atomic uint32_t seq;
     /* Workers' side. */
@@ -115,7 +117,6 @@ struct weft_pool {
     _Atomic(item *) fifo_peek;        /* fifo, readable without qm (for spinning) */
     /* Bookkeeping, under m. */
     _Alignas(64) weft__mutex m;
-    _Atomic uint32_t refs;
     int max_workers;
     int max_extra;
     _Atomic int workers;              /* threads alive (changed under m) */
@@ -143,13 +144,21 @@ static job *job_of(weft_future *f) { return weft__container_of(f, job, fut); }
 
 static void drain(weft_pool *p, int err);
 
-static void pool_unref(weft_pool *p)
+#define HELPER ((uint64_t)1 << 32)            /* a helper's share of refs */
+
+/* Drops `amount` of p's references (1, or a helper's HELPER + 1); frees p with the last. */
+static void pool_release(weft_pool *p, uint64_t amount)
 {
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+    if (atomic_fetch_sub_explicit(&p->refs, amount, memory_order_acq_rel) != amount) return;
     drain(p, -ECANCELED);                      /* jobs a racing submit left behind */
     weft_event_destroy(p->exited);
     weft__free(p->prefix);
     weft__free(p);
+}
+
+static void pool_unref(weft_pool *p)
+{
+    pool_release(p, 1);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------ */
@@ -345,16 +354,14 @@ static bool job_help(weft_future *f)
     /* Claimed and not run, so the pool is alive (wait_settled): hold it, and count this
      * run for shutdown(wait), before any worker may go on past the job. */
     weft_pool *p = j->pool;
-    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->helpers, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&p->refs, HELPER + 1, memory_order_seq_cst);
     atomic_store_explicit(&j->it.settled, true, memory_order_release);
     if (!atomic_load_explicit(&p->helped, memory_order_relaxed))
         atomic_store_explicit(&p->helped, true, memory_order_relaxed);
     bool off_queue = unpush(p, &j->it);       /* usually: it is the inbox's newest */
     run_claimed(j);
     if (off_queue) weft_future_release(&j->fut);   /* the queue's reference */
-    atomic_fetch_sub_explicit(&p->helpers, 1, memory_order_release);
-    pool_unref(p);
+    pool_release(p, HELPER + 1);
     return true;
 }
 
@@ -950,7 +957,8 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     /* caller_runs: waiters may still be running jobs they took (job_help counts itself
      * before it takes one, and none can take one now: nothing is queued). Rare and short
      * of a job's length: polled, 1 us doubling to 1 ms, in any context. */
-    for (int64_t d = WEFT_US; rc == 0 && atomic_load(&p->helpers); d = d < WEFT_MS ? 2 * d : d)
+    for (int64_t d = WEFT_US; rc == 0 && atomic_load(&p->refs) >= HELPER;
+         d = d < WEFT_MS ? 2 * d : d)
         rc = weft_sleep(d);
     weft_scope_leave(&s);
     return rc;
