@@ -48,8 +48,8 @@ enum { QUEUED, RUNNING, CANCELLED };
                                             pause is 20-50 ns here, and a submitter waiting
                                             on its last job resubmits within ~1 us */
 #define MAX_PAUSE 64                     /* then less and less often, up to every 64 pauses
-                                            (with caller_runs, every 64 from the start: see
-                                            next_job) */
+                                            (every 64 from the start while caller_runs
+                                            waiters help: see next_job) */
 #define DEFAULT_IDLE (60 * WEFT_SEC)
 
 typedef struct item {
@@ -340,9 +340,9 @@ static bool unpush(weft_pool *p, item *j)
 }
 
 /* future ops `help`: with caller_runs, a plain thread about to wait with no time limit runs
- * the job if no worker has started it (taken back out of the inbox if it is still on top,
- * else claimed by its state as a worker's helping does). Workers of the pool have their
- * own helping (job_blocking). */
+ * the job if no worker has started it: claimed by its state (as a worker's helping does),
+ * then taken back out of the inbox if it is still on top, so that no worker meets it.
+ * Workers of the pool have their own helping (job_blocking). */
 static bool job_help(weft_future *f)
 {
     job *j = job_of(f);
@@ -954,9 +954,10 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     weft_scope s;
     weft_scope_enter(&s, WEFT_FOREVER, WEFT_SCOPE_SHIELD);
     int rc = weft_event_wait(p->exited, WEFT_FOREVER);
-    /* caller_runs: waiters may still be running jobs they took (job_help counts itself
-     * before it takes one, and none can take one now: nothing is queued). Rare and short
-     * of a job's length: polled, 1 us doubling to 1 ms, in any context. */
+    /* caller_runs: waiters may still be running jobs they claimed (job_help counts itself
+     * right after its claim, before a worker may go past the job: wait_settled; and none
+     * can claim one now: nothing is queued). Rare and short of a job's length: polled, 1 us
+     * doubling to 1 ms, in any context. */
     for (int64_t d = WEFT_US; rc == 0 && atomic_load(&p->refs) >= HELPER;
          d = d < WEFT_MS ? 2 * d : d)
         rc = weft_sleep(d);
