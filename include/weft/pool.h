@@ -74,9 +74,9 @@ typedef struct weft_pool_opts_ex {
 } weft_pool_opts_ex;
 #define WEFT_POOL_OPTS_EX_INIT { 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false }
 
-/* weft_pool_create with every option (opts NULL: every default). Errors: -EINVAL (pool NULL, max_workers or
- * max_extra_workers < 0, a negative idle_timeout other than WEFT_FOREVER), -ENOMEM. Any
- * context; never blocks. */
+/* weft_pool_create with every option (opts NULL: every default). Errors: -EINVAL (pool
+ * NULL, max_workers or max_extra_workers < 0, a negative idle_timeout other than
+ * WEFT_FOREVER), -ENOMEM. Any context; never blocks. */
 WEFT_API int weft_pool_create_ex(weft_pool **pool, const weft_pool_opts_ex *opts);
 
 /* Queues fn(arg) (FIFO). *f receives its future; f NULL: a detached job, nobody waits
