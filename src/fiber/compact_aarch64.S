@@ -11,6 +11,8 @@
  *   x19 and x20 across the call (callee-saved: the outgoing frame holds their old values,
  *   the incoming frame restores its own).
  */
+#include "fiber/frame_asm.h"
+
     .text
     .globl  weft__ctx_switch_copy
     .hidden weft__ctx_switch_copy
@@ -18,19 +20,7 @@
     .p2align 4
 weft__ctx_switch_copy:
     .cfi_startproc
-    sub     sp, sp, #176
-    stp     x19, x20, [sp, #0]
-    stp     x21, x22, [sp, #16]
-    stp     x23, x24, [sp, #32]
-    stp     x25, x26, [sp, #48]
-    stp     x27, x28, [sp, #64]
-    stp     x29, x30, [sp, #80]
-    stp     d8,  d9,  [sp, #96]
-    stp     d10, d11, [sp, #112]
-    stp     d12, d13, [sp, #128]
-    stp     d14, d15, [sp, #144]
-    mrs     x9, fpcr
-    str     x9, [sp, #160]
+    WEFT_PUSH_FRAME
     mov     x9, sp
     str     x9, [x0]
     mov     x19, x1                 /* load_sp, read after the call */

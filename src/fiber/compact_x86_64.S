@@ -12,6 +12,8 @@
  *   weft__ctx_reap(reap) if *reap is not NULL, as weft__ctx_switch does (reap is kept in
  *   r14 across the call: pushed with the outgoing frame, popped from the incoming one).
  */
+#include "fiber/frame_asm.h"
+
     .text
     .globl  weft__ctx_switch_copy
     .hidden weft__ctx_switch_copy
@@ -19,15 +21,7 @@
     .p2align 4
 weft__ctx_switch_copy:
     .cfi_startproc
-    pushq   %rbp
-    pushq   %rbx
-    pushq   %r12
-    pushq   %r13
-    pushq   %r14
-    pushq   %r15
-    subq    $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
+    WEFT_PUSH_FRAME
     movl    (%rsp), %r12d           /* the outgoing control words, kept across the call */
     movzwl  4(%rsp), %r13d
     movq    %rsp, (%rdi)

@@ -31,6 +31,8 @@
  * fiber/context.c builds the same frame for a new context, with r12 = entry function,
  * r13 = its argument and the return address pointing at weft__ctx_entry.
  */
+#include "fiber/frame_asm.h"
+
     .text
     .globl  weft__ctx_switch
     .hidden weft__ctx_switch
@@ -38,15 +40,7 @@
     .p2align 4
 weft__ctx_switch:
     .cfi_startproc
-    pushq   %rbp
-    pushq   %rbx
-    pushq   %r12
-    pushq   %r13
-    pushq   %r14
-    pushq   %r15
-    subq    $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
+    WEFT_PUSH_FRAME
     movl    (%rsp), %eax            /* the outgoing control words */
     movzwl  4(%rsp), %ecx
     movq    %rsp, (%rdi)
