@@ -82,6 +82,9 @@ static double throughput_futures(weft_pool *p, long n)
  * time. The job blocks only: not the benchmark's own array of n future pointers. */
 #define JOB_STRIDE 112                 /* a job with its future, as carved (src/pool/pool.c) */
 #define HUGE_PAGE (2u << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23         /* Linux 5.14; older headers lack it */
+#endif
 
 static double page_bound(long n)
 {
@@ -96,7 +99,7 @@ static double page_bound(long n)
     char *a = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     (void)madvise(a, len, MADV_HUGEPAGE);
     int64_t t0 = weft_now();
-    if (madvise(a, len, 23 /* MADV_POPULATE_WRITE */) != 0)
+    if (madvise(a, len, MADV_POPULATE_WRITE) != 0)
         for (size_t off = 0; off < len; off += 4096) a[off] = 1;   /* older kernels */
     int64_t dt = weft_now() - t0;
     munmap(m, len + HUGE_PAGE);

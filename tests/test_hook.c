@@ -1060,6 +1060,18 @@ static int sleep_idiom(void *arg, void **res)
     return 0;
 }
 
+/* gethostbyname_r refused without a lookup: NO_RECOVERY (a TRY_AGAIN retry loop would
+ * spin). */
+static void check_hostent_refused(void)
+{
+    struct hostent he, *hr;
+    char hb[1024];
+    int herr = 0;
+    CHECK(gethostbyname_r("localhost", &he, hb, sizeof hb, &hr, &herr) != 0);
+    CHECK(hr == NULL);
+    CHECK_EQ(herr, NO_RECOVERY);
+}
+
 static int coro_cancel_and_fork(void *arg, void **res)
 {
     (void)arg; (void)res;
@@ -1074,12 +1086,7 @@ static int coro_cancel_and_fork(void *arg, void **res)
     /* a lookup refused by a deadline says NO_RECOVERY: a TRY_AGAIN retry loop would spin */
     weft_scope sc;
     CHECK_OK(weft_scope_enter(&sc, 0, 0));
-    struct hostent he, *hr;
-    char hb[1024];
-    int herr = 0;
-    CHECK(gethostbyname_r("localhost", &he, hb, sizeof hb, &hr, &herr) != 0);
-    CHECK(hr == NULL);
-    CHECK_EQ(herr, NO_RECOVERY);
+    check_hostent_refused();
     CHECK(gethostbyname("localhost") == NULL);
     CHECK_EQ(h_errno, NO_RECOVERY);
     weft_scope_leave(&sc);
@@ -1123,12 +1130,7 @@ static int compact_lookups(void *arg, void **res)
     errno = 0;
     CHECK_EQ(getaddrinfo("127.0.0.1", "80", &hints, &ai), EAI_SYSTEM);
     CHECK_EQ(errno, ETIMEDOUT);
-    struct hostent he, *hr;
-    char hb[1024];
-    int herr = 0;
-    CHECK(gethostbyname_r("localhost", &he, hb, sizeof hb, &hr, &herr) != 0);
-    CHECK(hr == NULL);
-    CHECK_EQ(herr, NO_RECOVERY);
+    check_hostent_refused();
     CHECK_RC(weft_scope_leave(&sc), -ETIMEDOUT);
     /* inside a live scope the lookup runs */
     CHECK_OK(weft_scope_enter(&sc, 5 * WEFT_SEC, 0));

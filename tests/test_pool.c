@@ -986,12 +986,14 @@ typedef struct {
     _Atomic int done;
     int shutdown_rc;
     bool try_shutdown;                 /* the job calls shutdown(wait) on its own pool */
+    pthread_t waiter, runner;          /* who waited on the job, who ran it */
 } inline_job;
 
 static int slow_inline_job(void *arg, void **result)
 {
     (void)result;
     inline_job *ij = arg;
+    ij->runner = pthread_self();
     CHECK_OK(weft_event_set(ij->started));
     if (ij->try_shutdown) ij->shutdown_rc = weft_pool_shutdown(ij->p, true, false);
     CHECK_OK(weft_sleep(100 * WEFT_MS));
@@ -999,14 +1001,22 @@ static int slow_inline_job(void *arg, void **result)
     return 0;
 }
 
+/* Submits fn(arg) to p and waits with no time limit: on a caller_runs pool whose workers
+ * are busy, the calling thread runs it. */
+static void submit_and_wait(weft_pool *p, weft_fn fn, void *arg)
+{
+    weft_future *f;
+    CHECK_OK(weft_pool_submit(p, &f, fn, arg));
+    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    weft_future_release(f);
+}
+
 static int submit_and_wait_inline(void *arg, void **result)
 {
     (void)result;
     inline_job *ij = arg;
-    weft_future *f;
-    CHECK_OK(weft_pool_submit(ij->p, &f, slow_inline_job, ij));
-    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));   /* runs it: the worker is busy */
-    weft_future_release(f);
+    ij->waiter = pthread_self();
+    submit_and_wait(ij->p, slow_inline_job, ij);   /* runs it: the worker is busy */
     return 0;
 }
 
@@ -1034,6 +1044,7 @@ static void inline_shutdown_case(bool try_shutdown)
     weft_pool_destroy(ij.p);                        /* nothing may use it now (ASan) */
     CHECK_OK(weft_thread_join(t, 10 * WEFT_SEC, NULL));
     weft_thread_release(t);
+    CHECK(pthread_equal(ij.runner, ij.waiter));     /* the case under test: run inline */
     if (try_shutdown) CHECK_RC(ij.shutdown_rc, -EDEADLK);
     weft_event_destroy(gate);
     weft_event_destroy(ij.started);
@@ -1056,20 +1067,14 @@ static int nest_inner(void *arg, void **result)
 static int nest_outer(void *arg, void **result)
 {
     (void)arg; (void)result;
-    weft_future *f;
-    CHECK_OK(weft_pool_submit(nest_q, &f, nest_inner, NULL));
-    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
-    weft_future_release(f);
+    submit_and_wait(nest_q, nest_inner, NULL);
     return 0;
 }
 
 static int nest_waiter(void *arg, void **result)
 {
     (void)arg; (void)result;
-    weft_future *f;
-    CHECK_OK(weft_pool_submit(nest_p, &f, nest_outer, NULL));
-    CHECK_OK(weft_future_result(f, WEFT_FOREVER, NULL));
-    weft_future_release(f);
+    submit_and_wait(nest_p, nest_outer, NULL);
     return 0;
 }
 
